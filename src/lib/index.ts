@@ -1,0 +1,2 @@
+export * from "./deep.ts";
+export * from "./errors.ts";

@@ -1,0 +1,10 @@
+export type { Labels, SelectorNode } from "./ast.ts";
+export { canonicalString, evaluate } from "./ast.ts";
+export {
+  parseSelector,
+  Selector,
+  type SelectorParseResult,
+  selectorUsesGlobal,
+  tryParseSelector,
+} from "./selector.ts";
+export { MAX_LABEL_LENGTH, SelectorSyntaxError, tokenize } from "./tokenizer.ts";
