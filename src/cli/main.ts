@@ -1,1 +1,1 @@
-console.log("main ok", process.argv.slice(2))
+console.log("main ok", process.argv.slice(2));

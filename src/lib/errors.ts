@@ -68,7 +68,8 @@ export class ParseError extends TortieError {
   readonly line: number | undefined;
   readonly column: number | undefined;
   constructor(source: string, message: string, line?: number, column?: number) {
-    const where = line === undefined ? source : `${source}:${line}${column === undefined ? "" : `:${column}`}`;
+    const where =
+      line === undefined ? source : `${source}:${line}${column === undefined ? "" : `:${column}`}`;
     super("Parse", `${where}: ${message}`);
     this.source = source;
     this.line = line;

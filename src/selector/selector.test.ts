@@ -5,7 +5,12 @@ import { parseSelector, tokenize, tryParseSelector } from "./index.ts";
 
 interface Vectors {
   vectors: { selector: string; labels?: Record<string, string>; expected?: boolean; error?: boolean }[];
-  derivedVectors: { selector: string; labels?: Record<string, string>; expected?: boolean; error?: boolean }[];
+  derivedVectors: {
+    selector: string;
+    labels?: Record<string, string>;
+    expected?: boolean;
+    error?: boolean;
+  }[];
   canonicalisation: { selector: string; canonical: string; uniqueId?: string }[];
   derivedCanonicalisation: { selector: string; canonical: string; uniqueId?: string }[];
   tokenizerOk: { input: string; tokens: string[] }[];
@@ -27,7 +32,11 @@ for (const [name, list] of [
         continue;
       }
       assert.ok(r.selector, `${JSON.stringify(v.selector)} should parse: ${r.error}`);
-      assert.equal(r.selector.matches(v.labels ?? {}), v.expected, `${v.selector} on ${JSON.stringify(v.labels)}`);
+      assert.equal(
+        r.selector.matches(v.labels ?? {}),
+        v.expected,
+        `${v.selector} on ${JSON.stringify(v.labels)}`,
+      );
       // The canonical form must mean the same thing.
       const again = parseSelector(r.selector.toString());
       assert.equal(again.matches(v.labels ?? {}), v.expected, `canonical ${again}`);

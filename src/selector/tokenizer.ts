@@ -65,9 +65,10 @@ const WORD_OPERATORS: { words: string[]; kind: "contains" | "startswith" | "ends
   { words: ["in"], kind: "in" },
 ];
 
-function labelToken(value: string): Token {
-  if (value.length > MAX_LABEL_LENGTH) throw new SelectorSyntaxError(`label too long: ${value.slice(0, 20)}...`);
-  return { kind: "label", value };
+function checkedLabel(value: string): string {
+  if (value.length > MAX_LABEL_LENGTH)
+    throw new SelectorSyntaxError(`label too long: ${value.slice(0, 20)}...`);
+  return value;
 }
 
 export function tokenize(input: string): Token[] {
@@ -85,7 +86,13 @@ export function tokenize(input: string): Token[] {
       i = end + 1;
       continue;
     }
-    const punct: Record<string, Token["kind"]> = { "(": "lparen", ")": "rparen", "{": "lbrace", "}": "rbrace", ",": "comma" };
+    const punct: Record<string, Token["kind"]> = {
+      "(": "lparen",
+      ")": "rparen",
+      "{": "lbrace",
+      "}": "rbrace",
+      ",": "comma",
+    };
     if (punct[c]) {
       out.push({ kind: punct[c] } as Token);
       i++;
@@ -121,7 +128,7 @@ export function tokenize(input: string): Token[] {
       const end = readIdent(s, start);
       const close = skipSpace(s, end);
       if (end === start || s[close] !== ")") throw new SelectorSyntaxError("bad has()");
-      out.push({ kind: "has", value: labelToken(s.slice(start, end)).value as string });
+      out.push({ kind: "has", value: checkedLabel(s.slice(start, end)) });
       i = close + 1;
       continue;
     }
@@ -135,7 +142,7 @@ export function tokenize(input: string): Token[] {
     }
     if (isIdent(c)) {
       const end = readIdent(s, i);
-      out.push(labelToken(s.slice(i, end)));
+      out.push({ kind: "label", value: checkedLabel(s.slice(i, end)) });
       i = skipSpace(s, end);
       // After a label, an identifier character can only start a word operator.
       if (i < s.length && isIdent(s[i])) {

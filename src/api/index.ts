@@ -1,0 +1,13 @@
+export { type ManifestEntry, parseManifests, sortKeysDeep, toJson, toYaml } from "./codec.ts";
+export { apiVersionOf, type KindDef } from "./kind.ts";
+export { checkLabels, isDns1123Label, labelKeyProblem, labelValueProblem } from "./meta.ts";
+export { type ApiObject, type ObjectMeta, objectName } from "./object.ts";
+export { jsonPatch, mergeKeyFor, mergePatch, strategicMergePatch, threeWayMerge } from "./patch.ts";
+export {
+  allKinds,
+  findKind,
+  kindsNamed,
+  resolveCalicoctlResource,
+  resolveKubectlResource,
+} from "./registry.ts";
+export { describeObject, formatPath, prepareObject } from "./validate.ts";
