@@ -1,0 +1,14 @@
+export type { StoreBackend, StoredValue, WatchEvent } from "./backend.ts";
+export { FileBackend, type FileBackendOptions } from "./file-backend.ts";
+export { KeySpace, MemoryBackend } from "./memory-backend.ts";
+export { openFileStore, resolveStateDir } from "./open.ts";
+export { ProcessLock } from "./process-lock.ts";
+export {
+  BUILT_IN_NAMESPACES,
+  keyFor,
+  prefixFor,
+  ResourceClient,
+  ResourceError,
+  type Subject,
+  type WriteOptions,
+} from "./resource-client.ts";
