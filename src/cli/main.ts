@@ -1,1 +1,110 @@
-console.log("main ok", process.argv.slice(2));
+import { Command, CommanderError } from "commander";
+import { isTortieError, UnsupportedError } from "../lib/index.ts";
+import { calicoctlErrorText, calicoctlProgram } from "./calicoctl.ts";
+import { type CliContext, makeContext } from "./context.ts";
+import { kubectlErrorText, kubectlProgram } from "./kubectl.ts";
+
+/** Commands CLI.md promises that later issues build; they say so instead of pretending. */
+const NOT_YET: Record<string, string> = {
+  up: "tortie up (the control-plane and lab issue)",
+  down: "tortie down (the control-plane and lab issue)",
+  status: "tortie status (the control-plane and lab issue)",
+  exec: "tortie exec (the sim dataplane issue)",
+  shell: "tortie shell (the sim dataplane issue)",
+  trace: "tortie trace (the sim dataplane issue)",
+  policy: "tortie policy explain/matrix (the policy engine issue)",
+  calicoq: "tortie calicoq (the policy engine issue)",
+};
+
+const KUBECTL_VERBS = new Set(["apply", "create", "replace", "get", "delete", "patch", "label", "describe"]);
+
+/** Pulls `--state-dir DIR` / `--state-dir=DIR` out of argv wherever it appears. */
+export function extractStateDir(argv: string[]): { stateDir?: string; rest: string[] } {
+  const rest: string[] = [];
+  let stateDir: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--state-dir") stateDir = argv[++i];
+    else if (a.startsWith("--state-dir=")) stateDir = a.slice("--state-dir=".length);
+    else rest.push(a);
+  }
+  return stateDir === undefined ? { rest } : { stateDir, rest };
+}
+
+function quiet(program: Command, ctx: CliContext): Command {
+  program.exitOverride().configureOutput({ writeOut: ctx.out, writeErr: ctx.err });
+  for (const c of program.commands) quiet(c, ctx);
+  return program;
+}
+
+/** Runs one tortie command line; returns the exit code (0 ok, 1 failed, 2 usage). */
+export async function runCli(argv: string[], ctx?: CliContext): Promise<number> {
+  const { stateDir, rest } = extractStateDir(argv);
+  const context = ctx ?? makeContext(stateDir);
+  const [first, ...args] = rest;
+  let program: Command;
+  let formatError: (e: unknown) => string = kubectlErrorText;
+  let from = rest;
+  if (first === "kubectl") {
+    program = kubectlProgram(context);
+    from = args;
+  } else if (first === "calicoctl") {
+    program = calicoctlProgram(context);
+    formatError = calicoctlErrorText;
+    from = args;
+  } else if (first && KUBECTL_VERBS.has(first)) {
+    program = kubectlProgram(context, "tortie");
+  } else if (first && NOT_YET[first]) {
+    context.err(`${new UnsupportedError(NOT_YET[first]).message}\n`);
+    return 1;
+  } else {
+    program = new Command("tortie")
+      .description("Calico-compatible Kubernetes networking: the cluster's network, on one machine")
+      .option(
+        "--state-dir <dir>",
+        "where the cluster's state lives (default $TORTIE_STATE_DIR or ./.tortie)",
+      );
+    program
+      .command("kubectl")
+      .description(
+        "kubectl's grammar and output: apply, create, replace, get, delete, patch, label, describe",
+      );
+    program
+      .command("calicoctl")
+      .description("calicoctl's grammar and output: apply, create, replace, delete, get, patch, label");
+    for (const verb of KUBECTL_VERBS) program.command(verb).description(`same as 'tortie kubectl ${verb}'`);
+    for (const [verb, what] of Object.entries(NOT_YET))
+      program.command(verb).description(`not supported yet: ${what}`);
+    if (!first) {
+      context.out(program.helpInformation());
+      return 0;
+    }
+  }
+  try {
+    await quiet(program, context).parseAsync(from, { from: "user" });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0)
+        return 0;
+      return 2;
+    }
+    if (isTortieError(e)) {
+      context.err(`${formatError(e)}\n`);
+      return e.code === "Usage" ? 2 : 1;
+    }
+    context.err(`internal error: ${(e as Error).stack ?? e}\n`);
+    return 1;
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("/bin/tortie")) {
+  // `tortie ... | head` closes the pipe early; that is not an error.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+  runCli(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -7,6 +7,6 @@ export function resolveStateDir(flag?: string): string {
   return resolve(flag ?? process.env.TORTIE_STATE_DIR ?? ".tortie");
 }
 
-export function openFileStore(stateDir: string): ResourceClient {
-  return new ResourceClient(new FileBackend(join(stateDir, "store")));
+export function openFileStore(stateDir: string, options: { now?: () => Date } = {}): ResourceClient {
+  return new ResourceClient(new FileBackend(join(stateDir, "store")), options);
 }

@@ -1,0 +1,55 @@
+import { readFileSync } from "node:fs";
+import { type ManifestEntry, parseManifests } from "../api/index.ts";
+import { TortieError } from "../lib/index.ts";
+import { openFileStore, type ResourceClient, resolveStateDir } from "../store/index.ts";
+
+/** What every command needs: where output goes, the clock, and the store (opened on first use). */
+export interface CliContext {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  now: () => Date;
+  stdin: () => string;
+  store: () => ResourceClient;
+}
+
+/** TORTIE_NOW pins the clock (tests and golden files); otherwise the wall clock. */
+export function cliClock(): () => Date {
+  const fixed = process.env.TORTIE_NOW;
+  if (fixed) {
+    const d = new Date(fixed);
+    if (Number.isNaN(d.getTime())) throw new TortieError("Usage", `TORTIE_NOW is not a timestamp: ${fixed}`);
+    return () => d;
+  }
+  return () => new Date();
+}
+
+export function makeContext(stateDirFlag: string | undefined): CliContext {
+  let store: ResourceClient | undefined;
+  const now = cliClock();
+  return {
+    out: (t) => process.stdout.write(t),
+    err: (t) => process.stderr.write(t),
+    now,
+    stdin: () => readFileSync(0, "utf8"),
+    store: () => {
+      store ??= openFileStore(resolveStateDir(stateDirFlag), { now });
+      return store;
+    },
+  };
+}
+
+/** Reads `-f FILE` (or `-` for stdin) into manifest entries; a missing file is a one-line error. */
+export function readManifests(ctx: CliContext, file: string): ManifestEntry[] {
+  if (file === "-") return parseManifests(ctx.stdin(), "STDIN");
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new TortieError(
+      "NotFound",
+      `the path "${file}" does not exist${code === "ENOENT" ? "" : ` (${code})`}`,
+    );
+  }
+  return parseManifests(text, file);
+}

@@ -1,0 +1,368 @@
+import { Command, Option } from "commander";
+import {
+  type ApiObject,
+  apiVersionOf,
+  jsonPatch,
+  type KindDef,
+  labelKeyProblem,
+  labelValueProblem,
+  mergePatch,
+  resolveKubectlResource,
+  strategicMergePatch,
+  threeWayMerge,
+  toJson,
+  toYaml,
+} from "../api/index.ts";
+import { deepEqual, TortieError } from "../lib/index.ts";
+import { ResourceError } from "../store/index.ts";
+import { type CliContext, readManifests } from "./context.ts";
+import { kubectlTable } from "./kubectl-tables.ts";
+import { parseLabelSelector } from "./label-selector.ts";
+import { locateError, prepareEntries } from "./manifests.ts";
+import { formatTable, KUBECTL_STYLE } from "./tabwriter.ts";
+
+const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
+
+/** `service`, `deployment.apps`, `ippool.projectcalico.org`: how kubectl names a kind in its messages. */
+export function kubectlKindName(def: KindDef): string {
+  return def.group ? `${def.kind.toLowerCase()}.${def.group}` : def.kind.toLowerCase();
+}
+
+/** kubectl's wording for errors that come back from the API server. */
+export function kubectlErrorText(e: unknown): string {
+  if (e instanceof ResourceError) {
+    const reason = { NotFound: "NotFound", AlreadyExists: "AlreadyExists", Conflict: "Conflict" }[
+      e.code as string
+    ];
+    if (reason) return `Error from server (${reason}): ${e.message}`;
+  }
+  if (e instanceof TortieError && e.code === "Invalid") return `error: ${e.message}`;
+  return `error: ${(e as Error).message}`;
+}
+
+function resolveKind(resource: string): KindDef {
+  const def = resolveKubectlResource(resource);
+  if (!def) throw new TortieError("Invalid", `the server doesn't have a resource type "${resource}"`);
+  return def;
+}
+
+/** `svc customer`, `svc/customer`, `svc` → kind and names. */
+function parseTarget(args: string[]): { def: KindDef; names: string[] } {
+  const [first, ...rest] = args;
+  if (!first) throw new TortieError("Usage", "You must specify the type of resource to get.");
+  if (first.includes("/")) {
+    const [kind, name] = first.split("/", 2) as [string, string];
+    return { def: resolveKind(kind), names: [name, ...rest.map((r) => r.split("/").pop()!)] };
+  }
+  return { def: resolveKind(first), names: rest };
+}
+
+function namespaceFor(def: KindDef, ns: string | undefined): string | undefined {
+  return def.namespaced ? (ns ?? "default") : undefined;
+}
+
+function lastAppliedText(o: ApiObject): string {
+  const copy = structuredClone(o);
+  if (copy.metadata.annotations) {
+    delete copy.metadata.annotations[LAST_APPLIED];
+    if (Object.keys(copy.metadata.annotations).length === 0) delete copy.metadata.annotations;
+  }
+  return `${toJson(copy, 0)}\n`;
+}
+
+function printObjects(
+  ctx: CliContext,
+  def: KindDef,
+  objects: ApiObject[],
+  output: string | undefined,
+  single: boolean,
+  withNamespace: boolean,
+) {
+  if (output === "yaml" || output === "json") {
+    const value = single
+      ? objects[0]
+      : { apiVersion: "v1", items: objects, kind: "List", metadata: { resourceVersion: "" } };
+    ctx.out(output === "yaml" ? toYaml(value) : `${toJson(value, 4)}\n`);
+    return;
+  }
+  if (output === "name") {
+    for (const o of objects) ctx.out(`${kubectlKindName(def)}/${o.metadata.name}\n`);
+    return;
+  }
+  if (output !== undefined && output !== "wide")
+    throw new TortieError(
+      "Usage",
+      `unable to match a printer suitable for the output format "${output}", allowed formats are: json,name,wide,yaml`,
+    );
+  ctx.out(
+    formatTable(
+      kubectlTable(def, objects, { wide: output === "wide", withNamespace, now: ctx.now() }),
+      KUBECTL_STYLE,
+    ),
+  );
+}
+
+interface Common {
+  namespace?: string;
+  allNamespaces?: boolean;
+  selector?: string;
+  output?: string;
+  filename?: string;
+}
+
+export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
+  const program = new Command(name).description("kubectl's verbs and output over tortie's store");
+  const nsOption = () => new Option("-n, --namespace <ns>", "namespace");
+
+  program
+    .command("apply")
+    .description("create or update resources from a file, with kubectl's three-way merge")
+    .requiredOption("-f, --filename <file>", "manifest file, or - for stdin")
+    .addOption(nsOption())
+    .action(async (o: Common) => {
+      const store = ctx.store();
+      const prepared = prepareEntries(store, readManifests(ctx, o.filename!), o.namespace);
+      await store.ensureBuiltIns();
+      for (const { entry, def, object } of prepared) {
+        try {
+          const live = await store.get(def, object.metadata.name!, object.metadata.namespace);
+          const desired = structuredClone(object);
+          desired.metadata.annotations = {
+            ...desired.metadata.annotations,
+            [LAST_APPLIED]: lastAppliedText(object),
+          };
+          if (!live) {
+            await store.create(desired);
+            ctx.out(`${kubectlKindName(def)}/${object.metadata.name} created\n`);
+            continue;
+          }
+          const lastText = live.metadata.annotations?.[LAST_APPLIED];
+          const last = lastText ? JSON.parse(lastText) : {};
+          const merged = threeWayMerge(def.kind, last, desired, live) as ApiObject;
+          if (deepEqual(merged, live)) {
+            ctx.out(`${kubectlKindName(def)}/${object.metadata.name} unchanged\n`);
+            continue;
+          }
+          await store.update(merged);
+          ctx.out(`${kubectlKindName(def)}/${object.metadata.name} configured\n`);
+        } catch (e) {
+          throw locateError(entry, e);
+        }
+      }
+    });
+
+  for (const verb of ["create", "replace"] as const) {
+    program
+      .command(verb)
+      .description(verb === "create" ? "create resources from a file" : "replace resources from a file")
+      .requiredOption("-f, --filename <file>", "manifest file, or - for stdin")
+      .addOption(nsOption())
+      .action(async (o: Common) => {
+        const store = ctx.store();
+        const prepared = prepareEntries(store, readManifests(ctx, o.filename!), o.namespace);
+        await store.ensureBuiltIns();
+        for (const { entry, def, object } of prepared) {
+          try {
+            if (verb === "create") await store.create(object);
+            else await store.update(object);
+            ctx.out(
+              `${kubectlKindName(def)}/${object.metadata.name} ${verb === "create" ? "created" : "replaced"}\n`,
+            );
+          } catch (e) {
+            if (e instanceof ResourceError)
+              throw new ResourceError(
+                new TortieError(
+                  e.code,
+                  `error when ${verb === "create" ? "creating" : "replacing"} "${entry.source}": ${e.message}`,
+                ),
+                e.subject,
+              );
+            throw locateError(entry, e);
+          }
+        }
+      });
+  }
+
+  program
+    .command("get")
+    .description("list or show resources")
+    .argument("<resource...>", "TYPE [NAME...] or TYPE/NAME")
+    .addOption(nsOption())
+    .option("-A, --all-namespaces", "list across all namespaces")
+    .option("-l, --selector <selector>", "label selector")
+    .option("-o, --output <format>", "yaml|json|wide|name")
+    .action(async (args: string[], o: Common) => {
+      const store = ctx.store();
+      const { def, names } = parseTarget(args);
+      const ns = o.allNamespaces ? undefined : namespaceFor(def, o.namespace);
+      if (names.length > 0) {
+        const objects = [];
+        for (const n of names)
+          objects.push(await store.mustGet(def, n, ns ?? namespaceFor(def, o.namespace)));
+        printObjects(ctx, def, objects, o.output, names.length === 1, false);
+        return;
+      }
+      const match = o.selector ? parseLabelSelector(o.selector) : () => true;
+      const objects = (await store.list(def, ns)).filter((x) => match(x.metadata.labels));
+      if (objects.length === 0 && o.output !== "yaml" && o.output !== "json") {
+        ctx.err(def.namespaced && ns ? `No resources found in ${ns} namespace.\n` : "No resources found\n");
+        return;
+      }
+      printObjects(ctx, def, objects, o.output, false, def.namespaced && !!o.allNamespaces);
+    });
+
+  program
+    .command("delete")
+    .description("delete resources by name, label selector or file")
+    .argument("[resource...]", "TYPE NAME... or TYPE/NAME")
+    .addOption(nsOption())
+    .option("-l, --selector <selector>", "label selector")
+    .option("-f, --filename <file>", "manifest file")
+    .action(async (args: string[], o: Common) => {
+      const store = ctx.store();
+      const targets: { def: KindDef; name: string; namespace?: string }[] = [];
+      if (o.filename) {
+        for (const { def, object } of prepareEntries(store, readManifests(ctx, o.filename), o.namespace))
+          targets.push({ def, name: object.metadata.name!, namespace: object.metadata.namespace });
+      } else {
+        const { def, names } = parseTarget(args);
+        const ns = namespaceFor(def, o.namespace);
+        if (o.selector) {
+          const match = parseLabelSelector(o.selector);
+          for (const x of await store.list(def, ns))
+            if (match(x.metadata.labels)) targets.push({ def, name: x.metadata.name!, namespace: ns });
+          if (targets.length === 0)
+            ctx.out(def.namespaced ? `No resources found in ${ns} namespace.\n` : "No resources found\n");
+        } else {
+          if (names.length === 0)
+            throw new TortieError("Usage", "resource(s) were provided, but no name was specified");
+          for (const name of names) targets.push({ def, name, namespace: ns });
+        }
+      }
+      for (const t of targets) {
+        await store.delete(t.def, t.name, t.namespace);
+        ctx.out(`${t.def.kind.toLowerCase()}${t.def.group ? `.${t.def.group}` : ""} "${t.name}" deleted\n`);
+      }
+    });
+
+  program
+    .command("patch")
+    .description("patch a resource in place")
+    .argument("<resource...>", "TYPE NAME or TYPE/NAME")
+    .addOption(nsOption())
+    .requiredOption("-p, --patch <patch>", "the patch, as JSON or YAML")
+    .addOption(
+      new Option("--type <type>", "patch type").choices(["strategic", "merge", "json"]).default("strategic"),
+    )
+    .action(async (args: string[], o: Common & { patch: string; type: string }) => {
+      const store = ctx.store();
+      const { def, names } = parseTarget(args);
+      if (names.length !== 1) throw new TortieError("Usage", "patch needs exactly one resource name");
+      let patch: unknown;
+      try {
+        patch = JSON.parse(o.patch);
+      } catch (e) {
+        throw new TortieError("Invalid", `unable to parse "${o.patch}": ${(e as Error).message}`);
+      }
+      const isCustom = !(def.group === "" || def.group.endsWith("k8s.io") || def.group === "apps");
+      if (o.type === "strategic" && isCustom)
+        throw new TortieError(
+          "Unsupported",
+          `strategic merge patch is not supported for custom resources like ${def.kind}; use --type merge`,
+        );
+      const live = await store.mustGet(def, names[0]!, namespaceFor(def, o.namespace));
+      const patched = (
+        o.type === "json"
+          ? jsonPatch(live, patch)
+          : o.type === "merge"
+            ? mergePatch(live, patch)
+            : strategicMergePatch(def.kind, live, patch)
+      ) as ApiObject;
+      if (deepEqual(patched, live)) {
+        ctx.out(`${kubectlKindName(def)}/${names[0]} patched (no change)\n`);
+        return;
+      }
+      patched.apiVersion = apiVersionOf(def);
+      patched.kind = def.kind;
+      await store.update(patched);
+      ctx.out(`${kubectlKindName(def)}/${names[0]} patched\n`);
+    });
+
+  program
+    .command("label")
+    .description("add, change or remove labels")
+    .argument("<args...>", "TYPE NAME key=value ... key-")
+    .addOption(nsOption())
+    .option("--overwrite", "allow changing an existing label")
+    .action(async (args: string[], o: Common & { overwrite?: boolean }) => {
+      const store = ctx.store();
+      const split = args.findIndex((a) => a.includes("=") || a.endsWith("-"));
+      if (split <= 0) throw new TortieError("Usage", "at least one label update is required");
+      const { def, names } = parseTarget(args.slice(0, split));
+      if (names.length !== 1) throw new TortieError("Usage", "label needs exactly one resource name");
+      const live = await store.mustGet(def, names[0]!, namespaceFor(def, o.namespace));
+      const labels = { ...live.metadata.labels };
+      for (const change of args.slice(split)) {
+        if (change.endsWith("-") && !change.includes("=")) {
+          delete labels[change.slice(0, -1)];
+          continue;
+        }
+        const [key, value = ""] = change.split("=", 2) as [string, string?];
+        const problem = labelKeyProblem(key) ?? labelValueProblem(value);
+        if (problem) throw new TortieError("Invalid", problem);
+        if (key in labels && labels[key] !== value && !o.overwrite)
+          throw new TortieError(
+            "Invalid",
+            `'${key}' already has a value (${labels[key]}), and --overwrite is false`,
+          );
+        labels[key] = value;
+      }
+      if (deepEqual(labels, live.metadata.labels ?? {})) {
+        ctx.out(`${kubectlKindName(def)}/${names[0]} not labeled\n`);
+        return;
+      }
+      live.metadata.labels = labels;
+      await store.update(live);
+      ctx.out(`${kubectlKindName(def)}/${names[0]} labeled\n`);
+    });
+
+  program
+    .command("describe")
+    .description("show a resource's metadata, spec and status")
+    .argument("<resource...>", "TYPE NAME")
+    .addOption(nsOption())
+    .action(async (args: string[], o: Common) => {
+      const store = ctx.store();
+      const { def, names } = parseTarget(args);
+      const objects =
+        names.length > 0
+          ? await Promise.all(names.map((n) => store.mustGet(def, n, namespaceFor(def, o.namespace))))
+          : await store.list(def, namespaceFor(def, o.namespace));
+      ctx.out(objects.map(describeText).join("\n\n\n"));
+    });
+
+  return program;
+}
+
+function mapLines(title: string, m: Record<string, string> | undefined): string {
+  const entries = Object.entries(m ?? {})
+    .filter(([k]) => k !== LAST_APPLIED)
+    .sort(([a], [b]) => (a < b ? -1 : 1));
+  if (entries.length === 0) return `${title.padEnd(14)}<none>\n`;
+  return entries.map(([k, v], i) => `${(i === 0 ? title : "").padEnd(14)}${k}=${v}\n`).join("");
+}
+
+/** A describe view: metadata in kubectl's layout, then spec and status as YAML. */
+function describeText(o: ApiObject): string {
+  let text = `${"Name:".padEnd(14)}${o.metadata.name}\n`;
+  if (o.metadata.namespace) text += `${"Namespace:".padEnd(14)}${o.metadata.namespace}\n`;
+  text += mapLines("Labels:", o.metadata.labels);
+  text += mapLines("Annotations:", o.metadata.annotations);
+  text += `${"API Version:".padEnd(14)}${o.apiVersion}\n${"Kind:".padEnd(14)}${o.kind}\n`;
+  text += `${"Created:".padEnd(14)}${o.metadata.creationTimestamp ?? "<unknown>"}\n`;
+  const { apiVersion: _a, kind: _k, metadata: _m, ...body } = o;
+  for (const [k, v] of Object.entries(body)) {
+    text += `${k[0]!.toUpperCase()}${k.slice(1)}:\n${toYaml(v).replace(/^/gm, "  ").trimEnd()}\n`;
+  }
+  return text;
+}
