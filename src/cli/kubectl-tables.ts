@@ -34,9 +34,11 @@ function serviceExternalIp(o: ApiObject): string {
 
 function endpointsList(o: ApiObject): string {
   const all: string[] = [];
-  for (const subset of (o.subsets as Record<string, any>[] | undefined) ?? []) {
+  for (const subset of (o.subsets as
+    | { addresses?: { ip: string }[]; ports?: { port: number }[] }[]
+    | undefined) ?? []) {
     for (const a of subset.addresses ?? []) {
-      const ports: Record<string, unknown>[] = subset.ports ?? [];
+      const ports = subset.ports ?? [];
       if (ports.length === 0) all.push(a.ip);
       for (const p of ports) all.push(`${a.ip}:${p.port}`);
     }
@@ -251,7 +253,10 @@ export function kubectlTable(
   const columns = [...spec.columns, ...(opts.wide ? (spec.wide ?? []) : [])];
   const rows = [columns.map(([h]) => h)];
   for (const o of objects) rows.push(columns.map(([, f]) => f(o, opts.now)));
-  if (opts.withNamespace)
-    rows.forEach((r, i) => r.unshift(i === 0 ? "NAMESPACE" : (objects[i - 1]!.metadata.namespace ?? "")));
+  if (opts.withNamespace) {
+    rows.forEach((r, i) => {
+      r.unshift(i === 0 ? "NAMESPACE" : (objects[i - 1]!.metadata.namespace ?? ""));
+    });
+  }
   return rows;
 }
