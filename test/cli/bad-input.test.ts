@@ -1,0 +1,162 @@
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { CliHarness } from "./harness.ts";
+
+const h = new CliHarness();
+after(() => h.cleanup());
+
+/** Byte-for-byte contents of the state dir: "nothing written" means this does not change. */
+function snapshotState(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const e of readdirSync(d)) {
+      const p = join(d, e);
+      if (statSync(p).isDirectory()) walk(p);
+      else out[p] = readFileSync(p, "utf8");
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+before(async () => {
+  const setup =
+    "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: default-ipv4-ippool\nspec:\n  cidr: 198.19.16.0/21\n";
+  assert.equal((await h.run("calicoctl apply -f -", setup)).code, 0);
+  assert.equal(
+    (await h.run("kubectl apply -f -", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: yaobank\n")).code,
+    0,
+  );
+});
+
+const POOL = (spec: string, name = "p") =>
+  `apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: ${name}\nspec:\n${spec}`;
+const GOOD = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fine\n  namespace: yaobank\n---\n";
+
+const cases: { name: string; line: string; stdin?: string; error: RegExp }[] = [
+  {
+    name: "malformed YAML",
+    line: "kubectl apply -f -",
+    stdin: `${GOOD}apiVersion: v1\nkind: [\n`,
+    error: /^error: STDIN:\d+:\d+: invalid YAML/,
+  },
+  {
+    name: "unknown kind",
+    line: "kubectl apply -f -",
+    stdin: `${GOOD}apiVersion: v1\nkind: Gadget\nmetadata:\n  name: g\n`,
+    error: /STDIN:7: no matches for kind "Gadget" in version "v1"/,
+  },
+  {
+    name: "unknown kind for calicoctl",
+    line: "calicoctl apply -f -",
+    stdin: "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  ports: [{port: 80}]\n",
+    error: /Unknown resource type \(Service\) and\/or version \(v1\)/,
+  },
+  {
+    name: "invalid CIDR",
+    line: "calicoctl apply -f -",
+    stdin: POOL("  cidr: 198.19.24.0/33\n"),
+    error: /STDIN:6:9: IPPool "p" is invalid: spec.cidr: invalid CIDR/,
+  },
+  {
+    name: "selector that does not parse",
+    line: "calicoctl apply -f -",
+    stdin: POOL("  cidr: 198.19.24.0/21\n  nodeSelector: 'has(x'\n"),
+    error: /spec.nodeSelector: invalid selector "has\(x"/,
+  },
+  {
+    name: "ipipMode and vxlanMode both on",
+    line: "calicoctl apply -f -",
+    stdin: POOL("  cidr: 198.19.24.0/21\n  ipipMode: Always\n  vxlanMode: CrossSubnet\n"),
+    error: /IPIP and VXLAN modes cannot both be enabled/,
+  },
+  {
+    name: "pool overlapping another pool",
+    line: "calicoctl apply -f -",
+    stdin: POOL("  cidr: 198.19.16.0/24\n"),
+    error: /overlaps with IPPool\(default-ipv4-ippool\)/,
+  },
+  {
+    name: "unknown field",
+    line: "calicoctl apply -f -",
+    stdin: POOL("  cidr: 198.19.24.0/21\n  natOutgoin: true\n"),
+    error: /spec.natOutgoin: unknown field/,
+  },
+  {
+    name: "patch to a missing object (kubectl)",
+    line: `kubectl patch svc -n yaobank nosuch -p '{"spec":{}}'`,
+    error: /^Error from server \(NotFound\): services "nosuch" not found\n$/,
+  },
+  {
+    name: "patch to a missing object (calicoctl)",
+    line: `calicoctl patch ippool nosuch -p '{"spec":{}}'`,
+    error: /resource does not exist: IPPool\(nosuch\)/,
+  },
+  { name: "patch that is not JSON", line: `kubectl patch ns yaobank -p '{spec'`, error: /unable to parse/ },
+  {
+    name: "stale resourceVersion",
+    line: "kubectl replace -f -",
+    stdin: 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: yaobank\n  resourceVersion: "1"\n',
+    error: /Error from server \(Conflict\).*the object has been modified/,
+  },
+  {
+    name: "namespace that does not exist",
+    line: "kubectl apply -f -",
+    stdin: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: nowhere\n",
+    error: /namespaces "nowhere" not found/,
+  },
+  {
+    name: "missing file",
+    line: "kubectl apply -f /nonexistent/x.yaml",
+    error: /the path "\/nonexistent\/x.yaml" does not exist/,
+  },
+  {
+    name: "read-only kind",
+    line: "calicoctl apply -f -",
+    stdin:
+      "apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata:\n  name: w\n  namespace: yaobank\nspec: {}\n",
+    error: /WorkloadEndpoint is read-only/,
+  },
+  {
+    name: "preDNAT policy with egress",
+    line: "calicoctl apply -f -",
+    stdin:
+      "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata:\n  name: x\nspec:\n  preDNAT: true\n  applyOnForward: true\n  egress: [{action: Allow}]\n",
+    error: /PreDNAT PolicySpec cannot have any Egress/,
+  },
+  {
+    name: "unknown resource type",
+    line: "kubectl get gizmos",
+    error: /the server doesn't have a resource type "gizmos"/,
+  },
+  {
+    name: "label that is not a label",
+    line: "kubectl label ns yaobank 'bad key=1'",
+    error: /invalid label key/,
+  },
+];
+
+for (const c of cases) {
+  test(`bad input is refused with one line, exit 1, nothing written: ${c.name}`, async () => {
+    const before = snapshotState(h.stateDir);
+    const r = await h.run(c.line, c.stdin ?? "");
+    assert.equal(r.code, 1, `exit code for ${c.name}: ${r.err}`);
+    assert.equal(r.out, "");
+    assert.match(r.err, c.error);
+    assert.equal(r.err.trimEnd().split("\n").length, 1, `one line: ${r.err}`);
+    assert.deepEqual(snapshotState(h.stateDir), before, "the state dir changed");
+  });
+}
+
+test("usage errors exit 2", async () => {
+  assert.equal((await h.run("kubectl get")).code, 2);
+  assert.equal((await h.run("kubectl patch svc x --type bogus -p {}")).code, 2);
+});
+
+test("commands from later issues say they are not supported yet", async () => {
+  const r = await h.run("up --topology lab");
+  assert.equal(r.code, 1);
+  assert.match(r.err, /^not supported yet: tortie up/);
+});
