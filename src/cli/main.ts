@@ -98,13 +98,12 @@ export async function runCli(argv: string[], ctx?: CliContext): Promise<number> 
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("/bin/tortie")) {
+/** The process entry point used by bin/tortie. */
+export async function main(): Promise<void> {
   // `tortie ... | head` closes the pipe early; that is not an error.
   process.stdout.on("error", (e: NodeJS.ErrnoException) => {
     if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
     throw e;
   });
-  runCli(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
-  });
+  process.exitCode = await runCli(process.argv.slice(2));
 }

@@ -1,0 +1,1 @@
+export { extractStateDir, main, runCli } from "./main.ts";
