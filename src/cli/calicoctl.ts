@@ -13,8 +13,8 @@ import {
 import { TortieError, UnsupportedError } from "../lib/index.ts";
 import { ResourceError } from "../store/index.ts";
 import { calicoctlTable } from "./calicoctl-tables.ts";
-import { type CliContext, readManifests } from "./context.ts";
-import { prepareEntries } from "./manifests.ts";
+import type { CliContext } from "./context.ts";
+import { type DeleteTarget, deleteTargetsFromFile, prepareForWrite } from "./manifests.ts";
 import { CALICOCTL_STYLE, formatTable } from "./tabwriter.ts";
 
 /** Kinds calico-node creates at startup; calicoctl can patch them on a fresh cluster. */
@@ -77,22 +77,24 @@ export function calicoctlProgram(ctx: CliContext): Command {
       .option("--skip-exists", "create: skip resources that already exist")
       .action(async (o: Opts & { skipExists?: boolean }) => {
         const store = ctx.store();
-        const entries = readManifests(ctx, o.filename!);
-        if (entries.length === 0)
-          throw new TortieError("Invalid", `No resources specified in file ${o.filename}`);
-        const prepared = prepareEntries(store, entries, o.namespace, (def, entry) => {
-          if (def.group !== "projectcalico.org")
-            throw new TortieError(
-              "Invalid",
-              `Unknown resource type (${entry.object.kind}) and/or version (${entry.object.apiVersion})`,
-            );
-          if (def.kind === "ClusterInformation")
-            throw new TortieError(
-              "Unsupported",
-              `operation ${verb} is not supported on ClusterInformation: resource is readonly`,
-            );
-        });
-        await store.ensureBuiltIns();
+        const prepared = await prepareForWrite(
+          ctx,
+          o.filename!,
+          o.namespace,
+          `No resources specified in file ${o.filename}`,
+          (def, entry) => {
+            if (def.group !== "projectcalico.org")
+              throw new TortieError(
+                "Invalid",
+                `Unknown resource type (${entry.object.kind}) and/or version (${entry.object.apiVersion})`,
+              );
+            if (def.kind === "ClusterInformation")
+              throw new TortieError(
+                "Unsupported",
+                `operation ${verb} is not supported on ClusterInformation: resource is readonly`,
+              );
+          },
+        );
         const kinds = new Set(prepared.map((p) => p.def.kind));
         const kindText = kinds.size === 1 ? ` '${[...kinds][0]}'` : "";
         let done = 0;
@@ -148,11 +150,8 @@ export function calicoctlProgram(ctx: CliContext): Command {
     .option("--skip-not-exists", "skip resources that do not exist")
     .action(async (args: string[], o: Opts & { skipNotExists?: boolean }) => {
       const store = ctx.store();
-      const targets: { def: KindDef; name: string; namespace?: string }[] = [];
-      if (o.filename) {
-        for (const { def, object } of prepareEntries(store, readManifests(ctx, o.filename), o.namespace))
-          targets.push({ def, name: object.metadata.name!, namespace: object.metadata.namespace });
-      } else {
+      const targets: DeleteTarget[] = o.filename ? deleteTargetsFromFile(ctx, o.filename, o.namespace) : [];
+      if (!o.filename) {
         const [kind, ...names] = args;
         if (!kind || names.length === 0)
           throw new TortieError("Usage", "delete needs a KIND and a NAME, or --filename");

@@ -15,10 +15,10 @@ import {
 } from "../api/index.ts";
 import { deepEqual, TortieError } from "../lib/index.ts";
 import { ResourceError } from "../store/index.ts";
-import { type CliContext, readManifests } from "./context.ts";
+import type { CliContext } from "./context.ts";
 import { kubectlTable } from "./kubectl-tables.ts";
 import { parseLabelSelector } from "./label-selector.ts";
-import { locateError, prepareEntries } from "./manifests.ts";
+import { type DeleteTarget, deleteTargetsFromFile, locateError, prepareForWrite } from "./manifests.ts";
 import { formatTable, KUBECTL_STYLE } from "./tabwriter.ts";
 
 const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
@@ -121,9 +121,12 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
     .addOption(nsOption())
     .action(async (o: Common) => {
       const store = ctx.store();
-      const prepared = prepareEntries(store, readManifests(ctx, o.filename!), o.namespace);
-      await store.ensureBuiltIns();
-      for (const { entry, def, object } of prepared) {
+      for (const { entry, def, object } of await prepareForWrite(
+        ctx,
+        o.filename!,
+        o.namespace,
+        "no objects passed to apply",
+      )) {
         try {
           const live = await store.get(def, object.metadata.name!, object.metadata.namespace);
           const desired = structuredClone(object);
@@ -159,9 +162,12 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
       .addOption(nsOption())
       .action(async (o: Common) => {
         const store = ctx.store();
-        const prepared = prepareEntries(store, readManifests(ctx, o.filename!), o.namespace);
-        await store.ensureBuiltIns();
-        for (const { entry, def, object } of prepared) {
+        for (const { entry, def, object } of await prepareForWrite(
+          ctx,
+          o.filename!,
+          o.namespace,
+          `no objects passed to ${verb}`,
+        )) {
           try {
             if (verb === "create") await store.create(object);
             else await store.update(object);
@@ -220,11 +226,8 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
     .option("-f, --filename <file>", "manifest file")
     .action(async (args: string[], o: Common) => {
       const store = ctx.store();
-      const targets: { def: KindDef; name: string; namespace?: string }[] = [];
-      if (o.filename) {
-        for (const { def, object } of prepareEntries(store, readManifests(ctx, o.filename), o.namespace))
-          targets.push({ def, name: object.metadata.name!, namespace: object.metadata.namespace });
-      } else {
+      const targets: DeleteTarget[] = o.filename ? deleteTargetsFromFile(ctx, o.filename, o.namespace) : [];
+      if (!o.filename) {
         const { def, names } = parseTarget(args);
         const ns = namespaceFor(def, o.namespace);
         if (o.selector) {

@@ -1,6 +1,7 @@
 import { type ApiObject, type KindDef, type ManifestEntry, prepareObject } from "../api/index.ts";
 import { TortieError, ValidationError } from "../lib/index.ts";
 import type { ResourceClient } from "../store/index.ts";
+import { type CliContext, readManifests } from "./context.ts";
 
 export interface PreparedEntry {
   entry: ManifestEntry;
@@ -63,4 +64,39 @@ export function prepareEntries(
       throw locateError(entry, e);
     }
   });
+}
+
+/** Reads and validates a whole manifest, then (only then) creates the cluster's built-in namespaces. */
+export async function prepareForWrite(
+  ctx: CliContext,
+  file: string,
+  namespace: string | undefined,
+  emptyMessage: string,
+  accept?: (def: KindDef, entry: ManifestEntry) => void,
+): Promise<PreparedEntry[]> {
+  const store = ctx.store();
+  const entries = readManifests(ctx, file);
+  if (entries.length === 0) throw new TortieError("Invalid", emptyMessage);
+  const prepared = prepareEntries(store, entries, namespace, accept);
+  await store.ensureBuiltIns();
+  return prepared;
+}
+
+export interface DeleteTarget {
+  def: KindDef;
+  name: string;
+  namespace?: string;
+}
+
+/** `delete -f FILE`: the objects a manifest names, validated like any other input. */
+export function deleteTargetsFromFile(
+  ctx: CliContext,
+  file: string,
+  namespace: string | undefined,
+): DeleteTarget[] {
+  return prepareEntries(ctx.store(), readManifests(ctx, file), namespace).map(({ def, object }) => ({
+    def,
+    name: object.metadata.name!,
+    namespace: object.metadata.namespace,
+  }));
 }
