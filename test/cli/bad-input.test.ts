@@ -37,6 +37,18 @@ const GOOD = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fine\n  namesp
 
 const cases: { name: string; line: string; stdin?: string; error: RegExp }[] = [
   {
+    name: "empty manifest (kubectl)",
+    line: "kubectl apply -f -",
+    stdin: "# nothing here\n",
+    error: /^error: no objects passed to apply$/m,
+  },
+  {
+    name: "empty manifest (calicoctl)",
+    line: "calicoctl create -f -",
+    stdin: "",
+    error: /^No resources specified in file -$/m,
+  },
+  {
     name: "malformed YAML",
     line: "kubectl apply -f -",
     stdin: `${GOOD}apiVersion: v1\nkind: [\n`,
