@@ -13,7 +13,7 @@ import {
   toJson,
   toYaml,
 } from "../api/index.ts";
-import { deepEqual, TortieError } from "../lib/index.ts";
+import { deepEqual, TortieError, UnsupportedError } from "../lib/index.ts";
 import { ResourceError } from "../store/index.ts";
 import type { CliContext } from "./context.ts";
 import { kubectlTable } from "./kubectl-tables.ts";
@@ -343,6 +343,26 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
           : await store.list(def, namespaceFor(def, o.namespace));
       ctx.out(objects.map(describeText).join("\n\n\n"));
     });
+
+  // Verbs CLI.md lists that need a running cluster (pods, logs, DNS): later issues build them.
+  for (const [verb, issue] of [
+    ["rollout", "kubectl rollout (the control-plane and lab issue)"],
+    ["scale", "kubectl scale (the control-plane and lab issue)"],
+    ["run", "kubectl run (the control-plane and lab issue)"],
+    ["wait", "kubectl wait (the control-plane and lab issue)"],
+    ["cluster-info", "kubectl cluster-info (the control-plane and lab issue)"],
+    ["logs", "kubectl logs (the sim dataplane issue)"],
+    ["exec", "kubectl exec (the sim dataplane issue)"],
+  ] as const) {
+    program
+      .command(verb)
+      .description(`not supported yet: ${issue}`)
+      .allowUnknownOption()
+      .argument("[args...]")
+      .action(() => {
+        throw new UnsupportedError(issue);
+      });
+  }
 
   return program;
 }

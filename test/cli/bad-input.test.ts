@@ -171,4 +171,7 @@ test("commands from later issues say they are not supported yet", async () => {
   const r = await h.run("up --topology lab");
   assert.equal(r.code, 1);
   assert.match(r.err, /^not supported yet: tortie up/);
+  const rollout = await h.run("kubectl rollout status -n yaobank deployment/customer");
+  assert.equal(rollout.code, 1);
+  assert.match(rollout.err, /^error: not supported yet: kubectl rollout/);
 });
