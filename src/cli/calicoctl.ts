@@ -10,11 +10,12 @@ import {
   toJson,
   toYaml,
 } from "../api/index.ts";
-import { TortieError, UnsupportedError } from "../lib/index.ts";
+import { TortieError } from "../lib/index.ts";
 import { ResourceError } from "../store/index.ts";
 import { calicoctlTable } from "./calicoctl-tables.ts";
 import type { CliContext } from "./context.ts";
 import { type DeleteTarget, deleteTargetsFromFile, prepareForWrite } from "./manifests.ts";
+import { addNotYetCommands } from "./not-yet.ts";
 import { CALICOCTL_STYLE, formatTable } from "./tabwriter.ts";
 
 /** Kinds calico-node creates at startup; calicoctl can patch them on a fresh cluster. */
@@ -332,18 +333,10 @@ export function calicoctlProgram(ctx: CliContext): Command {
       ),
     );
 
-  for (const [verb, issue] of [
+  addNotYetCommands(program, [
     ["ipam", "calicoctl ipam (IPAM issue)"],
     ["node", "calicoctl node status (BGP issue)"],
-  ] as const)
-    program
-      .command(verb)
-      .description(`not supported yet: ${issue}`)
-      .allowUnknownOption()
-      .argument("[args...]")
-      .action(() => {
-        throw new UnsupportedError(issue);
-      });
+  ]);
 
   return program;
 }

@@ -13,12 +13,13 @@ import {
   toJson,
   toYaml,
 } from "../api/index.ts";
-import { deepEqual, TortieError, UnsupportedError } from "../lib/index.ts";
+import { deepEqual, TortieError } from "../lib/index.ts";
 import { ResourceError } from "../store/index.ts";
 import type { CliContext } from "./context.ts";
 import { kubectlTable } from "./kubectl-tables.ts";
 import { parseLabelSelector } from "./label-selector.ts";
 import { type DeleteTarget, deleteTargetsFromFile, locateError, prepareForWrite } from "./manifests.ts";
+import { addNotYetCommands } from "./not-yet.ts";
 import { formatTable, KUBECTL_STYLE } from "./tabwriter.ts";
 
 const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
@@ -345,7 +346,7 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
     });
 
   // Verbs CLI.md lists that need a running cluster (pods, logs, DNS): later issues build them.
-  for (const [verb, issue] of [
+  addNotYetCommands(program, [
     ["rollout", "kubectl rollout (the control-plane and lab issue)"],
     ["scale", "kubectl scale (the control-plane and lab issue)"],
     ["run", "kubectl run (the control-plane and lab issue)"],
@@ -353,16 +354,7 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
     ["cluster-info", "kubectl cluster-info (the control-plane and lab issue)"],
     ["logs", "kubectl logs (the sim dataplane issue)"],
     ["exec", "kubectl exec (the sim dataplane issue)"],
-  ] as const) {
-    program
-      .command(verb)
-      .description(`not supported yet: ${issue}`)
-      .allowUnknownOption()
-      .argument("[args...]")
-      .action(() => {
-        throw new UnsupportedError(issue);
-      });
-  }
+  ]);
 
   return program;
 }
