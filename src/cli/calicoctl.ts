@@ -296,7 +296,9 @@ export function calicoctlProgram(ctx: CliContext): Command {
         const def = resolveKind(kind);
         const live = await store.mustGet(def, name, namespaceOf(def, o));
         if (!label) throw new TortieError("Usage", "label needs key=value, or key with --remove");
-        const [key, value] = label.split("=", 2) as [string, string?];
+        const eq = label.indexOf("=");
+        const key = eq === -1 ? label : label.slice(0, eq);
+        const value = eq === -1 ? undefined : label.slice(eq + 1);
         const labels = { ...live.metadata.labels };
         if (o.remove) {
           if (!(key in labels))

@@ -46,10 +46,10 @@ export function readManifests(ctx: CliContext, file: string): ManifestEntry[] {
     text = readFileSync(file, "utf8");
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new TortieError(
-      "NotFound",
-      `the path "${file}" does not exist${code === "ENOENT" ? "" : ` (${code})`}`,
-    );
+    if (code === "ENOENT") throw new TortieError("NotFound", `the path "${file}" does not exist`);
+    if (code === "EISDIR")
+      throw new TortieError("Unsupported", `not supported yet: "${file}" is a directory; pass a file`);
+    throw new TortieError("Invalid", `cannot read "${file}": ${(e as Error).message}`);
   }
   return parseManifests(text, file);
 }

@@ -311,7 +311,10 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
           delete labels[change.slice(0, -1)];
           continue;
         }
-        const [key, value = ""] = change.split("=", 2) as [string, string?];
+        // Split at the first "=" only, so `k=a=b` reaches validation whole instead of losing "=b".
+        const eq = change.indexOf("=");
+        const key = change.slice(0, eq);
+        const value = change.slice(eq + 1);
         const problem = labelKeyProblem(key) ?? labelValueProblem(value);
         if (problem) throw new TortieError("Invalid", problem);
         if (key in labels && labels[key] !== value && !o.overwrite)

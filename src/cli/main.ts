@@ -40,7 +40,13 @@ function quiet(program: Command, ctx: CliContext): Command {
 /** Runs one tortie command line; returns the exit code (0 ok, 1 failed, 2 usage). */
 export async function runCli(argv: string[], ctx?: CliContext): Promise<number> {
   const { stateDir, rest } = extractStateDir(argv);
-  const context = ctx ?? makeContext(stateDir);
+  let context: CliContext;
+  try {
+    context = ctx ?? makeContext(stateDir);
+  } catch (e) {
+    process.stderr.write(`error: ${(e as Error).message}\n`);
+    return isTortieError(e) && e.code === "Usage" ? 2 : 1;
+  }
   const [first, ...args] = rest;
   let program: Command;
   let formatError: (e: unknown) => string = kubectlErrorText;

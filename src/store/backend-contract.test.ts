@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -121,4 +121,14 @@ test("file backend: two instances (as two processes) see each other's writes and
   await new Promise((r) => setTimeout(r, 200));
   stop();
   assert.deepEqual(seen, [22]);
+});
+
+test("file backend: a damaged snapshot or an unusable directory is a clear error, and nothing is changed", async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, "snapshot.json"), "{damaged");
+  assert.throws(() => new FileBackend(dir), /store snapshot .*snapshot.json is unreadable/);
+  assert.equal(readFileSync(join(dir, "snapshot.json"), "utf8"), "{damaged");
+  const file = join(tempDir(), "a-file");
+  writeFileSync(file, "");
+  assert.throws(() => new FileBackend(join(file, "store")), /cannot use .* as a store: ENOTDIR/);
 });

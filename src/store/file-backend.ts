@@ -90,7 +90,11 @@ export class FileBackend implements StoreBackend {
 
   constructor(dir: string, options: FileBackendOptions = {}) {
     this.dir = resolve(dir);
-    mkdirSync(this.dir, { recursive: true });
+    try {
+      mkdirSync(this.dir, { recursive: true });
+    } catch (e) {
+      throw new TortieError("Invalid", `cannot use ${this.dir} as a store: ${(e as Error).message}`);
+    }
     this.lock = new ProcessLock(this.dir);
     this.options = { compactAfterRecords: 50_000, pollIntervalMs: 50, ...options };
     this.reload();
@@ -107,7 +111,16 @@ export class FileBackend implements StoreBackend {
       const snapPath = join(this.dir, SNAPSHOT);
       let snapRev = 0;
       if (existsSync(snapPath)) {
-        const snap = JSON.parse(readFileSync(snapPath, "utf8")) as Snapshot;
+        let snap: Snapshot;
+        try {
+          snap = JSON.parse(readFileSync(snapPath, "utf8")) as Snapshot;
+        } catch (e) {
+          // Snapshots are replaced atomically, so this is damage from outside tortie: say so, change nothing.
+          throw new TortieError(
+            "Internal",
+            `store snapshot ${snapPath} is unreadable (${(e as Error).message}); restore it from a backup or move the state dir aside`,
+          );
+        }
         for (const [key, c, m, value] of snap.entries)
           space.entries.set(key, { key, value, createRevision: c, modRevision: m });
         space.rev = snap.revision;

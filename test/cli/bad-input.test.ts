@@ -36,6 +36,12 @@ const POOL = (spec: string, name = "p") =>
 const GOOD = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fine\n  namespace: yaobank\n---\n";
 
 const cases: { name: string; line: string; stdin?: string; error: RegExp }[] = [
+  { name: "a directory as -f", line: "kubectl apply -f /tmp", error: /"\/tmp" is a directory; pass a file/ },
+  {
+    name: "label value with a second =",
+    line: "kubectl label ns yaobank x=a=b",
+    error: /invalid label value "a=b"/,
+  },
   {
     name: "empty manifest (kubectl)",
     line: "kubectl apply -f -",
@@ -161,6 +167,26 @@ for (const c of cases) {
     assert.deepEqual(snapshotState(h.stateDir), before, "the state dir changed");
   });
 }
+
+test("a clock override that is not a timestamp is a usage error, not a stack trace", async () => {
+  const { runCli } = await import("../../src/cli/main.ts");
+  const saved = process.env.TORTIE_NOW;
+  const write = process.stderr.write.bind(process.stderr);
+  let err = "";
+  process.env.TORTIE_NOW = "garbage";
+  process.stderr.write = ((t: string) => {
+    err += t;
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    assert.equal(await runCli(["get", "ns"]), 2);
+  } finally {
+    process.stderr.write = write;
+    if (saved === undefined) delete process.env.TORTIE_NOW;
+    else process.env.TORTIE_NOW = saved;
+  }
+  assert.equal(err, "error: TORTIE_NOW is not a timestamp: garbage\n");
+});
 
 test("usage errors exit 2", async () => {
   assert.equal((await h.run("kubectl get")).code, 2);
