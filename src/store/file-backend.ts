@@ -122,7 +122,7 @@ export class FileBackend implements StoreBackend {
           );
         }
         for (const [key, c, m, value] of snap.entries)
-          space.entries.set(key, { key, value, createRevision: c, modRevision: m });
+          space.load({ key, value, createRevision: c, modRevision: m });
         space.rev = snap.revision;
         space.compactedRevision = snap.revision;
         snapRev = snap.revision;

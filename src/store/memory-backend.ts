@@ -1,9 +1,12 @@
 import { AlreadyExistsError, ConflictError, NotFoundError, TortieError } from "../lib/index.ts";
 import type { StoreBackend, StoredValue, WatchEvent } from "./backend.ts";
+import { DirectoryIndex } from "./directory-index.ts";
 
 /** Applies one write to an in-memory key space; shared by the memory and file backends. */
 export class KeySpace {
   readonly entries = new Map<string, StoredValue>();
+  /** Keys grouped by directory, so listing one kind or namespace does not scan every key. */
+  private readonly dirs = new DirectoryIndex();
   rev = 0;
   compactedRevision = 0;
   readonly events: WatchEvent[] = [];
@@ -22,16 +25,24 @@ export class KeySpace {
     return cur;
   }
 
+  /** Adds an entry read from a snapshot (no event: history starts after the snapshot). */
+  load(stored: StoredValue): void {
+    if (!this.entries.has(stored.key)) this.dirs.add(stored.key);
+    this.entries.set(stored.key, stored);
+  }
+
   /** Records a write at revision `rev` (which must be the next one). */
   apply(e: WatchEvent, createRevision: number): StoredValue {
     this.rev = e.revision;
     let stored: StoredValue;
     if (e.type === "put") {
       stored = { key: e.key, value: e.value, createRevision, modRevision: e.revision };
+      if (!this.entries.has(e.key)) this.dirs.add(e.key);
       this.entries.set(e.key, stored);
     } else {
       const prev = this.entries.get(e.key)!;
       this.entries.delete(e.key);
+      this.dirs.remove(e.key);
       stored = { ...prev, modRevision: e.revision };
     }
     this.events.push(e);
@@ -41,7 +52,7 @@ export class KeySpace {
 
   list(prefix: string): StoredValue[] {
     const out: StoredValue[] = [];
-    for (const v of this.entries.values()) if (v.key.startsWith(prefix)) out.push(v);
+    for (const key of this.dirs.keysUnder(prefix)) out.push(this.entries.get(key)!);
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
@@ -51,7 +62,20 @@ export class KeySpace {
         "Compacted",
         `revision ${fromRevision} has been compacted (oldest is ${this.compactedRevision})`,
       );
-    return this.events.filter((e) => e.revision > fromRevision && e.key.startsWith(prefix));
+    // Events are in revision order: binary-search the first one after `fromRevision`.
+    let lo = 0;
+    let hi = this.events.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.events[mid]!.revision > fromRevision) hi = mid;
+      else lo = mid + 1;
+    }
+    const out: WatchEvent[] = [];
+    for (let i = lo; i < this.events.length; i++) {
+      const e = this.events[i]!;
+      if (e.key.startsWith(prefix)) out.push(e);
+    }
+    return out;
   }
 
   compact(revision: number): void {
