@@ -10,4 +10,5 @@ export {
   resolveCalicoctlResource,
   resolveKubectlResource,
 } from "./registry.ts";
+export { keyFor, prefixFor } from "./registry-key.ts";
 export { describeObject, formatPath, prepareObject } from "./validate.ts";

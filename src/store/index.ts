@@ -5,8 +5,6 @@ export { openFileStore, resolveStateDir } from "./open.ts";
 export { ProcessLock } from "./process-lock.ts";
 export {
   BUILT_IN_NAMESPACES,
-  keyFor,
-  prefixFor,
   ResourceClient,
   ResourceError,
   type Subject,

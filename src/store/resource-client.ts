@@ -5,7 +5,9 @@ import {
   describeObject,
   findKind,
   type KindDef,
+  keyFor,
   kindsNamed,
+  prefixFor,
   prepareObject,
 } from "../api/index.ts";
 import {
@@ -43,16 +45,6 @@ export interface WriteOptions {
 }
 
 export const BUILT_IN_NAMESPACES = ["default", "kube-node-lease", "kube-public", "kube-system"];
-
-/** etcd key layout of the Kubernetes API server: /registry/<group>/<plural>/[<namespace>/]<name>. */
-export function keyFor(def: KindDef, name: string, namespace?: string): string {
-  return `${prefixFor(def, def.namespaced ? namespace : undefined)}${name}`;
-}
-
-export function prefixFor(def: KindDef, namespace?: string): string {
-  const base = `/registry/${def.group || "core"}/${def.plural}/`;
-  return def.namespaced && namespace ? `${base}${namespace}/` : base;
-}
 
 function toObject(def: KindDef, s: StoredValue): ApiObject {
   const o = structuredClone(s.value) as ApiObject;
