@@ -157,7 +157,10 @@ export const IPAMBlock: KindDef = {
       affinityClaimTime: str.optional(),
       allocations: z.array(z.union([int, z.null()])),
       unallocated: z.array(int),
-      attributes: z.array(opaque),
+      attributes: z.array(
+        obj({ handle_id: str.optional(), secondary: z.record(z.string(), z.string()).optional() }),
+      ),
+      strictAffinity: bool.optional(),
       sequenceNumber: int.optional(),
       sequenceNumberForAllocation: z.record(z.string(), int).optional(),
       deleted: bool.optional(),
