@@ -12,6 +12,7 @@ import {
 } from "../api/index.ts";
 import { TortieError } from "../lib/index.ts";
 import { ResourceError } from "../store/index.ts";
+import { addIpamCommands } from "./calicoctl-ipam.ts";
 import { calicoctlTable } from "./calicoctl-tables.ts";
 import type { CliContext } from "./context.ts";
 import { type DeleteTarget, deleteTargetsFromFile, prepareForWrite } from "./manifests.ts";
@@ -335,10 +336,8 @@ export function calicoctlProgram(ctx: CliContext): Command {
       ),
     );
 
-  addNotYetCommands(program, [
-    ["ipam", "calicoctl ipam (IPAM issue)"],
-    ["node", "calicoctl node status (BGP issue)"],
-  ]);
+  addIpamCommands(program, ctx);
+  addNotYetCommands(program, [["node", "calicoctl node status (BGP issue)"]]);
 
   return program;
 }

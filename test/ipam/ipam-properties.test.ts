@@ -33,7 +33,10 @@ async function world(strictAffinity: boolean) {
   const backend = new MemoryBackend();
   let t = Date.parse("2026-01-02T03:04:05Z");
   // The clock moves 7 s per reading, so the one-minute reclaim rule is exercised too.
-  const now = () => new Date((t += 7000));
+  const now = () => {
+    t += 7000;
+    return new Date(t);
+  };
   const client = new ResourceClient(backend, { now });
   await client.ensureBuiltIns();
   const pool = (name: string, cidr: string, spec: Record<string, unknown>) =>
