@@ -757,12 +757,10 @@ export class Ipam {
           if (e instanceof BlockClaimConflict || e instanceof StaleAffinity) break;
           throw e;
         }
-        const free = new Block(block.obj.spec).numFree(reservations);
-        if (free >= 1) return { block, fresh: true };
-        throw new TortieError(
-          "Invalid",
-          `Block '${block.obj.spec.cidr}' has ${free} free ips which is less than 1 ips required.`,
-        );
+        if (new Block(block.obj.spec).numFree(reservations) >= 1) return { block, fresh: true };
+        // Another process of this host filled the block after our (stale) look. Calico gives up here with
+        // "Block has 0 free ips"; re-reading and looking again serves the request instead.
+        break;
       }
       await this.sync();
     }

@@ -8,6 +8,9 @@ import { MemoryBackend, ResourceClient } from "../../src/store/index.ts";
 
 const HOSTS = { a1: "a", a2: "a", b1: "b" } as const;
 type Host = keyof typeof HOSTS;
+/** Clients run concurrently; two of them act for the same host, like two CNI calls on one node. */
+const CLIENTS = { a1: "a1", a1bis: "a1", a2: "a2", b1: "b1" } as const;
+type Client = keyof typeof CLIENTS;
 const WORKLOAD_POOL_OF_ZONE = { a: "10.0.0.0/28", b: "10.1.0.0/29" };
 
 /** Every store call waits for the scheduler, so fast-check chooses how the hosts' operations interleave. */
@@ -76,6 +79,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 );
 const scripts = fc.record({
   a1: fc.array(step, { maxLength: 6 }),
+  a1bis: fc.array(step, { maxLength: 4 }),
   a2: fc.array(step, { maxLength: 6 }),
   b1: fc.array(step, { maxLength: 4 }),
 });
@@ -89,22 +93,23 @@ test("property: under any interleaving of several hosts, no address is held twic
   await fc.assert(
     fc.asyncProperty(fc.scheduler(), scripts, fc.boolean(), async (s, script, strict) => {
       const { backend, client, now } = await world(strict);
-      const held: Record<Host, Held[]> = { a1: [], a2: [], b1: [] };
+      const held: Record<Client, Held[]> = { a1: [], a1bis: [], a2: [], b1: [] };
       let handles = 0;
-      const runHost = async (host: Host) => {
+      const runClient = async (client: Client) => {
+        const host = CLIENTS[client];
         const ipam = new Ipam(scheduled(backend, s), { now });
-        for (const st of script[host]) {
+        for (const st of script[client]) {
           if (st.op === "alloc") {
-            const handle = `${host}-${handles++}`;
+            const handle = `${client}-${handles++}`;
             const r = await ipam.autoAssign({
               num4: st.n,
               hostname: host,
               handleId: handle,
               intendedUse: "Workload",
             });
-            for (const ip of r.v4?.ips ?? []) held[host].push({ ip, handle });
-          } else if (held[host].length > 0) {
-            const [victim] = held[host].splice(st.pick % held[host].length, 1);
+            for (const ip of r.v4?.ips ?? []) held[client].push({ ip, handle });
+          } else if (held[client].length > 0) {
+            const [victim] = held[client].splice(st.pick % held[client].length, 1);
             if (st.op === "release") {
               const { unallocated } = await ipam.releaseIps([
                 { address: victim!.ip, handle: victim!.handle },
@@ -113,12 +118,12 @@ test("property: under any interleaving of several hosts, no address is held twic
             } else {
               // Releasing by handle gives back every address of that handle.
               await ipam.releaseByHandle(victim!.handle);
-              held[host] = held[host].filter((h) => h.handle !== victim!.handle);
+              held[client] = held[client].filter((h) => h.handle !== victim!.handle);
             }
           }
         }
       };
-      await s.waitFor(Promise.all((Object.keys(HOSTS) as Host[]).map(runHost)));
+      await s.waitFor(Promise.all((Object.keys(CLIENTS) as Client[]).map(runClient)));
 
       // 1. No address is held twice.
       const all = Object.values(held).flat();
@@ -128,13 +133,15 @@ test("property: under any interleaving of several hosts, no address is held twic
         `duplicate address: ${JSON.stringify(held)}`,
       );
       // 2. Each address is in an enabled Workload pool that selects its node.
-      for (const host of Object.keys(HOSTS) as Host[])
-        for (const h of held[host])
+      for (const c of Object.keys(CLIENTS) as Client[]) {
+        const host: Host = CLIENTS[c];
+        for (const h of held[c])
           assert.ok(
             cidrContainsIp(parseCidr(WORKLOAD_POOL_OF_ZONE[HOSTS[host]])!, parseIp(h.ip)!),
-            `${host} got ${h.ip}`,
+            `${c} (${host}) got ${h.ip}`,
           );
-      // 3. The store agrees exactly with what the hosts hold, and `ipam check` sees no problem.
+      }
+      // 3. The store agrees exactly with what the clients hold.
       const plain = new Ipam(backend, { now });
       for (const h of all) assert.equal((await plain.getAssignmentAttributes(h.ip))?.handleId, h.handle);
       const blocks = await client.list(findKind("projectcalico.org/v3", "IPAMBlock")!);
