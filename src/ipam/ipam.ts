@@ -129,6 +129,17 @@ export interface AssignmentAttributes {
 }
 
 class NoFreeBlocks extends Error {}
+
+class AddressAlreadyAssigned extends TortieError {
+  constructor(ip: string) {
+    super("AlreadyExists", `Address already assigned in block: ${ip}`);
+  }
+}
+
+/** Another writer got there first (a CAS lost, or the object went away): re-read and retry. */
+function lostRace(e: unknown): boolean {
+  return isCode(e, "Conflict") || isCode(e, "NotFound") || isCode(e, "AlreadyExists");
+}
 class BlockLimitReached extends Error {}
 class BlockClaimConflict extends Error {}
 class StaleAffinity extends Error {}
@@ -667,7 +678,7 @@ export class Ipam {
       try {
         return await this.assignFromBlock(entry, num, args, affinity, affinityCheck, reservations);
       } catch (e) {
-        if (!isCode(e, "Conflict")) return undefined;
+        if (!lostRace(e)) return undefined;
         entry = await this.refreshBlock(parseCidr(entry.obj.spec.cidr)!);
       }
     }
@@ -730,7 +741,7 @@ export class Ipam {
             affinity,
           );
         } catch (e) {
-          if (isCode(e, "Conflict")) {
+          if (lostRace(e)) {
             await this.sync();
             continue;
           }
@@ -750,7 +761,7 @@ export class Ipam {
           const pending = await this.getPendingAffinity(affinity, subnet);
           block = await this.getBlockFromAffinity(pending, affinity);
         } catch (e) {
-          if (isCode(e, "Conflict")) {
+          if (lostRace(e)) {
             await this.sync();
             continue;
           }
@@ -787,8 +798,7 @@ export class Ipam {
         try {
           new Block(spec).assign(ip, args.handleId, args.attrs, affinity, config.strictAffinity);
         } catch (e) {
-          if (e instanceof AddressInUse)
-            throw new TortieError("AlreadyExists", `Address already assigned in block: ${formatIp(ip)}`);
+          if (e instanceof AddressInUse) throw new AddressAlreadyAssigned(formatIp(ip));
           throw new TortieError("Invalid", (e as Error).message);
         }
         if (args.handleId !== undefined) await this.incrementHandle(args.handleId, spec.cidr, 1);
@@ -801,7 +811,8 @@ export class Ipam {
         }
         return;
       } catch (e) {
-        if (isCode(e, "Conflict") || e instanceof BlockClaimConflict) continue;
+        if ((lostRace(e) && !(e instanceof AddressAlreadyAssigned)) || e instanceof BlockClaimConflict)
+          continue;
         throw e;
       }
     }

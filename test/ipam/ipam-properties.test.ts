@@ -167,7 +167,7 @@ test("property: under any interleaving of several hosts, no address is held twic
       const usage = await plain.getUtilization();
       assert.ok(usage.every((p) => p.blocks.every((b) => b.available === b.capacity)));
     }),
-    { numRuns: 150 },
+    { numRuns: Number(process.env.IPAM_PROPERTY_RUNS ?? 150) },
   );
 });
 
