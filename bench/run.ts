@@ -8,6 +8,7 @@ import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { findKind } from "../src/api/index.ts";
 import { FileBackend, ResourceClient } from "../src/store/index.ts";
+import { benchIpam } from "./ipam.ts";
 
 const scale = Number(process.env.BENCH_SCALE ?? "1");
 const N_APPLY = Math.round(10_000 * scale);
@@ -123,6 +124,7 @@ async function loadLargeStore(): Promise<void> {
 await libraryApplyAndGet();
 cliApplyAndGet();
 await loadLargeStore();
+await benchIpam(record, scale, tmp);
 for (const d of dirs) rmSync(d, { recursive: true, force: true });
 
 console.log(

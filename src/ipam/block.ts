@@ -54,6 +54,20 @@ export function newBlockSpec(
   };
 }
 
+const parsedCidrs = new Map<string, Cidr>();
+
+/** parseCidr, memoised: the same few thousand block CIDRs are parsed on every operation otherwise. */
+export function blockCidr(text: string): Cidr | undefined {
+  let c = parsedCidrs.get(text);
+  if (c === undefined) {
+    c = parseCidr(text);
+    if (c === undefined) return undefined;
+    if (parsedCidrs.size > 100_000) parsedCidrs.clear();
+    parsedCidrs.set(text, c);
+  }
+  return c;
+}
+
 /** A deep copy cheap enough to take before every change (the cached copy may be the store's own). */
 export function cloneBlockSpec(b: BlockSpec): BlockSpec {
   return {
@@ -72,7 +86,7 @@ export class Block {
 
   constructor(spec: BlockSpec) {
     this.spec = spec;
-    const cidr = parseCidr(spec.cidr);
+    const cidr = blockCidr(spec.cidr);
     if (!cidr) throw new Error(`IPAM block has an invalid cidr ${JSON.stringify(spec.cidr)}`);
     this.cidr = cidr;
   }

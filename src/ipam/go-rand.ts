@@ -3,7 +3,15 @@ import { RNG_COOKED } from "./go-rand-cooked.ts";
 const LEN = 607;
 const TAP = 273;
 const INT32_MAX = 2147483647;
-const MASK63 = (1n << 63n) - 1n;
+
+/** The seed table as 32-bit halves, so the generator runs on plain numbers (BigInt per step is ~50× slower). */
+const COOKED_HI = new Uint32Array(LEN);
+const COOKED_LO = new Uint32Array(LEN);
+RNG_COOKED.forEach((v, i) => {
+  const u = BigInt.asUintN(64, v);
+  COOKED_HI[i] = Number(u >> 32n);
+  COOKED_LO[i] = Number(u & 0xffffffffn);
+});
 
 /** x[n+1] = 48271 * x[n] mod (2^31 - 1), in Schrage's form as Go computes it. */
 function seedrand(x: number): number {
@@ -17,10 +25,11 @@ function seedrand(x: number): number {
 /**
  * Go's math/rand generator (rand.New(rand.NewSource(seed))): an additive lagged Fibonacci generator seeded
  * from a fixed table. Calico picks the first block a host tries with it, so tortie must produce the very
- * same numbers to give each node the block Calico would.
+ * same numbers to give each node the block Calico would. 64-bit words are kept as two uint32 halves.
  */
 export class GoRand {
-  private readonly vec: bigint[] = new Array<bigint>(LEN);
+  private readonly hi = new Uint32Array(LEN);
+  private readonly lo = new Uint32Array(LEN);
   private tap = 0;
   private feed = LEN - TAP;
 
@@ -32,31 +41,41 @@ export class GoRand {
     for (let i = -20; i < LEN; i++) {
       x = seedrand(x);
       if (i >= 0) {
-        let u = BigInt(x) << 40n;
+        // u = x1<<40 ^ x2<<20 ^ x3 (x < 2^31), truncated to 64 bits, then ^ cooked[i].
+        const x1 = x;
         x = seedrand(x);
-        u ^= BigInt(x) << 20n;
+        const x2 = x;
         x = seedrand(x);
-        u ^= BigInt(x);
-        u ^= RNG_COOKED[i]!;
-        this.vec[i] = BigInt.asIntN(64, u);
+        const x3 = x;
+        const hi = ((x1 << 8) ^ (x2 >>> 12)) >>> 0;
+        const lo = ((x2 << 20) ^ x3) >>> 0;
+        this.hi[i] = (hi ^ COOKED_HI[i]!) >>> 0;
+        this.lo[i] = (lo ^ COOKED_LO[i]!) >>> 0;
       }
     }
   }
 
-  private uint64(): bigint {
+  /** Advances the generator; returns the new 64-bit word's index in the state. */
+  private step(): number {
     this.tap = this.tap === 0 ? LEN - 1 : this.tap - 1;
     this.feed = this.feed === 0 ? LEN - 1 : this.feed - 1;
-    const x = BigInt.asIntN(64, this.vec[this.feed]! + this.vec[this.tap]!);
-    this.vec[this.feed] = x;
-    return BigInt.asUintN(64, x);
+    const f = this.feed;
+    const t = this.tap;
+    const lo = this.lo[f]! + this.lo[t]!;
+    this.lo[f] = lo >>> 0;
+    this.hi[f] = (this.hi[f]! + this.hi[t]! + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+    return f;
   }
 
   int63(): bigint {
-    return this.uint64() & MASK63;
+    const f = this.step();
+    return (BigInt(this.hi[f]! & 0x7fffffff) << 32n) | BigInt(this.lo[f]!);
   }
 
+  /** uint32(Int63() >> 31). */
   uint32(): number {
-    return Number(this.int63() >> 31n);
+    const f = this.step();
+    return (((this.hi[f]! & 0x7fffffff) << 1) | (this.lo[f]! >>> 31)) >>> 0;
   }
 
   /** big.Int.Rand: uniform in [0, limit), drawn as Go does on a 64-bit machine (64-bit words, rejection). */
@@ -65,6 +84,17 @@ export class GoRand {
     const bits = limit.toString(2).length;
     const words = Math.ceil(bits / 64);
     const topBits = bits % 64 === 0 ? 64 : bits % 64;
+    if (words === 1 && topBits <= 32) {
+      // Common case (a pool of at most 2^32 blocks): only the low word's low half survives the mask.
+      const mask = topBits === 32 ? 0xffffffff : 2 ** topBits - 1;
+      const lim = Number(limit);
+      while (true) {
+        const low = this.uint32();
+        this.uint32();
+        const v = (low & mask) >>> 0;
+        if (v < lim) return BigInt(v);
+      }
+    }
     const topMask = (1n << BigInt(topBits)) - 1n;
     while (true) {
       let value = 0n;

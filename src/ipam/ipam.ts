@@ -9,7 +9,6 @@ import {
   formatIp,
   type IpAddress,
   type IpFamily,
-  parseCidr,
   parseIp,
 } from "../net/index.ts";
 import type { Labels } from "../selector/index.ts";
@@ -17,6 +16,7 @@ import {
   AddressInUse,
   Block,
   type BlockSpec,
+  blockCidr,
   cloneBlockSpec,
   newBlockSpec,
   ReleaseConflict,
@@ -232,7 +232,7 @@ export class Ipam {
     if (pool) return this.blockEntry(blockContaining(pool.cidr, pool.blockSize, ip.value));
     // Not in any pool (it was deleted or resized): find the block by a full scan, as Calico does.
     for (const e of this.allBlocks()) {
-      const c = parseCidr(e.obj.spec.cidr);
+      const c = blockCidr(e.obj.spec.cidr);
       if (c && cidrContainsIp(c, ip)) return e;
     }
     return undefined;
@@ -262,11 +262,27 @@ export class Ipam {
   }
 
   /** Writes a changed block with CAS. Like Calico, every write moves the block's sequence number on. */
+  /**
+   * A block spec to change. The copy this Ipam last wrote is its own (the store keeps a separate copy), so it
+   * is changed in place; anything read from the store is copied first. A failed write forgets the entry,
+   * since its copy may then hold changes the store refused.
+   */
+  private mutableSpec(entry: Entry): BlockSpec {
+    return this.blocks.isOwned(entry.key, entry.obj) ? entry.obj.spec : cloneBlockSpec(entry.obj.spec);
+  }
+
   private async updateBlock(entry: Entry, spec: BlockSpec): Promise<Entry> {
     spec.sequenceNumber++;
-    const written = await this.kv.update(entry.key, this.withSpec(entry.obj, spec), entry.modRevision);
-    this.blocks.set(written.key, written.modRevision, written.value);
-    return this.toEntry(written);
+    const obj = this.withSpec(entry.obj, spec);
+    let written: KvEntry;
+    try {
+      written = await this.kv.update(entry.key, obj, entry.modRevision);
+    } catch (e) {
+      this.blocks.forget(entry.key);
+      throw e;
+    }
+    this.blocks.set(written.key, written.modRevision, obj, true);
+    return { key: written.key, modRevision: written.modRevision, obj };
   }
 
   private async deleteBlock(entry: Entry): Promise<void> {
@@ -329,7 +345,7 @@ export class Ipam {
 
   /** Creates the block for a pending affinity and confirms the affinity; loses cleanly to another host. */
   private async claimAffineBlock(aff: Entry, affinity: Affinity): Promise<Entry> {
-    const cidr = parseCidr(aff.obj.spec.cidr)!;
+    const cidr = blockCidr(aff.obj.spec.cidr)!;
     const key = keyFor(IPAM_BLOCK, cidrToName(cidr));
     const spec = newBlockSpec(cidr, affinity, this.timestamp(), this.now().getTime() * 1000);
     try {
@@ -353,7 +369,7 @@ export class Ipam {
 
   /** The block an affinity refers to, creating it if needed; removes the affinity if the block is someone else's. */
   private async getBlockFromAffinity(aff: Entry, affinity: Affinity): Promise<Entry> {
-    const cidr = parseCidr(aff.obj.spec.cidr)!;
+    const cidr = blockCidr(aff.obj.spec.cidr)!;
     const block = this.blockEntry(cidr) ?? (await this.refreshBlock(cidr));
     if (!block) {
       const pending = await this.updateAffinity(aff, "pending");
@@ -366,7 +382,7 @@ export class Ipam {
     const state = aff.obj.spec.state;
     if (state !== "confirmed" && state !== "") {
       const pending = await this.updateAffinity(aff, "pending");
-      const rewritten = await this.updateBlock(block, cloneBlockSpec(block.obj.spec));
+      const rewritten = await this.updateBlock(block, this.mutableSpec(block));
       await this.updateAffinity(pending, "confirmed");
       return rewritten;
     }
@@ -454,7 +470,7 @@ export class Ipam {
         if (!isCode(e, "NotFound")) throw e;
       });
     } else {
-      const spec = cloneBlockSpec(block.obj.spec);
+      const spec = this.mutableSpec(block);
       delete spec.affinity;
       delete spec.affinityClaimTime;
       await this.updateBlock(block, spec);
@@ -561,7 +577,7 @@ export class Ipam {
     const affKeys = this.affinities.keysIndexedBy(affinityString(affinity)).sort();
     const affBlocks: Cidr[] = [];
     for (const k of affKeys) {
-      const c = parseCidr((this.affinities.get(k)!.value as ApiObject).spec.cidr);
+      const c = blockCidr((this.affinities.get(k)!.value as ApiObject).spec.cidr);
       if (c && c.family === version) affBlocks.push(c);
     }
     const inAllowed = (c: Cidr) => pools.some((p) => cidrContainsIp(p.cidr, c));
@@ -679,7 +695,7 @@ export class Ipam {
         return await this.assignFromBlock(entry, num, args, affinity, affinityCheck, reservations);
       } catch (e) {
         if (!lostRace(e)) return undefined;
-        entry = await this.refreshBlock(parseCidr(entry.obj.spec.cidr)!);
+        entry = await this.refreshBlock(blockCidr(entry.obj.spec.cidr)!);
       }
     }
     return undefined;
@@ -693,7 +709,7 @@ export class Ipam {
     affinityCheck: boolean,
     reservations: AddressFilter,
   ): Promise<string[]> {
-    const spec = cloneBlockSpec(entry.obj.spec);
+    const spec = this.mutableSpec(entry);
     const ips = new Block(spec).autoAssign(
       num,
       args.handleId,
@@ -794,7 +810,7 @@ export class Ipam {
       try {
         if (!entry)
           entry = await this.claimAffineBlock(await this.getPendingAffinity(affinity, cidr), affinity);
-        const spec = cloneBlockSpec(entry.obj.spec);
+        const spec = this.mutableSpec(entry);
         try {
           new Block(spec).assign(ip, args.handleId, args.attrs, affinity, config.strictAffinity);
         } catch (e) {
@@ -837,7 +853,7 @@ export class Ipam {
       const pool = poolContaining(pools, ip);
       const cidr = pool
         ? blockContaining(pool.cidr, pool.blockSize, ip.value)
-        : parseCidr(this.blockContainingIp(pools, ip)?.obj.spec.cidr ?? "");
+        : blockCidr(this.blockContainingIp(pools, ip)?.obj.spec.cidr ?? "");
       if (!cidr) {
         unallocated.push(req.address);
         continue;
@@ -855,7 +871,7 @@ export class Ipam {
     for (let i = 0; i < DATASTORE_RETRIES; i++) {
       const entry = this.blockEntry(cidr) ?? (await this.refreshBlock(cidr));
       if (!entry) return reqs.map((r) => r.address);
-      const spec = cloneBlockSpec(entry.obj.spec);
+      const spec = this.mutableSpec(entry);
       const block = new Block(spec);
       let released: ReturnType<Block["release"]>;
       try {
@@ -889,16 +905,16 @@ export class Ipam {
     if (!handle) return 0;
     await this.sync();
     let total = 0;
-    for (const blockCidr of Object.keys((handle.value as ApiObject).spec.block ?? {})) {
-      const cidr = parseCidr(blockCidr);
+    for (const cidrText of Object.keys((handle.value as ApiObject).spec.block ?? {})) {
+      const cidr = blockCidr(cidrText);
       if (!cidr) continue;
       for (let i = 0; i < DATASTORE_RETRIES; i++) {
         const entry = this.blockEntry(cidr) ?? (await this.refreshBlock(cidr));
         if (!entry) {
-          await this.decrementHandle(id, blockCidr, Number.MAX_SAFE_INTEGER);
+          await this.decrementHandle(id, cidrText, Number.MAX_SAFE_INTEGER);
           break;
         }
-        const spec = cloneBlockSpec(entry.obj.spec);
+        const spec = this.mutableSpec(entry);
         const block = new Block(spec);
         const n = block.releaseByHandle(id, sequenceNumber);
         if (n === 0) break;
@@ -912,7 +928,7 @@ export class Ipam {
           }
           throw e;
         }
-        await this.decrementHandle(id, blockCidr, n);
+        await this.decrementHandle(id, cidrText, n);
         total += n;
         break;
       }
@@ -925,7 +941,7 @@ export class Ipam {
     await this.sync();
     const affinity: Affinity = { type: "host", host };
     for (const key of this.affinities.keysIndexedBy(affinityString(affinity))) {
-      const cidr = parseCidr((this.affinities.get(key)!.value as ApiObject).spec.cidr);
+      const cidr = blockCidr((this.affinities.get(key)!.value as ApiObject).spec.cidr);
       if (!cidr) continue;
       try {
         await this.releaseBlockAffinity(affinity, cidr, { requireEmpty: mustBeEmpty });
@@ -944,7 +960,7 @@ export class Ipam {
     const groups: PoolUtilization[] = pools.map((p) => ({ name: p.name, cidr: p.cidr, blocks: [] }));
     const orphans: PoolUtilization = { name: undefined, cidr: undefined, blocks: [] };
     for (const e of this.allBlocks()) {
-      const c = parseCidr(e.obj.spec.cidr);
+      const c = blockCidr(e.obj.spec.cidr);
       if (!c) continue;
       const at = pools.findIndex((p) => cidrContainsIp(p.cidr, c));
       const use: BlockUtilization = {

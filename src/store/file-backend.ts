@@ -14,7 +14,7 @@ import {
   writeSync,
 } from "node:fs";
 import { join, resolve } from "node:path";
-import { TortieError } from "../lib/index.ts";
+import { deepClone, TortieError } from "../lib/index.ts";
 import type { StoreBackend, StoredValue, WatchEvent } from "./backend.ts";
 import { KeySpace } from "./memory-backend.ts";
 import { ProcessLock } from "./process-lock.ts";
@@ -259,7 +259,7 @@ export class FileBackend implements StoreBackend {
       const cur = this.space.checkWrite(op, key, expected);
       const r = this.space.rev + 1;
       const createRevision = cur ? cur.createRevision : r;
-      const stored = structuredClone(value);
+      const stored = deepClone(value);
       this.appendRecord(
         op === "delete" ? { r, t: "delete", k: key } : { r, t: "put", k: key, v: stored, c: createRevision },
       );

@@ -1,4 +1,4 @@
-import { AlreadyExistsError, ConflictError, NotFoundError, TortieError } from "../lib/index.ts";
+import { AlreadyExistsError, ConflictError, deepClone, NotFoundError, TortieError } from "../lib/index.ts";
 import type { StoreBackend, StoredValue, WatchEvent } from "./backend.ts";
 import { DirectoryIndex } from "./directory-index.ts";
 
@@ -112,16 +112,13 @@ export class MemoryBackend implements StoreBackend {
   async create(key: string, value: unknown): Promise<StoredValue> {
     this.space.checkWrite("create", key);
     const rev = this.space.rev + 1;
-    return this.space.apply({ type: "put", key, value: structuredClone(value), revision: rev }, rev);
+    return this.space.apply({ type: "put", key, value: deepClone(value), revision: rev }, rev);
   }
 
   async update(key: string, value: unknown, expectedModRevision?: number): Promise<StoredValue> {
     const cur = this.space.checkWrite("update", key, expectedModRevision)!;
     const rev = this.space.rev + 1;
-    return this.space.apply(
-      { type: "put", key, value: structuredClone(value), revision: rev },
-      cur.createRevision,
-    );
+    return this.space.apply({ type: "put", key, value: deepClone(value), revision: rev }, cur.createRevision);
   }
 
   async delete(key: string, expectedModRevision?: number): Promise<StoredValue> {

@@ -13,6 +13,7 @@ import {
 import {
   AlreadyExistsError,
   ConflictError,
+  deepClone,
   deepEqual,
   type FieldProblem,
   NotFoundError,
@@ -47,7 +48,7 @@ export interface WriteOptions {
 export const BUILT_IN_NAMESPACES = ["default", "kube-node-lease", "kube-public", "kube-system"];
 
 function toObject(def: KindDef, s: StoredValue): ApiObject {
-  const o = structuredClone(s.value) as ApiObject;
+  const o = deepClone(s.value) as ApiObject;
   o.apiVersion = apiVersionOf(def);
   o.kind = def.kind;
   o.metadata.resourceVersion = String(s.modRevision);
