@@ -134,7 +134,16 @@ async function check(
     version: CALICOCTL_VERSION,
   });
   ctx.out(result.lines.map((l) => `${l}\n`).join(""));
-  if (o.output) writeFileSync(o.output, reportJson(result.report));
+  if (o.output) {
+    try {
+      writeFileSync(o.output, reportJson(result.report));
+    } catch (e) {
+      throw new TortieError(
+        "Invalid",
+        `cannot write the report to ${o.output}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      );
+    }
+  }
 }
 
 /** The report as Go's json.MarshalIndent writes it: struct fields in declaration order, map keys sorted. */

@@ -235,3 +235,33 @@ test("`calicoctl ipam configure --strictaffinity` sets IPAMConfiguration", async
     /\| StrictAffinity {5}\| true {2}\|/,
   );
 });
+
+test("ipam commands: bad input gets one line and exit 1", async () => {
+  const { h } = await lab();
+  const cases: [string, RegExp][] = [
+    [
+      "calicoctl ipam check -o /nonexistent-dir/report.json",
+      /^cannot write the report to \/nonexistent-dir\/report\.json: ENOENT\n$/,
+    ],
+    [
+      "calicoctl ipam release --from-report=/nonexistent-report.json",
+      /^cannot read report \/nonexistent-report\.json: /,
+    ],
+    ["calicoctl ipam release --ip=1.2.3", /^Error executing command: invalid IP address specified\.\n$/],
+    [
+      "calicoctl ipam configure --strictaffinity=maybe",
+      /^invalid value for --strictaffinity: maybe \(want true or false\)\n$/,
+    ],
+  ];
+  for (const [line, err] of cases) {
+    const r = await h.run(line);
+    assert.notEqual(r.code, 0, line);
+    assert.match(r.err, err, line);
+    assert.equal(r.err.trim().split("\n").length, 1, line);
+  }
+  const garbage = join(h.stateDir, "garbage.json");
+  (await import("node:fs")).writeFileSync(garbage, "{not json");
+  const r = await h.run(`calicoctl ipam release --from-report=${garbage}`);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /garbage\.json: not an ipam check report: /);
+});
