@@ -292,3 +292,41 @@ test("an empty block owned by another host is reclaimed only after a minute", as
   const [block] = await w.list("IPAMBlock");
   assert.equal(block!.spec.affinity, "host:b", "b reclaimed the empty block");
 });
+
+test("allowed uses: tunnel addresses, LoadBalancer addresses on the virtual node, workloads only from their pools", async () => {
+  const w = await ipamWorld();
+  await w.pool("workloads", "10.0.0.0/24");
+  await w.pool("tunnels", "10.1.0.0/24", { allowedUses: ["Tunnel"] });
+  await w.pool("lb", "10.2.0.0/24", { allowedUses: ["LoadBalancer"] });
+  await w.node("n1");
+  const { tunnelHandleId } = await import("../../src/ipam/index.ts");
+  const tunnel = (
+    await w.ipam.autoAssign({
+      num4: 1,
+      hostname: "n1",
+      handleId: tunnelHandleId("vxlan", "n1"),
+      attrs: { node: "n1", type: "vxlanTunnelAddress" },
+      intendedUse: "Tunnel",
+      ipv4Pools: [],
+    })
+  ).v4!;
+  // Both pools allow Tunnel uses (an empty allowedUses means Workload and Tunnel), so the walk decides;
+  // a workload must never get the Tunnel-only or LoadBalancer pool.
+  assert.match(tunnel.ips[0]!, /^10\.[01]\.0\./);
+  for (let i = 0; i < 5; i++) {
+    const ip = (await w.ipam.autoAssign(one("n1", `w${i}`))).v4!.ips[0]!;
+    assert.match(ip, /^10\.0\.0\./);
+  }
+  const lb = (
+    await w.ipam.autoAssign({ num4: 1, hostname: "ignored", handleId: "lb-1", intendedUse: "LoadBalancer" })
+  ).v4!;
+  assert.match(lb.ips[0]!, /^10\.2\.0\./);
+  const block = (await w.list("IPAMBlock")).find((b) => b.spec.cidr.startsWith("10.2."));
+  assert.equal(block?.spec.affinity, "virtual:load-balancer");
+  const aff = (await w.list("BlockAffinity")).find((a) => a.spec.type === "virtual");
+  assert.equal(aff?.metadata.name, `virtual-load-balancer-${block!.metadata.name}`);
+  assert.equal(
+    (await w.list("IPAMHandle")).find((h) => h.spec.handleID === "vxlan-tunnel-addr-n1")?.spec.handleID,
+    "vxlan-tunnel-addr-n1",
+  );
+});
