@@ -262,27 +262,32 @@ export class Ipam {
   }
 
   /** Writes a changed block with CAS. Like Calico, every write moves the block's sequence number on. */
-  /**
-   * A block spec to change. The copy this Ipam last wrote is its own (the store keeps a separate copy), so it
-   * is changed in place; anything read from the store is copied first. A failed write forgets the entry,
-   * since its copy may then hold changes the store refused.
-   */
+  /** A block spec to change: always a copy, since the cached object may be the store's own. */
   private mutableSpec(entry: Entry): BlockSpec {
-    return this.blocks.isOwned(entry.key, entry.obj) ? entry.obj.spec : cloneBlockSpec(entry.obj.spec);
+    return cloneBlockSpec(entry.obj.spec);
   }
 
   private async updateBlock(entry: Entry, spec: BlockSpec): Promise<Entry> {
     spec.sequenceNumber++;
-    const obj = this.withSpec(entry.obj, spec);
-    let written: KvEntry;
+    const written = await this.kv.update(entry.key, this.withSpec(entry.obj, spec), entry.modRevision);
+    this.blocks.set(written.key, written.modRevision, written.value);
+    return this.toEntry(written);
+  }
+
+  /**
+   * Writes a block after a release: an empty block nobody owns is deleted, any other is updated. False when
+   * the block changed or went away meanwhile (the caller re-reads and tries again).
+   */
+  private async writeReleased(entry: Entry, block: Block): Promise<boolean> {
     try {
-      written = await this.kv.update(entry.key, obj, entry.modRevision);
+      if (block.isEmpty() && block.spec.affinity === undefined) await this.deleteBlock(entry);
+      else await this.updateBlock(entry, block.spec);
+      return true;
     } catch (e) {
-      this.blocks.forget(entry.key);
-      throw e;
+      if (!isCode(e, "Conflict") && !isCode(e, "NotFound")) throw e;
+      await this.refreshBlock(block.cidr);
+      return false;
     }
-    this.blocks.set(written.key, written.modRevision, obj, true);
-    return { key: written.key, modRevision: written.modRevision, obj };
   }
 
   private async deleteBlock(entry: Entry): Promise<void> {
@@ -882,16 +887,7 @@ export class Ipam {
       }
       if (released.unallocated.length === new Set(reqs.map((r) => r.address)).size)
         return released.unallocated;
-      try {
-        if (block.isEmpty() && spec.affinity === undefined) await this.deleteBlock(entry);
-        else await this.updateBlock(entry, spec);
-      } catch (e) {
-        if (isCode(e, "Conflict") || isCode(e, "NotFound")) {
-          await this.refreshBlock(cidr);
-          continue;
-        }
-        throw e;
-      }
+      if (!(await this.writeReleased(entry, block))) continue;
       for (const [handle, n] of released.countByHandle) await this.decrementHandle(handle, spec.cidr, n);
       return released.unallocated;
     }
@@ -918,16 +914,7 @@ export class Ipam {
         const block = new Block(spec);
         const n = block.releaseByHandle(id, sequenceNumber);
         if (n === 0) break;
-        try {
-          if (block.isEmpty() && spec.affinity === undefined) await this.deleteBlock(entry);
-          else await this.updateBlock(entry, spec);
-        } catch (e) {
-          if (isCode(e, "Conflict") || isCode(e, "NotFound")) {
-            await this.refreshBlock(cidr);
-            continue;
-          }
-          throw e;
-        }
+        if (!(await this.writeReleased(entry, block))) continue;
         await this.decrementHandle(id, cidrText, n);
         total += n;
         break;

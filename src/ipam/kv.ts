@@ -30,8 +30,6 @@ export function isCode(e: unknown, code: "Conflict" | "AlreadyExists" | "NotFoun
 
 interface CacheEntry {
   modRevision: number;
-  /** The value is this process's own copy (it wrote it), not an object shared with the store. */
-  owned?: boolean;
   /** Undefined for a tombstone: a delete we know of, kept so older events cannot resurrect the key. */
   value: unknown;
 }
@@ -81,11 +79,11 @@ export class KindCache {
   }
 
   /** Records a value (or, with `value` undefined, a delete) unless the cache already has something newer. */
-  set(key: string, modRevision: number, value: unknown, owned = false): void {
+  set(key: string, modRevision: number, value: unknown): void {
     const cur = this.entries.get(key);
     if (cur && cur.modRevision >= modRevision) return;
     if (cur?.value !== undefined) this.unindex(key, cur.value);
-    this.entries.set(key, { modRevision, value, owned });
+    this.entries.set(key, { modRevision, value });
     if (value !== undefined && this.indexOf) {
       const ix = this.indexOf(value);
       if (ix !== undefined) {
@@ -111,18 +109,6 @@ export class KindCache {
       }
     }
     return cur;
-  }
-
-  isOwned(key: string, value: unknown): boolean {
-    const e = this.entries.get(key);
-    return e?.owned === true && e.value === value;
-  }
-
-  /** Drops a key so the next read goes to the store (after a failed write left the local copy suspect). */
-  forget(key: string): void {
-    const e = this.entries.get(key);
-    if (e?.value !== undefined) this.unindex(key, e.value);
-    this.entries.delete(key);
   }
 
   get(key: string): { modRevision: number; value: unknown } | undefined {
