@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { Ipam } from "../src/ipam/index.ts";
 import { FileBackend, MemoryBackend, ResourceClient, type StoreBackend } from "../src/store/index.ts";
 
-export type Record = (what: string, count: number, ms: number, extra?: string) => void;
+export type RecordRow = (what: string, count: number, ms: number, extra?: string) => void;
 
 async function setup(backend: StoreBackend, nodes: number): Promise<void> {
   const client = new ResourceClient(backend);
@@ -53,7 +53,7 @@ async function allocateAll(
 }
 
 /** The floor: only the two writes an allocation makes (handle create, block CAS update), no IPAM logic. */
-async function storeFloor(record: Record, pods: number, nodes: number): Promise<void> {
+async function storeFloor(record: RecordRow, pods: number, nodes: number): Promise<void> {
   const b = new MemoryBackend();
   const attrs = (n: number) =>
     Array.from({ length: n }, (_, i) => ({
@@ -84,7 +84,7 @@ async function storeFloor(record: Record, pods: number, nodes: number): Promise<
   );
 }
 
-export async function benchIpam(record: Record, scale: number, tmp: () => string): Promise<void> {
+export async function benchIpam(record: RecordRow, scale: number, tmp: () => string): Promise<void> {
   const pods = Math.round(150_000 * scale);
   const nodes = Math.max(1, Math.round(5_000 * scale));
   const backend = new MemoryBackend();

@@ -569,7 +569,7 @@ export class Ipam {
       if (e instanceof PoolNotUsable) throw new TortieError("Invalid", e.message);
       throw e;
     }
-    if (enabled.length === 0 || matching.length === 0)
+    if (matching.length === 0)
       throw new TortieError("Invalid", `no configured Calico pools for node ${affinity.host}`);
     const pools = matching.filter((p) => p.allowedUses.includes(use));
     if (pools.length === 0)
@@ -907,6 +907,7 @@ export class Ipam {
       for (let i = 0; i < DATASTORE_RETRIES; i++) {
         const entry = this.blockEntry(cidr) ?? (await this.refreshBlock(cidr));
         if (!entry) {
+          // The block is gone, so nothing of this handle is left in it: drop the handle's count for it.
           await this.decrementHandle(id, cidrText, Number.MAX_SAFE_INTEGER);
           break;
         }

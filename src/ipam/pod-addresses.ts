@@ -38,7 +38,7 @@ export async function assignPodAddresses(
     namespace: req.pod.metadata.namespace ?? "default",
     node: req.node,
     pod: req.pod.metadata.name ?? "",
-    timestamp: req.timestamp ?? new Date().toISOString(),
+    timestamp: req.timestamp ?? goTimeString(new Date()),
   };
   if (podAnn[IP_ADDRS_NO_IPAM] !== undefined)
     throw new TortieError("Unsupported", `not supported yet: the ${IP_ADDRS_NO_IPAM} annotation`);
@@ -115,4 +115,11 @@ function parseStringList(text: string, annotation: string): string[] {
       `the ${annotation} annotation must be a JSON list of strings, got ${JSON.stringify(text)}`,
     );
   return value;
+}
+
+/** Go's time.Time.String() for a UTC time, as the CNI plugin records it: "2026-01-02 03:04:05.123 +0000 UTC". */
+export function goTimeString(d: Date): string {
+  const iso = d.toISOString();
+  const ms = iso.slice(20, 23).replace(/0+$/, "");
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}${ms ? `.${ms}` : ""} +0000 UTC`;
 }

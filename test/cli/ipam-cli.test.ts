@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { findKind, parseManifests } from "../../src/api/index.ts";
 import { assignPodAddresses, Ipam } from "../../src/ipam/index.ts";
 import { assertGolden, CliHarness } from "./harness.ts";
 
@@ -66,7 +67,6 @@ metadata:
 `,
   );
   assert.equal(applied.out, "namespace/external-ns created\n");
-  const { findKind } = await import("../../src/api/index.ts");
   const ns = await h.store().mustGet(findKind("v1", "Namespace")!, "external-ns");
   const nginx = await assignPodAddresses(ipam, {
     pod: {
@@ -198,7 +198,6 @@ spec:
   ipNetworks: ["${live}/32"]
 `;
   const store = h.store();
-  const { parseManifests } = await import("../../src/api/index.ts");
   await store.create(parseManifests(wep, "wep.yaml")[0]!.object, { asController: true });
   const report = join(h.stateDir, "report.json");
   const r = await h.run(`calicoctl ipam check --show-problem-ips -o ${report}`);
@@ -260,7 +259,7 @@ test("ipam commands: bad input gets one line and exit 1", async () => {
     assert.equal(r.err.trim().split("\n").length, 1, line);
   }
   const garbage = join(h.stateDir, "garbage.json");
-  (await import("node:fs")).writeFileSync(garbage, "{not json");
+  writeFileSync(garbage, "{not json");
   const r = await h.run(`calicoctl ipam release --from-report=${garbage}`);
   assert.equal(r.code, 1);
   assert.match(r.err, /garbage\.json: not an ipam check report: /);

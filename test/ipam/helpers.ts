@@ -1,4 +1,4 @@
-import type { ApiObject } from "../../src/api/index.ts";
+import { type ApiObject, findKind } from "../../src/api/index.ts";
 import { Ipam } from "../../src/ipam/index.ts";
 import { MemoryBackend, ResourceClient } from "../../src/store/index.ts";
 
@@ -41,7 +41,6 @@ export async function ipamWorld(now = () => FIXED_NOW) {
       });
     },
     async list(kind: string): Promise<ApiObject[]> {
-      const { findKind } = await import("../../src/api/index.ts");
       return client.list(findKind("projectcalico.org/v3", kind)!);
     },
   };

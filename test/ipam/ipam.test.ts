@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { assignPodAddresses, partialFulfillmentError } from "../../src/ipam/index.ts";
+import { assignPodAddresses, partialFulfillmentError, tunnelHandleId } from "../../src/ipam/index.ts";
 import { ipamWorld, pod } from "./helpers.ts";
 
 const one = (hostname: string, handleId?: string) => ({
@@ -120,6 +120,11 @@ test("seed 001/002: external-pool with nodeSelector !all() is used only through 
   assert.match(b.ips[0]!, /^198\.19\.(2[4-9]|3[01])\./);
   assert.equal(b.handleId, "k8s-pod-network.c2");
   const attrs = await w.ipam.getAssignmentAttributes(b.ips[0]!);
+  assert.match(
+    attrs!.attrs.timestamp!,
+    /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,3})? \+0000 UTC$/,
+    "Go's time.String",
+  );
   assert.deepEqual(
     { ...attrs!.attrs, timestamp: "-" },
     { namespace: "external-ns", node: "node1", pod: "nginx", timestamp: "-" },
@@ -299,7 +304,6 @@ test("allowed uses: tunnel addresses, LoadBalancer addresses on the virtual node
   await w.pool("tunnels", "10.1.0.0/24", { allowedUses: ["Tunnel"] });
   await w.pool("lb", "10.2.0.0/24", { allowedUses: ["LoadBalancer"] });
   await w.node("n1");
-  const { tunnelHandleId } = await import("../../src/ipam/index.ts");
   const tunnel = (
     await w.ipam.autoAssign({
       num4: 1,
