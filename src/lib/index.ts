@@ -1,2 +1,3 @@
 export * from "./deep.ts";
 export * from "./errors.ts";
+export * from "./hash.ts";

@@ -1,0 +1,25 @@
+export {
+  endpointChainName,
+  hashAndTruncate,
+  joinHostPort,
+  nftEndpointChainBase,
+  nftServiceChainBase,
+  serviceChainNames,
+  servicePortName,
+} from "./chain-names.ts";
+export { type KubeProxyIptablesConfig, kubeProxyIptablesConfig } from "./iptables-config.ts";
+export {
+  type IptablesSyncInput,
+  type IptablesSyncOutput,
+  probability,
+  renderIptablesSync,
+} from "./iptables-rules.ts";
+export { type IptablesSyncResult, KubeProxyIptablesSyncer } from "./iptables-syncer.ts";
+export {
+  buildServicePorts,
+  type CategorizedEndpoints,
+  categorizeEndpoints,
+  type ProxyEndpoint,
+  type ProxyServicePort,
+  type ServiceProtocol,
+} from "./service-ports.ts";
