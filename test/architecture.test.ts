@@ -26,7 +26,7 @@ const LAYERS: Record<string, number> = {
   lab: 6,
   web: 6,
 };
-const SAME_LAYER_ALLOWED = new Set(["api->selector"]);
+const SAME_LAYER_ALLOWED = new Set(["api->selector", "cli->lab"]);
 /** Dataplanes consume rendered artifacts; they never read the store. */
 const FORBIDDEN = new Set(["dataplane/sim->store", "dataplane/linux->store", "apps->store"]);
 

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { type ManifestEntry, parseManifests } from "../api/index.ts";
+import { serviceAllocation } from "../control/index.ts";
 import { TortieError } from "../lib/index.ts";
 import { openFileStore, type ResourceClient, resolveStateDir } from "../store/index.ts";
 
@@ -32,10 +33,15 @@ export function makeContext(stateDirFlag: string | undefined): CliContext {
     now,
     stdin: () => readFileSync(0, "utf8"),
     store: () => {
-      store ??= openFileStore(resolveStateDir(stateDirFlag), { now });
+      store ??= openClusterStore(resolveStateDir(stateDirFlag), now);
       return store;
     },
   };
+}
+
+/** The state dir's store with the API server's admission steps (service IP and node port allocation). */
+export function openClusterStore(stateDir: string, now: () => Date): ResourceClient {
+  return openFileStore(stateDir, { now }).use(serviceAllocation);
 }
 
 /** Reads `-f FILE` (or `-` for stdin) into manifest entries; a missing file is a one-line error. */

@@ -227,6 +227,27 @@ const TABLES: Record<string, { columns: Column[]; wide?: Column[] }> = {
       ["SELECTOR", (o) => labelSelectorText(o.spec?.selector)],
     ],
   },
+  ReplicaSet: {
+    columns: [
+      name,
+      ["DESIRED", (o) => String(o.spec?.replicas ?? 0)],
+      ["CURRENT", (o) => String(o.status?.replicas ?? 0)],
+      ["READY", (o) => String(o.status?.readyReplicas ?? 0)],
+      age,
+    ],
+    wide: [
+      [
+        "CONTAINERS",
+        (o) => (o.spec?.template?.spec?.containers ?? []).map((c: { name: string }) => c.name).join(","),
+      ],
+      [
+        "IMAGES",
+        (o) =>
+          (o.spec?.template?.spec?.containers ?? []).map((c: { image?: string }) => c.image ?? "").join(","),
+      ],
+      ["SELECTOR", (o) => labelSelectorText(o.spec?.selector)],
+    ],
+  },
   NetworkPolicy: { columns: [name, ["POD-SELECTOR", (o) => labelSelectorText(o.spec?.podSelector)], age] },
   TigeraStatus: {
     columns: [

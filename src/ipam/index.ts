@@ -14,5 +14,5 @@ export {
 } from "./ipam.ts";
 export type { IpamKv } from "./kv.ts";
 export { cidrToName, podHandleId, tunnelHandleId } from "./names.ts";
-export { assignPodAddresses, type PodAddressRequest } from "./pod-addresses.ts";
+export { assignPodAddresses, goTimeString, type PodAddressRequest } from "./pod-addresses.ts";
 export type { AllowedUse } from "./pools.ts";

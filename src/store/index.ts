@@ -4,6 +4,7 @@ export { KeySpace, MemoryBackend } from "./memory-backend.ts";
 export { openFileStore, resolveStateDir } from "./open.ts";
 export { ProcessLock } from "./process-lock.ts";
 export {
+  type AdmissionPlugin,
   BUILT_IN_NAMESPACES,
   ResourceClient,
   ResourceError,

@@ -45,6 +45,15 @@ export interface WriteOptions {
   withStatus?: boolean;
 }
 
+/**
+ * An admission step the API server runs on create and update, after decoding and the built-in checks. It may
+ * change the object (allocate a cluster IP) or throw to reject it. Plugins live above the store (L3) and are
+ * handed in by whoever opens it.
+ */
+export interface AdmissionPlugin {
+  admit(def: KindDef, o: ApiObject, existing: ApiObject | undefined, client: ResourceClient): Promise<void>;
+}
+
 export const BUILT_IN_NAMESPACES = ["default", "kube-node-lease", "kube-public", "kube-system"];
 
 function toObject(def: KindDef, s: StoredValue): ApiObject {
@@ -66,10 +75,17 @@ function rfc3339Seconds(d: Date): string {
 export class ResourceClient {
   readonly backend: StoreBackend;
   private readonly now: () => Date;
+  private readonly plugins: AdmissionPlugin[] = [];
 
   constructor(backend: StoreBackend, options: { now?: () => Date } = {}) {
     this.backend = backend;
     this.now = options.now ?? (() => new Date());
+  }
+
+  /** Adds an admission step (see AdmissionPlugin); steps run in the order added. */
+  use(plugin: AdmissionPlugin): this {
+    this.plugins.push(plugin);
+    return this;
   }
 
   kindOf(o: ApiObject): KindDef {
@@ -140,6 +156,7 @@ export class ResourceClient {
       }
     }
     if (problems.length > 0) throw new ValidationError(describeObject(def, o), problems);
+    for (const plugin of this.plugins) await plugin.admit(def, o, existing, this);
   }
 
   async create(input: ApiObject, opts: WriteOptions = {}): Promise<ApiObject> {

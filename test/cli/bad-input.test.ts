@@ -194,9 +194,12 @@ test("usage errors exit 2", async () => {
 });
 
 test("commands from later issues say they are not supported yet", async () => {
-  const r = await h.run("up --topology lab");
+  const r = await h.run("exec node1 -- ip route");
   assert.equal(r.code, 1);
-  assert.match(r.err, /^not supported yet: tortie up/);
+  assert.match(r.err, /^not supported yet: tortie exec/);
+  const linux = await h.run("up --dataplane linux");
+  assert.equal(linux.code, 1);
+  assert.match(linux.err, /not supported yet: the linux dataplane/);
   const rollout = await h.run("kubectl rollout status -n yaobank deployment/customer");
   assert.equal(rollout.code, 1);
   assert.match(rollout.err, /^error: not supported yet: kubectl rollout/);

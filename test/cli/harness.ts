@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import type { CliContext } from "../../src/cli/context.ts";
+import { type CliContext, openClusterStore } from "../../src/cli/context.ts";
 import { runCli } from "../../src/cli/main.ts";
-import { openFileStore, type ResourceClient } from "../../src/store/index.ts";
+import type { ResourceClient } from "../../src/store/index.ts";
 
 export const FIXED_NOW = new Date("2026-01-02T03:04:05Z");
 
@@ -21,7 +21,7 @@ export class CliHarness {
   now = FIXED_NOW;
 
   store(): ResourceClient {
-    this.storeClient ??= openFileStore(this.stateDir, { now: () => this.now });
+    this.storeClient ??= openClusterStore(this.stateDir, () => this.now);
     return this.storeClient;
   }
 

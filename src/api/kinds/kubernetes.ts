@@ -423,6 +423,33 @@ export const Deployment: KindDef = {
   },
 };
 
+/** ReplicaSets are what Deployments create; their pods carry the `pod-template-hash` label. */
+export const ReplicaSet: KindDef = {
+  group: "apps",
+  version: "v1",
+  kind: "ReplicaSet",
+  plural: "replicasets",
+  shortNames: ["rs"],
+  namespaced: true,
+  nameRule: "dns1123-subdomain",
+  body: {
+    spec: obj({
+      replicas: int.min(0).optional(),
+      selector: labelSelector,
+      template: podTemplate,
+      minReadySeconds: int.optional(),
+    }),
+    status: opaque.optional(),
+  },
+  defaults(o) {
+    o.spec.replicas ??= 1;
+    defaultPodSpec(o.spec.template?.spec);
+  },
+  check(o, out) {
+    checkPodSpec(o.spec.template?.spec, "spec.template.spec", out);
+  },
+};
+
 const npPort = obj({
   protocol: protocolK8s.optional(),
   port: intOrString.optional(),
@@ -539,5 +566,6 @@ export const kubernetesKinds: KindDef[] = [
   ServiceAccount,
   ConfigMap,
   Deployment,
+  ReplicaSet,
   NetworkPolicy,
 ];

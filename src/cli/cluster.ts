@@ -1,0 +1,157 @@
+import { readFileSync } from "node:fs";
+import { Command, Option } from "commander";
+import { type ApiObject, parseManifests } from "../api/index.ts";
+import {
+  BUILT_IN_TOPOLOGIES,
+  bootstrapCluster,
+  controlKinds,
+  readTopology,
+  reconcileCluster,
+} from "../control/index.ts";
+import { Ipam } from "../ipam/index.ts";
+import { bundledApp, bundledAppNames } from "../lab/index.ts";
+import { TortieError, UnsupportedError } from "../lib/index.ts";
+import type { CliContext } from "./context.ts";
+
+/** Runs the controllers until the cluster settles (no-op when no cluster is up). */
+export async function settleCluster(ctx: CliContext): Promise<void> {
+  const store = ctx.store();
+  await reconcileCluster(store, new Ipam(store.backend, { now: ctx.now }), ctx.now);
+}
+
+function loadTopology(spec: string): ApiObject {
+  const builtIn = BUILT_IN_TOPOLOGIES[spec];
+  if (builtIn) return structuredClone(builtIn);
+  let text: string;
+  try {
+    text = readFileSync(spec, "utf8");
+  } catch {
+    throw new TortieError(
+      "NotFound",
+      `unknown topology "${spec}": not a built-in (${Object.keys(BUILT_IN_TOPOLOGIES).join(", ")}) and no such file`,
+    );
+  }
+  const docs = parseManifests(text, spec);
+  if (docs.length !== 1 || docs[0]!.object.kind !== "Topology")
+    throw new TortieError("Invalid", `${spec}: a topology file holds exactly one document of kind Topology`);
+  return docs[0]!.object;
+}
+
+async function deployApp(ctx: CliContext, name: string): Promise<void> {
+  const app = bundledApp(name);
+  if (!app)
+    throw new TortieError("Invalid", `unknown app "${name}" (known: ${bundledAppNames().join(", ")})`);
+  const store = ctx.store();
+  const entries = parseManifests(app.text, app.source);
+  for (const { object } of entries) {
+    const def = store.kindOf(object);
+    const live = await store.get(def, object.metadata.name!, object.metadata.namespace);
+    if (!live) await store.create(object);
+  }
+  await settleCluster(ctx);
+  const deployments = await store.list(controlKinds.Deployment, app.namespace);
+  const notReady = deployments.filter((d) => (d.status?.readyReplicas ?? 0) < d.spec.replicas);
+  if (notReady.length > 0)
+    throw new TortieError(
+      "Internal",
+      `${name} is not ready: ${notReady.map((d) => `deployment ${d.metadata.name} has ${d.status?.readyReplicas ?? 0}/${d.spec.replicas} ready`).join("; ")}`,
+    );
+  ctx.out(
+    `app ${name}: ${deployments.map((d) => `${d.metadata.name} ${d.spec.replicas}/${d.spec.replicas}`).join(", ")} ready\n`,
+  );
+}
+
+export function lifecycleProgram(ctx: CliContext): Command {
+  const program = new Command("tortie");
+  program
+    .command("up")
+    .description("build the cluster a topology describes (idempotent), optionally with a sample app")
+    .option(
+      "--topology <name|file>",
+      `built-in topology (${Object.keys(BUILT_IN_TOPOLOGIES).join(", ")}) or a Topology YAML file`,
+      "lab",
+    )
+    .addOption(
+      new Option("--dataplane <kind>", "which kernel runs the cluster")
+        .choices(["sim", "linux"])
+        .default("sim"),
+    )
+    .option(
+      "--app <name>",
+      `deploy a sample app and wait until it is ready (${bundledAppNames().join(", ")})`,
+    )
+    .action(async (o: { topology: string; dataplane: string; app?: string }) => {
+      if (o.dataplane === "linux")
+        throw new UnsupportedError("the linux dataplane (tortie up --dataplane linux)");
+      const topology = loadTopology(o.topology);
+      const store = ctx.store();
+      const { topology: t, created } = await bootstrapCluster(store, topology, ctx.now());
+      await settleCluster(ctx);
+      const nodes = t.hosts.filter((h) => h.role !== "external").map((h) => h.name);
+      const external = t.hosts.filter((h) => h.role === "external").map((h) => h.name);
+      ctx.out(
+        `cluster ${t.name} ${created ? "is up" : "was already up"}: nodes ${nodes.join(", ")}` +
+          `${external.length ? `; external hosts ${external.join(", ")}` : ""}; pods ${formatCidrText(t.clusterCIDR)}, services ${formatCidrText(t.serviceCIDR)}\n`,
+      );
+      ctx.out(
+        "dataplane sim: not supported yet (packets, exec and trace come with the sim dataplane); the control plane is running\n",
+      );
+      if (o.app) await deployApp(ctx, o.app);
+    });
+  program
+    .command("down")
+    .description("remove the cluster and everything in it from this state dir")
+    .action(async () => {
+      const store = ctx.store();
+      const topology = await readTopology(store);
+      const { items } = await store.backend.list("/");
+      for (const item of items) await store.backend.delete(item.key, item.modRevision);
+      ctx.out(
+        topology
+          ? `cluster ${topology.name} is down (${items.length} objects removed)\n`
+          : `no cluster was up (${items.length} objects removed)\n`,
+      );
+    });
+  program
+    .command("status")
+    .description("nodes, dataplane and component health, one line each")
+    .action(async () => {
+      const store = ctx.store();
+      const t = await readTopology(store);
+      if (!t) throw new TortieError("NotFound", 'no cluster is up in this state dir; run "tortie up"');
+      const pods = await store.list(controlKinds.Pod);
+      const nodes = new Map((await store.list(controlKinds.Node)).map((n) => [n.metadata.name!, n]));
+      ctx.out(`cluster ${t.name}: dataplane sim (not built yet: no packets flow)\n`);
+      for (const h of t.hosts) {
+        if (h.role === "external") {
+          ctx.out(`host ${h.name}: external, ${h.address}\n`);
+          continue;
+        }
+        const ready = (
+          (nodes.get(h.name)?.status?.conditions ?? []) as { type: string; status: string }[]
+        ).some((c) => c.type === "Ready" && c.status === "True");
+        const running = pods.filter(
+          (p) => p.spec.nodeName === h.name && p.status?.phase === "Running",
+        ).length;
+        ctx.out(
+          `node ${h.name}: ${ready ? "Ready" : "NotReady"}, ${h.role}, ${h.address}, ${running} pods running\n`,
+        );
+      }
+      const pending = pods.filter((p) => p.status?.phase !== "Running");
+      ctx.out(`pods: ${pods.length - pending.length} running, ${pending.length} not running\n`);
+      const calico = await store.get(controlKinds.TigeraStatus, "calico");
+      const available = ((calico?.status?.conditions ?? []) as { type: string; status: string }[]).some(
+        (c) => c.type === "Available" && c.status === "True",
+      );
+      ctx.out(`calico: ${available ? "Available" : "not available"}\n`);
+    });
+  return program;
+}
+
+function formatCidrText(c: { family: number; value: bigint; prefix: number }): string {
+  if (c.family === 4) {
+    const v = c.value;
+    return `${[24n, 16n, 8n, 0n].map((s) => String((v >> s) & 255n)).join(".")}/${c.prefix}`;
+  }
+  return `${c.value.toString(16)}/${c.prefix}`;
+}
