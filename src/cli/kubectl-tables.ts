@@ -52,6 +52,14 @@ function selectorText(sel: Record<string, string> | undefined): string {
   return entries.length === 0 ? "<none>" : entries.map(([k, v]) => `${k}=${v}`).join(",");
 }
 
+/** kubectl's pod STATUS: the phase, unless the pod or a container says why it is not running. */
+function podStatusText(o: ApiObject): string {
+  let reason: string = o.status?.reason ?? o.status?.phase ?? "Pending";
+  for (const c of (o.status?.containerStatuses ?? []) as { state?: { waiting?: { reason?: string } } }[])
+    if (c.state?.waiting?.reason) reason = c.state.waiting.reason;
+  return reason;
+}
+
 function podReady(o: ApiObject): string {
   const statuses: { ready?: boolean }[] = o.status?.containerStatuses ?? [];
   const total = (o.spec?.containers ?? []).length;
@@ -129,7 +137,7 @@ const TABLES: Record<string, { columns: Column[]; wide?: Column[] }> = {
     columns: [
       name,
       ["READY", podReady],
-      ["STATUS", (o) => o.status?.phase ?? "Pending"],
+      ["STATUS", podStatusText],
       [
         "RESTARTS",
         (o) =>

@@ -16,6 +16,7 @@ import {
 import { deepEqual, TortieError } from "../lib/index.ts";
 import { ResourceError } from "../store/index.ts";
 import type { CliContext } from "./context.ts";
+import { addClusterCommands } from "./kubectl-cluster.ts";
 import { kubectlTable } from "./kubectl-tables.ts";
 import { parseLabelSelector } from "./label-selector.ts";
 import { type DeleteTarget, deleteTargetsFromFile, locateError, prepareForWrite } from "./manifests.ts";
@@ -348,13 +349,9 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
       ctx.out(objects.map(describeText).join("\n\n\n"));
     });
 
-  // Verbs CLI.md lists that need a running cluster (pods, logs, DNS): later issues build them.
+  addClusterCommands(program, ctx);
+  // Verbs that need workloads that run (logs, exec): the sim dataplane issue builds them.
   addNotYetCommands(program, [
-    ["rollout", "kubectl rollout (the control-plane and lab issue)"],
-    ["scale", "kubectl scale (the control-plane and lab issue)"],
-    ["run", "kubectl run (the control-plane and lab issue)"],
-    ["wait", "kubectl wait (the control-plane and lab issue)"],
-    ["cluster-info", "kubectl cluster-info (the control-plane and lab issue)"],
     ["logs", "kubectl logs (the sim dataplane issue)"],
     ["exec", "kubectl exec (the sim dataplane issue)"],
   ]);

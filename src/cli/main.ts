@@ -17,7 +17,17 @@ const NOT_YET: Record<string, string> = {
 const KUBECTL_VERBS = new Set(["apply", "create", "replace", "get", "delete", "patch", "label", "describe"]);
 const LIFECYCLE = new Set(["up", "down", "status"]);
 /** Verbs that change objects: after them the controllers run until the cluster settles. */
-const WRITE_VERBS = new Set(["apply", "create", "replace", "delete", "patch", "label", "scale", "ipam"]);
+const WRITE_VERBS = new Set([
+  "apply",
+  "create",
+  "replace",
+  "delete",
+  "patch",
+  "label",
+  "scale",
+  "run",
+  "ipam",
+]);
 
 /** Pulls `--state-dir DIR` / `--state-dir=DIR` out of argv wherever it appears. */
 export function extractStateDir(argv: string[]): { stateDir?: string; rest: string[] } {

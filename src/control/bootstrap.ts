@@ -1,7 +1,7 @@
 import { type ApiObject, prepareObject } from "../api/index.ts";
 import { TortieError } from "../lib/index.ts";
 import { formatCidr, formatIp } from "../net/index.ts";
-import type { ResourceClient } from "../store/index.ts";
+import { BUILT_IN_NAMESPACES, type ResourceClient } from "../store/index.ts";
 import {
   type ClusterTopology,
   kinds,
@@ -38,8 +38,10 @@ export async function bootstrapCluster(
       "Conflict",
       `a cluster with topology "${existing.name}" is already up in this state dir; run "tortie down" first`,
     );
-  await client.ensureBuiltIns();
   const w = new Writer(client);
+  // After `tortie down` the store is not new, so the built-in namespaces are ensured one by one.
+  for (const ns of BUILT_IN_NAMESPACES)
+    await w.ensure(kinds.Namespace, { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
   await w.ensure(def, prepared);
   const t = toClusterTopology(prepared);
   const since = timestamp(now);
