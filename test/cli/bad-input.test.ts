@@ -200,7 +200,9 @@ test("commands from later issues say they are not supported yet", async () => {
   const linux = await h.run("up --dataplane linux");
   assert.equal(linux.code, 1);
   assert.match(linux.err, /not supported yet: the linux dataplane/);
-  const rollout = await h.run("kubectl rollout status -n yaobank deployment/customer");
-  assert.equal(rollout.code, 1);
-  assert.match(rollout.err, /^error: not supported yet: kubectl rollout/);
+  const logs = await h.run("kubectl logs -n yaobank customer-x");
+  assert.equal(logs.code, 1);
+  assert.match(logs.err, /^error: not supported yet: kubectl logs/);
+  const undo = await h.run("kubectl rollout undo deployment/customer");
+  assert.match(undo.err, /not supported yet: kubectl rollout undo/);
 });
