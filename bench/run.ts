@@ -1,5 +1,5 @@
 /**
- * npm run bench: store and CLI throughput. Writes a Markdown table to stdout; docs/PERFORMANCE.md records a run.
+ * npm run bench: store, CLI, IPAM and kube-proxy rendering throughput. Writes a Markdown table to stdout; docs/PERFORMANCE.md records a run.
  * Sizes can be scaled down with BENCH_SCALE=0.1 for a quick look.
  */
 import { spawnSync } from "node:child_process";
@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { findKind } from "../src/api/index.ts";
 import { FileBackend, ResourceClient } from "../src/store/index.ts";
 import { benchIpam } from "./ipam.ts";
+import { benchKubeProxy } from "./kube-proxy.ts";
 
 const scale = Number(process.env.BENCH_SCALE ?? "1");
 const N_APPLY = Math.round(10_000 * scale);
@@ -125,6 +126,7 @@ await libraryApplyAndGet();
 cliApplyAndGet();
 await loadLargeStore();
 await benchIpam(record, scale, tmp);
+benchKubeProxy(record, scale, bin, tmp);
 for (const d of dirs) rmSync(d, { recursive: true, force: true });
 
 console.log(

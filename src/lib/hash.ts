@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { sha256 } from "./sha256.ts";
 
 const BASE32_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
@@ -22,5 +22,5 @@ export function base32(bytes: Uint8Array): string {
 
 /** base32(sha256(text)): the hash kube-proxy builds its chain names from. */
 export function sha256Base32(text: string): string {
-  return base32(createHash("sha256").update(text).digest());
+  return base32(sha256(text));
 }

@@ -1,3 +1,4 @@
 export * from "./deep.ts";
 export * from "./errors.ts";
 export * from "./hash.ts";
+export { sha256 } from "./sha256.ts";

@@ -131,7 +131,7 @@ for (const t of packetFlows.tests) {
       config: upstreamConfig(overrides),
       servicePorts: ports(t),
       changedServices: undefined,
-      existingNatChains: new Set(),
+      staleCandidates: [],
     });
     if (t["expect_KUBE-FIREWALL_chain_rule"] !== undefined)
       assert.equal(restore.includes("-A KUBE-FIREWALL"), t["expect_KUBE-FIREWALL_chain_rule"]);
@@ -148,7 +148,7 @@ test("the tracer can fail: a wrong endpoint port is noticed", () => {
     config: upstreamConfig(),
     servicePorts: ports(t),
     changedServices: undefined,
-    existingNatChains: new Set(),
+    staleCandidates: [],
   });
   const broken = restore.replace("--to-destination 10.180.0.1:80", "--to-destination 10.180.0.1:81");
   const f = t.flows[0];

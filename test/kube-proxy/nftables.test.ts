@@ -54,7 +54,7 @@ test("nftables dispatch agrees with the iptables renderer on every service addre
     config,
     servicePorts: ports,
     changedServices: undefined,
-    existingNatChains: new Set(),
+    staleCandidates: [],
   });
   const [filter, nat] = parseRestore(restore);
   const serviceIps = elements("service-ips");

@@ -42,6 +42,18 @@ export interface ProxyServicePort {
   endpoints: ProxyEndpoint[];
 }
 
+const serviceKeys = new WeakMap<ProxyServicePort, string>();
+
+/** `ns/name` of the port's service, memoised per port object (syncs look it up for every port). */
+export function serviceKeyOf(sp: ProxyServicePort): string {
+  let key = serviceKeys.get(sp);
+  if (key === undefined) {
+    key = `${sp.namespace}/${sp.name}`;
+    serviceKeys.set(sp, key);
+  }
+  return key;
+}
+
 export function spnOf(sp: ProxyServicePort): string {
   return servicePortName(sp.namespace, sp.name, sp.portName);
 }
