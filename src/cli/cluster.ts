@@ -4,6 +4,7 @@ import { type ApiObject, parseManifests } from "../api/index.ts";
 import {
   BUILT_IN_TOPOLOGIES,
   bootstrapCluster,
+  conditionIsTrue,
   controlKinds,
   readTopology,
   reconcileCluster,
@@ -127,9 +128,7 @@ export function lifecycleProgram(ctx: CliContext): Command {
           ctx.out(`host ${h.name}: external, ${h.address}\n`);
           continue;
         }
-        const ready = (
-          (nodes.get(h.name)?.status?.conditions ?? []) as { type: string; status: string }[]
-        ).some((c) => c.type === "Ready" && c.status === "True");
+        const ready = conditionIsTrue(nodes.get(h.name), "Ready");
         const running = pods.filter(
           (p) => p.spec.nodeName === h.name && p.status?.phase === "Running",
         ).length;
@@ -140,9 +139,7 @@ export function lifecycleProgram(ctx: CliContext): Command {
       const pending = pods.filter((p) => p.status?.phase !== "Running");
       ctx.out(`pods: ${pods.length - pending.length} running, ${pending.length} not running\n`);
       const calico = await store.get(controlKinds.TigeraStatus, "calico");
-      const available = ((calico?.status?.conditions ?? []) as { type: string; status: string }[]).some(
-        (c) => c.type === "Available" && c.status === "True",
-      );
+      const available = conditionIsTrue(calico, "Available");
       ctx.out(`calico: ${available ? "Available" : "not available"}\n`);
     });
   return program;

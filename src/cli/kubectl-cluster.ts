@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { type ApiObject, type KindDef, resolveKubectlResource, toJson } from "../api/index.ts";
-import { controlKinds } from "../control/index.ts";
+import { conditionIsTrue, controlKinds } from "../control/index.ts";
 import { TortieError } from "../lib/index.ts";
 import type { CliContext } from "./context.ts";
 
@@ -17,12 +17,6 @@ function target(args: string[]): { def: KindDef; name: string } {
   const def = resolveKubectlResource(kind);
   if (!def) throw new TortieError("Invalid", `the server doesn't have a resource type "${kind}"`);
   return { def, name };
-}
-
-function conditionTrue(o: ApiObject, type: string): boolean {
-  return ((o.status?.conditions ?? []) as { type: string; status: string }[]).some(
-    (c) => c.type.toLowerCase() === type.toLowerCase() && c.status === "True",
-  );
 }
 
 /**
@@ -124,7 +118,7 @@ export function addClusterCommands(program: Command, ctx: CliContext): void {
         objects.push({ def, o: await store.mustGet(def, name, def.namespaced ? o.namespace : undefined) });
       }
       for (const { def, o: x } of objects) {
-        if (!conditionTrue(x, m[1]!))
+        if (!conditionIsTrue(x, m[1]!))
           throw new TortieError(
             "Internal",
             `timed out waiting for the condition on ${def.plural}/${x.metadata.name}`,

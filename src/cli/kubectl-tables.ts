@@ -114,6 +114,19 @@ function labelSelectorText(
 
 const name: Column = ["NAME", (o) => o.metadata.name ?? ""];
 
+/** The `-o wide` columns of kinds with a pod template (Deployment, ReplicaSet). */
+const templateColumns: Column[] = [
+  [
+    "CONTAINERS",
+    (o) => (o.spec?.template?.spec?.containers ?? []).map((c: { name: string }) => c.name).join(","),
+  ],
+  [
+    "IMAGES",
+    (o) => (o.spec?.template?.spec?.containers ?? []).map((c: { image?: string }) => c.image ?? "").join(","),
+  ],
+  ["SELECTOR", (o) => labelSelectorText(o.spec?.selector)],
+];
+
 /** kubectl's default columns per kind (and the extra ones `-o wide` adds), as its table printers define them. */
 const TABLES: Record<string, { columns: Column[]; wide?: Column[] }> = {
   Namespace: { columns: [name, ["STATUS", (o) => o.status?.phase ?? ""], age] },
@@ -222,18 +235,7 @@ const TABLES: Record<string, { columns: Column[]; wide?: Column[] }> = {
       ["AVAILABLE", (o) => String(o.status?.availableReplicas ?? 0)],
       age,
     ],
-    wide: [
-      [
-        "CONTAINERS",
-        (o) => (o.spec?.template?.spec?.containers ?? []).map((c: { name: string }) => c.name).join(","),
-      ],
-      [
-        "IMAGES",
-        (o) =>
-          (o.spec?.template?.spec?.containers ?? []).map((c: { image?: string }) => c.image ?? "").join(","),
-      ],
-      ["SELECTOR", (o) => labelSelectorText(o.spec?.selector)],
-    ],
+    wide: templateColumns,
   },
   ReplicaSet: {
     columns: [
@@ -243,18 +245,7 @@ const TABLES: Record<string, { columns: Column[]; wide?: Column[] }> = {
       ["READY", (o) => String(o.status?.readyReplicas ?? 0)],
       age,
     ],
-    wide: [
-      [
-        "CONTAINERS",
-        (o) => (o.spec?.template?.spec?.containers ?? []).map((c: { name: string }) => c.name).join(","),
-      ],
-      [
-        "IMAGES",
-        (o) =>
-          (o.spec?.template?.spec?.containers ?? []).map((c: { image?: string }) => c.image ?? "").join(","),
-      ],
-      ["SELECTOR", (o) => labelSelectorText(o.spec?.selector)],
-    ],
+    wide: templateColumns,
   },
   NetworkPolicy: { columns: [name, ["POD-SELECTOR", (o) => labelSelectorText(o.spec?.podSelector)], age] },
   TigeraStatus: {

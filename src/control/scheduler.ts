@@ -1,11 +1,10 @@
 import type { ApiObject } from "../api/index.ts";
+import { conditionIsTrue } from "./conditions.ts";
 import { kinds } from "./topology.ts";
 import { timestamp, type Writer } from "./writes.ts";
 
 function nodeReady(n: ApiObject): boolean {
-  return ((n.status?.conditions ?? []) as { type: string; status: string }[]).some(
-    (c) => c.type === "Ready" && c.status === "True",
-  );
+  return conditionIsTrue(n, "Ready");
 }
 
 /**

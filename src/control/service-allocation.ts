@@ -81,6 +81,18 @@ function allocateClusterIP(
   spec.ipFamilyPolicy ??= "SingleStack";
 }
 
+/** The first free value in [lo, hi], starting at a seeded point and wrapping around. */
+function probe(seed: string, lo: bigint, hi: bigint, free: (n: bigint) => boolean): bigint | undefined {
+  if (hi < lo) return undefined;
+  const span = hi - lo + 1n;
+  const start = seededOffset(seed, span);
+  for (let i = 0n; i < span; i++) {
+    const n = lo + ((start + i) % span);
+    if (free(n)) return n;
+  }
+  return undefined;
+}
+
 /**
  * kube-apiserver hands out dynamic cluster IPs from the upper part of the range first, keeping the lower
  * band (min(max(16, size/16), 256) addresses) for static picks; the network and broadcast are never used.
@@ -92,18 +104,11 @@ function pickClusterIP(t: ClusterTopology, seed: string, used: Set<string>): str
   const last = range.family === 4 ? size - 2n : size - 1n;
   if (last < first) return undefined;
   const band = size / 16n < 16n ? 16n : size / 16n > 256n ? 256n : size / 16n;
-  const tryBand = (lo: bigint, hi: bigint): string | undefined => {
-    if (hi < lo) return undefined;
-    const span = hi - lo + 1n;
-    const start = seededOffset(`clusterIP/${seed}`, span);
-    for (let i = 0n; i < span; i++) {
-      const ip = formatIp({ family: range.family, value: range.value + lo + ((start + i) % span) });
-      if (!used.has(ip)) return ip;
-    }
-    return undefined;
-  };
+  const free = (offset: bigint) => !used.has(formatIp({ family: range.family, value: range.value + offset }));
   const lowTop = band < last ? band : last;
-  return tryBand(lowTop + 1n, last) ?? tryBand(first, lowTop);
+  const offset =
+    probe(`clusterIP/${seed}`, lowTop + 1n, last, free) ?? probe(`clusterIP/${seed}`, first, lowTop, free);
+  return offset === undefined ? undefined : formatIp({ family: range.family, value: range.value + offset });
 }
 
 function allocateNodePorts(
@@ -171,16 +176,10 @@ function allocateNodePorts(
 function pickNodePort(t: ClusterTopology, seed: string, taken: (n: number) => boolean): number | undefined {
   const size = t.nodePortMax - t.nodePortMin + 1;
   const band = Math.min(Math.max(16, Math.floor(size / 16)), 128);
-  const tryBand = (lo: number, hi: number): number | undefined => {
-    if (hi < lo) return undefined;
-    const span = hi - lo + 1;
-    const start = Number(seededOffset(`nodePort/${seed}`, BigInt(span)));
-    for (let i = 0; i < span; i++) {
-      const n = lo + ((start + i) % span);
-      if (!taken(n)) return n;
-    }
-    return undefined;
-  };
+  const free = (n: bigint) => !taken(Number(n));
   const split = Math.min(t.nodePortMin + band, t.nodePortMax);
-  return tryBand(split, t.nodePortMax) ?? tryBand(t.nodePortMin, split - 1);
+  const n =
+    probe(`nodePort/${seed}`, BigInt(split), BigInt(t.nodePortMax), free) ??
+    probe(`nodePort/${seed}`, BigInt(t.nodePortMin), BigInt(split - 1), free);
+  return n === undefined ? undefined : Number(n);
 }

@@ -1,14 +1,13 @@
 import { type ApiObject, allKinds } from "../api/index.ts";
 import { deepClone } from "../lib/index.ts";
+import { conditionIsTrue } from "./conditions.ts";
 import { type LabelSelector, matchesLabelSelector } from "./label-selector.ts";
 import { nameSuffix, podTemplateHash } from "./names.ts";
 import { kinds } from "./topology.ts";
 import { isOwnedBy, ownerRef, timestamp, type Writer } from "./writes.ts";
 
 export function isPodReady(p: ApiObject): boolean {
-  return ((p.status?.conditions ?? []) as { type: string; status: string }[]).some(
-    (c) => c.type === "Ready" && c.status === "True",
-  );
+  return conditionIsTrue(p, "Ready");
 }
 
 /**
