@@ -84,6 +84,8 @@ export function lifecycleProgram(ctx: CliContext): Command {
     .action(async (o: { topology: string; dataplane: string; app?: string }) => {
       if (o.dataplane === "linux")
         throw new UnsupportedError("the linux dataplane (tortie up --dataplane linux)");
+      if (o.app && !bundledApp(o.app))
+        throw new TortieError("Invalid", `unknown app "${o.app}" (known: ${bundledAppNames().join(", ")})`);
       const topology = loadTopology(o.topology);
       const store = ctx.store();
       const { topology: t, created } = await bootstrapCluster(store, topology, ctx.now());

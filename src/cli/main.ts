@@ -101,19 +101,21 @@ export async function runCli(argv: string[], ctx?: CliContext): Promise<number> 
       return 0;
     }
   }
+  const readOnlyIpam = from[0] === "ipam" && (from[1] === "show" || from[1] === "check");
+  const writes =
+    from[0] !== undefined &&
+    WRITE_VERBS.has(from[0]) &&
+    !readOnlyIpam &&
+    !from.includes("--help") &&
+    !from.includes("-h");
   try {
     await quiet(program, context).parseAsync(from, { from: "user" });
-    const readOnlyIpam = from[0] === "ipam" && (from[1] === "show" || from[1] === "check");
-    if (
-      from[0] &&
-      WRITE_VERBS.has(from[0]) &&
-      !readOnlyIpam &&
-      !from.includes("--help") &&
-      !from.includes("-h")
-    )
-      await settleCluster(context);
+    if (writes) await settleCluster(context);
     return 0;
   } catch (e) {
+    // A write that failed part-way (e.g. at the third document of a manifest) leaves the earlier objects
+    // stored; the controllers act on them now, and the command's own error is the one reported.
+    if (writes && !(e instanceof CommanderError)) await settleCluster(context).catch(() => undefined);
     if (e instanceof CommanderError) {
       if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0)
         return 0;

@@ -288,3 +288,28 @@ test("a pod no node fits stays Pending with the scheduler's reason", async () =>
     /message: "0\/3 nodes are available: 3 node\(s\) didn't match Pod's node affinity\/selector\."/,
   );
 });
+
+test("a manifest that fails part-way still leaves the cluster settled for what was stored", async () => {
+  const h = await cluster();
+  const manifest = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: nginx}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  type: NodePort
+  selector: {app: web}
+  ports: [{port: 80, nodePort: 80}]
+`;
+  const r = await h.run("kubectl apply -f -", manifest);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /provided port is not in the valid range/);
+  assert.match(await ok(h, "get pods"), /web-\S+\s+1\/1\s+Running/);
+});
