@@ -1,0 +1,1 @@
+export { clusterDnsZone, type DnsRecord, podResolvConf, resolveInZone } from "./cluster-dns.ts";
