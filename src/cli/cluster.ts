@@ -12,6 +12,7 @@ import {
 import { Ipam } from "../ipam/index.ts";
 import { bundledApp, bundledAppNames } from "../lab/index.ts";
 import { TortieError, UnsupportedError } from "../lib/index.ts";
+import { formatCidr } from "../net/index.ts";
 import type { CliContext } from "./context.ts";
 
 /** Runs the controllers until the cluster settles (no-op when no cluster is up). */
@@ -94,7 +95,7 @@ export function lifecycleProgram(ctx: CliContext): Command {
       const external = t.hosts.filter((h) => h.role === "external").map((h) => h.name);
       ctx.out(
         `cluster ${t.name} ${created ? "is up" : "was already up"}: nodes ${nodes.join(", ")}` +
-          `${external.length ? `; external hosts ${external.join(", ")}` : ""}; pods ${formatCidrText(t.clusterCIDR)}, services ${formatCidrText(t.serviceCIDR)}\n`,
+          `${external.length ? `; external hosts ${external.join(", ")}` : ""}; pods ${formatCidr(t.clusterCIDR)}, services ${formatCidr(t.serviceCIDR)}\n`,
       );
       ctx.out(
         "dataplane sim: not supported yet (packets, exec and trace come with the sim dataplane); the control plane is running\n",
@@ -145,12 +146,4 @@ export function lifecycleProgram(ctx: CliContext): Command {
       ctx.out(`calico: ${available ? "Available" : "not available"}\n`);
     });
   return program;
-}
-
-function formatCidrText(c: { family: number; value: bigint; prefix: number }): string {
-  if (c.family === 4) {
-    const v = c.value;
-    return `${[24n, 16n, 8n, 0n].map((s) => String((v >> s) & 255n)).join(".")}/${c.prefix}`;
-  }
-  return `${c.value.toString(16)}/${c.prefix}`;
 }

@@ -3,10 +3,7 @@ import { type ApiObject, type KindDef, resolveKubectlResource, toJson } from "..
 import { conditionIsTrue, controlKinds } from "../control/index.ts";
 import { TortieError } from "../lib/index.ts";
 import type { CliContext } from "./context.ts";
-
-function kindName(def: KindDef): string {
-  return def.group ? `${def.kind.toLowerCase()}.${def.group}` : def.kind.toLowerCase();
-}
+import { kubectlKindName } from "./kubectl.ts";
 
 /** `deployment/x`, `deploy x`, `pod/x` → kind and name. */
 function target(args: string[]): { def: KindDef; name: string } {
@@ -35,7 +32,7 @@ export function addClusterCommands(program: Command, ctx: CliContext): void {
       if (def !== controlKinds.Deployment && def !== controlKinds.ReplicaSet)
         throw new TortieError(
           "Invalid",
-          `cannot scale ${kindName(def)}: only deployments and replicasets scale`,
+          `cannot scale ${kubectlKindName(def)}: only deployments and replicasets scale`,
         );
       const replicas = Number(o.replicas);
       if (!Number.isInteger(replicas) || replicas < 0)
@@ -43,7 +40,7 @@ export function addClusterCommands(program: Command, ctx: CliContext): void {
       const store = ctx.store();
       const live = await store.mustGet(def, name, o.namespace);
       await store.update({ ...live, spec: { ...live.spec, replicas } });
-      ctx.out(`${kindName(def)}/${name} scaled\n`);
+      ctx.out(`${kubectlKindName(def)}/${name} scaled\n`);
     });
 
   program
@@ -123,7 +120,7 @@ export function addClusterCommands(program: Command, ctx: CliContext): void {
             "Internal",
             `timed out waiting for the condition on ${def.plural}/${x.metadata.name}`,
           );
-        ctx.out(`${kindName(def)}/${x.metadata.name} condition met\n`);
+        ctx.out(`${kubectlKindName(def)}/${x.metadata.name} condition met\n`);
       }
     });
 

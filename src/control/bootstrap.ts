@@ -234,7 +234,7 @@ async function ensureKubernetesService(w: Writer, t: ClusterTopology): Promise<v
   const ip = formatIp({ family: t.serviceCIDR.family, value: t.serviceCIDR.value + 1n });
   const control = t.hosts.find((h) => h.role === "control-plane")!;
   const labels = { component: "apiserver", provider: "kubernetes" };
-  const svc = await w.ensure(kinds.Service, {
+  await w.ensure(kinds.Service, {
     apiVersion: "v1",
     kind: "Service",
     metadata: { name: "kubernetes", namespace: "default", labels },
@@ -266,7 +266,6 @@ async function ensureKubernetesService(w: Writer, t: ClusterTopology): Promise<v
     endpoints: [{ addresses: [control.ip], conditions: { ready: true } }],
     ports: [{ name: "https", port: 6443, protocol: "TCP" }],
   });
-  void svc;
 }
 
 /** `kube-system/kube-dns` at the topology's DNS address, backed by a CoreDNS deployment. */

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { FieldProblem } from "../../lib/index.ts";
-import { cidrContainsCidr, cidrContainsIp, parseCidr, parseIp } from "../../net/index.ts";
+import { cidrContainsCidr, cidrContainsIp, formatIp, parseCidr, parseIp } from "../../net/index.ts";
 import type { KindDef } from "../kind.ts";
 import { isDns1123Label } from "../meta.ts";
 import { bool, cidrString, int, ipString, obj, str, strMap } from "../schema-helpers.ts";
@@ -62,10 +62,8 @@ export const Topology: KindDef = {
     s.defaultPool.encapsulation ??= "None";
     for (const h of s.hosts) h.interface ??= "eth0";
     const svc = parseCidr(s.serviceCIDR);
-    if (svc && s.dnsServiceIP === undefined && svc.family === 4)
-      s.dnsServiceIP = [...Array(4)]
-        .map((_, i) => Number(((svc.value + 10n) >> BigInt(24 - i * 8)) & 255n))
-        .join(".");
+    if (svc && s.dnsServiceIP === undefined)
+      s.dnsServiceIP = formatIp({ family: svc.family, value: svc.value + 10n });
   },
   check(o, out: FieldProblem[]) {
     const s = o.spec;
