@@ -56,7 +56,7 @@ test("IPPool defaults and Calico's validation rules", () => {
       prepare(
         "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: p}\nspec: {cidr: 10.0.0.0/8, nodeSelector: 'a = b'}",
       ),
-    /invalid selector/,
+    /error with field NodeSelector = .a = b. \(Reason: failed to validate Field: NodeSelector because of Tag: selector \)/,
   );
   assert.throws(
     () =>

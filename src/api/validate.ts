@@ -3,6 +3,7 @@ import { type FieldProblem, ValidationError } from "../lib/index.ts";
 import { apiVersionOf, type KindDef } from "./kind.ts";
 import { checkLabels, checkName, objectMetaSchema } from "./meta.ts";
 import type { ApiObject } from "./object.ts";
+import { calicoIssueMessage } from "./schema-helpers.ts";
 
 const schemas = new WeakMap<KindDef, z.ZodType>();
 
@@ -32,7 +33,8 @@ function issueToProblems(issue: z.core.$ZodIssue): FieldProblem[] {
   if (issue.code === "invalid_union") {
     return [{ path, message: "Invalid value" }];
   }
-  return [{ path, message: issue.message }];
+  const calico = issue.code === "custom" ? calicoIssueMessage(issue) : undefined;
+  return [{ path, message: calico ?? issue.message }];
 }
 
 export function describeObject(

@@ -5,7 +5,9 @@ import type { KindDef } from "../kind.ts";
 import type { ApiObject } from "../object.ts";
 import {
   bool,
+  calicoFieldError,
   calicoPort,
+  calicoTagError,
   int,
   netString,
   num,
@@ -36,7 +38,7 @@ const entityRule = obj({
 });
 
 const rule = obj({
-  action: z.enum(["Allow", "Deny", "Log", "Pass"]),
+  action: str,
   ipVersion: z.union([z.literal(4), z.literal(6)]).optional(),
   protocol: protocol.optional(),
   notProtocol: protocol.optional(),
@@ -58,6 +60,8 @@ function checkRules(
 ): void {
   for (const [i, r] of (rules ?? []).entries()) {
     const path = `spec.${dir}[${i}]`;
+    if (!["Allow", "Deny", "Log", "Pass"].includes(r.action))
+      out.push({ path: `${path}.action`, message: calicoTagError("Action", r.action, "action") });
     const portProto = r.protocol === "TCP" || r.protocol === "UDP" || r.protocol === "SCTP";
     for (const side of ["source", "destination"] as const) {
       const e = r[side];
@@ -65,7 +69,11 @@ function checkRules(
       if ((e.ports?.length || e.notPorts?.length) && !portProto)
         out.push({
           path: `${path}.${side}.ports`,
-          message: "rules that specify ports must set protocol to TCP, UDP or SCTP",
+          message: calicoFieldError(
+            "Protocol",
+            r.protocol ?? "<nil>",
+            "rules that specify ports must set protocol to TCP or UDP or SCTP",
+          ),
         });
       if (e.services) {
         if (e.selector || e.notSelector || e.namespaceSelector || e.nets || e.notNets || e.serviceAccounts)
@@ -94,14 +102,25 @@ function checkRules(
       const v = r[field];
       if (!v) continue;
       if (r.protocol !== "ICMP" && r.protocol !== "ICMPv6")
-        out.push({ path: `${path}.${field}`, message: "ICMP fields require protocol ICMP or ICMPv6" });
+        out.push({
+          path: `${path}.${field}`,
+          message: calicoFieldError(
+            "Protocol",
+            r.protocol ?? "<nil>",
+            "rules that specify ICMP fields must set protocol to ICMP",
+          ),
+        });
       if (v.code !== undefined && v.type === undefined)
         out.push({ path: `${path}.${field}.code`, message: "ICMP code specified without an ICMP type" });
     }
     if (r.http && (r.action !== "Allow" || (r.protocol !== undefined && r.protocol !== "TCP")))
       out.push({
         path: `${path}.http`,
-        message: "HTTP match is only valid on Allow rules with protocol TCP",
+        message: calicoFieldError(
+          "Protocol",
+          r.protocol ?? "<nil>",
+          "rules that specify HTTP fields must set protocol to TCP or empty",
+        ),
       });
   }
 }
@@ -189,22 +208,53 @@ export const GlobalNetworkPolicy: KindDef = {
   check(o, out) {
     const s = o.spec;
     checkTieredName(o, out);
+    // libcalico-go validator.go, validateGlobalNetworkPolicy.
     if (s.preDNAT && s.doNotTrack)
       out.push({
-        path: "spec",
-        message: "PreDNAT and DoNotTrack cannot both be true, for a given PolicySpec",
+        path: "spec.preDNAT",
+        message: calicoFieldError(
+          "PolicySpec.PreDNAT",
+          "true",
+          "PreDNAT and DoNotTrack cannot both be true, for a given PolicySpec",
+        ),
       });
-    if (s.preDNAT && ((s.egress ?? []).length > 0 || (s.types ?? []).includes("Egress")))
-      out.push({ path: "spec", message: "PreDNAT PolicySpec cannot have any Egress" });
+    if (s.preDNAT && (s.egress ?? []).length > 0)
+      out.push({
+        path: "spec.egress",
+        message: calicoFieldError(
+          "PolicySpec.Egress",
+          s.egress,
+          "PreDNAT PolicySpec cannot have any Egress rules",
+        ),
+      });
+    else if (s.preDNAT && (s.types ?? []).includes("Egress"))
+      out.push({
+        path: "spec.types",
+        message: calicoFieldError(
+          "PolicySpec.Types",
+          s.types,
+          "PreDNAT PolicySpec cannot have 'egress' Type",
+        ),
+      });
     if ((s.preDNAT || s.doNotTrack) && !s.applyOnForward)
       out.push({
         path: "spec.applyOnForward",
-        message:
+        message: calicoFieldError(
+          "PolicySpec.ApplyOnForward",
+          "false",
           "ApplyOnForward must be true if either PreDNAT or DoNotTrack is true, for a given PolicySpec",
+        ),
       });
     for (const f of ["selector", "serviceAccountSelector", "namespaceSelector"] as const) {
       if (s[f] && selectorUsesGlobal(parseSelector(s[f]).ast))
-        out.push({ path: `spec.${f}`, message: "global() may only be used in a rule's namespaceSelector" });
+        out.push({
+          path: `spec.${f}`,
+          message: calicoFieldError(
+            f[0]!.toUpperCase() + f.slice(1),
+            s[f],
+            "global() can only be used in an EntityRule namespaceSelector",
+          ),
+        });
     }
     checkRules(s.ingress, "ingress", true, out);
     checkRules(s.egress, "egress", true, out);
