@@ -82,7 +82,8 @@ const cases: { name: string; line: string; stdin?: string; error: RegExp }[] = [
     name: "selector that does not parse",
     line: "calicoctl apply -f -",
     stdin: POOL("  cidr: 198.19.24.0/21\n  nodeSelector: 'has(x'\n"),
-    error: /spec.nodeSelector: error with field NodeSelector = .has\(x. \(Reason: failed to validate Field: NodeSelector because of Tag: selector \)/,
+    error:
+      /spec.nodeSelector: error with field NodeSelector = .has\(x. \(Reason: failed to validate Field: NodeSelector because of Tag: selector \)/,
   },
   {
     name: "ipipMode and vxlanMode both on",
