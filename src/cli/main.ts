@@ -1,17 +1,17 @@
 import { Command, CommanderError } from "commander";
 import { isTortieError, UnsupportedError } from "../lib/index.ts";
 import { calicoctlErrorText, calicoctlProgram } from "./calicoctl.ts";
+import { calicoqProgram } from "./calicoq.ts";
 import { lifecycleProgram, settleCluster } from "./cluster.ts";
 import { type CliContext, makeContext } from "./context.ts";
 import { kubectlErrorText, kubectlProgram } from "./kubectl.ts";
+import { policyProgram } from "./policy.ts";
 
 /** Commands CLI.md promises that later issues build; they say so instead of pretending. */
 const NOT_YET: Record<string, string> = {
   exec: "tortie exec (the sim dataplane issue)",
   shell: "tortie shell (the sim dataplane issue)",
   trace: "tortie trace (the sim dataplane issue)",
-  policy: "tortie policy explain/matrix (the policy engine issue)",
-  calicoq: "tortie calicoq (the policy engine issue)",
 };
 
 const KUBECTL_VERBS = new Set(["apply", "create", "replace", "get", "delete", "patch", "label", "describe"]);
@@ -73,6 +73,11 @@ export async function runCli(argv: string[], ctx?: CliContext): Promise<number> 
     program = kubectlProgram(context, "tortie");
   } else if (first && LIFECYCLE.has(first)) {
     program = lifecycleProgram(context);
+  } else if (first === "policy") {
+    program = policyProgram(context);
+  } else if (first === "calicoq") {
+    program = calicoqProgram(context);
+    from = args;
   } else if (first && NOT_YET[first]) {
     context.err(`${new UnsupportedError(NOT_YET[first]).message}\n`);
     return 1;
@@ -92,8 +97,9 @@ export async function runCli(argv: string[], ctx?: CliContext): Promise<number> 
       .command("calicoctl")
       .description("calicoctl's grammar and output: apply, create, replace, delete, get, patch, label");
     for (const verb of KUBECTL_VERBS) program.command(verb).description(`same as 'tortie kubectl ${verb}'`);
-    for (const c of lifecycleProgram(context).commands)
+    for (const c of [...lifecycleProgram(context).commands, ...policyProgram(context).commands])
       program.command(c.name()).description(c.description());
+    program.command("calicoq").description("calicoq's queries: eval SELECTOR | endpoint NAME | policy NAME");
     for (const [verb, what] of Object.entries(NOT_YET))
       program.command(verb).description(`not supported yet: ${what}`);
     if (!first) {

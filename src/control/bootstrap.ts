@@ -101,6 +101,25 @@ export async function bootstrapCluster(
       metadata: { name: "default" },
       spec: { bpfLogLevel: "", floatingIPs: "Disabled", logSeverityScreen: "Info", reportingInterval: "0s" },
     });
+  // calico-kube-controllers writes its defaults at start-up; host endpoints are not auto-created by default.
+  if (!(await client.get(kinds.KubeControllersConfiguration, "default")))
+    await w.create({
+      apiVersion: "projectcalico.org/v3",
+      kind: "KubeControllersConfiguration",
+      metadata: { name: "default" },
+      spec: {
+        controllers: {
+          namespace: { reconcilerPeriod: "5m" },
+          node: { hostEndpoint: { autoCreate: "Disabled" }, reconcilerPeriod: "5m", syncLabels: "Enabled" },
+          policy: { reconcilerPeriod: "5m" },
+          serviceAccount: { reconcilerPeriod: "5m" },
+          workloadEndpoint: { reconcilerPeriod: "5m" },
+        },
+        etcdV3CompactionPeriod: "10m",
+        healthChecks: "Enabled",
+        logSeverityScreen: "Info",
+      },
+    });
   if (!(await client.get(kinds.BGPConfiguration, "default")))
     await w.create({
       apiVersion: "projectcalico.org/v3",

@@ -2,6 +2,7 @@ import type { Ipam } from "../ipam/index.ts";
 import { TortieError } from "../lib/index.ts";
 import type { ResourceClient } from "../store/index.ts";
 import { reconcileEndpoints } from "./endpoints.ts";
+import { reconcileAutoHostEndpoints } from "./host-endpoints.ts";
 import { runKubelets } from "./kubelet.ts";
 import { reconcileLoadBalancers } from "./load-balancer.ts";
 import { schedulePods } from "./scheduler.ts";
@@ -39,6 +40,7 @@ export async function reconcileCluster(
     await runKubelets(w, ipam, topology, t);
     await reconcileEndpoints(w);
     await reconcileLoadBalancers(w, ipam);
+    await reconcileAutoHostEndpoints(w);
     total += w.writes;
     if (w.writes === 0) return { rounds: round, writes: total };
   }

@@ -17,6 +17,8 @@ export const kinds = {
   CalicoNode: kind("projectcalico.org/v3", "Node"),
   IPPool: kind("projectcalico.org/v3", "IPPool"),
   FelixConfiguration: kind("projectcalico.org/v3", "FelixConfiguration"),
+  KubeControllersConfiguration: kind("projectcalico.org/v3", "KubeControllersConfiguration"),
+  HostEndpoint: kind("projectcalico.org/v3", "HostEndpoint"),
   BGPConfiguration: kind("projectcalico.org/v3", "BGPConfiguration"),
   ClusterInformation: kind("projectcalico.org/v3", "ClusterInformation"),
   WorkloadEndpoint: kind("projectcalico.org/v3", "WorkloadEndpoint"),

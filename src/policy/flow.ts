@@ -28,6 +28,8 @@ export interface FlowQuery {
 
 export interface FlowCheck extends Decision {
   node: string;
+  /** The endpoint as users name it: `<ns>/<pod>`, or `hostendpoint <name>`. */
+  subject: string;
   src: string;
   dst: string;
 }
@@ -180,6 +182,10 @@ function check(
   leg.checks.push({
     ...d,
     node,
+    subject:
+      endpoint.kind === "workload"
+        ? `${endpoint.namespace}/${endpoint.pod ?? endpoint.name}`
+        : `hostendpoint ${endpoint.name}`,
     src: `${formatIp(packet.src)}${packet.srcPort !== undefined ? `:${packet.srcPort}` : ""}`,
     dst: `${formatIp(packet.dst)}${packet.dstPort !== undefined ? `:${packet.dstPort}` : ""}`,
   });
@@ -236,6 +242,7 @@ function walk(
         tiers: [],
         profiles: [],
         node: srcNode!,
+        subject: `host ${srcNode}`,
         src: formatIp(packet.src),
         dst: formatIp(packet.dst),
       });
