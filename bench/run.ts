@@ -10,6 +10,7 @@ import { findKind } from "../src/api/index.ts";
 import { FileBackend, ResourceClient } from "../src/store/index.ts";
 import { benchIpam } from "./ipam.ts";
 import { benchKubeProxy } from "./kube-proxy.ts";
+import { benchPolicy } from "./policy.ts";
 
 const scale = Number(process.env.BENCH_SCALE ?? "1");
 const N_APPLY = Math.round(10_000 * scale);
@@ -127,6 +128,7 @@ cliApplyAndGet();
 await loadLargeStore();
 await benchIpam(record, scale, tmp);
 benchKubeProxy(record, scale, bin, tmp);
+benchPolicy(record, scale);
 for (const d of dirs) rmSync(d, { recursive: true, force: true });
 
 console.log(

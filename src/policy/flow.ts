@@ -86,7 +86,8 @@ function addressOf(index: PolicyIndex, end: FlowEnd): IpAddress {
  * carrying the node's address (lowest name first, as Felix picks), else the node's all-interfaces (`*`) one.
  */
 export function uplinkHostEndpoint(index: PolicyIndex, node: string): Endpoint | undefined {
-  const heps = index.model.endpoints.filter((e) => e.kind === "host" && e.node === node);
+  const heps = index.hostEndpointsByNode.get(node) ?? [];
+  if (heps.length === 0) return undefined;
   const nodeIps = index.model.nodes.find((n) => n.name === node)?.ips ?? [];
   const specific = heps
     .filter(
@@ -179,16 +180,21 @@ function check(
   explain: boolean,
 ): Decision {
   const d = evaluateAt(index, endpoint, direction, stage, packet, explain);
-  leg.checks.push({
-    ...d,
-    node,
-    subject:
+  // The decision becomes the check; names and addresses are only rendered when an explanation is wanted.
+  const c = d as FlowCheck;
+  c.node = node;
+  c.subject = "";
+  c.src = "";
+  c.dst = "";
+  if (explain) {
+    c.subject =
       endpoint.kind === "workload"
         ? `${endpoint.namespace}/${endpoint.pod ?? endpoint.name}`
-        : `hostendpoint ${endpoint.name}`,
-    src: `${formatIp(packet.src)}${packet.srcPort !== undefined ? `:${packet.srcPort}` : ""}`,
-    dst: `${formatIp(packet.dst)}${packet.dstPort !== undefined ? `:${packet.dstPort}` : ""}`,
-  });
+        : `hostendpoint ${endpoint.name}`;
+    c.src = `${formatIp(packet.src)}${packet.srcPort !== undefined ? `:${packet.srcPort}` : ""}`;
+    c.dst = `${formatIp(packet.dst)}${packet.dstPort !== undefined ? `:${packet.dstPort}` : ""}`;
+  }
+  leg.checks.push(c);
   return d;
 }
 

@@ -15,5 +15,5 @@ export type * from "./model.ts";
 export { policyKey, sortPolicies, sortTiers } from "./ordering.ts";
 export { PolicyIndex } from "./policy-index.ts";
 export { protocolName, protocolNumber } from "./protocols.ts";
-export type { Packet } from "./rule-match.ts";
+export { type Identity, type IdentityLookup, type Packet, ruleMatches } from "./rule-match.ts";
 export { policySelector, toPolicy } from "./v1-conversion.ts";

@@ -4,11 +4,20 @@
  * identity.
  */
 import { cidrContainsIp, type IpAddress } from "../net/index.ts";
-import type { Selector } from "../selector/index.ts";
+import { LabelIndex, type Selector } from "../selector/index.ts";
 import type { Direction, Endpoint, Policy, PolicyModel, Tier } from "./model.ts";
 import type { Identity, IdentityLookup } from "./rule-match.ts";
 
-const ipKey = (ip: IpAddress) => `${ip.family}:${ip.value}`;
+/** Address keys, memoised per address object: bigint-to-string is the hot path of selector matching. */
+const ipKeys = new WeakMap<IpAddress, string>();
+function ipKey(ip: IpAddress): string {
+  let k = ipKeys.get(ip);
+  if (k === undefined) {
+    k = `${ip.family}:${ip.value}`;
+    ipKeys.set(ip, k);
+  }
+  return k;
+}
 
 export class PolicyIndex implements IdentityLookup {
   readonly model: PolicyModel;
@@ -18,6 +27,8 @@ export class PolicyIndex implements IdentityLookup {
   private readonly selectingCache: Map<string, Policy[]> = new Map();
   private readonly policiesByTier = new Map<string, Policy[]>();
   readonly endpointsById = new Map<string, Endpoint>();
+  readonly hostEndpointsByNode = new Map<string, Endpoint[]>();
+  private readonly tierByName = new Map<string, Tier>();
 
   constructor(
     model: PolicyModel,
@@ -28,8 +39,14 @@ export class PolicyIndex implements IdentityLookup {
       this.selectorCache = shared.selectors;
       this.selectingCache = shared.selecting;
     }
+    for (const t of model.tiers) this.tierByName.set(t.name, t);
     for (const e of model.endpoints) {
       this.endpointsById.set(e.id, e);
+      if (e.kind === "host") {
+        const list = this.hostEndpointsByNode.get(e.node) ?? [];
+        list.push(e);
+        this.hostEndpointsByNode.set(e.node, list);
+      }
       for (const ip of e.ips) {
         const k = ipKey(ip);
         let list = this.byIp.get(k);
@@ -88,6 +105,7 @@ export class PolicyIndex implements IdentityLookup {
 
   /** Policies whose own selector matches the endpoint, in tier-then-policy order. */
   selecting(endpoint: Endpoint): Policy[] {
+    if (this.selectingCache.size === 0) this.primeSelecting();
     let out = this.selectingCache.get(endpoint.id);
     if (!out) {
       out = [];
@@ -97,6 +115,21 @@ export class PolicyIndex implements IdentityLookup {
       this.selectingCache.set(endpoint.id, out);
     }
     return out;
+  }
+
+  /**
+   * Fills the per-endpoint policy lists for the whole model at once: one label-index query per policy instead
+   * of every policy's selector evaluated against every endpoint.
+   */
+  private primeSelecting(): void {
+    const index = new LabelIndex<string>();
+    for (const e of this.model.endpoints) {
+      index.set(e.id, e.labels);
+      this.selectingCache.set(e.id, []);
+    }
+    for (const tier of this.model.tiers)
+      for (const p of this.policiesByTier.get(tier.name) ?? [])
+        for (const id of index.query(p.selector)) this.selectingCache.get(id)!.push(p);
   }
 
   /** The tiers that take part for this endpoint and direction, each with its applicable policies in order. */
@@ -110,7 +143,7 @@ export class PolicyIndex implements IdentityLookup {
       if (!p[direction] || !keep(p)) continue;
       const last = out[out.length - 1];
       if (last && last.tier.name === p.tier) last.policies.push(p);
-      else out.push({ tier: this.model.tiers.find((t) => t.name === p.tier)!, policies: [p] });
+      else out.push({ tier: this.tierByName.get(p.tier)!, policies: [p] });
     }
     return out;
   }

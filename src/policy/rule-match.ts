@@ -95,7 +95,7 @@ function entityMatch(
 ): RuleMatch {
   const ip = side === "source" ? packet.src : packet.dst;
   const port = side === "source" ? packet.srcPort : packet.dstPort;
-  const addr = formatIp(ip);
+  const addr = explain ? formatIp(ip) : "";
   if (e.nets && !anyNet(e.nets, ip))
     return explain ? { matched: false, reason: `${side} ${addr} is not in nets ${netsText(e.nets)}` } : NO;
   if (e.notNets && anyNet(e.notNets, ip))

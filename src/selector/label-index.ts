@@ -1,4 +1,4 @@
-import type { Labels, SelectorNode } from "./ast.ts";
+import { evaluate, type Labels, type SelectorNode } from "./ast.ts";
 import type { Selector } from "./selector.ts";
 
 /**
@@ -58,6 +58,29 @@ export class LabelIndex<K> {
     return this.eval("ast" in selector ? selector.ast : selector);
   }
 
+  /** An upper bound on how many items an operand can match, read off the index. */
+  private estimate(node: SelectorNode): number {
+    const values = (label: string) => this.byName.get(label);
+    switch (node.op) {
+      case "eq":
+        return values(node.label)?.get(node.value)?.size ?? 0;
+      case "in":
+        return node.values.reduce((n, v) => n + (values(node.label)?.get(v)?.size ?? 0), 0);
+      case "has":
+      case "contains":
+      case "startswith":
+      case "endswith": {
+        let n = 0;
+        for (const ids of values(node.label)?.values() ?? []) n += ids.size;
+        return n;
+      }
+      case "and":
+        return Math.min(...node.operands.map((o) => this.estimate(o)));
+      default:
+        return this.labelsOf.size;
+    }
+  }
+
   private all(): Set<K> {
     return new Set(this.labelsOf.keys());
   }
@@ -104,23 +127,46 @@ export class LabelIndex<K> {
         return out;
       }
       case "and": {
-        // Intersect the positive operands smallest first; negated operands only remove from the result.
-        const positive = node.operands.filter((n) => n.op !== "not");
-        const negated = node.operands.filter((n) => n.op === "not");
-        const sets = positive.map((n) => this.eval(n)).sort((a, b) => a.size - b.size);
-        let out = sets.length > 0 ? sets[0]! : this.all();
-        for (const s of sets.slice(1)) {
-          const next = new Set<K>();
-          for (const id of out) if (s.has(id)) next.add(id);
-          out = next;
+        // Start from the operand with the fewest candidates (estimated from the index without building sets),
+        // then keep the candidates the other operands match, evaluated per candidate.
+        const operands = flattenAnd(node.operands);
+        let best = 0;
+        let bestSize = Number.POSITIVE_INFINITY;
+        for (const [i, n] of operands.entries()) {
+          const size = this.estimate(n);
+          if (size < bestSize) [best, bestSize] = [i, size];
         }
-        for (const n of negated) {
-          if (out.size === 0) break;
-          const excluded = this.eval((n as { operand: SelectorNode }).operand);
-          for (const id of excluded) out.delete(id);
+        const candidates = this.eval(operands[best]!);
+        // A negation whose positive form matches few items is cheaper to subtract than to test per candidate.
+        const subtract: SelectorNode[] = [];
+        const test: SelectorNode[] = [];
+        for (const [i, n] of operands.entries()) {
+          if (i === best) continue;
+          const positive = positiveForm(n);
+          if (positive && this.estimate(positive) < candidates.size) subtract.push(positive);
+          else test.push(n);
+        }
+        for (const p of subtract) for (const id of this.eval(p)) candidates.delete(id);
+        if (test.length === 0) return candidates;
+        const out = new Set<K>();
+        for (const id of candidates) {
+          const labels = this.labelsOf.get(id)!;
+          if (test.every((n) => evaluate(n, labels))) out.add(id);
         }
         return out;
       }
     }
   }
+}
+
+function flattenAnd(operands: SelectorNode[]): SelectorNode[] {
+  return operands.flatMap((n) => (n.op === "and" ? flattenAnd(n.operands) : [n]));
+}
+
+/** The positive selector a negation removes: `a != v` → `a == v`, `a not in S` → `a in S`, `!x` → `x`. */
+function positiveForm(n: SelectorNode): SelectorNode | undefined {
+  if (n.op === "not") return n.operand;
+  if (n.op === "ne") return { op: "eq", label: n.label, value: n.value };
+  if (n.op === "notin") return { op: "in", label: n.label, values: n.values };
+  return undefined;
 }

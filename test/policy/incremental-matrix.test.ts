@@ -40,9 +40,12 @@ const policySpec = fc.record({
   egress: fc.option(fc.array(rule, { maxLength: 2 }), { nil: undefined }),
 });
 
-function k8sPolicy(s: fc.Infer<typeof policySpec>): ApiObject {
+type PolicySpec = typeof policySpec extends fc.Arbitrary<infer T> ? T : never;
+type RuleSpec = typeof rule extends fc.Arbitrary<infer T> ? T : never;
+
+function k8sPolicy(s: PolicySpec): ApiObject {
   const types = [...(s.ingress || !s.egress ? ["Ingress"] : []), ...(s.egress ? ["Egress"] : [])];
-  const rules = (rs: fc.Infer<typeof rule>[] | undefined, key: "from" | "to") =>
+  const rules = (rs: RuleSpec[] | undefined, key: "from" | "to") =>
     (rs ?? []).map((r) => ({
       [key]: r.peers,
       ...(r.port ? { ports: [{ protocol: "TCP", port: r.port }] } : {}),
