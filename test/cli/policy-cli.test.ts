@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { findKind } from "../../src/api/index.ts";
+import { DATABASE_POLICY } from "../policy/seed-manifests.ts";
 import { assertGolden, CliHarness } from "./harness.ts";
 
 const h = new CliHarness();
@@ -9,29 +10,7 @@ let databaseIp = "";
 
 before(async () => {
   assert.equal((await h.run("up --app yaobank")).code, 0);
-  const r = await h.run(
-    ["kubectl", "apply", "-f", "-"],
-    `kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata:
-  name: database-policy
-  namespace: yaobank
-spec:
-  podSelector:
-    matchLabels:
-      app: database
-  ingress:
-  - from:
-    - podSelector:
-        matchLabels:
-          app: summary
-    ports:
-      - protocol: TCP
-        port: 2379
-  egress:
-    - to: []
-`,
-  );
+  const r = await h.run(["kubectl", "apply", "-f", "-"], DATABASE_POLICY);
   assert.equal(r.code, 0, r.err);
   for (const p of await h.store().list(findKind("v1", "Pod")!, "yaobank"))
     pods[p.metadata.labels!.app!] ??= p.metadata.name!;

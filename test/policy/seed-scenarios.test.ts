@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { findKind } from "../../src/api/index.ts";
 import { CliHarness } from "../cli/harness.ts";
+import { DATABASE_POLICY } from "./seed-manifests.ts";
 
 const h = new CliHarness();
 let pods: Record<string, string> = {};
@@ -75,29 +76,7 @@ after(() => h.cleanup());
 
 test("seed 002, step 1: the database is open until database-policy, then only summary reaches it", async () => {
   await expectVerdict(pods.customer!, `${svc.database}`, 2379, "allowed");
-  await apply(
-    "kubectl",
-    `kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata:
-  name: database-policy
-  namespace: yaobank
-spec:
-  podSelector:
-    matchLabels:
-      app: database
-  ingress:
-  - from:
-    - podSelector:
-        matchLabels:
-          app: summary
-    ports:
-      - protocol: TCP
-        port: 2379
-  egress:
-    - to: []
-`,
-  );
+  await apply("kubectl", DATABASE_POLICY);
   const denied = await expectVerdict(pods.customer!, svc.database!, 2379, "denied");
   const last = denied.paths[0]!.checks.at(-1)!;
   assert.equal(last.stage, "workload");
