@@ -7,7 +7,6 @@ import {
   type FlowEnd,
   type MatrixPort,
   PolicyMatrix,
-  podLabel,
   protocolNumber,
 } from "../policy/index.ts";
 import type { CliContext } from "./context.ts";
@@ -24,10 +23,11 @@ const SYSTEM_NAMESPACES = new Set([
   "tigera-operator",
 ]);
 
-function placeText(end: FlowEnd): string {
-  if (end.kind === "endpoint") return podLabel(end.endpoint);
-  if (end.kind === "host") return end.node;
-  return formatIp(end.ip);
+/** The place as the user named it, with the address it resolved to when that adds something. */
+function placeText(named: string, end: FlowEnd): string {
+  if (end.kind !== "ip") return named;
+  const ip = formatIp(end.ip);
+  return ip === named ? ip : `${named} (${ip})`;
 }
 
 function parsePorts(text: string): MatrixPort[] {
@@ -78,7 +78,7 @@ export function policyProgram(ctx: CliContext): Command {
         );
         return;
       }
-      const title = `${placeText(src)} -> ${placeText(dst)} ${o.proto.toUpperCase()}${port !== undefined ? ` port ${port}` : ""}`;
+      const title = `${placeText(from, src)} -> ${placeText(to, dst)} ${o.proto.toUpperCase()}${port !== undefined ? ` port ${port}` : ""}`;
       ctx.out(explainText(title, result));
     });
   policy
