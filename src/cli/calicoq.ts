@@ -20,7 +20,7 @@ function policyName(p: Policy): string {
   return p.namespace ? `${p.namespace}/${p.name}` : p.name;
 }
 
-function ruleMatches(p: Policy, e: Endpoint): string[] {
+function ruleSelectorHits(p: Policy, e: Endpoint): string[] {
   const out: string[] = [];
   for (const [dir, rules] of [
     ["inbound", p.ingress],
@@ -74,7 +74,7 @@ export function calicoqProgram(ctx: CliContext): Command {
         for (const profile of e.profiles) out.push(`  Profile "${profile}"`);
         out.push("Policies with at least one rule that matches the endpoint as a source or destination:");
         for (const p of index.model.policies)
-          for (const m of ruleMatches(p, e)) out.push(`  Policy "${policyName(p)}" ${m}`);
+          for (const m of ruleSelectorHits(p, e)) out.push(`  Policy "${policyName(p)}" ${m}`);
       }
       ctx.out(`${out.join("\n")}\n`);
     });
@@ -98,7 +98,7 @@ export function calicoqProgram(ctx: CliContext): Command {
         out.push(`  ${endpointName(e)}`);
       out.push(`Endpoints matching Policy "${policyName(p)}" rules:`);
       for (const e of index.model.endpoints) {
-        const hits = ruleMatches(p, e);
+        const hits = ruleSelectorHits(p, e);
         if (hits.length === 0) continue;
         out.push(`  ${endpointName(e)}`);
         for (const h of hits) out.push(`    ${h}`);

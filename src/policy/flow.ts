@@ -107,7 +107,8 @@ function serviceAt(
   protocol: number,
   port: number | undefined,
 ): { service: Service; port: ServicePort; viaNode?: string } | undefined {
-  if (port === undefined) return undefined;
+  // A pod's address is never a service address: pod-to-pod flows (the whole matrix) skip the scan.
+  if (port === undefined || to.kind === "endpoint") return undefined;
   for (const service of index.model.services) {
     for (const p of service.ports) {
       if (p.protocol !== protocol) continue;

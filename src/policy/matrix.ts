@@ -85,8 +85,9 @@ export class PolicyMatrix {
     return this.classes.size;
   }
 
+  /** Node only splits classes when host endpoints exist (their forward policy depends on where pods run). */
   private hostEndpointsExist(): boolean {
-    return this.index.model.endpoints.some((e) => e.kind === "host");
+    return this.index.hostEndpointsByNode.size > 0;
   }
 
   private keyOf(e: Endpoint): string {
