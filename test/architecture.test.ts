@@ -26,7 +26,9 @@ const LAYERS: Record<string, number> = {
   lab: 6,
   web: 6,
 };
-const SAME_LAYER_ALLOWED = new Set(["api->selector", "cli->lab"]);
+// render->policy: Felix's rules are rendered from the policy engine's v1 data model, which `policy` owns (no cycle: policy
+// imports nothing from render).
+const SAME_LAYER_ALLOWED = new Set(["api->selector", "cli->lab", "render->policy"]);
 /** Dataplanes consume rendered artifacts; they never read the store. */
 const FORBIDDEN = new Set(["dataplane/sim->store", "dataplane/linux->store", "apps->store"]);
 

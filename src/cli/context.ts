@@ -11,6 +11,8 @@ export interface CliContext {
   now: () => Date;
   stdin: () => string;
   store: () => ResourceClient;
+  /** Where the sim dataplane keeps its state between commands (counters, conntrack, logs); memory if absent. */
+  stateDir?: string;
 }
 
 /** TORTIE_NOW pins the clock (tests and golden files); otherwise the wall clock. */
@@ -32,6 +34,7 @@ export function makeContext(stateDirFlag: string | undefined): CliContext {
     err: (t) => process.stderr.write(t),
     now,
     stdin: () => readFileSync(0, "utf8"),
+    stateDir: resolveStateDir(stateDirFlag),
     store: () => {
       store ??= openClusterStore(resolveStateDir(stateDirFlag), now);
       return store;

@@ -16,11 +16,11 @@ import {
 import { deepEqual, TortieError } from "../lib/index.ts";
 import { ResourceError } from "../store/index.ts";
 import type { CliContext } from "./context.ts";
+import { CommandExit, execOnSim, podLogs } from "./exec.ts";
 import { addClusterCommands } from "./kubectl-cluster.ts";
 import { kubectlTable } from "./kubectl-tables.ts";
 import { parseLabelSelector } from "./label-selector.ts";
 import { type DeleteTarget, deleteTargetsFromFile, locateError, prepareForWrite } from "./manifests.ts";
-import { addNotYetCommands } from "./not-yet.ts";
 import { formatTable, KUBECTL_STYLE } from "./tabwriter.ts";
 
 const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
@@ -350,11 +350,32 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
     });
 
   addClusterCommands(program, ctx);
-  // Verbs that need workloads that run (logs, exec): the sim dataplane issue builds them.
-  addNotYetCommands(program, [
-    ["logs", "kubectl logs (the sim dataplane issue)"],
-    ["exec", "kubectl exec (the sim dataplane issue)"],
-  ]);
+  program
+    .command("logs")
+    .description("print what a pod's app logged (sim dataplane)")
+    .argument("<pod>", "POD or pod/POD")
+    .addOption(nsOption())
+    .option("-c, --container <name>", "container (each sample pod has one)")
+    .action(async (pod: string, o: Common) => {
+      ctx.out(await podLogs(ctx, o.namespace ?? "default", pod.replace(/^pods?\//, "")));
+    });
+  program
+    .command("exec")
+    .description("run a command in a pod's network namespace (sim dataplane): exec POD [-n NS] -- CMD")
+    .argument("<pod>", "POD or pod/POD")
+    .argument("<command...>", "the command after --")
+    .addOption(nsOption())
+    .option("-c, --container <name>", "container (each sample pod has one)")
+    .option("-i, --stdin", "accepted for compatibility")
+    .option("-t, --tty", "accepted for compatibility")
+    .action(async (pod: string, command: string[], o: Common) => {
+      const code = await execOnSim(
+        ctx,
+        `${o.namespace ?? "default"}/${pod.replace(/^pods?\//, "")}`,
+        command,
+      );
+      if (code !== 0) throw new CommandExit(code);
+    });
 
   return program;
 }

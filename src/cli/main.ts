@@ -4,12 +4,12 @@ import { calicoctlErrorText, calicoctlProgram } from "./calicoctl.ts";
 import { calicoqProgram } from "./calicoq.ts";
 import { lifecycleProgram, settleCluster } from "./cluster.ts";
 import { type CliContext, makeContext } from "./context.ts";
+import { CommandExit, execOnSim } from "./exec.ts";
 import { kubectlErrorText, kubectlProgram } from "./kubectl.ts";
 import { policyProgram } from "./policy.ts";
 
 /** Commands CLI.md promises that later issues build; they say so instead of pretending. */
 const NOT_YET: Record<string, string> = {
-  exec: "tortie exec (the sim dataplane issue)",
   shell: "tortie shell (the sim dataplane issue)",
   trace: "tortie trace (the sim dataplane issue)",
 };
@@ -78,6 +78,8 @@ export async function runCli(argv: string[], ctx?: CliContext): Promise<number> 
   } else if (first === "calicoq") {
     program = calicoqProgram(context);
     from = args;
+  } else if (first === "exec") {
+    return runExec(context, args);
   } else if (first && NOT_YET[first]) {
     context.err(`${new UnsupportedError(NOT_YET[first]).message}\n`);
     return 1;
@@ -122,6 +124,7 @@ export async function runCli(argv: string[], ctx?: CliContext): Promise<number> 
     // A write that failed part-way (e.g. at the third document of a manifest) leaves the earlier objects
     // stored; the controllers act on them now, and the command's own error is the one reported.
     if (writes && !(e instanceof CommanderError)) await settleCluster(context).catch(() => undefined);
+    if (e instanceof CommandExit) return e.code;
     if (e instanceof CommanderError) {
       if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0)
         return 0;
@@ -144,4 +147,25 @@ export async function main(): Promise<void> {
     throw e;
   });
   process.exitCode = await runCli(process.argv.slice(2));
+}
+
+/** `tortie exec TARGET -- COMMAND [ARGS...]`. */
+async function runExec(ctx: CliContext, args: string[]): Promise<number> {
+  const dash = args.indexOf("--");
+  const target = args[0];
+  if (!target || target === "--" || dash < 0 || dash === args.length - 1) {
+    ctx.err("error: usage: tortie exec TARGET -- COMMAND [ARGS...]\n");
+    return 2;
+  }
+  if (dash !== 1) {
+    ctx.err(`error: unexpected argument before --: ${args[1]}\n`);
+    return 2;
+  }
+  try {
+    return await execOnSim(ctx, target, args.slice(dash + 1));
+  } catch (e) {
+    if (!isTortieError(e)) throw e;
+    ctx.err(`error: ${e.message}\n`);
+    return e.code === "Usage" ? 2 : 1;
+  }
 }

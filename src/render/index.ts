@@ -1,1 +1,2 @@
+export * from "./felix/index.ts";
 export * from "./kube-proxy/index.ts";

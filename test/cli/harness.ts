@@ -39,6 +39,7 @@ export class CliHarness {
       now: () => this.now,
       stdin: () => stdin,
       store: () => this.store(),
+      stateDir: this.stateDir,
     };
     const code = await runCli(argv, ctx);
     return { code, out, err };

@@ -15,6 +15,7 @@ export {
   renderIptablesSync,
 } from "./iptables-rules.ts";
 export { type IptablesSyncResult, KubeProxyIptablesSyncer } from "./iptables-syncer.ts";
+export { renderKubeProxyJumps } from "./jump-rules.ts";
 export { type NftablesInput, renderNftables } from "./nftables.ts";
 export {
   buildServicePorts,

@@ -1,0 +1,387 @@
+import type { ApiObject } from "../api/index.ts";
+import {
+  type AppListener,
+  appsForImage,
+  dnsQuery,
+  dnsServer,
+  formatRequest,
+  parseDnsAnswer,
+  parseResponse,
+} from "../apps/index.ts";
+import { clusterDnsZone, resolveInZone } from "../calc/index.ts";
+import { type ClusterTopology, calicoInterfaceName, POD_GATEWAY } from "../control/index.ts";
+import {
+  type ConntrackEntry,
+  formatIpv4,
+  joinSegment,
+  Kernel,
+  maskOf,
+  Network,
+  parseIpv4,
+  parseIpv4Prefix,
+  ruleSaveText,
+  type Segment,
+  tcpExchange,
+  udpExchange,
+} from "../dataplane/sim/index.ts";
+import { formatCidr } from "../net/index.ts";
+import { buildPolicyModel } from "../policy/index.ts";
+import {
+  buildServicePorts,
+  KubeProxyIptablesSyncer,
+  kubeProxyIptablesConfig,
+  renderFelixIptables,
+  renderKubeProxyJumps,
+} from "../render/index.ts";
+
+/** What survives between two CLI invocations: the virtual clock, randomness, counters, conntrack, app logs. */
+export interface SimState {
+  now: number;
+  rngState: number;
+  counters: Record<string, [number, number]>;
+  conntrack: Record<string, ConntrackEntry[]>;
+  ephemeral: Record<string, number>;
+  logs: Record<string, string[]>;
+}
+
+export function emptySimState(): SimState {
+  return { now: 0, rngState: 0x2545f491, counters: {}, conntrack: {}, ephemeral: {}, logs: {} };
+}
+
+/** A seeded generator (mulberry32) whose state is one number, so it can be saved with the cluster. */
+class SeededRandom {
+  constructor(public state: number) {}
+  next = (): number => {
+    this.state = (this.state + 0x6d2b79f5) | 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function byKind(objects: ApiObject[], kind: string): ApiObject[] {
+  return objects.filter((o) => o.kind === kind);
+}
+
+function macFor(seed: string): string {
+  let h = 0x811c9dc5;
+  for (const c of seed) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0;
+  const b = [0x0a, 0x58, h >>> 24, (h >>> 16) & 255, (h >>> 8) & 255, h & 255];
+  return b.map((x) => x.toString(16).padStart(2, "0")).join(":");
+}
+
+/**
+ * The whole cluster on the sim dataplane, programmed the way the agents would: per node, calc → render →
+ * kernel. Hosts share one underlay segment; each running pod is a namespace joined to its node by a cali veth.
+ */
+export class SimCluster {
+  readonly kernels = new Map<string, Kernel>();
+  readonly net: Network;
+  readonly logs = new Map<string, string[]>();
+  /** Why parts of the cluster are not programmed (features not built yet). */
+  readonly unsupported: string[] = [];
+  private readonly rng: SeededRandom;
+  private readonly podKernels = new Map<string, Kernel>();
+  private readonly resolvers = new Map<Kernel, { search: string[]; nameserver: number }>();
+  private readonly bootTime: number;
+
+  constructor(
+    readonly objects: ApiObject[],
+    readonly topology: ClusterTopology,
+    state: SimState,
+  ) {
+    this.rng = new SeededRandom(state.rngState);
+    this.net = new Network(this.rng.next);
+    this.net.now = state.now;
+    const topo = objects.find((o) => o.kind === "Topology");
+    this.bootTime = Date.parse(topo?.metadata.creationTimestamp ?? "2026-01-01T00:00:00Z");
+    this.build();
+    this.restore(state);
+  }
+
+  private build(): void {
+    const underlay: Segment = { name: "underlay", members: [] };
+    const t = this.topology;
+    for (const h of t.hosts) {
+      const k = new Kernel(h.name);
+      const link = k.addLink({ name: h.interface, kind: "ether", mac: macFor(h.name), mtu: 1500 });
+      joinSegment(underlay, k, link);
+      k.addAddress(h.interface, parseIpv4Prefix(`${h.ip}/${h.prefix}`)!, parseIpv4(h.ip)!);
+      k.sysctl.ipForward = h.role !== "external";
+      this.kernels.set(h.name, k);
+    }
+    // The lab's external host is its router. Cluster hosts route by default through it, as the seed's nodes do
+    // through their DHCP gateway; without a default route Linux's proxy ARP would not answer for 169.254.1.1.
+    const router = t.hosts.find((h) => h.role === "external");
+    if (router)
+      for (const h of t.hosts)
+        if (h !== router)
+          this.kernels.get(h.name)!.addRoute({
+            type: "unicast",
+            dst: { addr: 0, len: 0, mask: 0 },
+            nexthops: [{ via: parseIpv4(router.ip)!, dev: h.interface, weight: 1 }],
+            proto: "static",
+            scope: "global",
+            metric: 100,
+          });
+    const pods = byKind(this.objects, "Pod").filter((p) => p.status?.podIP && p.spec?.nodeName);
+    for (const pod of pods) this.plumbPod(pod);
+    this.programRoutes();
+    const model = buildPolicyModel(this.objects);
+    const pools = byKind(this.objects, "IPPool").filter(
+      (p) => !p.spec?.disabled && !String(p.spec?.cidr).includes(":"),
+    );
+    const masq = pools.filter((p) => p.spec?.natOutgoing).map((p) => String(p.spec.cidr));
+    const all = pools.map((p) => String(p.spec.cidr));
+    const services = byKind(this.objects, "Service");
+    const slices = byKind(this.objects, "EndpointSlice");
+    for (const h of t.hosts) {
+      if (h.role === "external") continue;
+      const k = this.kernels.get(h.name)!;
+      const config = kubeProxyIptablesConfig({
+        nodeName: h.name,
+        nodeIP: h.ip,
+        clusterCIDR: formatCidr(t.clusterCIDR),
+      });
+      const sync = new KubeProxyIptablesSyncer(config).sync(buildServicePorts(services, slices, h.name, 4));
+      k.netfilter.restore(sync.restore, { noflush: true });
+      k.netfilter.restore(renderKubeProxyJumps(), { noflush: true });
+      const felix = renderFelixIptables({ model, node: h.name, masqueradePools: masq, allPools: all });
+      k.ipsets.restore(felix.ipsets);
+      k.netfilter.restore(felix.restore, { noflush: true });
+      this.unsupported.push(...felix.unsupported);
+    }
+    this.startApps(pods);
+  }
+
+  private plumbPod(pod: ApiObject): void {
+    const ns = pod.metadata.namespace!;
+    const name = pod.metadata.name!;
+    const node = this.kernels.get(pod.spec.nodeName);
+    if (!node) return;
+    if (pod.spec.hostNetwork) {
+      this.podKernels.set(`${ns}/${name}`, node);
+      return;
+    }
+    const ip = parseIpv4(pod.status.podIP);
+    if (ip === undefined) return;
+    const k = new Kernel(`${ns}/${name}`);
+    const iface = calicoInterfaceName(ns, name);
+    const eth0 = k.addLink({ name: "eth0", kind: "veth", mac: macFor(`${ns}/${name}`), mtu: 1450 });
+    const cali = node.addLink({ name: iface, kind: "veth", mac: "ee:ee:ee:ee:ee:ee", mtu: 1450 });
+    eth0.peer = { kernel: node, link: cali };
+    cali.peer = { kernel: k, link: eth0 };
+    cali.proxyArp = true;
+    k.addAddress("eth0", { addr: ip, len: 32, mask: maskOf(32) }, ip);
+    const gw = parseIpv4(POD_GATEWAY)!;
+    k.addRoute({
+      type: "unicast",
+      dst: { addr: gw, len: 32, mask: maskOf(32) },
+      nexthops: [{ dev: "eth0", weight: 1 }],
+      proto: "boot",
+      scope: "link",
+      metric: 0,
+    });
+    k.addRoute({
+      type: "unicast",
+      dst: { addr: 0, len: 0, mask: 0 },
+      nexthops: [{ via: gw, dev: "eth0", weight: 1 }],
+      proto: "boot",
+      scope: "global",
+      metric: 0,
+    });
+    node.addRoute({
+      type: "unicast",
+      dst: { addr: ip, len: 32, mask: maskOf(32) },
+      nexthops: [{ dev: iface, weight: 1 }],
+      proto: "boot",
+      scope: "link",
+      metric: 0,
+    });
+    this.kernels.set(`${ns}/${name}`, k);
+    this.podKernels.set(`${ns}/${name}`, k);
+  }
+
+  /** Affine blocks: a blackhole on the owner, a route via the owner's address on every other node. */
+  private programRoutes(): void {
+    const hostsByName = new Map(this.topology.hosts.map((h) => [h.name, h]));
+    for (const block of byKind(this.objects, "IPAMBlock")) {
+      const owner = String(block.spec?.affinity ?? "").replace(/^host:/, "");
+      const cidr = parseIpv4Prefix(String(block.spec?.cidr));
+      const ownerHost = hostsByName.get(owner);
+      if (!cidr || !ownerHost) continue;
+      for (const h of this.topology.hosts) {
+        if (h.role === "external") continue;
+        const k = this.kernels.get(h.name)!;
+        if (h.name === owner)
+          k.addRoute({
+            type: "blackhole",
+            dst: cidr,
+            nexthops: [],
+            proto: "static",
+            scope: "global",
+            metric: 0,
+          });
+        else
+          k.addRoute({
+            type: "unicast",
+            dst: cidr,
+            nexthops: [{ via: parseIpv4(ownerHost.ip)!, dev: h.interface, weight: 1 }],
+            proto: "static",
+            scope: "global",
+            metric: 0,
+          });
+      }
+    }
+  }
+
+  private startApps(pods: ApiObject[]): void {
+    const t = this.topology;
+    const zone = clusterDnsZone({
+      domain: t.clusterDomain,
+      services: byKind(this.objects, "Service"),
+      endpointSlices: byKind(this.objects, "EndpointSlice"),
+      pods: byKind(this.objects, "Pod"),
+    });
+    for (const pod of pods) {
+      const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
+      const k = this.podKernels.get(key);
+      if (!k) continue;
+      const ns = String(pod.metadata.namespace);
+      if (!pod.spec.hostNetwork)
+        this.resolvers.set(k, {
+          search: [`${ns}.svc.${t.clusterDomain}`, `svc.${t.clusterDomain}`, t.clusterDomain],
+          nameserver: parseIpv4(t.dnsServiceIP)!,
+        });
+      for (const c of pod.spec.containers ?? []) {
+        let listeners: AppListener[] | undefined = appsForImage(String(c.image ?? ""));
+        if (String(c.image).includes("coredns"))
+          listeners = dnsServer((name) =>
+            (resolveInZone(zone, name, "A")?.records ?? []).filter((r) => r.type === "A").map((r) => r.data),
+          );
+        for (const l of listeners ?? []) {
+          k.listen({
+            protocol: l.protocol,
+            port: l.port,
+            handle: (req) =>
+              l.handle(
+                { clientIp: formatIpv4(req.src), clientPort: req.sport, payload: req.payload },
+                {
+                  fetch: (url) => this.fetch(k, url),
+                  log: (line) => this.log(key, line),
+                  now: () => new Date(this.bootTime + this.net.now),
+                },
+              ),
+          });
+        }
+      }
+    }
+  }
+
+  log(pod: string, line: string): void {
+    const list = this.logs.get(pod) ?? [];
+    list.push(line);
+    this.logs.set(pod, list);
+  }
+
+  kernel(target: string): Kernel | undefined {
+    return this.kernels.get(target);
+  }
+
+  /** The pod's resolver: search domains, then the nameserver over UDP 53 (through NAT and policy). */
+  resolve(k: Kernel, name: string): { ok: true; ip: number } | { ok: false; error: string } {
+    const literal = parseIpv4(name);
+    if (literal !== undefined) return { ok: true, ip: literal };
+    const r = this.resolvers.get(k) ?? { search: [], nameserver: parseIpv4(this.topology.dnsServiceIP)! };
+    const candidates = name.endsWith(".") ? [name] : [...r.search.map((s) => `${name}.${s}.`), `${name}.`];
+    for (const c of candidates) {
+      const res = udpExchange(this.net, k, r.nameserver, 53, dnsQuery(c));
+      if (!res.ok) return { ok: false, error: "timeout" };
+      const ips = parseDnsAnswer(res.response);
+      if (ips?.length) return { ok: true, ip: parseIpv4(ips[0]!)! };
+    }
+    return { ok: false, error: "not-found" };
+  }
+
+  /** An HTTP GET from a namespace, as curl would make it. */
+  fetch(
+    k: Kernel,
+    url: string,
+    connectTimeoutMs?: number,
+  ): { ok: true; status: number; body: string } | { ok: false; error: string } {
+    const m = /^(?:http:\/\/)?([^/:]+)(?::(\d+))?(\/.*)?$/.exec(url);
+    if (!m) return { ok: false, error: "bad-url" };
+    const host = m[1]!;
+    const port = m[2] ? Number(m[2]) : 80;
+    const path = m[3] ?? "/";
+    const addr = this.resolve(k, host);
+    if (!addr.ok) return addr;
+    const res = tcpExchange(
+      this.net,
+      k,
+      addr.ip,
+      port,
+      formatRequest("GET", m[2] ? `${host}:${port}` : host, path),
+      {
+        connectTimeoutMs,
+      },
+    );
+    if (!res.ok) return { ok: false, error: res.error };
+    const http = parseResponse(res.response);
+    if (!http) return { ok: false, error: "empty-reply" };
+    return { ok: true, status: http.status, body: http.body };
+  }
+
+  private counterKeys(): [string, { packets: number; bytes: number }][] {
+    const out: [string, { packets: number; bytes: number }][] = [];
+    for (const [host, k] of this.kernels)
+      for (const [table, chains] of k.netfilter.tables)
+        for (const [name, chain] of chains) {
+          if (chain.policy) out.push([`${host}|${table}|${name}|policy`, chain]);
+          const seen = new Map<string, number>();
+          for (const r of chain.rules) {
+            const text = ruleSaveText(r);
+            const n = seen.get(text) ?? 0;
+            seen.set(text, n + 1);
+            out.push([`${host}|${table}|${name}|${text}#${n}`, r]);
+          }
+        }
+    return out;
+  }
+
+  private restore(state: SimState): void {
+    for (const [key, c] of this.counterKeys()) {
+      const saved = state.counters[key];
+      if (saved) [c.packets, c.bytes] = saved;
+    }
+    for (const [host, entries] of Object.entries(state.conntrack))
+      this.kernels.get(host)?.conntrack.restoreSnapshot(entries);
+    for (const [host, port] of Object.entries(state.ephemeral)) {
+      const k = this.kernels.get(host);
+      if (k) k.nextEphemeral = port;
+    }
+    for (const [pod, lines] of Object.entries(state.logs)) this.logs.set(pod, [...lines]);
+  }
+
+  /** The state to save after a command. Counters are kept per rule text, so a rule that stays keeps counting. */
+  state(): SimState {
+    const counters: SimState["counters"] = {};
+    for (const [key, c] of this.counterKeys()) if (c.packets || c.bytes) counters[key] = [c.packets, c.bytes];
+    const conntrack: SimState["conntrack"] = {};
+    const ephemeral: SimState["ephemeral"] = {};
+    for (const [host, k] of this.kernels) {
+      const live = k.conntrack.snapshot(this.net.now);
+      if (live.length) conntrack[host] = live;
+      if (k.nextEphemeral !== 32768) ephemeral[host] = k.nextEphemeral;
+    }
+    return {
+      now: this.net.now,
+      rngState: this.rng.state,
+      counters,
+      conntrack,
+      ephemeral,
+      logs: Object.fromEntries(this.logs),
+    };
+  }
+}

@@ -1,0 +1,257 @@
+import {
+  formatIpv4,
+  formatRoutes,
+  type Kernel,
+  parseIpv4,
+  ping,
+  RestoreError,
+  type TableName,
+} from "../dataplane/sim/index.ts";
+import type { SimCluster } from "./sim-cluster.ts";
+
+export interface CommandResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+const ok = (stdout: string): CommandResult => ({ stdout, stderr: "", code: 0 });
+const fail = (stderr: string, code = 1): CommandResult => ({ stdout: "", stderr, code });
+
+/**
+ * The commands CLI.md lists, emulated over a namespace of the sim: same arguments, same output format as the
+ * real tools (iproute2 6.1, iptables 1.8.4 as in the labs, conntrack-tools 1.4.7, curl 7.88).
+ */
+export function runSimCommand(cluster: SimCluster, k: Kernel, argv: string[]): CommandResult {
+  const [cmd, ...args] = argv;
+  switch (cmd) {
+    case "ip":
+      return ip(k, args);
+    case "iptables":
+      return iptables(k, args);
+    case "iptables-save":
+      return iptablesSave(k, args);
+    case "conntrack":
+      return conntrack(cluster, k, args);
+    case "curl":
+      return curl(cluster, k, args);
+    case "ping":
+      return pingCommand(cluster, k, args);
+    case undefined:
+      return fail("error: a command is required after --\n", 2);
+    default:
+      return fail(`not supported yet: ${cmd} on the sim dataplane\n`);
+  }
+}
+
+function ip(k: Kernel, args: string[]): CommandResult {
+  const words = args.filter((a) => a !== "-c" && a !== "-4");
+  const [object = "", verb = "show"] = words;
+  if (
+    "route".startsWith(object) &&
+    object.length >= 1 &&
+    object[0] === "r" &&
+    (verb === "show" || verb === "list" || verb === "ls")
+  )
+    return ok(formatRoutes(k.main.routes));
+  if (("address".startsWith(object) && object.length >= 1 && object[0] === "a") || object === "addr")
+    return ok(formatAddresses(k));
+  if ("link".startsWith(object) && object[0] === "l") return ok(formatLinks(k));
+  return fail(`not supported yet: ip ${args.join(" ")} on the sim dataplane\n`);
+}
+
+function formatLinks(k: Kernel): string {
+  const out: string[] = [];
+  for (const l of k.links.values()) {
+    const peer = l.peer ? `@if${l.peer.link.index}` : "";
+    const flags = l.kind === "loopback" ? "LOOPBACK,UP,LOWER_UP" : "BROADCAST,MULTICAST,UP,LOWER_UP";
+    const state = l.kind === "loopback" ? "UNKNOWN" : "UP";
+    const qdisc = l.kind === "ether" ? "mq" : "noqueue";
+    out.push(
+      `${l.index}: ${l.name}${peer}: <${flags}> mtu ${l.mtu} qdisc ${qdisc} state ${state} mode DEFAULT group default qlen 1000`,
+    );
+    out.push(
+      `    link/${l.kind === "loopback" ? "loopback" : "ether"} ${l.mac} brd ${l.kind === "loopback" ? "00:00:00:00:00:00" : "ff:ff:ff:ff:ff:ff"}${l.peer ? ` link-netns ${l.peer.kernel.name}` : ""}`,
+    );
+  }
+  return `${out.join("\n")}\n`;
+}
+
+function formatAddresses(k: Kernel): string {
+  const out: string[] = [];
+  for (const l of k.links.values()) {
+    const peer = l.peer ? `@if${l.peer.link.index}` : "";
+    const flags = l.kind === "loopback" ? "LOOPBACK,UP,LOWER_UP" : "BROADCAST,MULTICAST,UP,LOWER_UP";
+    out.push(
+      `${l.index}: ${l.name}${peer}: <${flags}> mtu ${l.mtu} qdisc noqueue state ${l.kind === "loopback" ? "UNKNOWN" : "UP"} group default qlen 1000`,
+    );
+    out.push(
+      `    link/${l.kind === "loopback" ? "loopback" : "ether"} ${l.mac} brd ${l.kind === "loopback" ? "00:00:00:00:00:00" : "ff:ff:ff:ff:ff:ff"}${l.peer ? ` link-netns ${l.peer.kernel.name}` : ""}`,
+    );
+    for (const a of k.addresses.filter((x) => x.dev === l.name)) {
+      const scope = l.kind === "loopback" ? "host" : "global";
+      out.push(`    inet ${formatIpv4(a.ip)}/${a.len} scope ${scope} ${l.name}`);
+      out.push("       valid_lft forever preferred_lft forever");
+    }
+  }
+  return `${out.join("\n")}\n`;
+}
+
+function iptables(k: Kernel, args: string[]): CommandResult {
+  let table: TableName = "filter";
+  let mode: "L" | "S" | undefined;
+  let chain: string | undefined;
+  const o = { verbose: false, numeric: false, exact: false, lineNumbers: false };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const takeChain = () => {
+      if (args[i + 1] && !args[i + 1]!.startsWith("-")) chain = args[++i];
+    };
+    if (a === "-t" || a === "--table") table = args[++i] as TableName;
+    else if (a === "-L" || a === "--list") {
+      mode = "L";
+      takeChain();
+    } else if (a === "-S" || a === "--list-rules") {
+      mode = "S";
+      takeChain();
+    } else if (a === "-v" || a === "--verbose") o.verbose = true;
+    else if (a === "-n" || a === "--numeric") o.numeric = true;
+    else if (a === "-x" || a === "--exact") o.exact = true;
+    else if (a === "--line-numbers") o.lineNumbers = true;
+    else if (/^-[vnxLS]+$/.test(a)) {
+      for (const c of a.slice(1)) {
+        if (c === "v") o.verbose = true;
+        if (c === "n") o.numeric = true;
+        if (c === "x") o.exact = true;
+        if (c === "L") mode = "L";
+        if (c === "S") mode = "S";
+      }
+      if (a.includes("L") || a.includes("S")) takeChain();
+    } else return fail(`not supported yet: iptables ${a} on the sim dataplane\n`);
+  }
+  if (!["filter", "nat", "mangle", "raw"].includes(table))
+    return fail(
+      `iptables v1.8.4 (legacy): can't initialize iptables table \`${table}': Table does not exist (do you need to insmod?)\nPerhaps iptables or your kernel needs to be upgraded.\n`,
+      3,
+    );
+  if (chain && !k.netfilter.tables.get(table)!.has(chain))
+    return fail("iptables: No chain/target/match by that name.\n");
+  if (mode === "S") return ok(k.netfilter.specs(table, chain));
+  if (mode === "L") return ok(k.netfilter.list(table, { ...o, chain }));
+  return fail(
+    "not supported yet: iptables without -L or -S on the sim dataplane (rules come from the agents)\n",
+  );
+}
+
+function iptablesSave(k: Kernel, args: string[]): CommandResult {
+  let table: TableName | undefined;
+  let counters = false;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "-t" || args[i] === "--table") table = args[++i] as TableName;
+    else if (args[i] === "-c" || args[i] === "--counters") counters = true;
+    else return fail(`not supported yet: iptables-save ${args[i]} on the sim dataplane\n`);
+  }
+  return ok(k.netfilter.save({ table, counters }));
+}
+
+function conntrack(cluster: SimCluster, k: Kernel, args: string[]): CommandResult {
+  if (args[0] !== "-L" && args[0] !== "--dump")
+    return fail(`not supported yet: conntrack ${args.join(" ")} on the sim dataplane\n`);
+  const lines = k.conntrack.list(cluster.net.now);
+  return {
+    stdout: lines.length ? `${lines.join("\n")}\n` : "",
+    stderr: `conntrack v1.4.7 (conntrack-tools): ${lines.length} flow entries have been shown.\n`,
+    code: 0,
+  };
+}
+
+function curl(cluster: SimCluster, k: Kernel, args: string[]): CommandResult {
+  let url: string | undefined;
+  let connectTimeoutMs: number | undefined;
+  let silent = false;
+  let showError = false;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "--connect-timeout" || a === "-m" || a === "--max-time") {
+      const v = Number(args[++i]);
+      if (!(v > 0)) return fail(`curl: option ${a}: expected a proper numerical parameter\n`, 2);
+      connectTimeoutMs = v * 1000;
+    } else if (/^-[sS]+$/.test(a)) {
+      if (a.includes("s")) silent = true;
+      if (a.includes("S")) showError = true;
+    } else if (a === "--silent") silent = true;
+    else if (a === "--show-error") showError = true;
+    else if (a.startsWith("-")) return fail(`not supported yet: curl ${a} on the sim dataplane\n`);
+    else url = a;
+  }
+  if (!url)
+    return fail(
+      "curl: no URL specified!\ncurl: try 'curl --help' or 'curl --manual' for more information\n",
+      2,
+    );
+  const start = cluster.net.now;
+  const hostPort = /^(?:http:\/\/)?([^/:]+)(?::(\d+))?/.exec(url);
+  const host = hostPort?.[1] ?? url;
+  const port = hostPort?.[2] ?? "80";
+  const r = cluster.fetch(k, url, connectTimeoutMs);
+  if (r.ok) return ok(r.body);
+  const ms = cluster.net.now - start;
+  const quiet = silent && !showError;
+  const out = (code: number, text: string) => ({
+    stdout: "",
+    stderr: quiet ? "" : `curl: (${code}) ${text}\n`,
+    code,
+  });
+  switch (r.error) {
+    case "not-found":
+      return out(6, `Could not resolve host: ${host}`);
+    case "timeout":
+      return parseIpv4(host) === undefined && ms === 0
+        ? out(6, `Could not resolve host: ${host}`)
+        : out(
+            28,
+            `Failed to connect to ${host} port ${port} after ${ms} ms: ${connectTimeoutMs ? "Timeout was reached" : "Couldn't connect to server"}`,
+          );
+    case "refused":
+    case "host-unreachable":
+    case "network-unreachable":
+      return out(7, `Failed to connect to ${host} port ${port} after ${ms} ms: Couldn't connect to server`);
+    default:
+      return out(52, "Empty reply from server");
+  }
+}
+
+function pingCommand(cluster: SimCluster, k: Kernel, args: string[]): CommandResult {
+  let count = 4;
+  let dest: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "-c") count = Number(args[++i]);
+    else if (args[i]!.startsWith("-"))
+      return fail(`not supported yet: ping ${args[i]} on the sim dataplane\n`);
+    else dest = args[i];
+  }
+  const ipNum = dest === undefined ? undefined : parseIpv4(dest);
+  if (dest === undefined) return fail("ping: usage error: Destination address required\n", 2);
+  if (ipNum === undefined) return fail(`not supported yet: ping by name on the sim dataplane (${dest})\n`);
+  const lines = [`PING ${dest} (${dest}) 56(84) bytes of data.`];
+  let received = 0;
+  for (let seq = 1; seq <= count; seq++) {
+    const r = ping(cluster.net, k, ipNum, 1000 + seq);
+    if (r.ok) {
+      received++;
+      lines.push(`64 bytes from ${dest}: icmp_seq=${seq} ttl=64 time=0.050 ms`);
+    } else if (r.error === "host-unreachable" || r.error === "network-unreachable")
+      lines.push(`From ${dest} icmp_seq=${seq} Destination Host Unreachable`);
+    cluster.net.now += 1000;
+  }
+  const loss = Math.round(((count - received) / count) * 100);
+  lines.push(
+    "",
+    `--- ${dest} ping statistics ---`,
+    `${count} packets transmitted, ${received} received, ${loss}% packet loss, time ${Math.max(0, count - 1) * 1000}ms`,
+  );
+  if (received) lines.push("rtt min/avg/max/mdev = 0.050/0.050/0.050/0.000 ms");
+  return { stdout: `${lines.join("\n")}\n`, stderr: "", code: received ? 0 : 1 };
+}
+
+export { RestoreError };

@@ -1,0 +1,179 @@
+import { formatIpv4 } from "./ipv4.ts";
+import { ICMP, type Packet, TCP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, UDP } from "./netfilter/index.ts";
+
+export interface Tuple {
+  src: number;
+  dst: number;
+  sport: number;
+  dport: number;
+}
+
+export type TcpState =
+  | "SYN_SENT"
+  | "SYN_RECV"
+  | "ESTABLISHED"
+  | "FIN_WAIT"
+  | "CLOSE_WAIT"
+  | "LAST_ACK"
+  | "TIME_WAIT"
+  | "CLOSE";
+
+export interface ConntrackEntry {
+  proto: number;
+  orig: Tuple;
+  reply: Tuple;
+  tcpState?: TcpState;
+  seenReply: boolean;
+  assured: boolean;
+  /** Virtual-clock millisecond at which the entry expires. */
+  expires: number;
+  mark: number;
+  /** FIN seen from each direction (original, reply). */
+  finSeen: [boolean, boolean];
+}
+
+/** Seconds, nf_conntrack's defaults. */
+const TCP_TIMEOUTS: Record<TcpState, number> = {
+  SYN_SENT: 120,
+  SYN_RECV: 60,
+  ESTABLISHED: 432000,
+  FIN_WAIT: 120,
+  CLOSE_WAIT: 60,
+  LAST_ACK: 30,
+  TIME_WAIT: 120,
+  CLOSE: 10,
+};
+const UDP_TIMEOUT = 30;
+const UDP_STREAM_TIMEOUT = 120;
+const ICMP_TIMEOUT = 30;
+
+export function tupleOf(p: Packet): Tuple {
+  if (p.proto === ICMP) {
+    // Echo request and reply share the identifier, carried here in sport.
+    return { src: p.src, dst: p.dst, sport: p.sport, dport: 0 };
+  }
+  return { src: p.src, dst: p.dst, sport: p.sport, dport: p.dport };
+}
+
+function keyOf(proto: number, t: Tuple): string {
+  return `${proto}|${t.src}|${t.sport}|${t.dst}|${t.dport}`;
+}
+
+/** The connection tracking table of one network namespace. */
+export class Conntrack {
+  private readonly byTuple = new Map<string, { entry: ConntrackEntry; reply: boolean }>();
+  readonly entries = new Set<ConntrackEntry>();
+
+  lookup(p: Packet, now: number): { entry: ConntrackEntry; reply: boolean } | undefined {
+    const hit = this.byTuple.get(keyOf(p.proto, tupleOf(p)));
+    if (hit && hit.entry.expires <= now) {
+      this.remove(hit.entry);
+      return undefined;
+    }
+    return hit;
+  }
+
+  /** Whether a tuple is taken, in either direction (for NAT port choice). */
+  inUse(proto: number, t: Tuple, now: number): boolean {
+    const hit = this.byTuple.get(keyOf(proto, t));
+    return hit !== undefined && hit.entry.expires > now;
+  }
+
+  newEntry(p: Packet): ConntrackEntry {
+    const orig = tupleOf(p);
+    return {
+      proto: p.proto,
+      orig,
+      reply: { src: orig.dst, dst: orig.src, sport: orig.dport, dport: orig.sport },
+      seenReply: false,
+      assured: false,
+      expires: 0,
+      mark: p.mark,
+      finSeen: [false, false],
+    };
+  }
+
+  /** Adds an entry once its first packet has passed every hook (the kernel's confirm step). */
+  confirm(entry: ConntrackEntry, p: Packet, now: number): void {
+    this.entries.add(entry);
+    this.byTuple.set(keyOf(entry.proto, entry.orig), { entry, reply: false });
+    this.byTuple.set(keyOf(entry.proto, entry.reply), { entry, reply: true });
+    this.update(entry, p, false, now);
+  }
+
+  remove(entry: ConntrackEntry): void {
+    this.entries.delete(entry);
+    for (const t of [entry.orig, entry.reply]) {
+      const k = keyOf(entry.proto, t);
+      if (this.byTuple.get(k)?.entry === entry) this.byTuple.delete(k);
+    }
+  }
+
+  /** Moves the entry's state on for a packet that passed (the TCP state machine, UDP/ICMP timeouts). */
+  update(entry: ConntrackEntry, p: Packet, reply: boolean, now: number): void {
+    if (reply && !entry.seenReply) entry.seenReply = true;
+    else if (!reply && entry.seenReply && entry.proto === UDP) entry.assured = true;
+    if (entry.proto === TCP) {
+      const f = p.tcpFlags;
+      let s = entry.tcpState;
+      if (f & TCP_RST) s = "CLOSE";
+      else if (s === undefined) s = f & TCP_SYN ? "SYN_SENT" : "ESTABLISHED";
+      else if (s === "SYN_SENT" && reply && f & TCP_SYN && f & TCP_ACK) s = "SYN_RECV";
+      else if (s === "SYN_RECV" && !reply && f & TCP_ACK) {
+        s = "ESTABLISHED";
+        entry.assured = true;
+      }
+      if (f & TCP_FIN) {
+        entry.finSeen[reply ? 1 : 0] = true;
+        if (s === "ESTABLISHED") s = "FIN_WAIT";
+        else if (s === "FIN_WAIT" || s === "CLOSE_WAIT") s = "LAST_ACK";
+      } else if (f & TCP_ACK && s === "LAST_ACK" && entry.finSeen[0] && entry.finSeen[1]) s = "TIME_WAIT";
+      entry.tcpState = s;
+      entry.expires = now + TCP_TIMEOUTS[s] * 1000;
+    } else if (entry.proto === UDP) {
+      entry.expires = now + (entry.assured ? UDP_STREAM_TIMEOUT : UDP_TIMEOUT) * 1000;
+    } else entry.expires = now + ICMP_TIMEOUT * 1000;
+  }
+
+  expire(now: number): void {
+    for (const e of [...this.entries]) if (e.expires <= now) this.remove(e);
+  }
+
+  /** `conntrack -L` lines (conntrack-tools 1.4.7), oldest first. */
+  list(now: number): string[] {
+    const lines: string[] = [];
+    for (const e of this.entries) {
+      if (e.expires <= now) continue;
+      const name = e.proto === TCP ? "tcp" : e.proto === UDP ? "udp" : e.proto === ICMP ? "icmp" : "unknown";
+      const secs = Math.max(0, Math.floor((e.expires - now) / 1000));
+      const parts = [`${name.padEnd(8)} ${e.proto} ${secs}`];
+      if (e.tcpState) parts.push(e.tcpState);
+      parts.push(tupleText(e.proto, e.orig, false));
+      if (!e.seenReply) parts.push("[UNREPLIED]");
+      parts.push(tupleText(e.proto, e.reply, true));
+      if (e.assured) parts.push("[ASSURED]");
+      parts.push(`mark=${e.mark}`, "use=1");
+      lines.push(parts.join(" "));
+    }
+    return lines;
+  }
+
+  /** What survives a CLI invocation: every live entry. */
+  snapshot(now: number): ConntrackEntry[] {
+    return [...this.entries].filter((e) => e.expires > now);
+  }
+
+  restoreSnapshot(entries: ConntrackEntry[]): void {
+    for (const e of entries) {
+      this.entries.add(e);
+      this.byTuple.set(keyOf(e.proto, e.orig), { entry: e, reply: false });
+      this.byTuple.set(keyOf(e.proto, e.reply), { entry: e, reply: true });
+    }
+  }
+}
+
+function tupleText(proto: number, t: Tuple, reply: boolean): string {
+  const base = `src=${formatIpv4(t.src)} dst=${formatIpv4(t.dst)}`;
+  if (proto === ICMP) return `${base} type=${reply ? 0 : 8} code=0 id=${t.sport}`;
+  return `${base} sport=${t.sport} dport=${t.dport}`;
+}

@@ -1,0 +1,118 @@
+import { formatIpv4, type Ipv4Prefix, prefixContains } from "./ipv4.ts";
+
+export type RouteType = "unicast" | "blackhole" | "unreachable" | "prohibit" | "local";
+
+export interface Nexthop {
+  via?: number;
+  dev: string;
+  weight: number;
+}
+
+export interface Route {
+  type: RouteType;
+  dst: Ipv4Prefix;
+  /** One for a plain route; several for ECMP (`nexthop … weight N` lines). */
+  nexthops: Nexthop[];
+  /** `kernel`, `boot`, `static`, `bird`, `dhcp`, or a number. */
+  proto: string;
+  scope: "global" | "link" | "host";
+  src?: number;
+  metric: number;
+}
+
+/** One routing table: longest-prefix match, then lowest metric; ECMP picks a nexthop by the flow hash. */
+export class RouteTable {
+  private readonly byLength: Map<number, Route[]>[] = Array.from({ length: 33 }, () => new Map());
+  private lengths: number[] = [];
+
+  get routes(): Route[] {
+    const all: Route[] = [];
+    for (const m of this.byLength) for (const list of m.values()) all.push(...list);
+    return all;
+  }
+
+  add(route: Route): void {
+    const bucket = this.byLength[route.dst.len]!;
+    const list = bucket.get(route.dst.addr) ?? [];
+    if (list.some((r) => r.metric === route.metric)) throw new Error(`RTNETLINK answers: File exists`);
+    list.push(route);
+    list.sort((a, b) => a.metric - b.metric);
+    bucket.set(route.dst.addr, list);
+    this.lengths = [];
+    for (let l = 32; l >= 0; l--) if (this.byLength[l]!.size > 0) this.lengths.push(l);
+  }
+
+  delete(dst: Ipv4Prefix): boolean {
+    const bucket = this.byLength[dst.len]!;
+    const had = bucket.delete(dst.addr);
+    if (had && bucket.size === 0) this.lengths = this.lengths.filter((l) => l !== dst.len);
+    return had;
+  }
+
+  lookup(ip: number): Route | undefined {
+    for (const len of this.lengths) {
+      const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+      const list = this.byLength[len]!.get((ip & mask) >>> 0);
+      if (list) return list[0];
+    }
+    return undefined;
+  }
+}
+
+/** Picks the nexthop of an ECMP route for a flow, as the kernel's multipath hash does (weights honoured). */
+export function chooseNexthop(route: Route, flowHash: number): Nexthop | undefined {
+  if (route.nexthops.length <= 1) return route.nexthops[0];
+  const total = route.nexthops.reduce((s, n) => s + n.weight, 0);
+  let point = flowHash % total;
+  for (const n of route.nexthops) {
+    if (point < n.weight) return n;
+    point -= n.weight;
+  }
+  return route.nexthops[0];
+}
+
+/** A 5-tuple hash (FNV-1a over the fields) standing in for fib_multipath_hash_policy=1. */
+export function flowHash(src: number, dst: number, proto: number, sport: number, dport: number): number {
+  let h = 0x811c9dc5;
+  for (const v of [src, dst, proto, sport, dport]) {
+    h ^= v >>> 0;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}
+
+function destinationText(r: Route): string {
+  if (r.dst.len === 0) return "default";
+  return r.dst.len === 32 ? formatIpv4(r.dst.addr) : `${formatIpv4(r.dst.addr)}/${r.dst.len}`;
+}
+
+/** `ip route` (iproute2 6.x): routes in the kernel's dump order, each line ending with a space. */
+export function formatRoutes(routes: Route[]): string {
+  const sorted = [...routes].sort(
+    (a, b) => a.dst.addr - b.dst.addr || b.dst.len - a.dst.len || a.metric - b.metric,
+  );
+  const lines: string[] = [];
+  for (const r of sorted) {
+    const parts: string[] = [];
+    if (r.type !== "unicast") parts.push(r.type);
+    parts.push(destinationText(r));
+    const single = r.nexthops.length === 1 ? r.nexthops[0] : undefined;
+    if (single?.via !== undefined) parts.push(`via ${formatIpv4(single.via)}`);
+    if (single) parts.push(`dev ${single.dev}`);
+    if (r.proto !== "boot") parts.push(`proto ${r.proto}`);
+    if (r.scope !== "global" && r.type === "unicast") parts.push(`scope ${r.scope}`);
+    if (r.src !== undefined) parts.push(`src ${formatIpv4(r.src)}`);
+    if (r.metric !== 0) parts.push(`metric ${r.metric}`);
+    lines.push(`${parts.join(" ")} `);
+    if (r.nexthops.length > 1)
+      for (const n of r.nexthops)
+        lines.push(
+          `\tnexthop ${n.via !== undefined ? `via ${formatIpv4(n.via)} ` : ""}dev ${n.dev} weight ${n.weight} `,
+        );
+  }
+  return lines.length ? `${lines.join("\n")}\n` : "";
+}
+
+export function routeCovers(r: Route, ip: number): boolean {
+  return prefixContains(r.dst, ip);
+}

@@ -1,0 +1,112 @@
+import { Conntrack } from "./conntrack.ts";
+import { type Route, RouteTable } from "./fib.ts";
+import { IpSets } from "./ipsets.ts";
+import { formatIpv4, type Ipv4Prefix, maskOf } from "./ipv4.ts";
+import { Netfilter } from "./netfilter/index.ts";
+
+/** A layer-2 segment: the underlay bridge the hosts' uplinks share. */
+export interface Segment {
+  name: string;
+  members: Link[];
+}
+
+export interface Link {
+  index: number;
+  name: string;
+  kind: "loopback" | "veth" | "ether";
+  mac: string;
+  mtu: number;
+  up: boolean;
+  /** For a veth: the other end, in its namespace. */
+  peer?: { kernel: Kernel; link: Link };
+  segment?: Segment;
+  proxyArp: boolean;
+}
+
+export interface Address {
+  ip: number;
+  len: number;
+  dev: string;
+}
+
+/** A connection handler: given the request bytes as the server sees them, the response (or nothing). */
+export interface ServerSocket {
+  protocol: "tcp" | "udp";
+  port: number;
+  handle(request: Request): string | undefined;
+}
+
+export interface Request {
+  src: number;
+  sport: number;
+  dst: number;
+  dport: number;
+  payload: string;
+}
+
+/** One network namespace: links, addresses, routes, sysctls, netfilter, conntrack and listening sockets. */
+export class Kernel {
+  readonly links = new Map<string, Link>();
+  readonly addresses: Address[] = [];
+  readonly main = new RouteTable();
+  readonly netfilter = new Netfilter();
+  readonly conntrack = new Conntrack();
+  readonly ipsets = new IpSets();
+  readonly sockets = new Map<string, ServerSocket>();
+  readonly sysctl = { ipForward: false, rpFilter: 0 };
+  private readonly localIps = new Set<number>();
+  private nextIndex = 1;
+  nextEphemeral = 32768;
+
+  constructor(readonly name: string) {
+    this.addLink({ name: "lo", kind: "loopback", mac: "00:00:00:00:00:00", mtu: 65536 });
+    this.addAddress("lo", { addr: 0x7f000001, len: 8, mask: maskOf(8) }, 0x7f000001);
+  }
+
+  addLink(spec: { name: string; kind: Link["kind"]; mac: string; mtu: number }): Link {
+    if (this.links.has(spec.name))
+      throw new Error(`RTNETLINK answers: File exists (${spec.name} in ${this.name})`);
+    const link: Link = { index: this.nextIndex++, up: true, proxyArp: false, ...spec };
+    this.links.set(spec.name, link);
+    return link;
+  }
+
+  /** `ip addr add IP/LEN dev DEV`, with the connected route the kernel adds for it. */
+  addAddress(dev: string, prefix: Ipv4Prefix, ip: number): void {
+    this.addresses.push({ ip, len: prefix.len, dev });
+    this.localIps.add(ip);
+    if (prefix.len < 32 && dev !== "lo")
+      this.main.add({
+        type: "unicast",
+        dst: prefix,
+        nexthops: [{ dev, weight: 1 }],
+        proto: "kernel",
+        scope: "link",
+        src: ip,
+        metric: 0,
+      });
+  }
+
+  addRoute(route: Route): void {
+    this.main.add(route);
+  }
+
+  isLocal(ip: number): boolean {
+    return this.localIps.has(ip) || ip >>> 24 === 127;
+  }
+
+  /** The address the kernel picks as source for traffic out of a device. */
+  sourceFor(dev: string, dst: number): number | undefined {
+    const onDev = this.addresses.filter((a) => a.dev === dev);
+    const sameNet = onDev.find((a) => ((a.ip ^ dst) & maskOf(a.len)) >>> 0 === 0);
+    return (sameNet ?? onDev[0] ?? this.addresses.find((a) => a.dev !== "lo"))?.ip;
+  }
+
+  listen(socket: ServerSocket): void {
+    this.sockets.set(`${socket.protocol}:${socket.port}`, socket);
+  }
+
+  describe(): string {
+    return `${this.name} (${this.addresses.map((a) => formatIpv4(a.ip)).join(", ")})`;
+  }
+}

@@ -1,0 +1,67 @@
+/** What netfilter sees of a packet. Addresses are IPv4 numbers; ports are 0 for protocols without them. */
+export interface Packet {
+  src: number;
+  dst: number;
+  /** IANA protocol number. */
+  proto: number;
+  sport: number;
+  dport: number;
+  /** Length of the IP datagram, which iptables' byte counters add up. */
+  len: number;
+  mark: number;
+  /** TCP flags (FIN 1, SYN 2, RST 4, PSH 8, ACK 16). */
+  tcpFlags: number;
+  icmpType: number;
+  icmpCode: number;
+}
+
+export const TCP = 6;
+export const UDP = 17;
+export const ICMP = 1;
+export const SCTP = 132;
+
+export const TCP_FIN = 1;
+export const TCP_SYN = 2;
+export const TCP_RST = 4;
+export const TCP_PSH = 8;
+export const TCP_ACK = 16;
+
+export type CtState = "NEW" | "ESTABLISHED" | "RELATED" | "INVALID" | "UNTRACKED";
+
+/** Everything a rule may ask besides the packet itself. */
+export interface MatchContext {
+  inIface: string;
+  outIface: string;
+  ctState: CtState;
+  isLocal(ip: number): boolean;
+  isAddressType(ip: number, type: string): boolean;
+  ipsetHas(name: string, packet: Packet, dirs: readonly ("src" | "dst")[]): boolean;
+  /** A number in [0, 1) from the kernel's seeded source, for `statistic --mode random`. */
+  random(): number;
+}
+
+const PROTOCOL_NAMES: Record<string, number> = {
+  all: 0,
+  icmp: 1,
+  tcp: 6,
+  udp: 17,
+  sctp: 132,
+  icmpv6: 58,
+  "ipv6-icmp": 58,
+  esp: 50,
+  ah: 51,
+  gre: 47,
+  ipip: 4,
+};
+
+export function protocolByName(name: string): number | undefined {
+  const lower = name.toLowerCase();
+  if (lower in PROTOCOL_NAMES) return PROTOCOL_NAMES[lower];
+  if (/^\d{1,3}$/.test(name) && Number(name) <= 255) return Number(name);
+  return undefined;
+}
+
+export function protocolName(num: number): string | undefined {
+  for (const [name, n] of Object.entries(PROTOCOL_NAMES)) if (n === num) return name;
+  return undefined;
+}

@@ -1,0 +1,460 @@
+import { formatIpv4 } from "../ipv4.ts";
+import { RuleSyntaxError } from "./extensions.ts";
+import type { MatchContext, Packet } from "./packet.ts";
+import { protocolName } from "./packet.ts";
+import { parseRule, type Rule, ruleMatches, ruleSaveText, splitWords } from "./rule.ts";
+import type { TargetAction } from "./targets.ts";
+
+export type TableName = "raw" | "mangle" | "nat" | "filter";
+export type Hook = "PREROUTING" | "INPUT" | "FORWARD" | "OUTPUT" | "POSTROUTING";
+
+export const TABLE_HOOKS: Record<TableName, Hook[]> = {
+  raw: ["PREROUTING", "OUTPUT"],
+  mangle: ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"],
+  nat: ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"],
+  filter: ["INPUT", "FORWARD", "OUTPUT"],
+};
+
+export interface Chain {
+  name: string;
+  /** Built-in chains have a policy and count what falls through to it. */
+  policy?: "ACCEPT" | "DROP";
+  packets: number;
+  bytes: number;
+  rules: Rule[];
+}
+
+export type Table = Map<string, Chain>;
+
+/** One rule a packet matched, for `tortie trace`. */
+export interface RuleHit {
+  table: TableName;
+  chain: string;
+  /** 1-based, as `iptables -L --line-numbers` counts. */
+  rule: number;
+  target: string;
+  text: string;
+}
+
+export interface TraversalResult {
+  verdict: "ACCEPT" | "DROP" | "REJECT";
+  /** The NAT target that ended a nat-table traversal, if any. */
+  nat?: Extract<TargetAction, { kind: "DNAT" | "SNAT" | "MASQUERADE" }>;
+  rejectWith?: string;
+  notrack?: boolean;
+  logs?: string[];
+}
+
+export class RestoreError extends Error {
+  constructor(
+    readonly line: number,
+    message: string,
+  ) {
+    super(`line ${line}: ${message}`);
+  }
+}
+
+function emptyTable(name: TableName): Table {
+  const t: Table = new Map();
+  for (const hook of TABLE_HOOKS[name])
+    t.set(hook, { name: hook, policy: "ACCEPT", packets: 0, bytes: 0, rules: [] });
+  return t;
+}
+
+const MAX_JUMP_DEPTH = 64;
+
+/** The four iptables tables of one network namespace: restore, traverse, list, save. */
+export class Netfilter {
+  readonly tables = new Map<TableName, Table>(
+    (Object.keys(TABLE_HOOKS) as TableName[]).map((n) => [n, emptyTable(n)]),
+  );
+
+  /**
+   * `iptables-restore [--noflush]`. Every table block is checked completely before any is committed, so a
+   * bad payload changes nothing. With `counters`, `[p:b]` prefixes set rule counters.
+   */
+  restore(text: string, options: { noflush?: boolean } = {}): void {
+    const staged = new Map<TableName, Table>();
+    let current: { name: TableName; table: Table; declared: Set<string> } | undefined;
+    const lines = text.split("\n");
+    for (let i = 0; i < lines.length; i++) {
+      const lineNo = i + 1;
+      const line = lines[i]!.trim();
+      if (line === "" || line.startsWith("#")) continue;
+      try {
+        if (line.startsWith("*")) {
+          const name = line.slice(1) as TableName;
+          if (!(name in TABLE_HOOKS)) throw new RuleSyntaxError(`table '${name}' does not exist`);
+          const base = options.noflush
+            ? cloneTable(staged.get(name) ?? this.tables.get(name)!)
+            : emptyTable(name);
+          current = { name, table: base, declared: new Set() };
+          continue;
+        }
+        if (!current) throw new RuleSyntaxError("no table specified");
+        if (line === "COMMIT") {
+          staged.set(current.name, current.table);
+          current = undefined;
+          continue;
+        }
+        if (line.startsWith(":")) {
+          const [name, policy, counts] = line.slice(1).split(/\s+/);
+          if (!name) throw new RuleSyntaxError("chain name missing");
+          const builtin =
+            current.table.get(name)?.policy !== undefined && TABLE_HOOKS[current.name].includes(name as Hook);
+          const [p, b] = parseCounts(counts);
+          if (builtin) {
+            if (policy !== "ACCEPT" && policy !== "DROP")
+              throw new RuleSyntaxError(`Bad built-in chain policy "${policy}"`);
+            // A built-in chain's line sets its policy and counters; its rules stay (restore flushes whole tables).
+            const c = current.table.get(name)!;
+            current.table.set(name, { ...c, policy, packets: p, bytes: b });
+          } else {
+            if (policy !== "-") throw new RuleSyntaxError(`Invalid policy for user-defined chain "${name}"`);
+            if (name.length > 28)
+              throw new RuleSyntaxError(`chain name \`${name}' too long (must be under 29 chars)`);
+            current.table.set(name, { name, packets: 0, bytes: 0, rules: [] });
+          }
+          current.declared.add(name);
+          continue;
+        }
+        let words = splitWords(line);
+        let counts: [number, number] | undefined;
+        const cm = /^\[(\d+):(\d+)\]$/.exec(words[0] ?? "");
+        if (cm) {
+          counts = [Number(cm[1]), Number(cm[2])];
+          words = words.slice(1);
+        }
+        const op = words[0];
+        const chainName = words[1];
+        const table = current.table;
+        const chain = chainName === undefined ? undefined : table.get(chainName);
+        if (op === "-X") {
+          if (chainName === undefined) {
+            for (const [n, c] of table) if (c.policy === undefined) table.delete(n);
+          } else {
+            if (!chain) throw new RuleSyntaxError(`Chain '${chainName}' does not exist`);
+            table.delete(chainName);
+          }
+          continue;
+        }
+        if (op === "-F") {
+          if (chainName === undefined) for (const c of table.values()) c.rules = [];
+          else if (!chain) throw new RuleSyntaxError(`Chain '${chainName}' does not exist`);
+          else chain.rules = [];
+          continue;
+        }
+        if (op === "-N") {
+          if (!chainName) throw new RuleSyntaxError("chain name missing");
+          table.set(chainName, { name: chainName, packets: 0, bytes: 0, rules: [] });
+          continue;
+        }
+        if (op !== "-A" && op !== "-I" && op !== "-D" && op !== "--append" && op !== "--insert")
+          throw new RuleSyntaxError(`Bad argument \`${op}'`);
+        if (!chain) throw new RuleSyntaxError(`Chain '${chainName}' does not exist`);
+        let rest = words.slice(2);
+        let position = chain.rules.length;
+        if (op === "-I" || op === "--insert") {
+          position = 0;
+          if (/^\d+$/.test(rest[0] ?? "")) {
+            position = Number(rest[0]) - 1;
+            rest = rest.slice(1);
+          }
+        }
+        const rule = parseRule(rest, (name) => table.has(name));
+        if (op === "-D") {
+          const text = ruleSaveText(rule);
+          const idx = chain.rules.findIndex((r) => ruleSaveText(r) === text);
+          if (idx < 0) throw new RuleSyntaxError("Bad rule (does a matching rule exist in that chain?)");
+          chain.rules.splice(idx, 1);
+          continue;
+        }
+        if (counts) [rule.packets, rule.bytes] = counts;
+        chain.rules.splice(position, 0, rule);
+      } catch (e) {
+        if (e instanceof RuleSyntaxError) throw new RestoreError(lineNo, e.message);
+        throw e;
+      }
+    }
+    if (current) throw new RestoreError(lines.length, "COMMIT expected at the end of the table");
+    for (const [name, table] of staged) {
+      for (const chain of table.values())
+        for (const rule of chain.rules) {
+          const a = rule.target?.action;
+          if (a && (a.kind === "JUMP" || a.kind === "GOTO") && !table.has(a.chain))
+            throw new RestoreError(0, `Chain '${a.chain}' does not exist (referenced from ${chain.name})`);
+        }
+      this.tables.set(name, table);
+    }
+  }
+
+  /** Runs a packet through one table at one hook, counting every rule that matches. */
+  traverse(
+    table: TableName,
+    hook: Hook,
+    packet: Packet,
+    ctx: MatchContext,
+    hits?: RuleHit[],
+  ): TraversalResult {
+    const t = this.tables.get(table)!;
+    const builtin = t.get(hook);
+    if (!builtin) return { verdict: "ACCEPT" };
+    const stack: { chain: Chain; next: number }[] = [];
+    let frame = { chain: builtin, next: 0 };
+    let logs: string[] | undefined;
+    for (;;) {
+      const rules = frame.chain.rules;
+      let matched: Rule | undefined;
+      let index = frame.next;
+      for (; index < rules.length; index++) {
+        const r = rules[index]!;
+        if (ruleMatches(r, packet, ctx)) {
+          matched = r;
+          break;
+        }
+      }
+      if (!matched) {
+        if (frame.chain.policy !== undefined) {
+          frame.chain.packets++;
+          frame.chain.bytes += packet.len;
+          return { verdict: frame.chain.policy, logs };
+        }
+        const up = stack.pop();
+        if (!up) return { verdict: builtin.policy ?? "ACCEPT", logs };
+        frame = up;
+        continue;
+      }
+      matched.packets++;
+      matched.bytes += packet.len;
+      frame.next = index + 1;
+      const action = matched.target?.action;
+      if (hits)
+        hits.push({
+          table,
+          chain: frame.chain.name,
+          rule: index + 1,
+          target: matched.target?.name ?? "",
+          text: ruleSaveText(matched),
+        });
+      if (!action) continue;
+      switch (action.kind) {
+        case "ACCEPT":
+          return { verdict: "ACCEPT", logs };
+        case "DROP":
+          return { verdict: "DROP", logs };
+        case "REJECT":
+          return { verdict: "REJECT", rejectWith: action.with, logs };
+        case "DNAT":
+        case "SNAT":
+        case "MASQUERADE":
+          return { verdict: "ACCEPT", nat: action, logs };
+        case "MARK":
+          packet.mark = ((packet.mark & ~action.mask) ^ action.value) >>> 0;
+          continue;
+        case "LOG":
+        case "NFLOG":
+          logs ??= [];
+          logs.push(action.prefix);
+          continue;
+        case "NOTRACK":
+          return { verdict: "ACCEPT", notrack: true, logs };
+        case "RETURN": {
+          if (frame.chain.policy !== undefined) {
+            frame.chain.packets++;
+            frame.chain.bytes += packet.len;
+            return { verdict: frame.chain.policy, logs };
+          }
+          const up = stack.pop();
+          if (!up) return { verdict: builtin.policy ?? "ACCEPT", logs };
+          frame = up;
+          continue;
+        }
+        case "JUMP":
+        case "GOTO": {
+          const next = t.get(action.chain);
+          if (!next) continue;
+          if (action.kind === "JUMP") stack.push(frame);
+          if (stack.length > MAX_JUMP_DEPTH)
+            throw new Error(`iptables: jump depth over ${MAX_JUMP_DEPTH} in ${table}`);
+          frame = { chain: next, next: 0 };
+          continue;
+        }
+      }
+    }
+  }
+
+  chainNames(table: TableName): string[] {
+    const t = this.tables.get(table)!;
+    const builtins = TABLE_HOOKS[table].filter((h) => t.has(h));
+    const user = [...t.keys()].filter((n) => t.get(n)!.policy === undefined).sort(byteOrder);
+    return [...builtins, ...user];
+  }
+
+  references(table: TableName, chain: string): number {
+    let n = 0;
+    for (const c of this.tables.get(table)!.values())
+      for (const r of c.rules) {
+        const a = r.target?.action;
+        if (a && (a.kind === "JUMP" || a.kind === "GOTO") && a.chain === chain) n++;
+      }
+    return n;
+  }
+
+  /** `iptables-save [-c] [-t TABLE]` without the `#` comment lines (they carry a wall-clock date). */
+  save(options: { table?: TableName; counters?: boolean } = {}): string {
+    const out: string[] = [];
+    const order: TableName[] = ["filter", "nat", "mangle", "raw"];
+    const present = options.table ? [options.table] : order.filter((n) => this.used(n));
+    for (const name of present) {
+      const t = this.tables.get(name)!;
+      out.push(`*${name}`);
+      const chains = this.chainNames(name);
+      for (const c of chains) {
+        const chain = t.get(c)!;
+        const counts = options.counters || chain.policy ? `[${chain.packets}:${chain.bytes}]` : "[0:0]";
+        out.push(`:${c} ${chain.policy ?? "-"} ${chain.policy ? counts : "[0:0]"}`);
+      }
+      for (const c of chains)
+        for (const r of t.get(c)!.rules)
+          out.push(
+            `${options.counters ? `[${r.packets}:${r.bytes}] ` : ""}-A ${c} ${ruleSaveText(r)}`.replace(
+              / $/,
+              "",
+            ),
+          );
+      out.push("COMMIT");
+    }
+    return out.length ? `${out.join("\n")}\n` : "";
+  }
+
+  /** Whether a table has anything beyond empty built-in chains (iptables-save skips tables never used). */
+  used(name: TableName): boolean {
+    const t = this.tables.get(name)!;
+    for (const c of t.values())
+      if (c.policy === undefined || c.rules.length > 0 || c.policy === "DROP") return true;
+    return false;
+  }
+
+  /** `iptables [-t T] -S [CHAIN]`. */
+  specs(table: TableName, chain?: string): string {
+    const t = this.tables.get(table)!;
+    const names = chain === undefined ? this.chainNames(table) : [chain];
+    const out: string[] = [];
+    for (const n of names) {
+      const c = t.get(n);
+      if (!c)
+        throw new RuleSyntaxError(`chain \`${n}' in table \`${table}' is incompatible, use 'nft' tool.`);
+      out.push(c.policy ? `-P ${n} ${c.policy}` : `-N ${n}`);
+    }
+    for (const n of names)
+      for (const r of t.get(n)!.rules) out.push(`-A ${n} ${ruleSaveText(r)}`.replace(/ $/, ""));
+    return `${out.join("\n")}\n`;
+  }
+
+  /** `iptables [-t T] -L [CHAIN] [-v] [-n] [-x] [--line-numbers]`. */
+  list(
+    table: TableName,
+    options: {
+      chain?: string;
+      verbose?: boolean;
+      numeric?: boolean;
+      exact?: boolean;
+      lineNumbers?: boolean;
+      /** iptables ≥ 1.8.8 prints protocol numbers under -n; the labs' 1.8.4 prints names. */
+      protocolNumbers?: boolean;
+    } = {},
+  ): string {
+    const t = this.tables.get(table)!;
+    const names = options.chain === undefined ? this.chainNames(table) : [options.chain];
+    const blocks: string[] = [];
+    for (const n of names) {
+      const c = t.get(n);
+      if (!c)
+        throw new RuleSyntaxError(`chain \`${n}' in table \`${table}' is incompatible, use 'nft' tool.`);
+      const lines: string[] = [];
+      if (c.policy)
+        lines.push(
+          options.verbose
+            ? `Chain ${n} (policy ${c.policy} ${c.packets} packets, ${c.bytes} bytes)`
+            : `Chain ${n} (policy ${c.policy})`,
+        );
+      else lines.push(`Chain ${n} (${this.references(table, n)} references)`);
+      let header = options.lineNumbers ? "num  " : "";
+      if (options.verbose) header += options.exact ? "    pkts      bytes " : " pkts bytes ";
+      header += "target     prot opt ";
+      if (options.verbose) header += "in     out     ";
+      header += "source               destination         ";
+      lines.push(header);
+      c.rules.forEach((r, i) => {
+        lines.push(listRule(r, i + 1, options));
+      });
+      blocks.push(lines.join("\n"));
+    }
+    return `${blocks.join("\n\n")}\n`;
+  }
+}
+
+function byteOrder(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function parseCounts(text: string | undefined): [number, number] {
+  const m = /^\[(\d+):(\d+)\]$/.exec(text ?? "[0:0]");
+  if (!m) throw new RuleSyntaxError(`Bad counters "${text}"`);
+  return [Number(m[1]), Number(m[2])];
+}
+
+function cloneTable(t: Table): Table {
+  const out: Table = new Map();
+  for (const [n, c] of t) out.set(n, { ...c, rules: [...c.rules] });
+  return out;
+}
+
+/** xtables_print_num: counters above 99999 are shown in K, M, G, T (rounded), unless -x. */
+function countText(n: number, exact: boolean | undefined): string {
+  if (exact) return `${n}`.padStart(8);
+  if (n <= 99999) return `${n}`.padStart(5);
+  let v = Math.floor((n + 500) / 1000);
+  for (const unit of ["K", "M", "G", "T"]) {
+    if (v <= 9999 || unit === "T") return `${v}${unit}`.padStart(5);
+    v = Math.floor((v + 500) / 1000);
+  }
+  return `${v}`;
+}
+
+function listRule(
+  r: Rule,
+  num: number,
+  o: {
+    verbose?: boolean;
+    numeric?: boolean;
+    exact?: boolean;
+    lineNumbers?: boolean;
+    protocolNumbers?: boolean;
+  },
+): string {
+  let s = o.lineNumbers ? `${num}`.padEnd(4) + " " : "";
+  if (o.verbose) s += `${countText(r.packets, o.exact)} ${countText(r.bytes, o.exact)} `;
+  s += `${(r.target?.name ?? "").padEnd(9)} `;
+  s += r.protocol?.invert ? "!" : " ";
+  const proto = r.protocol?.num ?? 0;
+  const protoText =
+    o.numeric && o.protocolNumbers ? `${proto}` : proto === 0 ? "all" : (protocolName(proto) ?? `${proto}`);
+  s += protoText.padEnd(5);
+  s += "-- ";
+  if (o.verbose) {
+    const iface = (m: { invert: boolean; name: string } | undefined) =>
+      m ? `${m.invert ? "!" : ""}${m.name}` : o.numeric ? "*" : "any";
+    s += ` ${iface(r.in).padEnd(6)} ${iface(r.out).padEnd(6)} `;
+  }
+  const addr = (m: Rule["src"]) => {
+    if (!m) return o.numeric ? "0.0.0.0/0" : "anywhere";
+    if (m.prefix.len === 0 && !o.numeric) return "anywhere";
+    return m.prefix.len === 32 ? formatIpv4(m.prefix.addr) : `${formatIpv4(m.prefix.addr)}/${m.prefix.len}`;
+  };
+  s += `${r.src?.invert ? "!" : " "}${addr(r.src).padEnd(19)} `;
+  s += `${r.dst?.invert ? "!" : " "}${addr(r.dst).padEnd(19)} `;
+  for (const m of r.matches) s += ` ${m.list}`;
+  if (r.target?.list) s += ` ${r.target.list}`;
+  return s;
+}
