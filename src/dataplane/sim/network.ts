@@ -47,9 +47,12 @@ export class Network {
   now = 0;
   constructor(readonly random: () => number) {}
 
-  /** A packet a process in `kernel` sends. `packet.src` 0 means "let the kernel choose". */
+  /**
+   * A packet a process in `kernel` sends. `packet.src` 0 means "let the kernel choose"; the choice is written
+   * back to `packet`, which is otherwise left as the process made it (the network works on a copy).
+   */
   send(kernel: Kernel, packet: Packet, trace?: Trace): Delivery {
-    return this.output(kernel, packet, trace, 0);
+    return this.output(kernel, { ...packet }, trace, 0, packet);
   }
 
   private context(kernel: Kernel, inIface: string, outIface: string, ctState: CtState): MatchContext {
@@ -167,13 +170,20 @@ export class Network {
     return p.sport;
   }
 
-  private output(kernel: Kernel, p: Packet, trace: Trace | undefined, depth: number): Delivery {
+  private output(
+    kernel: Kernel,
+    p: Packet,
+    trace: Trace | undefined,
+    depth: number,
+    origin: Packet,
+  ): Delivery {
     let route = kernel.isLocal(p.dst) ? undefined : kernel.main.lookup(p.dst);
     const local = kernel.isLocal(p.dst);
     if (!local && !route) return { kind: "unreachable", host: kernel.name, reason: "network" };
     let hop = route && chooseNexthop(route, flowHash(p.src, p.dst, p.proto, p.sport, p.dport));
     let outDev = local ? "lo" : (hop?.dev ?? "");
     if (p.src === 0) p.src = local ? p.dst : (route?.src ?? kernel.sourceFor(outDev, p.dst) ?? 0);
+    origin.src = p.src;
     trace?.hops.push({
       host: kernel.name,
       stage: "send",
@@ -207,7 +217,7 @@ export class Network {
     const post = this.postrouting(kernel, p, ctx, ct, outDev, trace);
     if (post) return post;
     if (kernel.isLocal(p.dst)) return this.input(kernel, "lo", p, trace, depth, true);
-    if (!route || route.type !== "unicast") return this.routeFailure(kernel, route?.type);
+    if (route?.type !== "unicast") return this.routeFailure(kernel, route?.type);
     return this.transmit(kernel, outDev, hop?.via ?? p.dst, p, trace, depth);
   }
 
@@ -398,7 +408,7 @@ function resolveNeighbour(
     if (c.kernel.isLocal(ip)) return { ...c, proxy: false };
     if (c.link.proxyArp) {
       const r = c.kernel.main.lookup(ip);
-      if (r && r.nexthops.some((n) => n.dev !== c.link.name)) return { ...c, proxy: true };
+      if (r?.nexthops.some((n) => n.dev !== c.link.name)) return { ...c, proxy: true };
     }
   }
   return undefined;

@@ -94,7 +94,7 @@ export function tcpExchange(
       options.trace,
     );
   const forth = (flags: number, len: number) =>
-    net.send(client, packet({ src, dst, proto: TCP, sport, dport, len, tcpFlags: flags }));
+    net.send(client, packet({ src, dst, proto: TCP, sport, dport, len, tcpFlags: flags }), options.trace);
   if (!socket) {
     const rst = back(TCP_RST | TCP_ACK, 40);
     if (rst.kind === "delivered") return { ok: false, error: "refused", elapsedMs: net.now - start };

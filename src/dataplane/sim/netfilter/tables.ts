@@ -433,7 +433,7 @@ function listRule(
     protocolNumbers?: boolean;
   },
 ): string {
-  let s = o.lineNumbers ? `${num}`.padEnd(4) + " " : "";
+  let s = o.lineNumbers ? `${`${num}`.padEnd(4)} ` : "";
   if (o.verbose) s += `${countText(r.packets, o.exact)} ${countText(r.bytes, o.exact)} `;
   s += `${(r.target?.name ?? "").padEnd(9)} `;
   s += r.protocol?.invert ? "!" : " ";
