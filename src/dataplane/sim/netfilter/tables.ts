@@ -202,6 +202,18 @@ export class Netfilter {
     const stack: { chain: Chain; next: number }[] = [];
     let frame = { chain: builtin, next: 0 };
     let logs: string[] | undefined;
+    // Leaving a chain: a built-in one ends in its policy (counted); a user chain returns to its caller.
+    const leave = (): TraversalResult | undefined => {
+      if (frame.chain.policy !== undefined) {
+        frame.chain.packets++;
+        frame.chain.bytes += packet.len;
+        return { verdict: frame.chain.policy, logs };
+      }
+      const up = stack.pop();
+      if (!up) return { verdict: builtin.policy ?? "ACCEPT", logs };
+      frame = up;
+      return undefined;
+    };
     for (;;) {
       const rules = frame.chain.rules;
       let matched: Rule | undefined;
@@ -214,14 +226,8 @@ export class Netfilter {
         }
       }
       if (!matched) {
-        if (frame.chain.policy !== undefined) {
-          frame.chain.packets++;
-          frame.chain.bytes += packet.len;
-          return { verdict: frame.chain.policy, logs };
-        }
-        const up = stack.pop();
-        if (!up) return { verdict: builtin.policy ?? "ACCEPT", logs };
-        frame = up;
+        const done = leave();
+        if (done) return done;
         continue;
       }
       matched.packets++;
@@ -259,14 +265,8 @@ export class Netfilter {
         case "NOTRACK":
           return { verdict: "ACCEPT", notrack: true, logs };
         case "RETURN": {
-          if (frame.chain.policy !== undefined) {
-            frame.chain.packets++;
-            frame.chain.bytes += packet.len;
-            return { verdict: frame.chain.policy, logs };
-          }
-          const up = stack.pop();
-          if (!up) return { verdict: builtin.policy ?? "ACCEPT", logs };
-          frame = up;
+          const done = leave();
+          if (done) return done;
           continue;
         }
         case "JUMP":
