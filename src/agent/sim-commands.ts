@@ -4,7 +4,6 @@ import {
   type Kernel,
   parseIpv4,
   ping,
-  RestoreError,
   type TableName,
 } from "../dataplane/sim/index.ts";
 import type { SimCluster } from "./sim-cluster.ts";
@@ -203,6 +202,8 @@ function curl(cluster: SimCluster, k: Kernel, args: string[]): CommandResult {
     code,
   });
   switch (r.error) {
+    case "bad-url":
+      return out(3, "URL using bad/illegal format or missing URL");
     case "not-found":
       return out(6, `Could not resolve host: ${host}`);
     case "timeout":
@@ -253,5 +254,3 @@ function pingCommand(cluster: SimCluster, k: Kernel, args: string[]): CommandRes
   if (received) lines.push("rtt min/avg/max/mdev = 0.050/0.050/0.050/0.000 ms");
   return { stdout: `${lines.join("\n")}\n`, stderr: "", code: received ? 0 : 1 };
 }
-
-export { RestoreError };

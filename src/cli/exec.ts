@@ -17,7 +17,14 @@ function loadState(ctx: CliContext): SimState {
   const path = statePath(ctx);
   if (!path) return memoryStates.get(ctx) ?? emptySimState();
   if (!existsSync(path)) return emptySimState();
-  return JSON.parse(readFileSync(path, "utf8")) as SimState;
+  try {
+    return JSON.parse(readFileSync(path, "utf8")) as SimState;
+  } catch (e) {
+    throw new TortieError(
+      "Invalid",
+      `${path}: the sim dataplane's saved state is unreadable (${(e as Error).message}); delete the file to start the dataplane afresh`,
+    );
+  }
 }
 
 function saveState(ctx: CliContext, state: SimState): void {

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, test } from "node:test";
 import { controlKinds } from "../../src/control/index.ts";
 import { assertGolden, CliHarness, fixture } from "../cli/harness.ts";
@@ -92,4 +94,14 @@ test("exec reports bad targets and commands plainly", async () => {
   const unknown = await h.run("exec node1 -- tcpdump -nvi any");
   assert.equal(unknown.code, 1);
   assert.equal(unknown.err, "not supported yet: tcpdump on the sim dataplane\n");
+  const badUrl = await h.run("exec host1 -- curl http://");
+  assert.equal(badUrl.code, 3);
+  assert.equal(badUrl.err, "curl: (3) URL using bad/illegal format or missing URL\n");
+  writeFileSync(join(h.stateDir, "sim-state.json"), "{not json");
+  const corrupt = await h.run("exec node1 -- ip route");
+  assert.equal(corrupt.code, 1);
+  assert.match(
+    corrupt.err,
+    /^error: .*sim-state\.json: the sim dataplane's saved state is unreadable .*delete the file/,
+  );
 });

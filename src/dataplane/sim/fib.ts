@@ -1,4 +1,4 @@
-import { formatIpv4, type Ipv4Prefix, prefixContains } from "./ipv4.ts";
+import { formatIpv4, type Ipv4Prefix } from "./ipv4.ts";
 
 export type RouteType = "unicast" | "blackhole" | "unreachable" | "prohibit" | "local";
 
@@ -111,8 +111,4 @@ export function formatRoutes(routes: Route[]): string {
         );
   }
   return lines.length ? `${lines.join("\n")}\n` : "";
-}
-
-export function routeCovers(r: Route, ip: number): boolean {
-  return prefixContains(r.dst, ip);
 }

@@ -1,4 +1,4 @@
-import { formatIpv4, type Ipv4Prefix, parseIpv4, parseIpv4Prefix, prefixContains } from "./ipv4.ts";
+import { type Ipv4Prefix, parseIpv4, parseIpv4Prefix, prefixContains } from "./ipv4.ts";
 import type { Packet } from "./netfilter/index.ts";
 
 export type IpSetType = "hash:ip" | "hash:net" | "hash:ip,port";
@@ -86,13 +86,9 @@ function addMember(set: IpSet, member: string, fail: (m: string) => never): void
     set.nets.push(net!);
   } else {
     const m = /^([\d.]+),(?:(tcp|udp|sctp):)?(\d+)$/.exec(member);
-    const ip = m && parseIpv4(m[1]!);
-    if (!m || ip === undefined || ip === null) fail(`Syntax error: cannot parse ${member}`);
+    const ip = m ? parseIpv4(m[1]!) : undefined;
+    if (!m || ip === undefined) fail(`Syntax error: cannot parse ${member}`);
     set.ipPorts.add(`${ip}|${PROTOCOLS[m![2] ?? "tcp"]}|${Number(m![3])}`);
   }
   set.members.push(member);
-}
-
-export function formatSetMember(ip: number): string {
-  return formatIpv4(ip);
 }

@@ -1,7 +1,7 @@
 import { Conntrack } from "./conntrack.ts";
 import { type Route, RouteTable } from "./fib.ts";
 import { IpSets } from "./ipsets.ts";
-import { formatIpv4, type Ipv4Prefix, maskOf } from "./ipv4.ts";
+import { type Ipv4Prefix, maskOf } from "./ipv4.ts";
 import { Netfilter } from "./netfilter/index.ts";
 
 /** A layer-2 segment: the underlay bridge the hosts' uplinks share. */
@@ -104,9 +104,5 @@ export class Kernel {
 
   listen(socket: ServerSocket): void {
     this.sockets.set(`${socket.protocol}:${socket.port}`, socket);
-  }
-
-  describe(): string {
-    return `${this.name} (${this.addresses.map((a) => formatIpv4(a.ip)).join(", ")})`;
   }
 }

@@ -1,4 +1,4 @@
-import type { ConntrackEntry } from "./conntrack.ts";
+import { type ConntrackEntry, tupleOf } from "./conntrack.ts";
 import { chooseNexthop, flowHash } from "./fib.ts";
 import { formatIpv4 } from "./ipv4.ts";
 import type { Kernel, Link, Segment } from "./kernel.ts";
@@ -107,13 +107,8 @@ export class Network {
   /** NAT for packets of known connections: the destination half at PREROUTING/OUTPUT. */
   private manipDst(entry: ConntrackEntry, reply: boolean, p: Packet): void {
     const t = reply ? entry.orig : entry.reply;
-    if (reply) {
-      p.dst = t.src;
-      if (p.proto !== 1) p.dport = t.sport;
-    } else {
-      p.dst = t.src;
-      if (p.proto !== 1) p.dport = t.sport;
-    }
+    p.dst = t.src;
+    if (p.proto !== 1) p.dport = t.sport;
   }
 
   /** …and the source half at POSTROUTING/INPUT. */
@@ -244,14 +239,12 @@ export class Network {
   }
 
   private confirm(kernel: Kernel, entry: ConntrackEntry, p: Packet): void {
-    // The reply tuple is the packet as it leaves, reversed.
-    entry.reply = {
-      src: p.dst,
-      dst: p.src,
-      sport: p.proto === 1 ? p.sport : p.dport,
-      dport: p.proto === 1 ? 0 : p.sport,
-    };
-    if (p.proto === 1) entry.reply = { src: p.dst, dst: p.src, sport: p.sport, dport: 0 };
+    // The reply tuple is the packet as it leaves, reversed (an ICMP echo keeps its identifier in sport).
+    const out = tupleOf(p);
+    entry.reply =
+      p.proto === 1
+        ? { ...out, src: out.dst, dst: out.src }
+        : { src: out.dst, dst: out.src, sport: out.dport, dport: out.sport };
     kernel.conntrack.confirm(entry, p, this.now);
   }
 

@@ -207,8 +207,7 @@ function compileMark(options: RuleOption[]): CompiledTarget {
     case "--set-mark": {
       const p = parseMarkValue(arg);
       value = p.value;
-      mask = o.flag === "--set-mark" ? p.mask : p.mask;
-      if (o.flag === "--set-xmark" && !arg.includes("/")) mask = 0xffffffff;
+      mask = p.mask;
       list =
         mask === 0xffffffff
           ? `MARK set ${hex(value)}`
