@@ -11,6 +11,7 @@ import { FileBackend, ResourceClient } from "../src/store/index.ts";
 import { benchIpam } from "./ipam.ts";
 import { benchKubeProxy } from "./kube-proxy.ts";
 import { benchPolicy } from "./policy.ts";
+import { benchServiceDispatch } from "./service-dispatch.ts";
 
 const scale = Number(process.env.BENCH_SCALE ?? "1");
 const N_APPLY = Math.round(10_000 * scale);
@@ -129,6 +130,7 @@ await loadLargeStore();
 await benchIpam(record, scale, tmp);
 benchKubeProxy(record, scale, bin, tmp);
 benchPolicy(record, scale);
+benchServiceDispatch(record, scale);
 for (const d of dirs) rmSync(d, { recursive: true, force: true });
 
 console.log(

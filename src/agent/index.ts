@@ -1,2 +1,22 @@
 export { emptySimState, SimCluster, type SimState } from "./sim-cluster.ts";
 export { type CommandResult, runSimCommand } from "./sim-commands.ts";
+export {
+  type ProbeVia,
+  type SimMatrixOptions,
+  serveProbedPorts,
+  simMatrixCells,
+  simProbe,
+} from "./sim-matrix.ts";
+export { runFilter } from "./text-filters.ts";
+export {
+  type CalicoPolicyHit,
+  type TraceFlowLog,
+  type TraceHopOut,
+  type TraceNatOut,
+  type TracePolicyOut,
+  type TraceReport,
+  type TraceRequest,
+  type TraceRuleOut,
+  type TraceWhere,
+  traceConnection,
+} from "./trace.ts";

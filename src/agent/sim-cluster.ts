@@ -2,37 +2,41 @@ import type { ApiObject } from "../api/index.ts";
 import {
   type AppListener,
   appsForImage,
-  dnsQuery,
+  DNS_TYPES,
   dnsServer,
   formatRequest,
-  parseDnsAnswer,
+  hostServices,
   parseResponse,
 } from "../apps/index.ts";
-import { clusterDnsZone, resolveInZone } from "../calc/index.ts";
+import { clusterDnsZone } from "../calc/index.ts";
 import { type ClusterTopology, calicoInterfaceName, POD_GATEWAY } from "../control/index.ts";
 import {
   type ConntrackEntry,
+  counterEntries,
   formatIpv4,
   joinSegment,
   Kernel,
   maskOf,
+  type Neighbour,
   Network,
   parseIpv4,
   parseIpv4Prefix,
   ruleSaveText,
   type Segment,
   tcpExchange,
-  udpExchange,
 } from "../dataplane/sim/index.ts";
 import { formatCidr } from "../net/index.ts";
 import { buildPolicyModel } from "../policy/index.ts";
 import {
   buildServicePorts,
+  type FelixOrigins,
   KubeProxyIptablesSyncer,
   kubeProxyIptablesConfig,
   renderFelixIptables,
   renderKubeProxyJumps,
+  renderNftables,
 } from "../render/index.ts";
+import { type ResolverConfig, resolveName } from "./resolver.ts";
 
 /** What survives between two CLI invocations: the virtual clock, randomness, counters, conntrack, app logs. */
 export interface SimState {
@@ -42,6 +46,10 @@ export interface SimState {
   conntrack: Record<string, ConntrackEntry[]>;
   ephemeral: Record<string, number>;
   logs: Record<string, string[]>;
+  /** Per namespace, its neighbour cache (`ip neigh`). */
+  neighbours?: Record<string, Neighbour[]>;
+  /** The wall clock (ms since the epoch) at which `now` was read; the next command advances `now` from it. */
+  wall?: number;
 }
 
 export function emptySimState(): SimState {
@@ -81,10 +89,14 @@ export class SimCluster {
   readonly logs = new Map<string, string[]>();
   /** Why parts of the cluster are not programmed (features not built yet). */
   readonly unsupported: string[] = [];
+  /** Per node, where each Felix rule came from (by table, chain and rule number), for `tortie trace`. */
+  readonly felixOrigins = new Map<string, FelixOrigins>();
   private readonly rng: SeededRandom;
   private readonly podKernels = new Map<string, Kernel>();
-  private readonly resolvers = new Map<Kernel, { search: string[]; nameserver: number }>();
+  private readonly resolvers = new Map<Kernel, ResolverConfig>();
   private readonly bootTime: number;
+  /** The wall-clock ms the virtual clock was last synchronised with (see advanceClock). */
+  private wall: number | undefined;
 
   constructor(
     readonly objects: ApiObject[],
@@ -94,6 +106,7 @@ export class SimCluster {
     this.rng = new SeededRandom(state.rngState);
     this.net = new Network(this.rng.next);
     this.net.now = state.now;
+    this.wall = state.wall;
     const topo = objects.find((o) => o.kind === "Topology");
     this.bootTime = Date.parse(topo?.metadata.creationTimestamp ?? "2026-01-01T00:00:00Z");
     this.build();
@@ -105,6 +118,8 @@ export class SimCluster {
     const t = this.topology;
     for (const h of t.hosts) {
       const k = new Kernel(h.name);
+      // Ubuntu's sysctl defaults (10-network-security.conf): loose reverse-path filtering.
+      k.sysctl.rpFilter = k.sysctl.rpFilterDefault = 2;
       const link = k.addLink({ name: h.interface, kind: "ether", mac: macFor(h.name), mtu: 1500 });
       joinSegment(underlay, k, link);
       k.addAddress(h.interface, parseIpv4Prefix(`${h.ip}/${h.prefix}`)!, parseIpv4(h.ip)!);
@@ -144,15 +159,57 @@ export class SimCluster {
         nodeIP: h.ip,
         clusterCIDR: formatCidr(t.clusterCIDR),
       });
-      const sync = new KubeProxyIptablesSyncer(config).sync(buildServicePorts(services, slices, h.name, 4));
-      k.netfilter.restore(sync.restore, { noflush: true });
-      k.netfilter.restore(renderKubeProxyJumps(), { noflush: true });
-      const felix = renderFelixIptables({ model, node: h.name, masqueradePools: masq, allPools: all });
+      const proxyPorts = buildServicePorts(services, slices, h.name, 4);
+      if (t.kubeProxyMode === "nftables") {
+        // nftables mode: table ip kube-proxy instead of the KUBE-* chains (Felix stays on iptables).
+        k.nft.clock = () => this.net.now;
+        const serviceCIDRs = [formatCidr(t.serviceCIDR)];
+        k.nft.load(renderNftables({ config, serviceCIDRs, servicePorts: proxyPorts }), "kube-proxy.nft");
+      } else {
+        const sync = new KubeProxyIptablesSyncer(config).sync(proxyPorts);
+        k.netfilter.restore(sync.restore, { noflush: true });
+        k.netfilter.restore(renderKubeProxyJumps(), { noflush: true });
+      }
+      const felix = renderFelixIptables({
+        model,
+        node: h.name,
+        masqueradePools: masq,
+        allPools: all,
+        interfaces: [
+          { name: "lo", ips: ["127.0.0.1"] },
+          { name: h.interface, ips: [h.ip] },
+        ],
+      });
       k.ipsets.restore(felix.ipsets);
+      // raw, mangle, filter and nat in one payload, as Felix's table syncers leave them.
       k.netfilter.restore(felix.restore, { noflush: true });
-      this.unsupported.push(...felix.unsupported);
+      this.felixOrigins.set(h.name, felix.origins);
+      for (const u of felix.unsupported) if (!this.unsupported.includes(u)) this.unsupported.push(u);
     }
     this.startApps(pods);
+    this.startHostServices();
+  }
+
+  /** sshd, the API server and the kubelet in each host's own namespace. */
+  private startHostServices(): void {
+    for (const h of this.topology.hosts) {
+      const k = this.kernels.get(h.name)!;
+      for (const l of hostServices(h.role))
+        if (!k.sockets.has(`${l.protocol}:${l.port}`))
+          k.listen({
+            protocol: l.protocol,
+            port: l.port,
+            handle: (req) =>
+              l.handle(
+                { clientIp: formatIpv4(req.src), clientPort: req.sport, payload: req.payload },
+                {
+                  fetch: (url) => this.fetch(k, url),
+                  log: () => {},
+                  now: () => this.virtualDate(),
+                },
+              ),
+          });
+    }
   }
 
   private plumbPod(pod: ApiObject): void {
@@ -173,6 +230,8 @@ export class SimCluster {
     eth0.peer = { kernel: node, link: cali };
     cali.peer = { kernel: k, link: eth0 };
     cali.proxyArp = true;
+    // Felix's configureInterface: strict reverse-path filtering on workload interfaces (max(all, iface) wins).
+    cali.rpFilter = 1;
     k.addAddress("eth0", { addr: ip, len: 32, mask: maskOf(32) }, ip);
     const gw = parseIpv4(POD_GATEWAY)!;
     k.addRoute({
@@ -253,13 +312,16 @@ export class SimCluster {
         this.resolvers.set(k, {
           search: [`${ns}.svc.${t.clusterDomain}`, `svc.${t.clusterDomain}`, t.clusterDomain],
           nameserver: parseIpv4(t.dnsServiceIP)!,
+          ndots: 5,
         });
       for (const c of pod.spec.containers ?? []) {
         let listeners: AppListener[] | undefined = appsForImage(String(c.image ?? ""));
         if (String(c.image).includes("coredns"))
-          listeners = dnsServer((name) =>
-            (resolveInZone(zone, name, "A")?.records ?? []).filter((r) => r.type === "A").map((r) => r.data),
-          );
+          listeners = dnsServer(() => ({
+            domain: `${t.clusterDomain.replace(/\.$/, "")}.`,
+            records: zone,
+            serial: Math.floor(this.bootTime / 1000),
+          }));
         for (const l of listeners ?? []) {
           k.listen({
             protocol: l.protocol,
@@ -285,23 +347,40 @@ export class SimCluster {
     this.logs.set(pod, list);
   }
 
+  /**
+   * Between commands the virtual clock follows real time: it moves on by the wall-clock time elapsed since the
+   * state was saved (never backwards), so log times, conntrack timeouts and neighbour states age as on a host.
+   * A state never synchronised starts at the wall clock's time since the cluster was created.
+   */
+  advanceClock(wallMs: number): void {
+    const elapsed = this.wall === undefined ? wallMs - this.bootTime - this.net.now : wallMs - this.wall;
+    if (elapsed > 0) this.net.now += elapsed;
+    this.wall = wallMs;
+  }
+
+  /** The virtual clock as a wall-clock date (the cluster's creation time plus the virtual time since). */
+  virtualDate(): Date {
+    return new Date(this.bootTime + this.net.now);
+  }
+
   kernel(target: string): Kernel | undefined {
     return this.kernels.get(target);
   }
 
-  /** The pod's resolver: search domains, then the nameserver over UDP 53 (through NAT and policy). */
+  /** A namespace's resolv.conf: a pod's ClusterFirst one; a host asks the cluster DNS with no search list. */
+  resolverConfig(k: Kernel): ResolverConfig {
+    return (
+      this.resolvers.get(k) ?? { search: [], nameserver: parseIpv4(this.topology.dnsServiceIP)!, ndots: 1 }
+    );
+  }
+
+  /** getaddrinfo in a namespace: the search list, then DNS queries over UDP 53 (through NAT and policy). */
   resolve(k: Kernel, name: string): { ok: true; ip: number } | { ok: false; error: string } {
     const literal = parseIpv4(name);
     if (literal !== undefined) return { ok: true, ip: literal };
-    const r = this.resolvers.get(k) ?? { search: [], nameserver: parseIpv4(this.topology.dnsServiceIP)! };
-    const candidates = name.endsWith(".") ? [name] : [...r.search.map((s) => `${name}.${s}.`), `${name}.`];
-    for (const c of candidates) {
-      const res = udpExchange(this.net, k, r.nameserver, 53, dnsQuery(c));
-      if (!res.ok) return { ok: false, error: "timeout" };
-      const ips = parseDnsAnswer(res.response);
-      if (ips?.length) return { ok: true, ip: parseIpv4(ips[0]!)! };
-    }
-    return { ok: false, error: "not-found" };
+    const r = resolveName(this.net, k, this.resolverConfig(k), name);
+    if (!r.ok) return { ok: false, error: r.error };
+    return { ok: true, ip: parseIpv4(r.message.answers.find((a) => a.type === DNS_TYPES.A)!.data)! };
   }
 
   /** An HTTP GET from a namespace, as curl would make it. */
@@ -347,6 +426,8 @@ export class SimCluster {
             out.push([`${host}|${table}|${name}|${text}#${n}`, r]);
           }
         }
+    for (const [host, k] of this.kernels)
+      for (const [key, c] of counterEntries(k.nft)) out.push([`${host}|nft|${key}`, c]);
     return out;
   }
 
@@ -362,6 +443,11 @@ export class SimCluster {
       if (k) k.nextEphemeral = port;
     }
     for (const [pod, lines] of Object.entries(state.logs)) this.logs.set(pod, [...lines]);
+    for (const [host, entries] of Object.entries(state.neighbours ?? {})) {
+      const k = this.kernels.get(host);
+      // A device that is gone (its pod deleted) took its entries with it.
+      if (k) for (const n of entries) if (k.links.has(n.dev)) k.neighbours.set(`${n.dev}|${n.ip}`, n);
+    }
   }
 
   /** The state to save after a command. Counters are kept per rule text, so a rule that stays keeps counting. */
@@ -370,10 +456,12 @@ export class SimCluster {
     for (const [key, c] of this.counterKeys()) if (c.packets || c.bytes) counters[key] = [c.packets, c.bytes];
     const conntrack: SimState["conntrack"] = {};
     const ephemeral: SimState["ephemeral"] = {};
+    const neighbours: Record<string, Neighbour[]> = {};
     for (const [host, k] of this.kernels) {
       const live = k.conntrack.snapshot(this.net.now);
       if (live.length) conntrack[host] = live;
       if (k.nextEphemeral !== 32768) ephemeral[host] = k.nextEphemeral;
+      if (k.neighbours.size) neighbours[host] = [...k.neighbours.values()];
     }
     return {
       now: this.net.now,
@@ -382,6 +470,8 @@ export class SimCluster {
       conntrack,
       ephemeral,
       logs: Object.fromEntries(this.logs),
+      neighbours,
+      ...(this.wall === undefined ? {} : { wall: this.wall }),
     };
   }
 }

@@ -6,7 +6,14 @@ import {
   ping,
   type TableName,
 } from "../dataplane/sim/index.ts";
+import { dig, nslookup } from "./dns-tools.ts";
+import { ipShow } from "./ip-show.ts";
+import { netcat } from "./netcat.ts";
+import { nftCommand } from "./nft-command.ts";
 import type { SimCluster } from "./sim-cluster.ts";
+import { ss } from "./ss.ts";
+import { sudo } from "./sudo.ts";
+import { sysctlCommand } from "./sysctl-command.ts";
 
 export interface CommandResult {
   stdout: string;
@@ -25,17 +32,36 @@ export function runSimCommand(cluster: SimCluster, k: Kernel, argv: string[]): C
   const [cmd, ...args] = argv;
   switch (cmd) {
     case "ip":
-      return ip(k, args);
+      return ipShow(k, args, cluster.net.now) ?? ip(k, args);
+    case "sudo":
+      return sudo(args, (command) => runSimCommand(cluster, k, command));
+    case "ss":
+      return ss(k, args);
+    case "sysctl":
+      return sysctlCommand(k, args);
+    case "tcpdump":
+      // It runs until interrupted, so only `tortie exec` (one process per command) runs it.
+      return fail(
+        "not supported yet: tcpdump inside tortie shell; run it with tortie exec TARGET -- tcpdump ...\n",
+      );
     case "iptables":
       return iptables(k, args);
     case "iptables-save":
       return iptablesSave(k, args);
+    case "nft":
+      return nftCommand(k, args);
     case "conntrack":
       return conntrack(cluster, k, args);
     case "curl":
       return curl(cluster, k, args);
     case "ping":
       return pingCommand(cluster, k, args);
+    case "nc":
+      return netcat(cluster, k, args);
+    case "nslookup":
+      return nslookup(cluster, k, args);
+    case "dig":
+      return dig(cluster, k, args, cluster.virtualDate());
     case undefined:
       return fail("error: a command is required after --\n", 2);
     default:
@@ -53,47 +79,7 @@ function ip(k: Kernel, args: string[]): CommandResult {
     (verb === "show" || verb === "list" || verb === "ls")
   )
     return ok(formatRoutes(k.main.routes));
-  if (("address".startsWith(object) && object.length >= 1 && object[0] === "a") || object === "addr")
-    return ok(formatAddresses(k));
-  if ("link".startsWith(object) && object[0] === "l") return ok(formatLinks(k));
   return fail(`not supported yet: ip ${args.join(" ")} on the sim dataplane\n`);
-}
-
-function formatLinks(k: Kernel): string {
-  const out: string[] = [];
-  for (const l of k.links.values()) {
-    const peer = l.peer ? `@if${l.peer.link.index}` : "";
-    const flags = l.kind === "loopback" ? "LOOPBACK,UP,LOWER_UP" : "BROADCAST,MULTICAST,UP,LOWER_UP";
-    const state = l.kind === "loopback" ? "UNKNOWN" : "UP";
-    const qdisc = l.kind === "ether" ? "mq" : "noqueue";
-    out.push(
-      `${l.index}: ${l.name}${peer}: <${flags}> mtu ${l.mtu} qdisc ${qdisc} state ${state} mode DEFAULT group default qlen 1000`,
-    );
-    out.push(
-      `    link/${l.kind === "loopback" ? "loopback" : "ether"} ${l.mac} brd ${l.kind === "loopback" ? "00:00:00:00:00:00" : "ff:ff:ff:ff:ff:ff"}${l.peer ? ` link-netns ${l.peer.kernel.name}` : ""}`,
-    );
-  }
-  return `${out.join("\n")}\n`;
-}
-
-function formatAddresses(k: Kernel): string {
-  const out: string[] = [];
-  for (const l of k.links.values()) {
-    const peer = l.peer ? `@if${l.peer.link.index}` : "";
-    const flags = l.kind === "loopback" ? "LOOPBACK,UP,LOWER_UP" : "BROADCAST,MULTICAST,UP,LOWER_UP";
-    out.push(
-      `${l.index}: ${l.name}${peer}: <${flags}> mtu ${l.mtu} qdisc noqueue state ${l.kind === "loopback" ? "UNKNOWN" : "UP"} group default qlen 1000`,
-    );
-    out.push(
-      `    link/${l.kind === "loopback" ? "loopback" : "ether"} ${l.mac} brd ${l.kind === "loopback" ? "00:00:00:00:00:00" : "ff:ff:ff:ff:ff:ff"}${l.peer ? ` link-netns ${l.peer.kernel.name}` : ""}`,
-    );
-    for (const a of k.addresses.filter((x) => x.dev === l.name)) {
-      const scope = l.kind === "loopback" ? "host" : "global";
-      out.push(`    inet ${formatIpv4(a.ip)}/${a.len} scope ${scope} ${l.name}`);
-      out.push("       valid_lft forever preferred_lft forever");
-    }
-  }
-  return `${out.join("\n")}\n`;
 }
 
 function iptables(k: Kernel, args: string[]): CommandResult {
@@ -236,21 +222,47 @@ function pingCommand(cluster: SimCluster, k: Kernel, args: string[]): CommandRes
   if (ipNum === undefined) return fail(`not supported yet: ping by name on the sim dataplane (${dest})\n`);
   const lines = [`PING ${dest} (${dest}) 56(84) bytes of data.`];
   let received = 0;
+  let errors = 0;
   for (let seq = 1; seq <= count; seq++) {
-    const r = ping(cluster.net, k, ipNum, 1000 + seq);
+    const r = ping(cluster.net, k, ipNum, 1000 + seq, undefined, seq);
     if (r.ok) {
       received++;
-      lines.push(`64 bytes from ${dest}: icmp_seq=${seq} ttl=64 time=0.050 ms`);
-    } else if (r.error === "host-unreachable" || r.error === "network-unreachable")
+      lines.push(`64 bytes from ${dest}: icmp_seq=${seq} ttl=${r.ttl ?? 64} time=0.050 ms`);
+    } else if (r.from !== undefined) {
+      errors++;
+      lines.push(`From ${formatIpv4(r.from)} icmp_seq=${seq} ${unreachableText(r.refusedWith)}`);
+    } else if (r.error === "host-unreachable" || r.error === "network-unreachable") {
+      errors++;
       lines.push(`From ${dest} icmp_seq=${seq} Destination Host Unreachable`);
+    }
     cluster.net.now += 1000;
   }
   const loss = Math.round(((count - received) / count) * 100);
   lines.push(
     "",
     `--- ${dest} ping statistics ---`,
-    `${count} packets transmitted, ${received} received, ${loss}% packet loss, time ${Math.max(0, count - 1) * 1000}ms`,
+    `${count} packets transmitted, ${received} received, ${errors ? `+${errors} errors, ` : ""}${loss}% packet loss, time ${Math.max(0, count - 1) * 1000}ms`,
   );
   if (received) lines.push("rtt min/avg/max/mdev = 0.050/0.050/0.050/0.000 ms");
   return { stdout: `${lines.join("\n")}\n`, stderr: "", code: received ? 0 : 1 };
+}
+
+/** iputils ping's text for an ICMP destination unreachable, by the refusal that came back. */
+function unreachableText(how: string | undefined): string {
+  switch (how) {
+    case "icmp-net-unreachable":
+      return "Destination Net Unreachable";
+    case "icmp-host-unreachable":
+      return "Destination Host Unreachable";
+    case "icmp-proto-unreachable":
+      return "Destination Protocol Unreachable";
+    case "icmp-net-prohibited":
+      return "Destination Net Prohibited";
+    case "icmp-host-prohibited":
+      return "Destination Host Prohibited";
+    case "icmp-admin-prohibited":
+      return "Communication prohibited by filter";
+    default:
+      return "Destination Port Unreachable";
+  }
 }

@@ -1,5 +1,19 @@
 export type { AppEnvironment, AppListener, AppRequest } from "./app.ts";
-export { dnsQuery, dnsServer, parseDnsAnswer } from "./dns.ts";
+export { answerDnsQuery, type DnsZone, dnsServer, type ZoneRecord } from "./dns.ts";
+export {
+  DNS_TYPES,
+  DnsFormatError,
+  type DnsMessage,
+  type DnsQuestion,
+  type DnsResource,
+  decodeDnsMessage,
+  dnsQueryMessage,
+  encodeDnsMessage,
+  RCODE,
+  rcodeName,
+  typeName,
+} from "./dns-message.ts";
+export { hostServices } from "./host-services.ts";
 export { formatRequest, parseResponse } from "./http.ts";
 export { nginx } from "./nginx.ts";
 export { yaobankCustomer, yaobankDatabase, yaobankSummary } from "./yaobank.ts";

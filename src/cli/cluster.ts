@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
+import type { SimCluster } from "../agent/index.ts";
 import { type ApiObject, parseManifests } from "../api/index.ts";
 import {
   BUILT_IN_TOPOLOGIES,
@@ -10,10 +11,11 @@ import {
   reconcileCluster,
 } from "../control/index.ts";
 import { Ipam } from "../ipam/index.ts";
-import { bundledApp, bundledAppNames } from "../lab/index.ts";
+import { bundledApp, bundledAppNames, pinToNodes } from "../lab/index.ts";
 import { TortieError, UnsupportedError } from "../lib/index.ts";
 import { formatCidr } from "../net/index.ts";
 import type { CliContext } from "./context.ts";
+import { openSimCluster } from "./exec.ts";
 
 /** Runs the controllers until the cluster settles (no-op when no cluster is up). */
 export async function settleCluster(ctx: CliContext): Promise<void> {
@@ -44,8 +46,14 @@ async function deployApp(ctx: CliContext, name: string): Promise<void> {
   if (!app)
     throw new TortieError("Invalid", `unknown app "${name}" (known: ${bundledAppNames().join(", ")})`);
   const store = ctx.store();
-  const entries = parseManifests(app.text, app.source);
-  for (const { object } of entries) {
+  const topology = await readTopology(store);
+  const nodes = topology?.hosts.filter((h) => h.role !== "external") ?? [];
+  const workers = nodes.filter((h) => h.role === "worker");
+  const objects = pinToNodes(
+    parseManifests(app.text, app.source).map((e) => e.object),
+    (workers.length ? workers : nodes).map((h) => h.name),
+  );
+  for (const object of objects) {
     const def = store.kindOf(object);
     const live = await store.get(def, object.metadata.name!, object.metadata.namespace);
     if (!live) await store.create(object);
@@ -61,6 +69,15 @@ async function deployApp(ctx: CliContext, name: string): Promise<void> {
   ctx.out(
     `app ${name}: ${deployments.map((d) => `${d.metadata.name} ${d.spec.replicas}/${d.spec.replicas}`).join(", ")} ready\n`,
   );
+}
+
+/** One line on the sim dataplane: what it programmed, and what it had to leave out. */
+function simSummary(cluster: SimCluster): string {
+  const hosts = cluster.topology.hosts.length;
+  const pods = [...cluster.kernels.keys()].filter((name) => name.includes("/")).length;
+  const left = cluster.unsupported.length;
+  const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
+  return `running: ${plural(hosts, "host")} and ${plural(pods, "pod namespace")} programmed${left ? `; ${plural(left, "policy rule")} left out (not supported yet)` : ""}`;
 }
 
 export function lifecycleProgram(ctx: CliContext): Command {
@@ -82,12 +99,19 @@ export function lifecycleProgram(ctx: CliContext): Command {
       "--app <name>",
       `deploy a sample app and wait until it is ready (${bundledAppNames().join(", ")})`,
     )
-    .action(async (o: { topology: string; dataplane: string; app?: string }) => {
+    .addOption(
+      new Option("--proxy-mode <mode>", "kube-proxy's mode on every node (default iptables)").choices([
+        "iptables",
+        "nftables",
+      ]),
+    )
+    .action(async (o: { topology: string; dataplane: string; app?: string; proxyMode?: string }) => {
       if (o.dataplane === "linux")
         throw new UnsupportedError("the linux dataplane (tortie up --dataplane linux)");
       if (o.app && !bundledApp(o.app))
         throw new TortieError("Invalid", `unknown app "${o.app}" (known: ${bundledAppNames().join(", ")})`);
       const topology = loadTopology(o.topology);
+      if (o.proxyMode) topology.spec.kubeProxyMode = o.proxyMode;
       const store = ctx.store();
       const { topology: t, created } = await bootstrapCluster(store, topology, ctx.now());
       await settleCluster(ctx);
@@ -97,10 +121,8 @@ export function lifecycleProgram(ctx: CliContext): Command {
         `cluster ${t.name} ${created ? "is up" : "was already up"}: nodes ${nodes.join(", ")}` +
           `${external.length ? `; external hosts ${external.join(", ")}` : ""}; pods ${formatCidr(t.clusterCIDR)}, services ${formatCidr(t.serviceCIDR)}\n`,
       );
-      ctx.out(
-        "dataplane sim: not supported yet (packets, exec and trace come with the sim dataplane); the control plane is running\n",
-      );
       if (o.app) await deployApp(ctx, o.app);
+      ctx.out(`dataplane sim: ${simSummary(await openSimCluster(ctx))}\n`);
     });
   program
     .command("down")
@@ -125,7 +147,7 @@ export function lifecycleProgram(ctx: CliContext): Command {
       if (!t) throw new TortieError("NotFound", 'no cluster is up in this state dir; run "tortie up"');
       const pods = await store.list(controlKinds.Pod);
       const nodes = new Map((await store.list(controlKinds.Node)).map((n) => [n.metadata.name!, n]));
-      ctx.out(`cluster ${t.name}: dataplane sim (not built yet: no packets flow)\n`);
+      ctx.out(`cluster ${t.name}: dataplane sim, ${simSummary(await openSimCluster(ctx))}\n`);
       for (const h of t.hosts) {
         if (h.role === "external") {
           ctx.out(`host ${h.name}: external, ${h.address}\n`);
@@ -144,6 +166,7 @@ export function lifecycleProgram(ctx: CliContext): Command {
       const calico = await store.get(controlKinds.TigeraStatus, "calico");
       const available = conditionIsTrue(calico, "Available");
       ctx.out(`calico: ${available ? "Available" : "not available"}\n`);
+      ctx.out(`kube-proxy: ${t.kubeProxyMode ?? "iptables"} mode\n`);
     });
   return program;
 }

@@ -3,6 +3,7 @@ import { type ManifestEntry, parseManifests } from "../api/index.ts";
 import { serviceAllocation } from "../control/index.ts";
 import { TortieError } from "../lib/index.ts";
 import { openFileStore, type ResourceClient, resolveStateDir } from "../store/index.ts";
+import { type LineSource, stdinLines } from "./line-source.ts";
 
 /** What every command needs: where output goes, the clock, and the store (opened on first use). */
 export interface CliContext {
@@ -10,7 +11,11 @@ export interface CliContext {
   err: (text: string) => void;
   now: () => Date;
   stdin: () => string;
+  /** Standard input line by line, for `tortie shell` (absent: `stdin()` split into lines, no prompts). */
+  lines?: () => LineSource;
   store: () => ResourceClient;
+  /** Ends commands that run until interrupted (`logs -f`) in-process; a process ends them with SIGINT. */
+  signal?: AbortSignal;
   /** Where the sim dataplane keeps its state between commands (counters, conntrack, logs); memory if absent. */
   stateDir?: string;
 }
@@ -29,11 +34,16 @@ export function cliClock(): () => Date {
 export function makeContext(stateDirFlag: string | undefined): CliContext {
   let store: ResourceClient | undefined;
   const now = cliClock();
+  let lines: LineSource | undefined;
   return {
     out: (t) => process.stdout.write(t),
     err: (t) => process.stderr.write(t),
     now,
     stdin: () => readFileSync(0, "utf8"),
+    lines: () => {
+      lines ??= stdinLines();
+      return lines;
+    },
     stateDir: resolveStateDir(stateDirFlag),
     store: () => {
       store ??= openClusterStore(resolveStateDir(stateDirFlag), now);

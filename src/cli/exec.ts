@@ -1,11 +1,19 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { emptySimState, runSimCommand, SimCluster, type SimState } from "../agent/index.ts";
+import {
+  type CommandResult,
+  emptySimState,
+  runSimCommand,
+  SimCluster,
+  type SimState,
+} from "../agent/index.ts";
 import type { ApiObject } from "../api/index.ts";
-import { controlKinds, readTopology } from "../control/index.ts";
+import { type ClusterTopology, controlKinds, readTopology } from "../control/index.ts";
 import { TortieError } from "../lib/index.ts";
+import { installCaptureTaps } from "./capture.ts";
 import type { CliContext } from "./context.ts";
 import { readPolicySnapshot } from "./policy-snapshot.ts";
+import { runTcpdump, tcpdumpInvocation } from "./tcpdump.ts";
 
 const memoryStates = new WeakMap<CliContext, SimState>();
 
@@ -37,8 +45,10 @@ function saveState(ctx: CliContext, state: SimState): void {
   renameSync(`${path}.tmp`, path);
 }
 
-/** The cluster on the sim dataplane as the store describes it now, with the dataplane state of earlier commands. */
-export async function openSimCluster(ctx: CliContext): Promise<SimCluster> {
+/** What the sim dataplane is programmed from: the topology and the objects the agents read. */
+export async function readSimInputs(
+  ctx: CliContext,
+): Promise<{ topology: ClusterTopology; objects: ApiObject[] }> {
   const store = ctx.store();
   const topology = await readTopology(store);
   if (!topology) throw new TortieError("NotFound", "no cluster: run 'tortie up' first");
@@ -50,26 +60,52 @@ export async function openSimCluster(ctx: CliContext): Promise<SimCluster> {
     controlKinds.IPAMBlock,
   ])
     objects.push(...(await store.list(def)));
-  return new SimCluster(objects, topology, loadState(ctx));
+  return { topology, objects };
+}
+
+/** The cluster on the sim dataplane as the store describes it now, with the dataplane state of earlier commands. */
+export async function openSimCluster(ctx: CliContext): Promise<SimCluster> {
+  const { topology, objects } = await readSimInputs(ctx);
+  const cluster = new SimCluster(objects, topology, loadState(ctx));
+  cluster.advanceClock(ctx.now().getTime());
+  installCaptureTaps(ctx.stateDir, cluster);
+  return cluster;
+}
+
+/** TARGET's namespace (a host name or NS/POD), or a NotFound error naming it. */
+export function simTarget(
+  cluster: SimCluster,
+  target: string,
+): NonNullable<ReturnType<SimCluster["kernel"]>> {
+  const k = cluster.kernel(target);
+  if (k) return k;
+  if (target.includes("/"))
+    throw new TortieError(
+      "NotFound",
+      `pods "${target.split("/")[1]}" not found in namespace ${target.split("/")[0]} (or it is not running)`,
+    );
+  throw new TortieError("NotFound", `no host named ${target} in this cluster`);
 }
 
 /** Runs COMMAND in TARGET's namespace (a host name or NS/POD) and saves what the dataplane remembers. */
 export async function execOnSim(ctx: CliContext, target: string, command: string[]): Promise<number> {
-  const cluster = await openSimCluster(ctx);
-  const k = cluster.kernel(target);
-  if (!k) {
-    if (target.includes("/"))
-      throw new TortieError(
-        "NotFound",
-        `pods "${target.split("/")[1]}" not found in namespace ${target.split("/")[0]} (or it is not running)`,
-      );
-    throw new TortieError("NotFound", `no host named ${target} in this cluster`);
-  }
-  const r = runSimCommand(cluster, k, command);
+  const tcpdump = tcpdumpInvocation(command);
+  if (tcpdump) return runTcpdump(ctx, target, tcpdump);
+  const r = await runOnSim(ctx, target, command);
   ctx.out(r.stdout);
   ctx.err(r.stderr);
-  saveState(ctx, cluster.state());
   return r.code;
+}
+
+/** execOnSim, returning the command's output instead of printing it (`tortie shell` pipes it on). */
+export async function runOnSim(ctx: CliContext, target: string, command: string[]): Promise<CommandResult> {
+  const cluster = await openSimCluster(ctx);
+  const k = simTarget(cluster, target);
+  const r = runSimCommand(cluster, k, command);
+  // What the agents could not program may explain what the command saw, so it is said first.
+  for (const reason of cluster.unsupported) ctx.err(`tortie: not programmed on the sim: ${reason}\n`);
+  saveState(ctx, cluster.state());
+  return r;
 }
 
 /** A command run through exec finished with this exit code (not an error of tortie's own). */
@@ -79,10 +115,7 @@ export class CommandExit extends Error {
   }
 }
 
-/** `kubectl logs`: what the pod's app logged, in order. */
-export async function podLogs(ctx: CliContext, namespace: string, pod: string): Promise<string> {
-  const exists = await ctx.store().get(controlKinds.Pod, pod, namespace);
-  if (!exists) throw new TortieError("NotFound", `pods "${pod}" not found`);
-  const lines = loadState(ctx).logs[`${namespace}/${pod}`] ?? [];
-  return lines.map((l) => `${l}\n`).join("");
+/** Every pod's log lines as the sim dataplane saved them (`NS/POD` → lines), read afresh each call. */
+export function simLogs(ctx: CliContext): Record<string, string[]> {
+  return loadState(ctx).logs;
 }

@@ -259,10 +259,18 @@ const TABLES: Record<string, { columns: Column[]; wide?: Column[] }> = {
   },
 };
 
+/** `-L KEY`: a column headed by the key's last path segment, upper-cased; the label's value or nothing. */
+function labelColumn(key: string): Column {
+  return [key.split("/").pop()!.toUpperCase(), (o) => o.metadata.labels?.[key] ?? ""];
+}
+
+/** `--show-labels`: labels.FormatLabels, `k=v` sorted by key and joined by commas, `<none>` when empty. */
+const labelsColumn: Column = ["LABELS", (o) => selectorText(o.metadata.labels)];
+
 export function kubectlTable(
   def: KindDef,
   objects: ApiObject[],
-  opts: { wide: boolean; withNamespace: boolean; now: Date },
+  opts: { wide: boolean; withNamespace: boolean; now: Date; showLabels?: boolean; labelColumns?: string[] },
 ): string[][] {
   const spec = (def.group === "" ||
   def.group.endsWith("k8s.io") ||
@@ -270,7 +278,12 @@ export function kubectlTable(
   def.kind === "TigeraStatus"
     ? TABLES[def.kind]
     : undefined) ?? { columns: [name, age] };
-  const columns = [...spec.columns, ...(opts.wide ? (spec.wide ?? []) : [])];
+  const columns = [
+    ...spec.columns,
+    ...(opts.wide ? (spec.wide ?? []) : []),
+    ...(opts.labelColumns ?? []).map(labelColumn),
+    ...(opts.showLabels ? [labelsColumn] : []),
+  ];
   const rows = [columns.map(([h]) => h)];
   for (const o of objects) rows.push(columns.map(([, f]) => f(o, opts.now)));
   if (opts.withNamespace) {

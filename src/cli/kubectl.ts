@@ -16,14 +16,22 @@ import {
 import { deepEqual, TortieError } from "../lib/index.ts";
 import { ResourceError } from "../store/index.ts";
 import type { CliContext } from "./context.ts";
-import { CommandExit, execOnSim, podLogs } from "./exec.ts";
+import { CommandExit, execOnSim } from "./exec.ts";
+import type { GoData } from "./go-fmt.ts";
 import { addClusterCommands } from "./kubectl-cluster.ts";
+import { createFromGenerator } from "./kubectl-create.ts";
+import { addLogsCommand } from "./kubectl-logs.ts";
+import { ALLOWED_FORMATS, isTemplateFormat, printWithTemplate } from "./kubectl-printers.ts";
 import { kubectlTable } from "./kubectl-tables.ts";
 import { parseLabelSelector } from "./label-selector.ts";
 import { type DeleteTarget, deleteTargetsFromFile, locateError, prepareForWrite } from "./manifests.ts";
+import { execShell } from "./shell.ts";
 import { formatTable, KUBECTL_STYLE } from "./tabwriter.ts";
 
 const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
+
+/** Commander's collector for a repeatable option. */
+const collect = (value: string, previous: string[]) => [...previous, value];
 
 /** `service`, `deployment.apps`, `ippool.projectcalico.org`: how kubectl names a kind in its messages. */
 export function kubectlKindName(def: KindDef): string {
@@ -72,6 +80,14 @@ function lastAppliedText(o: ApiObject): string {
   return `${toJson(copy, 0)}\n`;
 }
 
+/** How `get` prints a table: kubectl's --show-labels, -L/--label-columns and --no-headers. */
+interface TableFlags {
+  showLabels?: boolean;
+  labelColumns?: string[];
+  noHeaders?: boolean;
+  template?: string;
+}
+
 function printObjects(
   ctx: CliContext,
   def: KindDef,
@@ -79,12 +95,19 @@ function printObjects(
   output: string | undefined,
   single: boolean,
   withNamespace: boolean,
+  flags: TableFlags = {},
 ) {
+  const value = single
+    ? objects[0]!
+    : { apiVersion: "v1", items: objects, kind: "List", metadata: { resourceVersion: "" } };
   if (output === "yaml" || output === "json") {
-    const value = single
-      ? objects[0]
-      : { apiVersion: "v1", items: objects, kind: "List", metadata: { resourceVersion: "" } };
     ctx.out(output === "yaml" ? toYaml(value) : `${toJson(value, 4)}\n`);
+    return;
+  }
+  if (isTemplateFormat(output)) {
+    // kubectl's printers see the objects as decoded JSON (no undefined fields, plain data only).
+    const data = JSON.parse(JSON.stringify(value)) as GoData;
+    printWithTemplate(ctx, output!, flags.template, data, { noHeaders: flags.noHeaders });
     return;
   }
   if (output === "name") {
@@ -94,14 +117,16 @@ function printObjects(
   if (output !== undefined && output !== "wide")
     throw new TortieError(
       "Usage",
-      `unable to match a printer suitable for the output format "${output}", allowed formats are: json,name,wide,yaml`,
+      `unable to match a printer suitable for the output format "${output}", allowed formats are: ${ALLOWED_FORMATS}`,
     );
-  ctx.out(
-    formatTable(
-      kubectlTable(def, objects, { wide: output === "wide", withNamespace, now: ctx.now() }),
-      KUBECTL_STYLE,
-    ),
-  );
+  const rows = kubectlTable(def, objects, {
+    wide: output === "wide",
+    withNamespace,
+    now: ctx.now(),
+    showLabels: !!flags.showLabels,
+    labelColumns: flags.labelColumns ?? [],
+  });
+  ctx.out(formatTable(flags.noHeaders ? rows.slice(1) : rows, KUBECTL_STYLE));
 }
 
 interface Common {
@@ -157,38 +182,55 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
     });
 
   for (const verb of ["create", "replace"] as const) {
-    program
+    const command = program
       .command(verb)
-      .description(verb === "create" ? "create resources from a file" : "replace resources from a file")
-      .requiredOption("-f, --filename <file>", "manifest file, or - for stdin")
-      .addOption(nsOption())
-      .action(async (o: Common) => {
-        const store = ctx.store();
-        for (const { entry, def, object } of await prepareForWrite(
-          ctx,
-          o.filename!,
-          o.namespace,
-          `no objects passed to ${verb}`,
-        )) {
-          try {
-            if (verb === "create") await store.create(object);
-            else await store.update(object);
-            ctx.out(
-              `${kubectlKindName(def)}/${object.metadata.name} ${verb === "create" ? "created" : "replaced"}\n`,
+      .description(
+        verb === "create"
+          ? "create resources from a file, or: create namespace|serviceaccount|configmap NAME"
+          : "replace resources from a file",
+      );
+    if (verb === "create")
+      command
+        .argument(
+          "[generator...]",
+          "namespace NAME | serviceaccount NAME | configmap NAME --from-literal=k=v",
+        )
+        .option("-f, --filename <file>", "manifest file, or - for stdin")
+        .option("--from-literal <key=value>", "configmap: a key and its value (repeatable)", collect, []);
+    else command.requiredOption("-f, --filename <file>", "manifest file, or - for stdin");
+    command.addOption(nsOption()).action(async (...params: unknown[]) => {
+      const o = (verb === "create" ? params[1] : params[0]) as Common & { fromLiteral?: string[] };
+      const generator = verb === "create" ? (params[0] as string[]) : [];
+      if (verb === "create" && !o.filename) {
+        await createFromGenerator(ctx, generator, o);
+        return;
+      }
+      const store = ctx.store();
+      for (const { entry, def, object } of await prepareForWrite(
+        ctx,
+        o.filename!,
+        o.namespace,
+        `no objects passed to ${verb}`,
+      )) {
+        try {
+          if (verb === "create") await store.create(object);
+          else await store.update(object);
+          ctx.out(
+            `${kubectlKindName(def)}/${object.metadata.name} ${verb === "create" ? "created" : "replaced"}\n`,
+          );
+        } catch (e) {
+          if (e instanceof ResourceError)
+            throw new ResourceError(
+              new TortieError(
+                e.code,
+                `error when ${verb === "create" ? "creating" : "replacing"} "${entry.source}": ${e.message}`,
+              ),
+              e.subject,
             );
-          } catch (e) {
-            if (e instanceof ResourceError)
-              throw new ResourceError(
-                new TortieError(
-                  e.code,
-                  `error when ${verb === "create" ? "creating" : "replacing"} "${entry.source}": ${e.message}`,
-                ),
-                e.subject,
-              );
-            throw locateError(entry, e);
-          }
+          throw locateError(entry, e);
         }
-      });
+      }
+    });
   }
 
   program
@@ -198,46 +240,69 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
     .addOption(nsOption())
     .option("-A, --all-namespaces", "list across all namespaces")
     .option("-l, --selector <selector>", "label selector")
-    .option("-o, --output <format>", "yaml|json|wide|name")
-    .action(async (args: string[], o: Common) => {
+    .option(
+      "-o, --output <format>",
+      "yaml|json|wide|name|go-template=…|go-template-file=…|jsonpath=…|jsonpath-file=…|custom-columns=…",
+    )
+    .option("--template <template>", "the template for -o go-template / jsonpath")
+    .option("--show-labels", "a LABELS column with every label")
+    .option("-L, --label-columns <keys>", "a column per label key (comma-separated; repeatable)", collect, [])
+    .option("--no-headers", "no header row in tables and custom columns")
+    .action(async (args: string[], o: Common & TableFlags & { headers?: boolean }) => {
       const store = ctx.store();
+      // pflag reads `-o=yaml` as yaml; commander hands over "=yaml".
+      if (o.output?.startsWith("=")) o.output = o.output.slice(1);
       const { def, names } = parseTarget(args);
       const ns = o.allNamespaces ? undefined : namespaceFor(def, o.namespace);
+      const flags: TableFlags = {
+        showLabels: o.showLabels,
+        labelColumns: (o.labelColumns ?? []).flatMap((c) => c.split(",")).filter((c) => c !== ""),
+        noHeaders: o.headers === false,
+        template: o.template,
+      };
       if (names.length > 0) {
         const objects = [];
         for (const n of names)
           objects.push(await store.mustGet(def, n, ns ?? namespaceFor(def, o.namespace)));
-        printObjects(ctx, def, objects, o.output, names.length === 1, false);
+        printObjects(ctx, def, objects, o.output, names.length === 1, false, flags);
         return;
       }
       const match = o.selector ? parseLabelSelector(o.selector) : () => true;
       const objects = (await store.list(def, ns)).filter((x) => match(x.metadata.labels));
-      if (objects.length === 0 && o.output !== "yaml" && o.output !== "json") {
+      if (objects.length === 0 && o.output !== "yaml" && o.output !== "json" && !isTemplateFormat(o.output)) {
         ctx.err(def.namespaced && ns ? `No resources found in ${ns} namespace.\n` : "No resources found\n");
         return;
       }
-      printObjects(ctx, def, objects, o.output, false, def.namespaced && !!o.allNamespaces);
+      printObjects(ctx, def, objects, o.output, false, def.namespaced && !!o.allNamespaces, flags);
     });
 
   program
     .command("delete")
-    .description("delete resources by name, label selector or file")
+    .description("delete resources by name, label selector, --all, or file")
     .argument("[resource...]", "TYPE NAME... or TYPE/NAME")
     .addOption(nsOption())
     .option("-l, --selector <selector>", "label selector")
+    .option("--all", "every object of the kind in the namespace")
+    .option("-A, --all-namespaces", "with --all or -l: in every namespace")
     .option("-f, --filename <file>", "manifest file")
-    .action(async (args: string[], o: Common) => {
+    .action(async (args: string[], o: Common & { all?: boolean }) => {
       const store = ctx.store();
       const targets: DeleteTarget[] = o.filename ? deleteTargetsFromFile(ctx, o.filename, o.namespace) : [];
       if (!o.filename) {
+        if (o.all && o.selector !== undefined)
+          throw new TortieError("Invalid", "setting 'all' parameter but found a non empty selector. ");
         const { def, names } = parseTarget(args);
-        const ns = namespaceFor(def, o.namespace);
-        if (o.selector) {
-          const match = parseLabelSelector(o.selector);
+        const ns = o.allNamespaces ? undefined : namespaceFor(def, o.namespace);
+        if (names.length > 0 && (o.all || o.selector !== undefined))
+          throw new TortieError("Invalid", "name cannot be provided when a selector is specified");
+        if (names.length > 0 && o.allNamespaces && def.namespaced)
+          throw new TortieError("Invalid", "a resource cannot be retrieved by name across all namespaces");
+        if (o.selector !== undefined || o.all) {
+          const match = o.selector !== undefined ? parseLabelSelector(o.selector) : () => true;
           for (const x of await store.list(def, ns))
-            if (match(x.metadata.labels)) targets.push({ def, name: x.metadata.name!, namespace: ns });
-          if (targets.length === 0)
-            ctx.out(def.namespaced ? `No resources found in ${ns} namespace.\n` : "No resources found\n");
+            if (match(x.metadata.labels))
+              targets.push({ def, name: x.metadata.name!, namespace: x.metadata.namespace });
+          if (targets.length === 0) ctx.out("No resources found\n");
         } else {
           if (names.length === 0)
             throw new TortieError("Usage", "resource(s) were provided, but no name was specified");
@@ -350,15 +415,7 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
     });
 
   addClusterCommands(program, ctx);
-  program
-    .command("logs")
-    .description("print what a pod's app logged (sim dataplane)")
-    .argument("<pod>", "POD or pod/POD")
-    .addOption(nsOption())
-    .option("-c, --container <name>", "container (each sample pod has one)")
-    .action(async (pod: string, o: Common) => {
-      ctx.out(await podLogs(ctx, o.namespace ?? "default", pod.replace(/^pods?\//, "")));
-    });
+  addLogsCommand(program, ctx);
   program
     .command("exec")
     .description("run a command in a pod's network namespace (sim dataplane): exec POD [-n NS] -- CMD")
@@ -369,11 +426,8 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
     .option("-i, --stdin", "accepted for compatibility")
     .option("-t, --tty", "accepted for compatibility")
     .action(async (pod: string, command: string[], o: Common) => {
-      const code = await execOnSim(
-        ctx,
-        `${o.namespace ?? "default"}/${pod.replace(/^pods?\//, "")}`,
-        command,
-      );
+      const target = `${o.namespace ?? "default"}/${pod.replace(/^pods?\//, "")}`;
+      const code = await (execShell(ctx, target, command) ?? execOnSim(ctx, target, command));
       if (code !== 0) throw new CommandExit(code);
     });
 

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from "commander";
-import { isTortieError, UnsupportedError } from "../lib/index.ts";
+import { isTortieError } from "../lib/index.ts";
 import { calicoctlErrorText, calicoctlProgram } from "./calicoctl.ts";
 import { calicoqProgram } from "./calicoq.ts";
 import { lifecycleProgram, settleCluster } from "./cluster.ts";
@@ -7,12 +7,8 @@ import { type CliContext, makeContext } from "./context.ts";
 import { CommandExit, execOnSim } from "./exec.ts";
 import { kubectlErrorText, kubectlProgram } from "./kubectl.ts";
 import { policyProgram } from "./policy.ts";
-
-/** Commands CLI.md promises that later issues build; they say so instead of pretending. */
-const NOT_YET: Record<string, string> = {
-  shell: "tortie shell (the sim dataplane issue)",
-  trace: "tortie trace (the sim dataplane issue)",
-};
+import { execShell, runShell } from "./shell.ts";
+import { traceProgram } from "./trace.ts";
 
 const KUBECTL_VERBS = new Set(["apply", "create", "replace", "get", "delete", "patch", "label", "describe"]);
 const LIFECYCLE = new Set(["up", "down", "status"]);
@@ -75,14 +71,15 @@ export async function runCli(argv: string[], ctx?: CliContext): Promise<number> 
     program = lifecycleProgram(context);
   } else if (first === "policy") {
     program = policyProgram(context);
+  } else if (first === "trace") {
+    program = traceProgram(context);
   } else if (first === "calicoq") {
     program = calicoqProgram(context);
     from = args;
   } else if (first === "exec") {
     return runExec(context, args);
-  } else if (first && NOT_YET[first]) {
-    context.err(`${new UnsupportedError(NOT_YET[first]).message}\n`);
-    return 1;
+  } else if (first === "shell") {
+    return runShellCommand(context, args);
   } else {
     program = new Command("tortie")
       .description("Calico-compatible Kubernetes networking: the cluster's network, on one machine")
@@ -99,11 +96,21 @@ export async function runCli(argv: string[], ctx?: CliContext): Promise<number> 
       .command("calicoctl")
       .description("calicoctl's grammar and output: apply, create, replace, delete, get, patch, label");
     for (const verb of KUBECTL_VERBS) program.command(verb).description(`same as 'tortie kubectl ${verb}'`);
-    for (const c of [...lifecycleProgram(context).commands, ...policyProgram(context).commands])
+    for (const c of [
+      ...lifecycleProgram(context).commands,
+      ...policyProgram(context).commands,
+      ...traceProgram(context).commands,
+    ])
       program.command(c.name()).description(c.description());
     program.command("calicoq").description("calicoq's queries: eval SELECTOR | endpoint NAME | policy NAME");
-    for (const [verb, what] of Object.entries(NOT_YET))
-      program.command(verb).description(`not supported yet: ${what}`);
+    program
+      .command("exec")
+      .description("exec TARGET -- COMMAND: run ip, iptables, curl, ping, ... on a host or in NS/POD (sim)");
+    program
+      .command("shell")
+      .description(
+        "shell TARGET: an interactive shell on a host or in NS/POD running the same commands (sim)",
+      );
     if (!first) {
       context.out(program.helpInformation());
       return 0;
@@ -162,7 +169,29 @@ async function runExec(ctx: CliContext, args: string[]): Promise<number> {
     return 2;
   }
   try {
-    return await execOnSim(ctx, target, args.slice(dash + 1));
+    const command = args.slice(dash + 1);
+    return await (execShell(ctx, target, command) ?? execOnSim(ctx, target, command));
+  } catch (e) {
+    if (!isTortieError(e)) throw e;
+    ctx.err(`error: ${e.message}\n`);
+    return e.code === "Usage" ? 2 : 1;
+  }
+}
+
+/** `tortie shell TARGET`. */
+async function runShellCommand(ctx: CliContext, args: string[]): Promise<number> {
+  if (args.length !== 1 || args[0]!.startsWith("-")) {
+    if (args[0] === "--help" || args[0] === "-h") {
+      ctx.out(
+        "Usage: tortie shell TARGET\n\nAn interactive shell on a host (a topology host name) or in a pod (NS/POD): the\ncommands of 'tortie exec', pipes into grep/head/tail/wc -l/python -m json.tool, and on a\nhost kubectl, calicoctl, calicoq and ssh HOST. exit or Ctrl-D leaves.\n",
+      );
+      return 0;
+    }
+    ctx.err("error: usage: tortie shell TARGET\n");
+    return 2;
+  }
+  try {
+    return await runShell(ctx, args[0]!);
   } catch (e) {
     if (!isTortieError(e)) throw e;
     ctx.err(`error: ${e.message}\n`);

@@ -1,15 +1,20 @@
 /** `tortie policy explain|matrix` (CLI.md "Seeing why"): the policy engine over the cluster in the store. */
 import { Command, Option } from "commander";
-import { TortieError, UnsupportedError } from "../lib/index.ts";
+import { simMatrixCells } from "../agent/index.ts";
+import { TortieError } from "../lib/index.ts";
 import { formatIp } from "../net/index.ts";
 import {
   evaluateFlow,
   type FlowEnd,
+  type MatrixCell,
   type MatrixPort,
   PolicyMatrix,
+  podLabel,
+  protocolName,
   protocolNumber,
 } from "../policy/index.ts";
 import type { CliContext } from "./context.ts";
+import { readSimInputs } from "./exec.ts";
 import { readPolicySnapshot, resolvePlace } from "./policy-snapshot.ts";
 import { explainText } from "./policy-text.ts";
 
@@ -93,8 +98,6 @@ export function policyProgram(ctx: CliContext): Command {
       new Option("-o, --output <format>", "output format").choices(["table", "json"]).default("table"),
     )
     .action(async (o: { namespaces?: string; ports?: string; engine: string; output: string }) => {
-      if (o.engine === "sim")
-        throw new UnsupportedError("policy matrix --engine sim (it needs the sim dataplane)");
       const snapshot = await readPolicySnapshot(ctx.store());
       const wanted = o.namespaces ? new Set(o.namespaces.split(",").map((s) => s.trim())) : undefined;
       const inScope = (ns: string | undefined) =>
@@ -115,8 +118,11 @@ export function policyProgram(ctx: CliContext): Command {
         if (ports.length === 0)
           throw new TortieError("Usage", "the pods declare no container ports: pass --ports");
       }
-      const matrix = new PolicyMatrix(snapshot.index.model, ports, pods);
-      const cells = matrix.cellsList();
+      let cells: MatrixCell[];
+      if (o.engine === "sim") {
+        const { topology, objects } = await readSimInputs(ctx);
+        cells = simMatrixCells(objects, topology, { pods: pods.map(podLabel), ports });
+      } else cells = new PolicyMatrix(snapshot.index.model, ports, pods).cellsList();
       if (o.output === "json") {
         ctx.out(`${JSON.stringify({ cells }, null, 2)}\n`);
         return;
@@ -126,7 +132,7 @@ export function policyProgram(ctx: CliContext): Command {
       const width = Math.max(...names.map((n) => n.length));
       const out: string[] = [];
       for (const p of ports) {
-        const proto = cells.find((c) => c.port === p.port)?.protocol ?? "";
+        const proto = protocolName(p.protocol);
         out.push(`port ${p.port}/${proto}: row = from, column = to (same order); '.' allowed, 'X' denied`);
         for (const from of names) {
           const row = names

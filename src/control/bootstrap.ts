@@ -201,7 +201,7 @@ function kubernetesNode(t: ClusterTopology, host: TopologyHost, since: string): 
       },
       annotations,
     },
-    spec: {},
+    spec: host.taints?.length ? { taints: host.taints.map((t) => ({ ...t })) } : {},
     status: {
       addresses: [
         { type: "InternalIP", address: host.ip },

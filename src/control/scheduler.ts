@@ -7,9 +7,59 @@ function nodeReady(n: ApiObject): boolean {
   return conditionIsTrue(n, "Ready");
 }
 
+interface Taint {
+  key: string;
+  value?: string;
+  effect: string;
+}
+
+interface Toleration {
+  key?: string;
+  operator?: string;
+  value?: string;
+  effect?: string;
+}
+
+/** The node's NoSchedule/NoExecute taints that none of the pod's tolerations tolerate (PreferNoSchedule never blocks). */
+function untoleratedTaints(node: ApiObject, pod: ApiObject): Taint[] {
+  const tolerations: Toleration[] = pod.spec.tolerations ?? [];
+  return ((node.spec?.taints as Taint[] | undefined) ?? []).filter(
+    (t) =>
+      t.effect !== "PreferNoSchedule" &&
+      !tolerations.some(
+        (tol) =>
+          (tol.effect === undefined || tol.effect === "" || tol.effect === t.effect) &&
+          (tol.operator === "Exists"
+            ? tol.key === undefined || tol.key === "" || tol.key === t.key
+            : tol.key === t.key && (tol.value ?? "") === (t.value ?? "")),
+      ),
+  );
+}
+
+/** The scheduler's FailedScheduling message: how many nodes each filter turned away, as kube-scheduler counts them. */
+function unschedulableMessage(
+  all: number,
+  notMatching: number,
+  matching: ApiObject[],
+  pod: ApiObject,
+): string {
+  const reasons: string[] = [];
+  if (notMatching > 0) reasons.push(`${notMatching} node(s) didn't match Pod's node affinity/selector`);
+  const byTaint = new Map<string, number>();
+  for (const n of matching)
+    for (const t of untoleratedTaints(n, pod).slice(0, 1)) {
+      const text = `${t.key}${t.value ? `=${t.value}` : ""}: ${t.effect}`;
+      byTaint.set(text, (byTaint.get(text) ?? 0) + 1);
+    }
+  for (const [t, count] of byTaint) reasons.push(`${count} node(s) had untolerated taint {${t}}`);
+  return reasons.length
+    ? `0/${all} nodes are available: ${reasons.sort().join(", ")}.`
+    : `0/${all} nodes are available.`;
+}
+
 /**
  * The scheduler: binds each unscheduled pod to a ready, schedulable node whose labels satisfy its
- * nodeSelector, spreading a workload's pods (fewest pods of the same owner, then fewest pods, then name).
+ * nodeSelector and whose taints the pod tolerates, spreading a workload's pods (fewest pods of the same owner, then fewest pods, then name).
  * A pod no node fits stays Pending with the scheduler's Unschedulable condition.
  */
 export async function schedulePods(w: Writer, now: Date): Promise<void> {
@@ -21,14 +71,12 @@ export async function schedulePods(w: Writer, now: Date): Promise<void> {
   for (const pod of pods) {
     if (pod.spec.nodeName) continue;
     const selector: Record<string, string> = pod.spec.nodeSelector ?? {};
-    const fits = nodes.filter((n) =>
+    const matching = nodes.filter((n) =>
       Object.entries(selector).every(([k, v]) => n.metadata.labels?.[k] === v),
     );
+    const fits = matching.filter((n) => untoleratedTaints(n, pod).length === 0);
     if (fits.length === 0) {
-      const message =
-        Object.keys(selector).length > 0
-          ? `0/${allNodes} nodes are available: ${allNodes} node(s) didn't match Pod's node affinity/selector.`
-          : `0/${allNodes} nodes are available.`;
+      const message = unschedulableMessage(allNodes, nodes.length - matching.length, matching, pod);
       const status = {
         phase: "Pending",
         conditions: [

@@ -47,7 +47,14 @@ const SEED000: ApiObject = {
       encapsulation: "None",
     },
     hosts: [
-      { name: "master1", address: "10.0.0.10/24", role: "control-plane", interface: "ens160" },
+      // A kubeadm control plane of the seed's era: workloads run on the workers only (seed 004).
+      {
+        name: "master1",
+        address: "10.0.0.10/24",
+        role: "control-plane",
+        interface: "ens160",
+        taints: [{ key: "node-role.kubernetes.io/master", effect: "NoSchedule" }],
+      },
       { name: "worker1", address: "10.0.0.11/24", role: "worker", interface: "ens160" },
       { name: "worker2", address: "10.0.0.12/24", role: "worker", interface: "ens160" },
       { name: "host1", address: "10.0.0.20/24", role: "external", interface: "ens160" },

@@ -43,6 +43,7 @@ export interface TopologyHost {
   role: "control-plane" | "worker" | "external";
   interface: string;
   labels: Record<string, string>;
+  taints?: { key: string; value?: string; effect: string }[];
 }
 
 /** The stored Topology, typed: what the controllers need to know about the cluster they run. */
@@ -58,6 +59,8 @@ export interface ClusterTopology {
   kubernetesVersion: string;
   defaultPool: { name: string; cidr: string; blockSize: number; natOutgoing: boolean; encapsulation: string };
   hosts: TopologyHost[];
+  /** kube-proxy's mode on every node (spec.kubeProxyMode); iptables when absent. */
+  kubeProxyMode?: "iptables" | "nftables";
 }
 
 export function toClusterTopology(o: ApiObject): ClusterTopology {
@@ -74,6 +77,7 @@ export function toClusterTopology(o: ApiObject): ClusterTopology {
     asNumber: s.asNumber,
     kubernetesVersion: s.kubernetesVersion,
     defaultPool: s.defaultPool,
+    kubeProxyMode: s.kubeProxyMode ?? "iptables",
     hosts: (s.hosts as Record<string, unknown>[]).map((h) => {
       const [ip, prefix] = String(h.address).split("/");
       return {
@@ -84,6 +88,7 @@ export function toClusterTopology(o: ApiObject): ClusterTopology {
         role: h.role as TopologyHost["role"],
         interface: String(h.interface),
         labels: (h.labels as Record<string, string> | undefined) ?? {},
+        taints: (h.taints as TopologyHost["taints"] | undefined) ?? [],
       };
     }),
   };

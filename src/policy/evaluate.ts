@@ -136,9 +136,17 @@ export function evaluateAt(
   };
   const host = endpoint.kind === "host";
   if (host && stage !== "forward") {
-    const list =
-      direction === "ingress" ? index.model.host.failsafeInbound : index.model.host.failsafeOutbound;
-    const hit = failsafeHit(list, packet, direction);
+    const { failsafeInbound, failsafeOutbound } = index.model.host;
+    const list = direction === "ingress" ? failsafeInbound : failsafeOutbound;
+    let hit = failsafeHit(list, packet, direction);
+    // In raw, before conntrack, replies from the other direction's failsafe ports are allowed too (static.go).
+    if (!hit && stage === "untracked")
+      hit = (direction === "ingress" ? failsafeOutbound : failsafeInbound).find(
+        (f) =>
+          f.protocol === packet.protocol &&
+          f.port === packet.srcPort &&
+          (!f.net || cidrContainsIp(f.net, direction === "ingress" ? packet.src : packet.dst)),
+      );
     if (hit) {
       decision.verdict = "allow";
       decision.failsafe = `${protocolName(hit.protocol).toLowerCase()}:${hit.port}`;

@@ -199,6 +199,32 @@ function check(
   return d;
 }
 
+/** The node's all-interfaces (`*`) host endpoint: it governs traffic on interfaces no specific one claims. */
+function allInterfacesHostEndpoint(index: PolicyIndex, node: string): Endpoint | undefined {
+  return (index.hostEndpointsByNode.get(node) ?? [])
+    .filter((h) => h.interfaceName === "*")
+    .sort((a, b) => (a.name < b.name ? -1 : 1))[0];
+}
+
+/** Felix renders pre-DNAT (mangle) and untracked (raw) chains only for host endpoints such policy selects. */
+function hasStage(
+  index: PolicyIndex,
+  hep: Endpoint,
+  stage: "pre-dnat" | "untracked",
+  dir: Direction,
+): boolean {
+  return index.tiersFor(hep, dir, (p) => (stage === "pre-dnat" ? p.preDNAT : p.doNotTrack)).length > 0;
+}
+
+/**
+ * Follows Felix's chains (static.go, dispatch.go, endpoint_mgr.go) along one path:
+ * - a packet arriving on an interface meets raw (untracked policy, named host endpoints only), mangle (pre-DNAT
+ *   policy), then INPUT (`cali-fh-`, unless raw or mangle accepted it) or FORWARD (`cali-fhfw-` unless accepted,
+ *   the pods' `cali-fw-`/`cali-tw-`, then `cali-thfw-` of the host endpoint it leaves by);
+ * - a pod's packet arrives on its cali interface, which only the `*` host endpoint governs;
+ * - a host's own packet meets raw (untracked egress), then `cali-th-` — except towards its local pods, which
+ *   Felix never polices (`cali-OUTPUT` returns for `-o cali+`).
+ */
 function walk(
   index: PolicyIndex,
   from: FlowEnd,
@@ -216,126 +242,153 @@ function walk(
 ): FlowPath {
   const leg: Leg = { checks: [], nat: [] };
   const done = (allowed: boolean): FlowPath => ({ nat: leg.nat, checks: leg.checks, allowed });
+  const run = (node: string, hep: Endpoint, dir: Direction, stage: Stage, p: Packet) =>
+    check(index, leg, node, hep, dir, stage, p, explain);
   const srcNode = nodeOf(from);
-  // Cluster IPs are translated on the source's node before its filter chains run; node ports where they arrive.
+  // Cluster IPs are translated on the source's node; node ports where they arrive.
   const dnatNode = dnat ? (dnat.viaNode ?? srcNode) : undefined;
-  const translated = (p: Packet): Packet =>
-    dnat ? { ...p, dst: dnat.backend.ip, dstPort: dnat.backend.port } : p;
-  let packet = packet0;
-  if (dnat && dnatNode === srcNode) {
-    packet = translated(packet);
-    leg.nat.push(
-      `DNAT ${formatIp(packet0.dst)}:${packet0.dstPort} -> ${formatIp(packet.dst)}:${packet.dstPort} on ${srcNode}`,
-    );
-  }
   const dstNode = nodeOf(to);
+  let packet = packet0;
+  const translate = (node: string) => {
+    if (!dnat || dnatNode !== node) return;
+    const before = packet;
+    packet = { ...packet, dst: dnat.backend.ip, dstPort: dnat.backend.port };
+    leg.nat.push(
+      `DNAT ${formatIp(before.dst)}:${before.dstPort} -> ${formatIp(packet.dst)}:${packet.dstPort} on ${node}`,
+    );
+  };
+  // After DNAT (if any) the packet heads for `dstNode`; before it, for the node doing the DNAT.
   const nextNode = dnat && dnatNode !== srcNode ? dnatNode : dstNode;
 
-  // Leaving the source.
+  /** FORWARD on `node` after arriving: forward ingress unless accepted, the pod, then forward egress. */
+  const forwardOn = (
+    node: string,
+    inHep: Endpoint | undefined,
+    accepted: boolean,
+    leaving: boolean,
+  ): "deny" | "pass" => {
+    if (inHep && !accepted && run(node, inHep, "ingress", "forward", packet).verdict === "deny")
+      return "deny";
+    if (!leaving) {
+      if (to.kind === "endpoint" && run(node, to.endpoint, "ingress", "workload", packet).verdict === "deny")
+        return "deny";
+      const star = allInterfacesHostEndpoint(index, node);
+      if (star && run(node, star, "egress", "forward", packet).verdict === "deny") return "deny";
+      return "pass";
+    }
+    const out = uplinkHostEndpoint(index, node);
+    if (out && run(node, out, "egress", "forward", packet).verdict === "deny") return "deny";
+    return "pass";
+  };
+
+  /** Raw and mangle PREROUTING for a packet arriving on `node` through `hep`: dropped, accepted, or neither. */
+  const prerouting = (node: string, hep: Endpoint | undefined, untracked: boolean) => {
+    let accepted = false;
+    if (hep && untracked && hep.interfaceName !== "*" && hasStage(index, hep, "untracked", "ingress")) {
+      const d = run(node, hep, "ingress", "untracked", packet);
+      if (d.verdict === "deny") return "deny";
+      accepted = d.verdict === "allow" && !d.failsafe;
+    }
+    if (hep && !accepted && hasStage(index, hep, "pre-dnat", "ingress")) {
+      const d = run(node, hep, "ingress", "pre-dnat", packet);
+      if (d.verdict === "deny") return "deny";
+      // A failsafe ACCEPT in mangle sets no mark: the filter chains still run.
+      accepted = d.verdict === "allow" && !d.failsafe;
+    }
+    return accepted ? "accepted" : "none";
+  };
+
+  /** Arriving at `node` from the network (through its uplink) and on from there. */
+  const arrive = (node: string): FlowPath => {
+    const hep = uplinkHostEndpoint(index, node);
+    const pre = prerouting(node, hep, true);
+    if (pre === "deny") return done(false);
+    translate(node);
+    const finalNode = nodeOf(to);
+    if (to.kind === "host" && finalNode === node) {
+      if (hep && pre !== "accepted" && run(node, hep, "ingress", "host", packet).verdict === "deny")
+        return done(false);
+      return done(true);
+    }
+    const leaving = finalNode !== node;
+    if (forwardOn(node, hep, pre === "accepted", leaving) === "deny") return done(false);
+    if (!leaving || finalNode === undefined) return done(true);
+    // kube-proxy masquerades node-port traffic (externalTrafficPolicy Cluster) as it leaves for another node.
+    if (dnat?.viaNode === node && !dnat.service.externalLocal) {
+      const nodeIp = index.model.nodes.find((n) => n.name === node)?.ips[0];
+      if (nodeIp) {
+        leg.nat.push(`SNAT ${formatIp(packet.src)} -> ${formatIp(nodeIp)} on ${node} (masquerade)`);
+        packet = { ...packet, src: nodeIp };
+      }
+    }
+    return arrive(finalNode);
+  };
+
   if (from.kind === "endpoint") {
-    if (
-      check(index, leg, from.endpoint.node, from.endpoint, "egress", "workload", packet, explain).verdict ===
-      "deny"
-    )
-      return done(false);
-    if (to.kind === "host" && nextNode === srcNode && !dnat) {
+    const s = from.endpoint.node;
+    // The pod's packet arrives on its cali interface: mangle sees it through the `*` host endpoint only.
+    const star = allInterfacesHostEndpoint(index, s);
+    const pre = prerouting(s, star, false);
+    if (pre === "deny") return done(false);
+    translate(s);
+    if (to.kind === "host" && nextNode === s) {
+      if (run(s, from.endpoint, "egress", "workload", packet).verdict === "deny") return done(false);
       const action = index.model.host.defaultEndpointToHostAction;
       leg.checks.push({
         stage: "host",
         direction: "ingress",
-        endpoint: `host:${srcNode}`,
+        endpoint: `host:${s}`,
         verdict: action === "Drop" ? "deny" : "allow",
         reason: `workload to its own host: DefaultEndpointToHostAction ${action}`,
         tiers: [],
         profiles: [],
-        node: srcNode!,
-        subject: `host ${srcNode}`,
+        node: s,
+        subject: `host ${s}`,
         src: formatIp(packet.src),
         dst: formatIp(packet.dst),
       });
       return done(action !== "Drop");
     }
-    if (nextNode !== srcNode) {
-      const hep = uplinkHostEndpoint(index, srcNode!);
-      if (hep && check(index, leg, srcNode!, hep, "egress", "forward", packet, explain).verdict === "deny")
-        return done(false);
-    }
-  } else if (from.kind === "host") {
-    const hep = uplinkHostEndpoint(index, from.node);
-    if (hep && check(index, leg, from.node, hep, "egress", "host", packet, explain).verdict === "deny")
+    // FORWARD: the `*` endpoint's forward ingress (unless mangle accepted), the pod's egress, then on.
+    if (star && pre !== "accepted" && run(s, star, "ingress", "forward", packet).verdict === "deny")
       return done(false);
+    if (run(s, from.endpoint, "egress", "workload", packet).verdict === "deny") return done(false);
+    const leaving = nextNode !== s;
+    if (forwardOn(s, undefined, true, leaving) === "deny") return done(false);
+    if (!leaving || nextNode === undefined) return done(true);
+    return arrive(nextNode);
   }
 
-  // Arriving at another node from the network (or from outside the cluster).
-  let arrival = nextNode;
-  if (arrival !== undefined && arrival !== srcNode) {
-    const hep = uplinkHostEndpoint(index, arrival);
-    let preDnatAllowed = false;
-    if (hep) {
-      const d = check(index, leg, arrival, hep, "ingress", "pre-dnat", packet, explain);
-      if (d.verdict === "deny") return done(false);
-      preDnatAllowed = d.verdict === "allow";
-    }
-    if (dnat && dnatNode === arrival) {
-      const before = packet;
-      packet = translated(packet);
-      leg.nat.push(
-        `DNAT ${formatIp(before.dst)}:${before.dstPort} -> ${formatIp(packet.dst)}:${packet.dstPort} on ${arrival}`,
-      );
-    }
+  if (from.kind === "host") {
+    const s = from.node;
+    translate(s);
     const finalNode = nodeOf(to);
-    if (to.kind === "host" && finalNode === arrival) {
-      if (
-        hep &&
-        !preDnatAllowed &&
-        check(index, leg, arrival, hep, "ingress", "host", packet, explain).verdict === "deny"
-      )
+    // Felix does not police a host's traffic to its own pods.
+    if (to.kind === "endpoint" && finalNode === s && nextNode === s) return done(true);
+    if (to.kind === "host" && finalNode === s && nextNode === s) {
+      // To itself, over lo: only the `*` host endpoint governs lo.
+      const star = allInterfacesHostEndpoint(index, s);
+      if (!star) return done(true);
+      if (run(s, star, "egress", "host", packet).verdict === "deny") return done(false);
+      const pre = prerouting(s, star, false);
+      if (pre === "deny") return done(false);
+      if (pre !== "accepted" && run(s, star, "ingress", "host", packet).verdict === "deny")
         return done(false);
       return done(true);
     }
-    if (hep && check(index, leg, arrival, hep, "ingress", "forward", packet, explain).verdict === "deny")
-      return done(false);
-    if (finalNode !== arrival) {
-      // kube-proxy masquerades node-port traffic (externalTrafficPolicy Cluster) as it leaves for another node.
-      if (hep && check(index, leg, arrival, hep, "egress", "forward", packet, explain).verdict === "deny")
-        return done(false);
-      if (dnat?.viaNode === arrival && !dnat.service.externalLocal) {
-        const nodeIp = index.model.nodes.find((n) => n.name === arrival)?.ips[0];
-        if (nodeIp) {
-          leg.nat.push(`SNAT ${formatIp(packet.src)} -> ${formatIp(nodeIp)} on ${arrival} (masquerade)`);
-          packet = { ...packet, src: nodeIp };
-        }
-      }
-      if (finalNode === undefined) return done(true);
-      arrival = finalNode;
-      const hep2 = uplinkHostEndpoint(index, finalNode);
-      if (hep2) {
-        const d2 = check(index, leg, finalNode, hep2, "ingress", "pre-dnat", packet, explain);
-        if (d2.verdict === "deny") return done(false);
-        if (to.kind === "host") {
-          if (
-            d2.verdict !== "allow" &&
-            check(index, leg, finalNode, hep2, "ingress", "host", packet, explain).verdict === "deny"
-          )
-            return done(false);
-          return done(true);
-        }
-        if (check(index, leg, finalNode, hep2, "ingress", "forward", packet, explain).verdict === "deny")
-          return done(false);
-      } else if (to.kind === "host") return done(true);
+    const hep = uplinkHostEndpoint(index, s);
+    let accepted = false;
+    if (hep && hep.interfaceName !== "*" && hasStage(index, hep, "untracked", "egress")) {
+      const d = run(s, hep, "egress", "untracked", packet);
+      if (d.verdict === "deny") return done(false);
+      accepted = d.verdict === "allow" && !d.failsafe;
     }
-  } else if (to.kind === "host" && from.kind !== "endpoint") {
-    // Host to itself: nothing Calico governs.
-    return done(true);
+    if (hep && !accepted && run(s, hep, "egress", "host", packet).verdict === "deny") return done(false);
+    if (nextNode === undefined) return done(true);
+    return arrive(nextNode);
   }
 
-  // Into the destination pod (its ingress policy runs in FORWARD, before any masquerade).
-  if (to.kind === "endpoint") {
-    if (
-      check(index, leg, to.endpoint.node, to.endpoint, "ingress", "workload", packet, explain).verdict ===
-      "deny"
-    )
-      return done(false);
-  }
-  return done(true);
+  // From outside the cluster.
+  if (nextNode === undefined) return done(true);
+  return arrive(nextNode);
 }

@@ -68,7 +68,7 @@ test("policy commands refuse bad input with one line", async () => {
     ],
     ["policy explain host1 node1", 2, /--port is required for tcp/],
     ["policy matrix --ports http", 2, /--ports: "http" is not PORT or PORT\/PROTOCOL/],
-    ["policy matrix --engine sim", 1, /not supported yet: policy matrix --engine sim/],
+    ["policy matrix --engine sim --ports 8/ICMP", 2, /--engine sim probes TCP, UDP and SCTP ports only/],
     ["calicoq eval 'a =='", 1, /Invalid selector: a ==/],
     ["calicoq policy nope", 1, /policy "nope" not found/],
   ];

@@ -91,9 +91,9 @@ test("exec reports bad targets and commands plainly", async () => {
   assert.equal(noHost.err, "error: no host named nohost in this cluster\n");
   const usage = await h.run("exec node1 ip route");
   assert.equal(usage.code, 2);
-  const unknown = await h.run("exec node1 -- tcpdump -nvi any");
+  const unknown = await h.run("exec node1 -- strace -f ls");
   assert.equal(unknown.code, 1);
-  assert.equal(unknown.err, "not supported yet: tcpdump on the sim dataplane\n");
+  assert.equal(unknown.err, "not supported yet: strace on the sim dataplane\n");
   const badUrl = await h.run("exec host1 -- curl http://");
   assert.equal(badUrl.code, 3);
   assert.equal(badUrl.err, "curl: (3) URL using bad/illegal format or missing URL\n");

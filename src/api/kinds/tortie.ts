@@ -13,6 +13,16 @@ const host = obj({
   /** The underlay interface name inside the host (ens4, ens160, …). */
   interface: str.optional(),
   labels: strMap.optional(),
+  /** Taints of the host's Node (kubeadm taints its control plane; k3s does not). */
+  taints: z
+    .array(
+      obj({
+        key: str,
+        value: str.optional(),
+        effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]),
+      }),
+    )
+    .optional(),
 });
 
 /**
@@ -47,6 +57,8 @@ export const Topology: KindDef = {
         encapsulation: z.enum(["None", "IPIP", "IPIPCrossSubnet", "VXLAN", "VXLANCrossSubnet"]).optional(),
       }),
       hosts: z.array(host).min(1),
+      /** kube-proxy's mode on every node: iptables (KUBE-* chains) or nftables (table ip kube-proxy). */
+      kubeProxyMode: z.enum(["iptables", "nftables"]).optional(),
     }),
     status: z.looseObject({}).optional(),
   },

@@ -30,6 +30,9 @@ export interface ConntrackEntry {
   mark: number;
   /** FIN seen from each direction (original, reply). */
   finSeen: [boolean, boolean];
+  /** IPS_SRC_NAT / IPS_DST_NAT: a NAT binding changed the source / destination. */
+  snat?: boolean;
+  dnat?: boolean;
 }
 
 /** Seconds, nf_conntrack's defaults. */
@@ -111,6 +114,13 @@ export class Conntrack {
 
   /** Moves the entry's state on for a packet that passed (the TCP state machine, UDP/ICMP timeouts). */
   update(entry: ConntrackEntry, p: Packet, reply: boolean, now: number): void {
+    // An ICMP error is RELATED to the connection; it moves nothing on.
+    if (p.proto === ICMP && p.inner) return;
+    if (entry.proto === TCP && p.tcpFlags & TCP_RST && !entry.seenReply) {
+      // nf_conntrack_tcp_packet: a connection whose only answer is a RST is deleted at once.
+      this.remove(entry);
+      return;
+    }
     if (reply && !entry.seenReply) entry.seenReply = true;
     else if (!reply && entry.seenReply && entry.proto === UDP) entry.assured = true;
     if (entry.proto === TCP) {

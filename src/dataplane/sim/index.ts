@@ -1,7 +1,48 @@
+export {
+  compileFilter,
+  FilterError,
+  formatTimestamp,
+  type LinkFrame,
+  type PacketFilter,
+  TcpdumpPrinter,
+} from "./capture/index.ts";
 export { Conntrack, type ConntrackEntry } from "./conntrack.ts";
 export { formatRoutes, type Route } from "./fib.ts";
 export { formatIpv4, maskOf, parseIpv4, parseIpv4Prefix } from "./ipv4.ts";
-export { type Address, Kernel, type Link, type Segment, type ServerSocket } from "./kernel.ts";
+export {
+  type Address,
+  Kernel,
+  type Link,
+  type Neighbour,
+  type Segment,
+  type ServerSocket,
+} from "./kernel.ts";
 export { Netfilter, RestoreError, ruleSaveText, type TableName } from "./netfilter/index.ts";
-export { type Delivery, joinSegment, Network, type Trace } from "./network.ts";
+export type { PacketTap } from "./network.ts";
+export {
+  type Delivery,
+  joinSegment,
+  Network,
+  type Trace,
+  type TraceHop,
+  type TraceRoute,
+} from "./network.ts";
+export {
+  counterEntries,
+  formatChain,
+  formatRuleset,
+  formatSet,
+  formatTable,
+  Nftables,
+  type NftChain,
+  NftLoadError,
+  type NftRule,
+  type NftSet,
+  type NftTable,
+  traverseHook,
+} from "./nft/index.ts";
+export { type ProbeAnswer, type ProbeProtocol, type ProbeResult, probe, probeLabel } from "./probe.ts";
+export { sctpExchange } from "./sctp.ts";
+export { rpFilterAccepts, rpFilterMode, SysctlError, sysctlGet, sysctlSet } from "./sysctl.ts";
 export { type ExchangeResult, ping, tcpExchange, udpExchange } from "./transport.ts";
+export { encodeIpv4, internetChecksum } from "./wire.ts";

@@ -3,6 +3,7 @@ import { type Route, RouteTable } from "./fib.ts";
 import { IpSets } from "./ipsets.ts";
 import { type Ipv4Prefix, maskOf } from "./ipv4.ts";
 import { Netfilter } from "./netfilter/index.ts";
+import { Nftables } from "./nft/index.ts";
 
 /** A layer-2 segment: the underlay bridge the hosts' uplinks share. */
 export interface Segment {
@@ -21,6 +22,8 @@ export interface Link {
   peer?: { kernel: Kernel; link: Link };
   segment?: Segment;
   proxyArp: boolean;
+  /** net.ipv4.conf.IFACE.rp_filter (0 off, 1 strict, 2 loose); sysctl.ts reads and writes it. */
+  rpFilter: number;
 }
 
 export interface Address {
@@ -31,7 +34,7 @@ export interface Address {
 
 /** A connection handler: given the request bytes as the server sees them, the response (or nothing). */
 export interface ServerSocket {
-  protocol: "tcp" | "udp";
+  protocol: "tcp" | "udp" | "sctp";
   port: number;
   handle(request: Request): string | undefined;
 }
@@ -44,16 +47,27 @@ export interface Request {
   payload: string;
 }
 
+/** An entry of the neighbour (ARP) cache: who answered for `ip` on `dev`, and when (virtual-clock ms). */
+export interface Neighbour {
+  ip: number;
+  dev: string;
+  mac: string;
+  confirmed: number;
+}
+
 /** One network namespace: links, addresses, routes, sysctls, netfilter, conntrack and listening sockets. */
 export class Kernel {
   readonly links = new Map<string, Link>();
   readonly addresses: Address[] = [];
   readonly main = new RouteTable();
   readonly netfilter = new Netfilter();
+  readonly nft = new Nftables();
   readonly conntrack = new Conntrack();
   readonly ipsets = new IpSets();
   readonly sockets = new Map<string, ServerSocket>();
-  readonly sysctl = { ipForward: false, rpFilter: 0 };
+  /** The neighbour cache neighbour resolution fills, by `dev|ip`. */
+  readonly neighbours = new Map<string, Neighbour>();
+  readonly sysctl = { ipForward: false, rpFilter: 0, rpFilterDefault: 0 };
   private readonly localIps = new Set<number>();
   private nextIndex = 1;
   nextEphemeral = 32768;
@@ -66,7 +80,13 @@ export class Kernel {
   addLink(spec: { name: string; kind: Link["kind"]; mac: string; mtu: number }): Link {
     if (this.links.has(spec.name))
       throw new Error(`RTNETLINK answers: File exists (${spec.name} in ${this.name})`);
-    const link: Link = { index: this.nextIndex++, up: true, proxyArp: false, ...spec };
+    const link: Link = {
+      index: this.nextIndex++,
+      up: true,
+      proxyArp: false,
+      rpFilter: this.sysctl.rpFilterDefault,
+      ...spec,
+    };
     this.links.set(spec.name, link);
     return link;
   }

@@ -1,7 +1,9 @@
 import { type ConntrackEntry, tupleOf } from "./conntrack.ts";
-import { chooseNexthop, flowHash } from "./fib.ts";
+import { chooseNexthop, flowHash, type Nexthop, type Route } from "./fib.ts";
+import { mix32 } from "./hash.ts";
 import { formatIpv4 } from "./ipv4.ts";
 import type { Kernel, Link, Segment } from "./kernel.ts";
+import { natIcmpId } from "./nat-id.ts";
 import {
   type CtState,
   type Hook,
@@ -13,30 +15,77 @@ import {
   TCP_SYN,
   type TraversalResult,
 } from "./netfilter/index.ts";
+import { traverseHook } from "./nft/index.ts";
+import { isIcmpError, rejectReply } from "./reject.ts";
+import { relatedEntry, translateRelated, unconfirmedEntry } from "./related.ts";
+import { rpFilterAccepts } from "./sysctl.ts";
+
+/** The route a hop chose: its destination prefix and, for ECMP, which nexthop (1-based) of how many. */
+export interface TraceRoute {
+  dst: string;
+  type: string;
+  via?: string;
+  dev?: string;
+  nexthop: number;
+  nexthops: number;
+}
 
 /** One step of a packet's journey, for `tortie trace`. */
 export interface TraceHop {
   host: string;
   stage: string;
   detail: string;
+  inIface?: string;
+  outIface?: string;
+  route?: TraceRoute;
+  /** The conntrack state rules saw in this namespace, and whether the packet ran in the reply direction. */
+  conntrack?: { state: CtState; reply: boolean };
 }
 
+/** `at` is how many hops, rule hits and translations were recorded before this one (their common order). */
 export interface Trace {
   hops: TraceHop[];
-  rules: (RuleHit & { host: string })[];
-  nat: { host: string; kind: string; from: string; to: string }[];
+  rules: (RuleHit & { host: string; hook: Hook; at: number })[];
+  nat: { host: string; kind: string; from: string; to: string; at: number }[];
+}
+
+function traceSeq(trace: Trace): number {
+  return trace.hops.length + trace.rules.length + trace.nat.length;
+}
+
+function traceRoute(route: Route, hop: Nexthop | undefined): TraceRoute {
+  const r: TraceRoute = {
+    dst: `${formatIpv4(route.dst.addr)}/${route.dst.len}`,
+    type: route.type,
+    nexthop: hop ? route.nexthops.indexOf(hop) + 1 : 0,
+    nexthops: route.nexthops.length,
+  };
+  if (hop?.via !== undefined) r.via = formatIpv4(hop.via);
+  if (hop) r.dev = hop.dev;
+  return r;
 }
 
 export type Delivery =
   | { kind: "delivered"; kernel: Kernel; packet: Packet }
   | { kind: "dropped"; host: string; reason: string }
-  | { kind: "rejected"; host: string; with: string }
+  | { kind: "rejected"; host: string; with: string; at?: Kernel; from?: number; answer?: Packet }
   | { kind: "unreachable"; host: string; reason: "network" | "host" };
+
+/** Sees a packet an interface receives (`in`) or transmits (`out`), as a packet socket would. */
+export type PacketTap = (
+  kernel: Kernel,
+  dev: string,
+  direction: "in" | "out",
+  p: Packet,
+  frame: { src: string; dst: string },
+) => void;
+
+const LOOPBACK_MAC = "00:00:00:00:00:00";
 
 const MAX_HOPS = 32;
 
 function endpoint(ip: number, port: number, proto: number): string {
-  return proto === TCP || proto === 17 ? `${formatIpv4(ip)}:${port}` : formatIpv4(ip);
+  return proto === TCP || proto === 17 || proto === 132 ? `${formatIpv4(ip)}:${port}` : formatIpv4(ip);
 }
 
 /**
@@ -45,6 +94,12 @@ function endpoint(ip: number, port: number, proto: number): string {
  */
 export class Network {
   now = 0;
+  /** Sees every packet an interface receives or transmits (tcpdump's packet socket); none by default. */
+  tap?: PacketTap;
+  /** Per namespace, the conntrack verdict of the packet it tracked last (for the answer to a refused one). */
+  private readonly lastTracked = new Map<Kernel, { entry?: ConntrackEntry; fresh: boolean }>();
+  /** While a namespace answers a packet it refused: the unconfirmed connection its answer belongs to. */
+  private attached?: { kernel: Kernel; entry: ConntrackEntry };
   constructor(readonly random: () => number) {}
 
   /**
@@ -52,14 +107,55 @@ export class Network {
    * back to `packet`, which is otherwise left as the process made it (the network works on a copy).
    */
   send(kernel: Kernel, packet: Packet, trace?: Trace): Delivery {
-    return this.output(kernel, { ...packet }, trace, 0, packet);
+    const p = { ...packet };
+    const d = this.output(kernel, p, trace, 0, packet);
+    return d.kind === "rejected" && d.at ? this.answerRefused(d.at, p, d.with, kernel) : d;
   }
 
-  private context(kernel: Kernel, inIface: string, outIface: string, ctState: CtState): MatchContext {
+  /**
+   * `at` refuses `p` (a REJECT, a closed UDP port): it sends the ICMP error (or, for tcp-reset, the RST) back
+   * through the network like any packet, RELATED to the connection. The sender learns of the refusal only if
+   * that answer reaches it; otherwise the packet was, as far as it can tell, lost.
+   */
+  answerRefused(at: Kernel, p: Packet, how: string, sender: Kernel): Delivery {
+    const answer = rejectReply(p, how, at.isLocal(p.dst), mix32(this.now, p.src, p.dst, p.sport) & 0xffff);
+    if (!answer)
+      return {
+        kind: "dropped",
+        host: at.name,
+        reason: `rejected (${how}); an ICMP error or RST is not answered`,
+      };
+    const tracked = this.lastTracked.get(at);
+    const outer = this.attached;
+    this.attached =
+      tracked?.fresh && tracked.entry ? { kernel: at, entry: unconfirmedEntry(tracked.entry, p) } : undefined;
+    let d: Delivery;
+    try {
+      d = this.send(at, answer);
+    } finally {
+      this.attached = outer;
+    }
+    if (d.kind === "delivered" && d.kernel === sender)
+      return { kind: "rejected", host: at.name, with: how, from: d.packet.src, answer: d.packet };
+    return {
+      kind: "dropped",
+      host: at.name,
+      reason: `rejected (${how}); the answer did not reach the sender (${d.kind === "delivered" ? `delivered to ${d.kernel.name}` : `${d.kind} at ${d.host}`})`,
+    };
+  }
+
+  private context(
+    kernel: Kernel,
+    inIface: string,
+    outIface: string,
+    ctState: CtState,
+    entry?: ConntrackEntry,
+  ): MatchContext {
     return {
       inIface,
       outIface,
       ctState,
+      ctNat: entry,
       isLocal: (ip) => kernel.isLocal(ip),
       isAddressType: (ip, type) => {
         if (type === "LOCAL") return kernel.isLocal(ip);
@@ -82,8 +178,12 @@ export class Network {
     trace: Trace | undefined,
   ): TraversalResult {
     const hits: RuleHit[] | undefined = trace ? [] : undefined;
-    const r = kernel.netfilter.traverse(table, hook, p, ctx, hits);
-    if (trace && hits) for (const h of hits) trace.rules.push({ ...h, host: kernel.name });
+    // raw runs before conntrack (priority -300 < -200): its rules see no connection, so the state INVALID.
+    const seen: MatchContext =
+      table === "raw" && ctx.ctState !== "UNTRACKED" ? { ...ctx, ctState: "INVALID", ctNat: undefined } : ctx;
+    const r = traverseHook(kernel.netfilter, kernel.nft, table, hook, p, seen, hits);
+    if (trace && hits)
+      for (const h of hits) trace.rules.push({ ...h, host: kernel.name, hook, at: traceSeq(trace) });
     return r;
   }
 
@@ -92,16 +192,67 @@ export class Network {
     kernel: Kernel,
     p: Packet,
   ): { entry?: ConntrackEntry; reply: boolean; fresh: boolean; state: CtState } {
+    const r = this.trackPacket(kernel, p);
+    this.lastTracked.set(kernel, r);
+    return r;
+  }
+
+  private trackPacket(
+    kernel: Kernel,
+    p: Packet,
+  ): { entry?: ConntrackEntry; reply: boolean; fresh: boolean; state: CtState } {
+    const attached = this.attached?.kernel === kernel ? this.attached.entry : undefined;
+    if (isIcmpError(p)) {
+      const related = relatedEntry(kernel.conntrack, p, this.now);
+      if (related) return { ...related, fresh: false, state: "RELATED" };
+      if (attached) return { entry: attached, reply: true, fresh: false, state: "RELATED" };
+      return { reply: false, fresh: false, state: "INVALID" };
+    }
     const hit = kernel.conntrack.lookup(p, this.now);
     if (hit) {
       const state: CtState = hit.reply || hit.entry.seenReply ? "ESTABLISHED" : "NEW";
       return { entry: hit.entry, reply: hit.reply, fresh: false, state };
     }
+    if (attached) return { entry: attached, reply: true, fresh: false, state: "RELATED" };
     if (p.proto === TCP && !(p.tcpFlags & TCP_SYN) && p.tcpFlags !== 0) {
       // tcp_loose pick-up is off here: a mid-stream packet without an entry is INVALID.
       return { reply: false, fresh: false, state: "INVALID" };
     }
     return { entry: kernel.conntrack.newEntry(p), reply: false, fresh: true, state: "NEW" };
+  }
+
+  /**
+   * nf_conntrack_in, after raw: a known connection's state moves on (TCP state, seen reply, timeout) as the
+   * packet enters, whether or not a later rule drops it. A new connection is confirmed only if it leaves.
+   */
+  private conntrackIn(kernel: Kernel, p: Packet, ct: { entry?: ConntrackEntry; reply: boolean; fresh: boolean }) {
+    if (ct.entry && !ct.fresh) kernel.conntrack.update(ct.entry, p, ct.reply, this.now);
+  }
+
+  /** Conntrack's NAT of a known connection's packet (`half` dst at PREROUTING/OUTPUT, src at POSTROUTING/INPUT). */
+  private manip(
+    kernel: Kernel,
+    entry: ConntrackEntry,
+    reply: boolean,
+    p: Packet,
+    half: "dst" | "src",
+    trace: Trace | undefined,
+  ): void {
+    const before = half === "dst" ? endpoint(p.dst, p.dport, p.proto) : endpoint(p.src, p.sport, p.proto);
+    if (isIcmpError(p)) translateRelated(entry, reply, p, half);
+    else if (half === "dst") this.manipDst(entry, reply, p);
+    else this.manipSrc(entry, reply, p);
+    const after = half === "dst" ? endpoint(p.dst, p.dport, p.proto) : endpoint(p.src, p.sport, p.proto);
+    if (trace && before !== after) {
+      const kind = half === "dst" ? (reply ? "un-SNAT" : "DNAT") : reply ? "un-DNAT" : "SNAT";
+      trace.nat.push({
+        host: kernel.name,
+        kind: `${kind} (conntrack)`,
+        from: before,
+        to: after,
+        at: traceSeq(trace),
+      });
+    }
   }
 
   /** NAT for packets of known connections: the destination half at PREROUTING/OUTPUT. */
@@ -124,9 +275,11 @@ export class Network {
     p: Packet,
     outDev: string,
     trace: Trace | undefined,
+    entry?: ConntrackEntry,
   ): void {
     const nat = r.nat;
     if (!nat) return;
+    const tuple = `${p.src}:${p.sport}>${p.dst}:${p.dport}`;
     const before = endpoint(
       nat.kind === "DNAT" ? p.dst : p.src,
       nat.kind === "DNAT" ? p.dport : p.sport,
@@ -146,12 +299,15 @@ export class Network {
       nat.kind === "DNAT" ? p.dport : p.sport,
       p.proto,
     );
-    trace?.nat.push({ host: kernel.name, kind: nat.kind, from: before, to: after });
+    // IPS_DST_NAT / IPS_SRC_NAT: set when the binding changed the tuple (`--ctstate DNAT`/`SNAT` see them).
+    if (entry && tuple !== `${p.src}:${p.sport}>${p.dst}:${p.dport}`)
+      entry[nat.kind === "DNAT" ? "dnat" : "snat"] = true;
+    trace?.nat.push({ host: kernel.name, kind: nat.kind, from: before, to: after, at: traceSeq(trace) });
   }
 
   /** The source port after SNAT: kept unless taken (or a range/random-fully says otherwise). */
   private natPort(kernel: Kernel, p: Packet, min: number, max: number, randomFully: boolean): number {
-    if (p.proto === 1) return p.sport;
+    if (p.proto === 1) return natIcmpId(kernel.conntrack, p, randomFully, this.random, this.now);
     const lo = min || 1024;
     const hi = max || 65535;
     const free = (port: number) =>
@@ -179,23 +335,29 @@ export class Network {
     let outDev = local ? "lo" : (hop?.dev ?? "");
     if (p.src === 0) p.src = local ? p.dst : (route?.src ?? kernel.sourceFor(outDev, p.dst) ?? 0);
     origin.src = p.src;
-    trace?.hops.push({
+    const sent: TraceHop = {
       host: kernel.name,
       stage: "send",
       detail: `${endpoint(p.src, p.sport, p.proto)} → ${endpoint(p.dst, p.dport, p.proto)} ${protoLabel(p)}`,
-    });
-    const ct = this.track(kernel, p);
-    const ctx = this.context(kernel, "", outDev, ct.state);
+      outIface: outDev,
+    };
+    if (route) sent.route = traceRoute(route, hop);
+    trace?.hops.push(sent);
+    let ct = this.track(kernel, p);
+    sent.conntrack = { state: ct.state, reply: ct.reply };
+    const ctx = this.context(kernel, "", outDev, ct.state, ct.entry);
     for (const table of ["raw", "mangle"] as const) {
       const r = this.run(kernel, table, "OUTPUT", p, ctx, trace);
       if (r.verdict !== "ACCEPT") return this.refuse(kernel, r, "OUTPUT", table);
+      if (r.notrack) ct = untrack(ctx);
+      if (table === "raw") this.conntrackIn(kernel, p, ct);
     }
     const dstBefore = p.dst;
     if (ct.fresh) {
       const r = this.run(kernel, "nat", "OUTPUT", p, ctx, trace);
       if (r.verdict !== "ACCEPT") return this.refuse(kernel, r, "OUTPUT", "nat");
-      this.applyNat(kernel, r, p, outDev, trace);
-    } else if (ct.entry) this.manipDst(ct.entry, ct.reply, p);
+      this.applyNat(kernel, r, p, outDev, trace, ct.entry);
+    } else if (ct.entry) this.manip(kernel, ct.entry, ct.reply, p, "dst", trace);
     if (p.dst !== dstBefore) {
       // Rerouted after DNAT, as ip_route_me_harder does.
       const nowLocal = kernel.isLocal(p.dst);
@@ -204,6 +366,14 @@ export class Network {
       hop = route && chooseNexthop(route, flowHash(p.src, p.dst, p.proto, p.sport, p.dport));
       outDev = nowLocal ? "lo" : (hop?.dev ?? "");
       ctx.outIface = outDev;
+      const rerouted: TraceHop = {
+        host: kernel.name,
+        stage: "reroute",
+        detail: `after DNAT to ${endpoint(p.dst, p.dport, p.proto)}`,
+        outIface: outDev,
+      };
+      if (route) rerouted.route = traceRoute(route, hop);
+      trace?.hops.push(rerouted);
     }
     {
       const r = this.run(kernel, "filter", "OUTPUT", p, ctx, trace);
@@ -229,11 +399,10 @@ export class Network {
     if (ct.fresh && ct.entry) {
       const n = this.run(kernel, "nat", "POSTROUTING", p, ctx, trace);
       if (n.verdict !== "ACCEPT") return this.refuse(kernel, n, "POSTROUTING", "nat");
-      this.applyNat(kernel, n, p, outDev, trace);
+      this.applyNat(kernel, n, p, outDev, trace, ct.entry);
       this.confirm(kernel, ct.entry, p);
     } else if (ct.entry) {
-      this.manipSrc(ct.entry, ct.reply, p);
-      kernel.conntrack.update(ct.entry, p, ct.reply, this.now);
+      this.manip(kernel, ct.entry, ct.reply, p, "src", trace);
     }
     return undefined;
   }
@@ -256,7 +425,12 @@ export class Network {
 
   private refuse(kernel: Kernel, r: TraversalResult, hook: Hook, table: TableName): Delivery {
     if (r.verdict === "REJECT")
-      return { kind: "rejected", host: kernel.name, with: r.rejectWith ?? "icmp-port-unreachable" };
+      return {
+        kind: "rejected",
+        host: kernel.name,
+        with: r.rejectWith ?? "icmp-port-unreachable",
+        at: kernel,
+      };
     return { kind: "dropped", host: kernel.name, reason: `${table} ${hook}` };
   }
 
@@ -281,26 +455,54 @@ export class Network {
       });
       return { kind: "unreachable", host: kernel.name, reason: "host" };
     }
+    kernel.neighbours.set(`${dev}|${nextHop}`, {
+      ip: nextHop,
+      dev,
+      mac: neighbour.link.mac,
+      confirmed: this.now,
+    });
     trace?.hops.push({
       host: kernel.name,
       stage: "transmit",
       detail: `out ${dev} to ${formatIpv4(nextHop)} (${neighbour.kernel.name} ${neighbour.link.name}${neighbour.proxy ? ", proxy ARP" : ""})`,
     });
+    if (this.tap) {
+      const frame = { src: link.mac, dst: neighbour.link.mac };
+      this.tap(kernel, dev, "out", p, frame);
+      this.tap(neighbour.kernel, neighbour.link.name, "in", p, frame);
+    }
     return this.receive(neighbour.kernel, neighbour.link.name, p, trace, depth + 1);
   }
 
   private receive(kernel: Kernel, dev: string, p: Packet, trace: Trace | undefined, depth: number): Delivery {
-    const ct = this.track(kernel, p);
-    const ctx = this.context(kernel, dev, "", ct.state);
+    // A packet from another namespace or host carries no mark (veth and the wire scrub it).
+    p.mark = 0;
+    let ct = this.track(kernel, p);
+    const ctx = this.context(kernel, dev, "", ct.state, ct.entry);
+    trace?.hops.push({
+      host: kernel.name,
+      stage: "receive",
+      detail: `in ${dev}: ${endpoint(p.src, p.sport, p.proto)} → ${endpoint(p.dst, p.dport, p.proto)}`,
+      inIface: dev,
+      conntrack: { state: ct.state, reply: ct.reply },
+    });
     for (const table of ["raw", "mangle"] as const) {
       const r = this.run(kernel, table, "PREROUTING", p, ctx, trace);
       if (r.verdict !== "ACCEPT") return this.refuse(kernel, r, "PREROUTING", table);
+      if (r.notrack) ct = untrack(ctx);
+      if (table === "raw") this.conntrackIn(kernel, p, ct);
     }
     if (ct.fresh) {
       const r = this.run(kernel, "nat", "PREROUTING", p, ctx, trace);
       if (r.verdict !== "ACCEPT") return this.refuse(kernel, r, "PREROUTING", "nat");
-      this.applyNat(kernel, r, p, "", trace);
-    } else if (ct.entry) this.manipDst(ct.entry, ct.reply, p);
+      this.applyNat(kernel, r, p, "", trace, ct.entry);
+    } else if (ct.entry) this.manip(kernel, ct.entry, ct.reply, p, "dst", trace);
+    if (!rpFilterAccepts(kernel, dev, p.src))
+      return {
+        kind: "dropped",
+        host: kernel.name,
+        reason: `rp_filter: no route back to ${formatIpv4(p.src)} via ${dev}`,
+      };
     if (kernel.isLocal(p.dst)) return this.inputAfterPrerouting(kernel, dev, p, trace, ct, ctx);
     if (!kernel.sysctl.ipForward)
       return { kind: "dropped", host: kernel.name, reason: "not forwarding (ip_forward=0)" };
@@ -309,10 +511,15 @@ export class Network {
     if (route.type !== "unicast") return this.routeFailure(kernel, route.type);
     const hop = chooseNexthop(route, flowHash(p.src, p.dst, p.proto, p.sport, p.dport))!;
     ctx.outIface = hop.dev;
+    p.ttl = (p.ttl ?? 64) - 1;
+    if (p.ttl <= 0) return { kind: "dropped", host: kernel.name, reason: "TTL exceeded" };
     trace?.hops.push({
       host: kernel.name,
       stage: "forward",
       detail: `in ${dev}, route ${formatIpv4(route.dst.addr)}/${route.dst.len} → ${hop.via !== undefined ? `via ${formatIpv4(hop.via)} ` : ""}dev ${hop.dev}`,
+      inIface: dev,
+      outIface: hop.dev,
+      route: traceRoute(route, hop),
     });
     for (const table of ["mangle", "filter"] as const) {
       const r = this.run(kernel, table, "FORWARD", p, ctx, trace);
@@ -331,9 +538,10 @@ export class Network {
     _depth: number,
     loopback: boolean,
   ): Delivery {
+    if (loopback) this.tap?.(kernel, dev, "in", p, { src: LOOPBACK_MAC, dst: LOOPBACK_MAC });
     // A looped-back packet is already tracked: PREROUTING's nat does not see it again.
-    const hit = kernel.conntrack.lookup(p, this.now);
-    const ct = hit
+    const hit = isIcmpError(p) ? undefined : kernel.conntrack.lookup(p, this.now);
+    let ct: { entry?: ConntrackEntry; reply: boolean; fresh: boolean; state: CtState } = hit
       ? {
           entry: hit.entry,
           reply: hit.reply,
@@ -341,11 +549,12 @@ export class Network {
           state: (hit.reply || hit.entry.seenReply ? "ESTABLISHED" : "NEW") as CtState,
         }
       : this.track(kernel, p);
-    const ctx = this.context(kernel, dev, "", ct.state);
+    const ctx = this.context(kernel, dev, "", ct.state, ct.entry);
     if (loopback)
       for (const table of ["raw", "mangle"] as const) {
         const r = this.run(kernel, table, "PREROUTING", p, ctx, trace);
         if (r.verdict !== "ACCEPT") return this.refuse(kernel, r, "PREROUTING", table);
+        if (r.notrack) ct = untrack(ctx);
       }
     return this.inputAfterPrerouting(kernel, dev, p, trace, { ...ct, fresh: ct.fresh && !loopback }, ctx);
   }
@@ -365,23 +574,32 @@ export class Network {
     if (ct.fresh && ct.entry) {
       const r = this.run(kernel, "nat", "INPUT", p, ctx, trace);
       if (r.verdict !== "ACCEPT") return this.refuse(kernel, r, "INPUT", "nat");
-      this.applyNat(kernel, r, p, dev, trace);
+      this.applyNat(kernel, r, p, dev, trace, ct.entry);
       this.confirm(kernel, ct.entry, p);
     } else if (ct.entry) {
-      if (dev !== "lo") this.manipSrc(ct.entry, ct.reply, p);
-      kernel.conntrack.update(ct.entry, p, ct.reply, this.now);
+      if (dev !== "lo") this.manip(kernel, ct.entry, ct.reply, p, "src", trace);
     }
     trace?.hops.push({
       host: kernel.name,
       stage: "deliver",
       detail: `in ${dev}: ${endpoint(p.src, p.sport, p.proto)} → ${endpoint(p.dst, p.dport, p.proto)}`,
+      inIface: dev,
+      conntrack: { state: ctx.ctState, reply: ct.reply },
     });
     return { kind: "delivered", kernel, packet: p };
   }
 }
 
+/** After NOTRACK in raw: no conntrack entry, no NAT, and rules see the state UNTRACKED. */
+function untrack(ctx: MatchContext): { reply: boolean; fresh: boolean; state: CtState } {
+  ctx.ctState = "UNTRACKED";
+  ctx.ctNat = undefined;
+  return { reply: false, fresh: false, state: "UNTRACKED" };
+}
+
 function protoLabel(p: Packet): string {
-  return p.proto === TCP ? "tcp" : p.proto === 17 ? "udp" : p.proto === 1 ? "icmp" : `proto ${p.proto}`;
+  const names: Record<number, string> = { [TCP]: "tcp", 17: "udp", 1: "icmp", 132: "sctp" };
+  return names[p.proto] ?? `proto ${p.proto}`;
 }
 
 /**

@@ -1,30 +1,25 @@
-import { formatCidr, formatIp } from "../../net/index.ts";
-import type {
-  Endpoint,
-  EntityMatch,
-  Policy,
-  PolicyModel,
-  PolicyRule,
-  PortSpec,
-  Profile,
-  Tier,
-} from "../../policy/index.ts";
-import type { Selector } from "../../selector/index.ts";
-import { ipsetName, lengthLimitedName } from "./names.ts";
-
-/** Felix's mark bits with the default mask 0xffff0000 (reference §5.2). */
-export const FELIX_MARKS = { accept: 0x10000, pass: 0x20000, scratch0: 0x80000 } as const;
-
-const ACCEPT = "0x10000/0x10000";
-const PASS = "0x20000/0x20000";
+import type { Endpoint, PolicyModel } from "../../policy/index.ts";
+import { type HostInterface, renderHostEndpointChains } from "./felix-host-endpoints.ts";
+import {
+  ACCEPT_MARK,
+  ALL_MARKS,
+  ChainRenderer,
+  ChainTable,
+  type FelixOrigins,
+  renderEndpointChain,
+  Sets,
+} from "./felix-rules.ts";
+import { lengthLimitedName } from "./names.ts";
 
 export interface FelixIptables {
-  /** `iptables-restore --noflush` payload: filter and nat chains, plus the jumps from the built-in chains. */
+  /** `iptables-restore --noflush` payload: raw, mangle, filter and nat chains, plus the jumps from the built-in chains. */
   restore: string;
   /** `ipset restore` payload for the sets the rules reference. */
   ipsets: string;
   /** Why a rule or endpoint was left out (features Felix has that this renderer does not). */
   unsupported: string[];
+  /** By table then chain name: the origin of each rule in that chain, by 1-based rule number as loaded. */
+  origins: FelixOrigins;
 }
 
 export interface FelixInput {
@@ -33,317 +28,164 @@ export interface FelixInput {
   /** Pools with natOutgoing, and every pool (the `cali40masq-ipam-pools` / `cali40all-ipam-pools` sets). */
   masqueradePools: string[];
   allPools: string[];
+  /** The node's own interfaces (not workload veths), which host endpoints are matched against. */
+  interfaces?: HostInterface[];
 }
 
-class Sets {
-  readonly lines: string[] = [];
-  private readonly made = new Map<string, string>();
-  constructor(private readonly model: PolicyModel) {}
+const hexMark = (n: number) => `0x${n.toString(16)}`;
 
-  private create(name: string, type: string, members: string[]): string {
-    if (!this.made.has(name)) {
-      this.made.set(name, type);
-      this.lines.push(`create ${name} ${type} family inet`);
-      for (const m of [...new Set(members)].sort()) this.lines.push(`add ${name} ${m}`);
-    }
-    return name;
+/** Workload chains: `cali-tw-`/`cali-fw-` per local endpoint, the dispatch chains, `cali-wl-to-host`. */
+function renderWorkloads(r: ChainRenderer, filter: ChainTable, local: Endpoint[]): void {
+  const fromDispatch = filter.chain("cali-from-wl-dispatch");
+  const toDispatch = filter.chain("cali-to-wl-dispatch");
+  for (const e of local) {
+    const iface = e.interfaceName!;
+    const subject = `${e.namespace}/${e.pod ?? e.name}`;
+    renderEndpointChain(r, filter, {
+      chain: lengthLimitedName("cali-tw-", iface),
+      endpoint: e,
+      subject,
+      direction: "ingress",
+      type: "normal",
+      allowAction: "ACCEPT",
+    });
+    renderEndpointChain(r, filter, {
+      chain: lengthLimitedName("cali-fw-", iface),
+      endpoint: e,
+      subject,
+      direction: "egress",
+      type: "normal",
+      allowAction: "ACCEPT",
+      afterClear: [
+        '-p udp -m comment --comment "Drop VXLAN encapped packets originating in workloads" -m multiport --dports 4789 -j DROP',
+      ],
+    });
+    filter.add(fromDispatch, `-i ${iface} -g ${lengthLimitedName("cali-fw-", iface)}`);
+    filter.add(toDispatch, `-o ${iface} -g ${lengthLimitedName("cali-tw-", iface)}`);
   }
-
-  /** Every address a selector stands for: matching endpoints anywhere in the cluster, and network sets. */
-  selector(sel: Selector): string {
-    const key = sel.toString();
-    const members: string[] = [];
-    for (const e of this.model.endpoints)
-      if (sel.matches(e.labels))
-        for (const ip of e.ips) if (ip.family === 4) members.push(`${formatIp(ip)}/32`);
-    for (const n of this.model.networkSets)
-      if (sel.matches(n.labels)) for (const c of n.nets) if (c.family === 4) members.push(formatCidr(c));
-    return this.create(ipsetName("s", key), "hash:net", members);
-  }
-
-  nets(nets: string[]): string {
-    return this.create(ipsetName("n", `nets:${nets.join(",")}`), "hash:net", nets);
-  }
-
-  /** Felix's named-port sets: (address, protocol, port) of endpoints the selector matches with that port name. */
-  namedPort(sel: Selector | undefined, port: string, protocol: number): string {
-    const proto = protocol === 17 ? "udp" : protocol === 132 ? "sctp" : "tcp";
-    const members: string[] = [];
-    for (const e of this.model.endpoints) {
-      if (sel && !sel.matches(e.labels)) continue;
-      for (const np of e.ports)
-        if (np.name === port && np.protocol === protocol)
-          for (const ip of e.ips) if (ip.family === 4) members.push(`${formatIp(ip)},${proto}:${np.port}`);
-    }
-    return this.create(
-      ipsetName("n", `named:${sel?.toString() ?? "all()"}:${proto}:${port}`),
-      "hash:ip,port",
-      members,
-    );
-  }
-
-  fixed(name: string, members: string[]): string {
-    return this.create(name, "hash:net", members);
-  }
+  filter.add(fromDispatch, '-m comment --comment "Unknown interface" -j DROP');
+  filter.add(toDispatch, '-m comment --comment "Unknown interface" -j DROP');
+  const toHost = r.model.host.defaultEndpointToHostAction;
+  filter.add("cali-wl-to-host", `-j ${fromDispatch}`);
+  filter.add(
+    "cali-wl-to-host",
+    `-m comment --comment "Configured DefaultEndpointToHostAction" -j ${toHost === "Drop" ? "DROP" : toHost === "Accept" ? "ACCEPT" : "RETURN"}`,
+    {
+      kind: "default-action",
+      direction: "egress",
+      action: toHost === "Drop" ? "deny" : "allow",
+    },
+  );
 }
 
-function policyId(p: Policy): string {
-  if (p.kind === "KubernetesNetworkPolicy")
-    return `knp/${p.namespace}/${p.name.replace(/^knp\.default\./, "")}`;
-  if (p.kind === "NetworkPolicy") return `np/${p.namespace}/${p.name}`;
-  return `gnp/${p.name}`;
-}
-
-function protoName(n: number): string {
-  return { 1: "icmp", 6: "tcp", 17: "udp", 132: "sctp" }[n] ?? `${n}`;
-}
-
-function portsText(ports: PortSpec[]): string[] {
-  const out: string[] = [];
-  for (const p of ports) if (p.kind === "range") out.push(p.min === p.max ? `${p.min}` : `${p.min}:${p.max}`);
-  return out;
+/** The top-level chains of static.go (without IPIP/VXLAN/WireGuard/IPVS, which tortie does not run). */
+function renderStatic(filter: ChainTable, mangle: ChainTable, raw: ChainTable): void {
+  const all = `0x0/${hexMark(ALL_MARKS)}`;
+  // filter cali-INPUT: workloads to cali-wl-to-host; what raw or mangle accepted; host endpoint policy.
+  filter.add("cali-INPUT", "-i cali+ -g cali-wl-to-host");
+  filter.add("cali-INPUT", `-m mark --mark ${ACCEPT_MARK} -j ACCEPT`);
+  filter.add("cali-INPUT", `-j MARK --set-xmark ${all}`);
+  filter.add("cali-INPUT", "-j cali-from-host-endpoint");
+  filter.add(
+    "cali-INPUT",
+    `-m comment --comment "Host endpoint policy accepted packet." -m mark --mark ${ACCEPT_MARK} -j ACCEPT`,
+  );
+  // filter cali-FORWARD: forward host endpoint policy unless raw/pre-DNAT accepted, workloads, then egress.
+  filter.add("cali-FORWARD", `-j MARK --set-xmark 0x0/${hexMark(ALL_MARKS & ~0x10000)}`);
+  filter.add("cali-FORWARD", "-m mark --mark 0x0/0x10000 -j cali-from-hep-forward");
+  filter.add("cali-FORWARD", "-i cali+ -j cali-from-wl-dispatch");
+  filter.add("cali-FORWARD", "-o cali+ -j cali-to-wl-dispatch");
+  filter.add("cali-FORWARD", "-j cali-to-hep-forward");
+  filter.add("cali-FORWARD", "-j cali-cidr-block");
+  filter.chain("cali-cidr-block");
+  // filter cali-OUTPUT: host to local workloads is not policed; DNAT'd traffic is policed in mangle POSTROUTING.
+  filter.add("cali-OUTPUT", `-m mark --mark ${ACCEPT_MARK} -j ACCEPT`);
+  filter.add("cali-OUTPUT", "-o cali+ -j RETURN");
+  filter.add("cali-OUTPUT", `-j MARK --set-xmark ${all}`);
+  filter.add("cali-OUTPUT", "-m conntrack ! --ctstate DNAT -j cali-to-host-endpoint");
+  filter.add(
+    "cali-OUTPUT",
+    `-m comment --comment "Host endpoint policy accepted packet." -m mark --mark ${ACCEPT_MARK} -j ACCEPT`,
+  );
+  filter.builtins.push(
+    '-I FORWARD 1 -m comment --comment "cali:wUHhoiAYhphO9Mso" -j cali-FORWARD',
+    '-I INPUT 1 -m comment --comment "cali:Cz_u1IQiXIMmKD4c" -j cali-INPUT',
+    '-I OUTPUT 1 -m comment --comment "cali:tVnHkvAo15HuiPy0" -j cali-OUTPUT',
+    `-A FORWARD -m comment --comment "cali:S93hcgKJrXEqnTfs" -m comment --comment "Policy explicitly accepted packet." -m mark --mark ${ACCEPT_MARK} -j ACCEPT`,
+    `-A FORWARD -m comment --comment "cali:mp77cMpurHhyjLrM" -j MARK --set-xmark ${ACCEPT_MARK}`,
+  );
+  // mangle cali-PREROUTING: established flows, raw's accepts, pre-DNAT policy.
+  mangle.add("cali-PREROUTING", "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT");
+  mangle.add("cali-PREROUTING", `-m mark --mark ${ACCEPT_MARK} -j ACCEPT`);
+  mangle.add("cali-PREROUTING", "-j cali-from-host-endpoint");
+  mangle.add(
+    "cali-PREROUTING",
+    `-m comment --comment "Host endpoint policy accepted packet." -m mark --mark ${ACCEPT_MARK} -j ACCEPT`,
+  );
+  // mangle cali-POSTROUTING: normal egress policy for host traffic that was DNAT'd (forwarded traffic is marked).
+  mangle.add("cali-POSTROUTING", `-m mark --mark ${ACCEPT_MARK} -j RETURN`);
+  mangle.add("cali-POSTROUTING", `-j MARK --set-xmark ${all}`);
+  mangle.add("cali-POSTROUTING", "-m conntrack --ctstate DNAT -j cali-to-host-endpoint");
+  mangle.add(
+    "cali-POSTROUTING",
+    `-m comment --comment "Host endpoint policy accepted packet." -m mark --mark ${ACCEPT_MARK} -j RETURN`,
+  );
+  mangle.builtins.push(
+    '-I PREROUTING 1 -m comment --comment "cali:6gwbT8clXdHdC1b1" -j cali-PREROUTING',
+    '-I POSTROUTING 1 -m comment --comment "cali:O3lYWMrLQYEMJtB5" -j cali-POSTROUTING',
+  );
+  // raw: mark workload traffic (no host endpoint policy for it), untracked policy, accept what it allowed.
+  raw.add("cali-PREROUTING", `-j MARK --set-xmark ${all}`);
+  raw.add("cali-PREROUTING", "-i cali+ -j MARK --set-xmark 0x80000/0x80000");
+  raw.add("cali-PREROUTING", "-m mark --mark 0x0/0x80000 -j cali-from-host-endpoint");
+  raw.add("cali-PREROUTING", `-m mark --mark ${ACCEPT_MARK} -j ACCEPT`);
+  raw.add("cali-OUTPUT", `-j MARK --set-xmark ${all}`);
+  raw.add("cali-OUTPUT", "-j cali-to-host-endpoint");
+  raw.add("cali-OUTPUT", `-m mark --mark ${ACCEPT_MARK} -j ACCEPT`);
+  raw.builtins.push(
+    '-I PREROUTING 1 -m comment --comment "cali:6gwbT8clXdHdC1b1" -j cali-PREROUTING',
+    '-I OUTPUT 1 -m comment --comment "cali:tVnHkvAo15HuiPy0" -j cali-OUTPUT',
+  );
 }
 
 /**
- * One Calico rule as iptables rules: `match` words then the action. Several ports beyond multiport's 15 or
- * numeric ports next to named ones become several rules with the same action (ports are ORed, so this keeps
- * the meaning). Returns [] for rules that never match (HTTP, IPv6).
- */
-function renderRule(rule: PolicyRule, sets: Sets, unsupported: string[], where: string): string[][] {
-  if (rule.http || rule.ipVersion === 6) return [];
-  const base: string[] = [];
-  if (rule.protocol !== undefined) base.push(`-p ${protoName(rule.protocol)}`);
-  if (rule.notProtocol !== undefined) base.push(`! -p ${protoName(rule.notProtocol)}`);
-  const entity = (m: EntityMatch, dir: "src" | "dst"): string[][] | undefined => {
-    const words: string[] = [];
-    const flag = dir === "src" ? "-s" : "-d";
-    const nets = (m.nets ?? []).filter((c) => c.family === 4).map(formatCidr);
-    if ((m.nets?.length ?? 0) > 0 && nets.length === 0) return undefined;
-    if (nets.length === 1) words.push(`${flag} ${nets[0]}`);
-    else if (nets.length > 1) words.push(`-m set --match-set ${sets.nets(nets)} ${dir}`);
-    for (const n of (m.notNets ?? []).filter((c) => c.family === 4).map(formatCidr))
-      words.push(`! ${flag} ${n}`);
-    if (m.selector) words.push(`-m set --match-set ${sets.selector(m.selector)} ${dir}`);
-    if (m.notSelector) words.push(`-m set ! --match-set ${sets.selector(m.notSelector)} ${dir}`);
-    if (m.services) unsupported.push(`${where}: service matches are not supported yet; the rule is left out`);
-    if (m.services) return undefined;
-    const portFlag = dir === "src" ? "sports" : "dports";
-    if (m.notPorts?.length) {
-      if (m.notPorts.some((p) => p.kind === "name")) {
-        unsupported.push(`${where}: named notPorts are not supported yet; the rule is left out`);
-        return undefined;
-      }
-      const list = portsText(m.notPorts);
-      for (let i = 0; i < list.length; i += 15)
-        words.push(`-m multiport ! --${portFlag} ${list.slice(i, i + 15).join(",")}`);
-    }
-    if (!m.ports?.length) return [words];
-    const variants: string[][] = [];
-    const numeric = portsText(m.ports);
-    for (let i = 0; i < numeric.length; i += 15)
-      variants.push([...words, `-m multiport --${portFlag} ${numeric.slice(i, i + 15).join(",")}`]);
-    for (const p of m.ports)
-      if (p.kind === "name")
-        variants.push([
-          ...words,
-          `-m set --match-set ${sets.namedPort(m.selector, p.name, rule.protocol ?? 6)} ${dir},${dir}`,
-        ]);
-    return variants;
-  };
-  if (rule.icmp?.type !== undefined)
-    base.push(
-      `-m icmp --icmp-type ${rule.icmp.type}${rule.icmp.code !== undefined ? `/${rule.icmp.code}` : ""}`,
-    );
-  if (rule.notICMP?.type !== undefined)
-    base.push(
-      `-m icmp ! --icmp-type ${rule.notICMP.type}${rule.notICMP.code !== undefined ? `/${rule.notICMP.code}` : ""}`,
-    );
-  const src = entity(rule.source, "src");
-  const dst = entity(rule.destination, "dst");
-  if (!src || !dst) return [];
-  const out: string[][] = [];
-  for (const s of src) for (const d of dst) out.push([...base, ...s, ...d]);
-  return out;
-}
-
-function actionRules(chain: string, rule: PolicyRule, matches: string[]): string[] {
-  const m = matches.length ? `${matches.join(" ")} ` : "";
-  switch (rule.action) {
-    case "Allow":
-      return [
-        `-A ${chain} ${m}-j MARK --set-xmark ${ACCEPT}`,
-        `-A ${chain} -m mark --mark ${ACCEPT} -m comment --comment "Return if policy accepted" -j RETURN`,
-      ];
-    case "Pass":
-      return [
-        `-A ${chain} ${m}-j MARK --set-xmark ${PASS}`,
-        `-A ${chain} -m mark --mark ${PASS} -m comment --comment "Return if policy passed" -j RETURN`,
-      ];
-    case "Deny":
-      return [`-A ${chain} ${m}-j DROP`];
-    case "Log":
-      return [`-A ${chain} ${m}-j LOG --log-prefix "calico-packet: " --log-level 5`];
-  }
-}
-
-function ruleChain(
-  chain: string,
-  rules: PolicyRule[],
-  sets: Sets,
-  unsupported: string[],
-  where: string,
-): string[] {
-  const out: string[] = [];
-  for (const r of rules)
-    for (const matches of renderRule(r, sets, unsupported, `${where} rule ${r.index}`))
-      out.push(...actionRules(chain, r, matches));
-  return out;
-}
-
-/** The tiers whose policies select `e` for a direction, in order, each with its policies in order. */
-function tiersFor(
-  model: PolicyModel,
-  e: Endpoint,
-  direction: "ingress" | "egress",
-): { tier: Tier; policies: Policy[] }[] {
-  const out: { tier: Tier; policies: Policy[] }[] = [];
-  for (const tier of model.tiers) {
-    const policies = model.policies.filter(
-      (p) =>
-        p.tier === tier.name &&
-        p[direction] !== undefined &&
-        !p.preDNAT &&
-        !p.doNotTrack &&
-        p.selector.matches(e.labels),
-    );
-    if (policies.length) out.push({ tier, policies });
-  }
-  return out;
-}
-
-/**
- * Felix's iptables rules for one node's workload endpoints (reference §5): dispatch chains, `cali-tw-`/`cali-fw-`
- * per endpoint with its tiers, policies and profiles, `cali-pi-`/`cali-po-` policy chains, `cali-pri-`/`cali-pro-`
- * profile chains, `cali-wl-to-host`, and NAT outgoing. Host endpoints are not rendered yet.
+ * Felix's iptables rules for one node (reference §5): workload chains with their tiers, policies and profiles,
+ * host endpoint chains in filter, mangle (pre-DNAT) and raw (doNotTrack), failsafe chains, the top-level chains
+ * and NAT outgoing. `origins` names the policy rule, profile rule or default behind each deciding rule.
  */
 export function renderFelixIptables(input: FelixInput): FelixIptables {
   const { model, node } = input;
   const sets = new Sets(model);
-  const unsupported: string[] = [];
-  const chains = new Set<string>();
-  const rules: string[] = [];
-  const chain = (name: string) => {
-    chains.add(name);
-    return name;
-  };
+  const r = new ChainRenderer(model, sets);
+  const filter = new ChainTable("filter");
+  const mangle = new ChainTable("mangle");
+  const raw = new ChainTable("raw");
   const local = model.endpoints
     .filter((e) => e.kind === "workload" && e.node === node && e.interfaceName)
     .sort((a, b) => (a.interfaceName! < b.interfaceName! ? -1 : 1));
-  const policyChains = new Map<string, string>();
-  const profileChains = new Map<string, string>();
-  const policyChain = (p: Policy, dir: "ingress" | "egress") => {
-    const name = lengthLimitedName(dir === "ingress" ? "cali-pi-" : "cali-po-", policyId(p));
-    if (!policyChains.has(name)) {
-      policyChains.set(name, name);
-      chain(name);
-      rules.push(...ruleChain(name, p[dir] ?? [], sets, unsupported, `policy ${policyId(p)} ${dir}`));
-    }
-    return name;
-  };
-  const profileChain = (profile: Profile, dir: "ingress" | "egress") => {
-    const name = lengthLimitedName(dir === "ingress" ? "cali-pri-" : "cali-pro-", profile.name);
-    if (!profileChains.has(name)) {
-      profileChains.set(name, name);
-      chain(name);
-      rules.push(...ruleChain(name, profile[dir], sets, unsupported, `profile ${profile.name} ${dir}`));
-    }
-    return name;
-  };
-  const fromDispatch = chain("cali-from-wl-dispatch");
-  const toDispatch = chain("cali-to-wl-dispatch");
-  const dispatch: string[] = [];
-  for (const e of local) {
-    const iface = e.interfaceName!;
-    for (const dir of ["ingress", "egress"] as const) {
-      const name = chain(lengthLimitedName(dir === "ingress" ? "cali-tw-" : "cali-fw-", iface));
-      const body: string[] = [
-        `-A ${name} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
-        `-A ${name} -m conntrack --ctstate INVALID -j DROP`,
-        `-A ${name} -j MARK --set-xmark 0x0/0x30000`,
-      ];
-      if (dir === "egress")
-        body.push(
-          `-A ${name} -p udp -m comment --comment "Drop VXLAN encapped packets originating in workloads" -m multiport --dports 4789 -j DROP`,
-        );
-      for (const { tier, policies } of tiersFor(model, e, dir)) {
-        body.push(
-          `-A ${name} -m comment --comment "Start of tier ${tier.name}" -j MARK --set-xmark 0x0/0x20000`,
-        );
-        for (const p of policies) {
-          body.push(`-A ${name} -m mark --mark 0x0/0x20000 -j ${policyChain(p, dir)}`);
-          body.push(
-            `-A ${name} -m mark --mark ${ACCEPT} -m comment --comment "Return if policy accepted" -j RETURN`,
-          );
-        }
-        if (tier.defaultAction !== "Pass")
-          body.push(
-            `-A ${name} -m mark --mark 0x0/0x20000 -m comment --comment "End of tier ${tier.name}. Drop if no policies passed packet" -j DROP`,
-          );
-      }
-      for (const profileName of e.profiles) {
-        const profile = model.profiles.get(profileName);
-        if (!profile) continue;
-        body.push(`-A ${name} -j ${profileChain(profile, dir)}`);
-        body.push(
-          `-A ${name} -m mark --mark ${ACCEPT} -m comment --comment "Return if profile accepted" -j RETURN`,
-        );
-      }
-      body.push(`-A ${name} -m comment --comment "Drop if no profiles matched" -j DROP`);
-      rules.push(...body);
-    }
-    dispatch.push(`-A ${fromDispatch} -i ${iface} -g ${lengthLimitedName("cali-fw-", iface)}`);
-    dispatch.push(`-A ${toDispatch} -o ${iface} -g ${lengthLimitedName("cali-tw-", iface)}`);
-  }
-  dispatch.push(`-A ${fromDispatch} -m comment --comment "Unknown interface" -j DROP`);
-  dispatch.push(`-A ${toDispatch} -m comment --comment "Unknown interface" -j DROP`);
-  rules.push(...dispatch);
-  chain("cali-FORWARD");
-  chain("cali-INPUT");
-  chain("cali-wl-to-host");
-  rules.push(
-    `-A cali-FORWARD -i cali+ -m comment --comment "From workload to anywhere" -j ${fromDispatch}`,
-    `-A cali-FORWARD -o cali+ -m comment --comment "To workload" -j ${toDispatch}`,
-    `-A cali-FORWARD -m mark --mark ${ACCEPT} -m comment --comment "Policy explicitly accepted packet." -j ACCEPT`,
-    `-A cali-INPUT -i cali+ -g cali-wl-to-host`,
-    `-A cali-wl-to-host -j ${fromDispatch}`,
-  );
-  const toHost = model.host.defaultEndpointToHostAction;
-  rules.push(
-    `-A cali-wl-to-host -m comment --comment "Configured DefaultEndpointToHostAction" -j ${toHost === "Drop" ? "DROP" : toHost === "Accept" ? "ACCEPT" : "RETURN"}`,
-  );
-  if (model.endpoints.some((e) => e.kind === "host" && e.node === node))
-    unsupported.push(`host endpoints on ${node}: host endpoint policy is not rendered yet`);
-  const filter = [
-    "*filter",
-    ...[...chains].sort().map((c) => `:${c} - [0:0]`),
-    ...rules,
-    '-I FORWARD 1 -m comment --comment "cali:wUHhoiAYhphO9Mso" -j cali-FORWARD',
-    '-I INPUT 1 -m comment --comment "cali:Cz_u1IQiXIMmKD4c" -j cali-INPUT',
-    "COMMIT",
-  ];
+  renderWorkloads(r, filter, local);
+  renderHostEndpointChains(r, { filter, mangle, raw }, node, input.interfaces ?? []);
+  renderStatic(filter, mangle, raw);
+  if (
+    !input.interfaces &&
+    model.endpoints.some((e) => e.kind === "host" && e.node === node && e.interfaceName !== "*")
+  )
+    r.unsupported.add(`host endpoints on ${node}: the node's interfaces are unknown, so only "*" applies`);
+
   const nat = ["*nat", ":cali-POSTROUTING - [0:0]", ":cali-nat-outgoing - [0:0]"];
   nat.push("-A cali-POSTROUTING -j cali-nat-outgoing");
   if (input.masqueradePools.length) {
     const masq = sets.fixed("cali40masq-ipam-pools", input.masqueradePools);
-    const all = sets.fixed("cali40all-ipam-pools", input.allPools);
+    const allPools = sets.fixed("cali40all-ipam-pools", input.allPools);
     nat.push(
-      `-A cali-nat-outgoing -m set --match-set ${masq} src -m set ! --match-set ${all} dst -j MASQUERADE --random-fully`,
+      `-A cali-nat-outgoing -m set --match-set ${masq} src -m set ! --match-set ${allPools} dst -j MASQUERADE --random-fully`,
     );
   }
   nat.push('-I POSTROUTING 1 -m comment --comment "cali:O3lYWMrLQYEMJtB5" -j cali-POSTROUTING', "COMMIT");
   return {
-    restore: `${[...filter, ...nat].join("\n")}\n`,
+    restore: `${[...raw.restore(), ...mangle.restore(), ...filter.restore(), ...nat].join("\n")}\n`,
     ipsets: sets.lines.length ? `${sets.lines.join("\n")}\n` : "",
-    unsupported,
+    unsupported: [...r.unsupported],
+    origins: { filter: filter.origins(), mangle: mangle.origins(), raw: raw.origins() },
   };
 }

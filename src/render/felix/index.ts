@@ -1,2 +1,8 @@
-export { FELIX_MARKS, type FelixIptables, renderFelixIptables } from "./felix-iptables.ts";
+export {
+  ALL_INTERFACES,
+  type HostInterface,
+  resolveHostEndpoints,
+} from "./felix-host-endpoints.ts";
+export { type FelixInput, type FelixIptables, renderFelixIptables } from "./felix-iptables.ts";
+export { FELIX_MARKS, type FelixOrigins, type FelixTable, type RuleOrigin } from "./felix-rules.ts";
 export { ipsetName, lengthLimitedName } from "./names.ts";

@@ -34,6 +34,33 @@ export function renderNftables(input: NftablesInput): string {
   const rule = (name: string, body: string) => add(`add rule ${T} ${name} ${body}`);
 
   add(`add table ${T} { comment "rules for kube-proxy" ; }`);
+  const set = (name: string, type: string, comment: string) =>
+    add(`add set ${T} ${name} { type ${type} ; comment "${comment}" ; }`);
+  const map = (name: string, type: string, comment: string) =>
+    add(`add map ${T} ${name} { type ${type} : verdict ; comment "${comment}" ; }`);
+  set("cluster-ips", addrType, "Active ClusterIPs");
+  set("nodeport-ips", addrType, "IPs that accept NodePort traffic");
+  map(
+    "service-ips",
+    `${addrType} . inet_proto . inet_service`,
+    "ClusterIP, ExternalIP and LoadBalancer IP traffic",
+  );
+  map("service-nodeports", "inet_proto . inet_service", "NodePort traffic");
+  map(
+    "no-endpoint-services",
+    `${addrType} . inet_proto . inet_service`,
+    "vmap to drop or reject packets to services with no endpoints",
+  );
+  map(
+    "no-endpoint-nodeports",
+    "inet_proto . inet_service",
+    "vmap to drop or reject packets to service nodeports with no endpoints",
+  );
+  map(
+    "firewall-ips",
+    `${addrType} . inet_proto . inet_service`,
+    "destinations that are subject to LoadBalancerSourceRanges",
+  );
   chain("mark-for-masquerade");
   rule("mark-for-masquerade", `mark set mark or ${mark}`);
   chain("masquerading");
@@ -84,33 +111,6 @@ export function renderNftables(input: NftablesInput): string {
   base("nat-postrouting", "nat", "postrouting", "100");
   rule("nat-postrouting", "jump masquerading");
 
-  const set = (name: string, type: string, comment: string) =>
-    add(`add set ${T} ${name} { type ${type} ; comment "${comment}" ; }`);
-  const map = (name: string, type: string, comment: string) =>
-    add(`add map ${T} ${name} { type ${type} : verdict ; comment "${comment}" ; }`);
-  set("cluster-ips", addrType, "Active ClusterIPs");
-  set("nodeport-ips", addrType, "IPs that accept NodePort traffic");
-  map(
-    "service-ips",
-    `${addrType} . inet_proto . inet_service`,
-    "ClusterIP, ExternalIP and LoadBalancer IP traffic",
-  );
-  map("service-nodeports", "inet_proto . inet_service", "NodePort traffic");
-  map(
-    "no-endpoint-services",
-    `${addrType} . inet_proto . inet_service`,
-    "vmap to drop or reject packets to services with no endpoints",
-  );
-  map(
-    "no-endpoint-nodeports",
-    "inet_proto . inet_service",
-    "vmap to drop or reject packets to service nodeports with no endpoints",
-  );
-  map(
-    "firewall-ips",
-    `${addrType} . inet_proto . inet_service`,
-    "destinations that are subject to LoadBalancerSourceRanges",
-  );
   rule("services", `${fam} daddr . meta l4proto . th dport vmap @service-ips`);
   rule("services", `${fam} daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports`);
   const nodePortIPs = config.nodePortIPs ?? [config.nodeIP];
@@ -159,6 +159,11 @@ export function renderNftables(input: NftablesInput): string {
       if (!hasExternal) element("no-endpoint-nodeports", `${proto} . ${sp.nodePort}`, noEndpointsVerdict);
     }
 
+    if (sp.affinityTimeoutSeconds !== undefined)
+      for (const e of allLocallyReachable)
+        add(
+          `add set ${T} affinity-${epBase(e)} { type ${addrType} ; flags dynamic,timeout ; timeout ${sp.affinityTimeoutSeconds}s ; }`,
+        );
     const writeEndpoints = (name: string, endpoints: ProxyEndpoint[], masqueradeClusterIP: boolean) => {
       chain(name);
       if (masqueradeClusterIP) {
@@ -212,10 +217,6 @@ export function renderNftables(input: NftablesInput): string {
 
     for (const e of allLocallyReachable) {
       const name = `endpoint-${epBase(e)}`;
-      if (sp.affinityTimeoutSeconds !== undefined)
-        add(
-          `add set ${T} affinity-${epBase(e)} { type ${addrType} ; flags dynamic,timeout ; timeout ${sp.affinityTimeoutSeconds}s ; }`,
-        );
       chain(name);
       rule(name, `${fam} saddr ${e.ip} jump mark-for-masquerade`);
       if (sp.affinityTimeoutSeconds !== undefined)
@@ -223,5 +224,10 @@ export function renderNftables(input: NftablesInput): string {
       rule(name, `meta l4proto ${proto} dnat to ${joinHostPort(e.ip, e.port)}`);
     }
   }
-  return `${out.join("\n")}\n`;
+  // nft resolves a set or chain name when it meets it, so every table, set, map and chain is declared before
+  // the rules and elements that name them, as kube-proxy's transaction does ("No such file or directory").
+  const rank = (l: string) =>
+    l.startsWith("add table ") ? 0 : /^add (set|map) /.test(l) ? 1 : l.startsWith("add chain ") ? 2 : 3;
+  const lines = out.map((l, i) => ({ l, i })).sort((a, b) => rank(a.l) - rank(b.l) || a.i - b.i);
+  return `${lines.map((x) => x.l).join("\n")}\n`;
 }

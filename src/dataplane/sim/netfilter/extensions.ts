@@ -1,5 +1,5 @@
 import { type Ipv4Prefix, parseIpv4Prefix } from "../ipv4.ts";
-import { ICMP, type MatchContext, type Packet, TCP, UDP } from "./packet.ts";
+import { ICMP, type MatchContext, type Packet, SCTP, TCP, UDP } from "./packet.ts";
 
 /** One option as written: `[!] --flag arg...`. */
 export interface RuleOption {
@@ -60,8 +60,8 @@ function inRange(r: PortRange, port: number): boolean {
   return port >= r.min && port <= r.max;
 }
 
-/** tcp and udp: `--sport`/`--dport` (ranges, `!`); tcp also `--syn` and `--tcp-flags`. */
-function portMatch(name: "tcp" | "udp", proto: number): MatchExtension {
+/** tcp, udp and sctp: `--sport`/`--dport` (ranges, `!`); tcp also `--syn` and `--tcp-flags`. */
+function portMatch(name: "tcp" | "udp" | "sctp", proto: number): MatchExtension {
   const options: Record<string, number> = {
     "--sport": 1,
     "--source-port": 1,
@@ -75,8 +75,10 @@ function portMatch(name: "tcp" | "udp", proto: number): MatchExtension {
       if (protocol !== proto) throw new RuleSyntaxError(`"-m ${name}" requires "-p ${name}"`);
       const s = optionOf(opts, "--sport", "--source-port");
       const d = optionOf(opts, "--dport", "--destination-port");
-      const sr = s && parsePortRange(s.args[0]!);
-      const dr = d && parsePortRange(d.args[0]!);
+      const sp = s && nftPortRange(parsePortRange(s.args[0]!), s.invert);
+      const dp = d && nftPortRange(parsePortRange(d.args[0]!), d.invert);
+      const sr = sp?.range;
+      const dr = dp?.range;
       let flags: { mask: number; comp: number; invert: boolean } | undefined;
       const syn = optionOf(opts, "--syn");
       const tf = optionOf(opts, "--tcp-flags");
@@ -85,13 +87,13 @@ function portMatch(name: "tcp" | "udp", proto: number): MatchExtension {
         flags = { mask: tcpFlagBits(tf.args[0]!), comp: tcpFlagBits(tf.args[1]!), invert: tf.invert };
       const listParts: string[] = [name];
       const saveParts = [`-m ${name}`];
-      if (sr && s) {
-        listParts.push(`${sr.min === sr.max ? "spt" : "spts"}:${s.invert ? "!" : ""}${rangeText(sr)}`);
-        saveParts.push(`${s.invert ? "! " : ""}--sport ${rangeText(sr)}`);
+      if (sr && sp) {
+        listParts.push(`${sr.min === sr.max ? "spt" : "spts"}:${sp.invert ? "!" : ""}${rangeText(sr)}`);
+        saveParts.push(`${sp.invert ? "! " : ""}--sport ${rangeText(sr)}`);
       }
-      if (dr && d) {
-        listParts.push(`${dr.min === dr.max ? "dpt" : "dpts"}:${d.invert ? "!" : ""}${rangeText(dr)}`);
-        saveParts.push(`${d.invert ? "! " : ""}--dport ${rangeText(dr)}`);
+      if (dr && dp) {
+        listParts.push(`${dr.min === dr.max ? "dpt" : "dpts"}:${dp.invert ? "!" : ""}${rangeText(dr)}`);
+        saveParts.push(`${dp.invert ? "! " : ""}--dport ${rangeText(dr)}`);
       }
       if (flags) {
         listParts.push(`flags:${flags.invert ? "!" : ""}0x${hex2(flags.mask)}/0x${hex2(flags.comp)}`);
@@ -99,8 +101,8 @@ function portMatch(name: "tcp" | "udp", proto: number): MatchExtension {
           `${flags.invert ? "! " : ""}--tcp-flags ${tcpFlagNames(flags.mask)} ${tcpFlagNames(flags.comp)}`,
         );
       }
-      const sInv = s?.invert === true;
-      const dInv = d?.invert === true;
+      const sInv = sp?.invert === true;
+      const dInv = dp?.invert === true;
       const f = flags;
       return {
         list: listParts.join(" "),
@@ -114,6 +116,16 @@ function portMatch(name: "tcp" | "udp", proto: number): MatchExtension {
       };
     },
   };
+}
+
+/**
+ * A port range as iptables-nft stores it and reads it back (1.8.9 prints that): `! 0:N` is the range above N,
+ * and `0:65535` is no condition. Both mean what was written.
+ */
+function nftPortRange(range: PortRange, invert: boolean): { range?: PortRange; invert: boolean } {
+  if (invert && range.min === 0 && range.max < 65535) return { range: { min: range.max + 1, max: 65535 }, invert: false };
+  if (!invert && range.min === 0 && range.max === 65535) return { invert: false };
+  return { range, invert };
 }
 
 const TCP_FLAG_BITS: [string, number][] = [
@@ -206,16 +218,19 @@ const comment: MatchExtension = {
     const text = optionOf(opts, "--comment")?.args[0] ?? "";
     return {
       list: `/* ${text} */`,
-      save: `-m comment --comment "${text.replace(/(["\\])/g, "\\$1")}"`,
+      save: `-m comment --comment ${quoteArg(text)}`,
       test: () => true,
     };
   },
 };
 
-/** iptables-save quotes a string argument that has a space or a quote in it (xtables_save_string). */
+/**
+ * iptables-save's xtables_save_string: bare when every character is a letter, digit, `_` or `-`; otherwise
+ * (and when empty) double-quoted, with `"`, `\` and `'` escaped.
+ */
 export function quoteArg(text: string): string {
-  if (text !== "" && !/[\s"'\\]/.test(text)) return text;
-  return `"${text.replace(/(["\\])/g, "\\$1")}"`;
+  if (/^[-_0-9A-Za-z]+$/.test(text)) return text;
+  return `"${text.replace(/(["\\'])/g, "\\$1")}"`;
 }
 
 const multiport: MatchExtension = {
@@ -357,7 +372,8 @@ const mark: MatchExtension = {
   },
 };
 
-const CT_STATES = ["INVALID", "NEW", "ESTABLISHED", "RELATED", "UNTRACKED", "SNAT", "DNAT"];
+/** In the order iptables prints a state mask (print_state), whatever order the rule named them in. */
+const CT_STATES = ["INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKED", "SNAT", "DNAT"];
 
 function ctStateMatch(module: "conntrack" | "state"): MatchExtension {
   const flag = module === "conntrack" ? "--ctstate" : "--state";
@@ -366,14 +382,22 @@ function ctStateMatch(module: "conntrack" | "state"): MatchExtension {
     compile(opts) {
       const o = optionOf(opts, flag);
       if (!o) throw new RuleSyntaxError(`${module}: ${flag} is required`);
-      const states = o.args[0]!.split(",");
-      for (const s of states) if (!CT_STATES.includes(s)) throw new RuleSyntaxError(`Bad ctstate "${s}"`);
+      const named = o.args[0]!.split(",");
+      for (const s of named) if (!CT_STATES.includes(s)) throw new RuleSyntaxError(`Bad ctstate "${s}"`);
+      const states = CT_STATES.filter((s) => named.includes(s));
       const inv = o.invert;
       const listName = module === "conntrack" ? "ctstate" : "state";
       return {
         list: `${inv ? "! " : ""}${listName} ${states.join(",")}`,
         save: `-m ${module} ${inv ? "! " : ""}${flag} ${states.join(",")}`,
-        test: (_p, ctx) => states.includes(ctx.ctState) !== inv,
+        // xt_conntrack ORs the packet's state bit with the connection's SNAT/DNAT status bits.
+        test: (_p, ctx) =>
+          states.some(
+            (s) =>
+              s === ctx.ctState ||
+              (s === "SNAT" && ctx.ctNat?.snat === true) ||
+              (s === "DNAT" && ctx.ctNat?.dnat === true),
+          ) !== inv,
       };
     },
   };
@@ -409,6 +433,7 @@ const nfacct: MatchExtension = {
 export const MATCH_EXTENSIONS: Record<string, MatchExtension> = {
   tcp: portMatch("tcp", TCP),
   udp: portMatch("udp", UDP),
+  sctp: portMatch("sctp", SCTP),
   icmp,
   comment,
   multiport,

@@ -41,6 +41,15 @@ test("a bad payload names its line and changes nothing", () => {
       /line 3: host\/network `10.0.0.300' not found/,
     ],
     ["*nat\n:X - [0:0]\n", /COMMIT expected/],
+    // iptables 1.8.9: "multiple -s flags not allowed" (a second -s would otherwise replace the first).
+    [
+      "*filter\n:X - [0:0]\n-A X -s 10.0.0.0/8 ! -s 10.1.0.0/16 -j ACCEPT\nCOMMIT\n",
+      /line 3: multiple -s flags not allowed/,
+    ],
+    [
+      "*filter\n:X - [0:0]\n-A X -p tcp ! -p udp -j ACCEPT\nCOMMIT\n",
+      /line 3: multiple -p flags not allowed/,
+    ],
   ] as const;
   for (const [text, message] of bad) {
     assert.throws(

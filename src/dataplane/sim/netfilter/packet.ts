@@ -13,7 +13,34 @@ export interface Packet {
   tcpFlags: number;
   icmpType: number;
   icmpCode: number;
+  /** Header fields a capture shows (wire.ts encodes them; absent ones take the kernel's defaults). */
+  ttl?: number;
+  tos?: number;
+  ipId?: number;
+  df?: boolean;
+  tcp?: TcpHeader;
+  /** Application bytes (`len` minus the headers; shorter text is padded with zeros). */
+  payload?: string;
+  /** An ICMP echo's sequence number (the identifier is `sport`). */
+  icmpSeq?: number;
+  /** An ICMP error's quoted datagram, as the kernel that sent the error saw it. */
+  inner?: Packet;
 }
+
+/** TCP header fields beyond the ports and flags. */
+export interface TcpHeader {
+  seq: number;
+  ack: number;
+  win: number;
+  options: TcpOption[];
+}
+
+export type TcpOption =
+  | { kind: "mss"; value: number }
+  | { kind: "sackOK" }
+  | { kind: "nop" }
+  | { kind: "wscale"; value: number }
+  | { kind: "TS"; val: number; ecr: number };
 
 export const TCP = 6;
 export const UDP = 17;
@@ -33,6 +60,8 @@ export interface MatchContext {
   inIface: string;
   outIface: string;
   ctState: CtState;
+  /** The connection's NAT status bits, for `--ctstate SNAT`/`DNAT` (absent: untracked or not NATed). */
+  ctNat?: { snat?: boolean; dnat?: boolean };
   isLocal(ip: number): boolean;
   isAddressType(ip: number, type: string): boolean;
   ipsetHas(name: string, packet: Packet, dirs: readonly ("src" | "dst")[]): boolean;

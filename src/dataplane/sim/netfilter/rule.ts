@@ -77,6 +77,9 @@ export function parseRule(words: string[], chainExists: (name: string) => boolea
     if (w === undefined) throw new RuleSyntaxError(`option "${flag}" requires an argument`);
     return w;
   };
+  const once = (flag: string, present: unknown) => {
+    if (present !== undefined) throw new RuleSyntaxError(`multiple -${flag} flags not allowed`);
+  };
   for (let i = 0; i < words.length; i++) {
     const w = words[i]!;
     if (w === "!") {
@@ -86,22 +89,27 @@ export function parseRule(words: string[], chainExists: (name: string) => boolea
     switch (w) {
       case "-s":
       case "--source":
+        once("s", rule.src);
         rule.src = { invert, prefix: parseRuleAddress(need(++i, w)) };
         break;
       case "-d":
       case "--destination":
+        once("d", rule.dst);
         rule.dst = { invert, prefix: parseRuleAddress(need(++i, w)) };
         break;
       case "-i":
       case "--in-interface":
+        once("i", rule.in);
         rule.in = { invert, name: need(++i, w) };
         break;
       case "-o":
       case "--out-interface":
+        once("o", rule.out);
         rule.out = { invert, name: need(++i, w) };
         break;
       case "-p":
       case "--protocol": {
+        once("p", rule.protocol);
         const name = need(++i, w);
         const num = protocolByName(name);
         if (num === undefined) throw new RuleSyntaxError(`unknown protocol "${name}" specified`);

@@ -196,6 +196,21 @@ export class Netfilter {
     ctx: MatchContext,
     hits?: RuleHit[],
   ): TraversalResult {
+    // NOTRACK (the CT target) marks the packet untracked and lets the chain go on, as in the kernel.
+    const untracked = { notrack: false };
+    const r = this.traverseChains(table, hook, packet, ctx, hits, untracked);
+    if (untracked.notrack) r.notrack = true;
+    return r;
+  }
+
+  private traverseChains(
+    table: TableName,
+    hook: Hook,
+    packet: Packet,
+    ctx: MatchContext,
+    hits: RuleHit[] | undefined,
+    untracked: { notrack: boolean },
+  ): TraversalResult {
     const t = this.tables.get(table)!;
     const builtin = t.get(hook);
     if (!builtin) return { verdict: "ACCEPT" };
@@ -263,7 +278,8 @@ export class Netfilter {
           logs.push(action.prefix);
           continue;
         case "NOTRACK":
-          return { verdict: "ACCEPT", notrack: true, logs };
+          untracked.notrack = true;
+          continue;
         case "RETURN": {
           const done = leave();
           if (done) return done;

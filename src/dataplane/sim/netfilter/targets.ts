@@ -161,7 +161,7 @@ export function compileTarget(name: string, goto: boolean, options: RuleOption[]
         name,
         action: { kind: "LOG", prefix },
         list: `LOG flags 0 level ${level}${prefix ? ` prefix "${prefix}"` : ""}`,
-        save: `-j LOG${prefix ? ` --log-prefix "${prefix}"` : ""}${level !== "4" ? ` --log-level ${level}` : ""}`,
+        save: `-j LOG${prefix ? ` --log-prefix ${quoteArg(prefix)}` : ""}${level !== "4" ? ` --log-level ${level}` : ""}`,
       };
     }
     case "NFLOG": {

@@ -1,0 +1,255 @@
+import {
+  DNS_TYPES,
+  type DnsMessage,
+  type DnsResource,
+  encodeDnsMessage,
+  RCODE,
+  rcodeName,
+  typeName,
+} from "../apps/index.ts";
+import { formatIpv4, type Kernel, parseIpv4 } from "../dataplane/sim/index.ts";
+import { candidateNames, queryServer, type ResolverConfig } from "./resolver.ts";
+import type { SimCluster } from "./sim-cluster.ts";
+
+export interface ToolResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+/** The dig that prints these formats: Debian 12's bind9-dnsutils, checked against it. */
+const DIG_VERSION = "9.18.49-1~deb12u3-Debian";
+
+function typeByName(name: string): number | undefined {
+  return (DNS_TYPES as Record<string, number>)[name.toUpperCase()];
+}
+
+function reverseName(ip: string): string | undefined {
+  return parseIpv4(ip) === undefined ? undefined : `${ip.split(".").reverse().join(".")}.in-addr.arpa.`;
+}
+
+function undot(name: string): string {
+  return name === "." ? name : name.replace(/\.$/, "");
+}
+
+/**
+ * `nslookup NAME [SERVER]` as bind9's nslookup prints it: an A and an AAAA query through the resolv.conf
+ * search list (with `;; Got recursion not available` for each answer without RA while searching, as
+ * CoreDNS's answers are), then `Name:`/`Address:` lines, or `** server can't find …`.
+ */
+export function nslookup(cluster: SimCluster, k: Kernel, args: string[]): ToolResult {
+  let type: number | undefined;
+  let port = 53;
+  const words: string[] = [];
+  for (const a of args) {
+    const opt = /^-(type|query|q|port)=(.+)$/.exec(a);
+    if (opt) {
+      if (opt[1] === "port") port = Number(opt[2]);
+      else type = typeByName(opt[2]!);
+      if (opt[1] !== "port" && type === undefined)
+        return { stdout: "", stderr: `unknown query type: ${opt[2]}\n`, code: 1 };
+    } else if (a.startsWith("-")) return unsupported(`nslookup ${a}`);
+    else words.push(a);
+  }
+  const [name, serverArg] = words;
+  if (!name || words.length > 2) return unsupported("interactive nslookup");
+  const conf = cluster.resolverConfig(k);
+  const server = serverArg === undefined ? conf.nameserver : parseIpv4(serverArg);
+  if (server === undefined) return unsupported(`nslookup with a server named ${serverArg}`);
+  const serverText = formatIpv4(server);
+  const header = `Server:\t\t${serverText}\nAddress:\t${serverText}#${port}\n\n`;
+  const out: string[] = [];
+  const ptr = type === undefined ? reverseName(name) : undefined;
+  const searching = !ptr && !name.endsWith(".") && conf.search.length > 0;
+  const candidates = ptr
+    ? [ptr]
+    : searching
+      ? candidateNames(name, conf)
+      : [name.endsWith(".") ? name : `${name}.`];
+  const types = ptr ? [DNS_TYPES.PTR] : type !== undefined ? [type] : [DNS_TYPES.A, DNS_TYPES.AAAA];
+  let failure: string | undefined;
+  for (const candidate of candidates) {
+    const r = queryServer(cluster.net, k, server, candidate, types[0]!, port);
+    if (!r.ok) {
+      out.push(`;; connection timed out; no servers could be reached\n\n`);
+      return { stdout: out.join(""), stderr: "", code: 1 };
+    }
+    const m = r.message;
+    if (m.rcode === RCODE.SERVFAIL) out.push(`;; Got SERVFAIL reply from ${serverText}\n`);
+    else if (searching && !m.recursionAvailable)
+      out.push(`;; Got recursion not available from ${serverText}\n`);
+    if (m.rcode === RCODE.NXDOMAIN || m.rcode === RCODE.SERVFAIL) {
+      failure = rcodeName(m.rcode);
+      if (m.rcode === RCODE.SERVFAIL) break;
+      continue;
+    }
+    if (!ptr) out.push(header);
+    out.push(answerLines(m.answers));
+    for (const more of types.slice(1)) {
+      const r2 = queryServer(cluster.net, k, server, candidate, more, port);
+      if (r2.ok) {
+        if (searching && !r2.message.recursionAvailable)
+          out.push(`;; Got recursion not available from ${serverText}\n`);
+        out.push(answerLines(r2.message.answers));
+      }
+    }
+    out.push("\n");
+    return { stdout: out.join(""), stderr: "", code: 0 };
+  }
+  out.push(header, `** server can't find ${name}: ${failure ?? "NXDOMAIN"}\n\n`);
+  return { stdout: out.join(""), stderr: "", code: 1 };
+}
+
+function answerLines(answers: DnsResource[]): string {
+  return answers
+    .map((a) => {
+      switch (a.type) {
+        case DNS_TYPES.A:
+        case DNS_TYPES.AAAA:
+          return `Name:\t${undot(a.name)}\nAddress: ${a.data}\n`;
+        case DNS_TYPES.CNAME:
+          return `${undot(a.name)}\tcanonical name = ${a.data}\n`;
+        case DNS_TYPES.PTR:
+          return `${undot(a.name)}\tname = ${a.data}\n`;
+        case DNS_TYPES.SRV:
+          return `${undot(a.name)}\tservice = ${a.data}\n`;
+        default:
+          return `${undot(a.name)}\trdata_${a.type} = ${a.data}\n`;
+      }
+    })
+    .join("");
+}
+
+function unsupported(what: string): ToolResult {
+  return { stdout: "", stderr: `not supported yet: ${what} on the sim dataplane\n`, code: 1 };
+}
+
+function recordLine(r: DnsResource): string {
+  return tabbed([r.name, String(r.ttl), "IN", typeName(r.type), r.data], [24, 32, 40, 48]);
+}
+
+/** Fields at dig's tab stops: tabs up to the stop when the column is short of it, else one space. */
+function tabbed(fields: string[], stops: number[]): string {
+  let text = "";
+  let col = 0;
+  fields.forEach((f, i) => {
+    text += f;
+    col += f.length;
+    if (i === fields.length - 1) return;
+    const stop = stops[i]!;
+    if (col < stop)
+      while (col < stop) {
+        text += "\t";
+        col = (Math.floor(col / 8) + 1) * 8;
+      }
+    else {
+      text += " ";
+      col += 1;
+    }
+  });
+  return text;
+}
+
+function flagsText(m: DnsMessage): string {
+  const f: string[] = [];
+  if (m.response) f.push("qr");
+  if (m.authoritative) f.push("aa");
+  if (m.truncated) f.push("tc");
+  if (m.recursionDesired) f.push("rd");
+  if (m.recursionAvailable) f.push("ra");
+  return f.join(" ");
+}
+
+const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+function whenText(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${WEEKDAYS[d.getUTCDay()]} ${MONTHS[d.getUTCMonth()]} ${p(d.getUTCDate())} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} UTC ${d.getUTCFullYear()}`;
+}
+
+/** `dig [@SERVER] [-p PORT] [-t TYPE] [-x ADDR] NAME [TYPE] [+short] [+search]` in dig 9.18's format (no EDNS). */
+export function dig(cluster: SimCluster, k: Kernel, args: string[], now: Date): ToolResult {
+  let server: number | undefined;
+  let serverGiven = false;
+  let port = 53;
+  let type: number | undefined;
+  let name: string | undefined;
+  let short = false;
+  let search = false;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a.startsWith("@")) {
+      server = parseIpv4(a.slice(1));
+      serverGiven = true;
+      if (server === undefined) return unsupported(`dig with a server named ${a.slice(1)}`);
+    } else if (a === "-p") port = Number(args[++i]);
+    else if (a === "-t") {
+      type = typeByName(args[++i] ?? "");
+      if (type === undefined) return { stdout: "", stderr: `dig: invalid type: ${args[i]}\n`, code: 1 };
+    } else if (a === "-x") {
+      name = reverseName(args[++i] ?? "");
+      type = DNS_TYPES.PTR;
+      if (!name) return { stdout: "", stderr: `dig: '${args[i]}' is not a valid IP address\n`, code: 10 };
+    } else if (a === "+short") short = true;
+    else if (a === "+search") search = true;
+    else if (a === "+nosearch") search = false;
+    else if (a.startsWith("+") || a.startsWith("-")) return unsupported(`dig ${a}`);
+    else if (name !== undefined && typeByName(a) !== undefined) type = typeByName(a);
+    else name = a;
+  }
+  name ??= ".";
+  type ??= DNS_TYPES.A;
+  const conf: ResolverConfig = cluster.resolverConfig(k);
+  const target = server ?? conf.nameserver;
+  const candidates =
+    search && !name.endsWith(".") ? candidateNames(name, conf) : [name.endsWith(".") ? name : `${name}.`];
+  let message: DnsMessage | undefined;
+  let elapsed = 0;
+  for (const candidate of candidates) {
+    const r = queryServer(cluster.net, k, target, candidate, type, port);
+    if (!r.ok) {
+      const text = `;; communications error to ${formatIpv4(target)}#${port}: timed out\n`;
+      return { stdout: short ? text.repeat(3) : text, stderr: "", code: 9 };
+    }
+    message = r.message;
+    elapsed = r.elapsedMs;
+    if (r.message.rcode !== RCODE.NXDOMAIN) break;
+  }
+  const m = message!;
+  if (short) return { stdout: m.answers.map((a) => `${a.data}\n`).join(""), stderr: "", code: 0 };
+  const lines: string[] = ["", `; <<>> DiG ${DIG_VERSION} <<>> ${args.join(" ")}`];
+  if (serverGiven) lines.push("; (1 server found)");
+  lines.push(";; global options: +cmd", ";; Got answer:");
+  const qname = m.questions[0]?.name ?? name;
+  if (/(^|\.)local\.$/.test(qname))
+    lines.push(
+      ";; WARNING: .local is reserved for Multicast DNS",
+      ";; You are currently testing what happens when an mDNS query is leaked to DNS",
+    );
+  lines.push(
+    `;; ->>HEADER<<- opcode: QUERY, status: ${rcodeName(m.rcode)}, id: ${m.id}`,
+    `;; flags: ${flagsText(m)}; QUERY: ${m.questions.length}, ANSWER: ${m.answers.length}, AUTHORITY: ${m.authority.length}, ADDITIONAL: ${m.additional.length}`,
+  );
+  if (m.recursionDesired && !m.recursionAvailable)
+    lines.push(";; WARNING: recursion requested but not available");
+  lines.push("", ";; QUESTION SECTION:");
+  for (const q of m.questions) lines.push(tabbed([`;${q.name}`, "IN", typeName(q.type)], [32, 40]));
+  for (const [title, section] of [
+    ["ANSWER", m.answers],
+    ["AUTHORITY", m.authority],
+    ["ADDITIONAL", m.additional],
+  ] as const)
+    if (section.length) lines.push("", `;; ${title} SECTION:`, ...section.map(recordLine));
+  const size = Buffer.byteLength(encodeDnsMessage(m), "latin1");
+  lines.push(
+    "",
+    `;; Query time: ${elapsed} msec`,
+    `;; SERVER: ${formatIpv4(target)}#${port}(${formatIpv4(target)}) (UDP)`,
+    `;; WHEN: ${whenText(now)}`,
+    `;; MSG SIZE  rcvd: ${size}`,
+    "",
+    "",
+  );
+  return { stdout: lines.join("\n"), stderr: "", code: 0 };
+}

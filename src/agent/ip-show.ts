@@ -1,0 +1,153 @@
+import { formatIpv4, type Kernel, type Link, maskOf } from "../dataplane/sim/index.ts";
+import { sha256 } from "../lib/index.ts";
+import type { CommandResult } from "./sim-commands.ts";
+
+/**
+ * `ip [-c] [-4] address|link|rule|neighbour [show ...]` over a sim namespace, in iproute2 6.1's text format
+ * (checked against the real tool in network namespaces). The sim has no IPv6, so no inet6 lines.
+ * Returns undefined for objects handled elsewhere (route).
+ */
+export function ipShow(k: Kernel, args: string[], now: number): CommandResult | undefined {
+  let color = false;
+  const words: string[] = [];
+  for (const a of args) {
+    if (a === "-c" || a === "-color" || a === "--color" || a === "-color=always" || a === "--color=always")
+      color = true;
+    else if (a === "-color=never" || a === "--color=never" || a === "-color=auto" || a === "--color=auto") {
+      // auto: the emulated tool's output is not a terminal.
+    } else if (a === "-4") {
+      // The sim is IPv4 only.
+    } else words.push(a);
+  }
+  const [object = "", ...rest] = words;
+  const kind = ipObject(object);
+  if (!kind) return undefined;
+  const [verb = "show", ...filters] = rest;
+  if (!["show", "list", "lst"].some((v) => v.startsWith(verb)) || verb.length === 0)
+    return fail(`not supported yet: ip ${args.join(" ")} on the sim dataplane (only show)\n`);
+  const c = palette(color);
+  switch (kind) {
+    case "address":
+    case "link": {
+      const f = linkFilter(filters);
+      if ("error" in f) return fail(f.error);
+      const links = [...k.links.values()].filter((l) => (!f.up || l.up) && (!f.dev || l.name === f.dev));
+      if (f.dev && links.length === 0 && !k.links.has(f.dev))
+        return fail(`Device "${f.dev}" does not exist.\n`);
+      return ok(links.map((l) => (kind === "link" ? linkText(l, c, true) : addressText(k, l, c))).join(""));
+    }
+    case "rule":
+      if (filters.length > 0)
+        return fail(`not supported yet: ip rule show ${filters.join(" ")} on the sim dataplane\n`);
+      // The sim has only the main table: the three rules every Linux namespace starts with.
+      return ok("0:\tfrom all lookup local\n32766:\tfrom all lookup main\n32767:\tfrom all lookup default\n");
+    case "neighbour": {
+      let dev: string | undefined;
+      if (filters[0] === "dev" && filters[1] && filters.length === 2) dev = filters[1];
+      else if (filters.length > 0)
+        return fail(`not supported yet: ip neigh show ${filters.join(" ")} on the sim dataplane\n`);
+      if (dev && !k.links.has(dev)) return fail(`Cannot find device "${dev}"\n`);
+      return ok(neighbourText(k, dev, c, now));
+    }
+  }
+}
+
+type IpObject = "address" | "link" | "rule" | "neighbour";
+
+/** iproute2 matches an abbreviation against its object table in order: a, r(oute), ru(le), n, l. */
+function ipObject(word: string): IpObject | undefined {
+  if (!word) return undefined;
+  if ("address".startsWith(word)) return "address";
+  if ("route".startsWith(word)) return undefined;
+  if (word.length >= 2 && "rule".startsWith(word)) return "rule";
+  if ("neighbour".startsWith(word) || "neighbor".startsWith(word)) return "neighbour";
+  if ("link".startsWith(word)) return "link";
+  return undefined;
+}
+
+function linkFilter(words: string[]): { up: boolean; dev?: string } | { error: string } {
+  let up = false;
+  let dev: string | undefined;
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i]!;
+    if (w === "up") up = true;
+    else if (w === "dev") {
+      dev = words[++i];
+      if (!dev) return { error: 'Command line is not complete. Try option "help"\n' };
+    } else if (w.startsWith("-") || ["type", "master", "vrf", "group", "label", "scope", "to"].includes(w))
+      return { error: `not supported yet: ip link/addr show ${w} on the sim dataplane\n` };
+    else if (dev === undefined) dev = w;
+    else return { error: `Error: either "dev" is duplicate, or "${w}" is a garbage.\n` };
+  }
+  return dev === undefined ? { up } : { up, dev };
+}
+
+interface Palette {
+  ifname(s: string): string;
+  mac(s: string): string;
+  inet(s: string): string;
+  state(s: string): string;
+}
+
+/** iproute2's -c colours: interface names cyan, MACs yellow, IPv4 magenta, UP green and DOWN red. */
+function palette(on: boolean): Palette {
+  const wrap = (code: number) => (s: string) => (on ? `\x1b[${code}m${s}\x1b[0m` : s);
+  return {
+    ifname: wrap(36),
+    mac: wrap(33),
+    inet: wrap(35),
+    state: (s) => (s === "UP" ? wrap(32)(`${s} `) : s === "DOWN" ? wrap(31)(`${s} `) : `${s} `),
+  };
+}
+
+/** A veth's peer namespace as `ip` names it: pods live in containerd's named `cni-<uuid>` netns. */
+function peerNetns(l: Link): string {
+  if (!l.peer) return "";
+  const name = l.peer.kernel.name;
+  if (!name.includes("/")) return " link-netnsid 0";
+  const hex = [...sha256(`netns:${name}`).slice(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return ` link-netns cni-${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
+function linkText(l: Link, c: Palette, withMode: boolean): string {
+  const loop = l.kind === "loopback";
+  const flags = loop
+    ? `LOOPBACK${l.up ? ",UP,LOWER_UP" : ""}`
+    : `BROADCAST,MULTICAST${l.up ? ",UP,LOWER_UP" : ""}`;
+  const state = loop ? "UNKNOWN" : l.up ? "UP" : "DOWN";
+  const qdisc = l.kind === "ether" ? "mq" : "noqueue";
+  // Calico creates its veths with no transmit queue; lo and NICs have the default 1000.
+  const qlen = l.kind === "veth" ? "" : "qlen 1000";
+  const name = `${l.name}${l.peer ? `@if${l.peer.link.index}` : ""}: `;
+  const head = `${l.index}: ${c.ifname(name)}<${flags}> mtu ${l.mtu} qdisc ${qdisc} state ${c.state(state)}${withMode ? "mode DEFAULT " : ""}group default ${qlen}`;
+  const brd = loop ? "00:00:00:00:00:00" : "ff:ff:ff:ff:ff:ff";
+  return `${head}\n    link/${loop ? "loopback" : "ether"} ${c.mac(l.mac)} brd ${c.mac(brd)}${peerNetns(l)}\n`;
+}
+
+function addressText(k: Kernel, l: Link, c: Palette): string {
+  let text = linkText(l, c, false);
+  for (const a of k.addresses.filter((x) => x.dev === l.name)) {
+    const loop = l.kind === "loopback";
+    // Broadcast: the subnet's, and for a pod's /32 the address itself (as Calico's CNI sets it, seed 002).
+    const brd = loop ? undefined : formatIpv4((a.ip | ~maskOf(a.len)) >>> 0);
+    text += `    inet ${c.inet(formatIpv4(a.ip))}/${a.len} ${brd ? `brd ${c.inet(`${brd} `)}` : ""}scope ${loop ? "host" : "global"} ${l.name}\n`;
+    text += "       valid_lft forever preferred_lft forever\n";
+  }
+  return text;
+}
+
+function neighbourText(k: Kernel, dev: string | undefined, c: Palette, now: number): string {
+  const lines: string[] = [];
+  for (const n of k.neighbours.values()) {
+    if (dev && n.dev !== dev) continue;
+    // base_reachable_time is 30 s: a neighbour not confirmed since goes STALE (and stays, below gc_thresh1).
+    const state = now - n.confirmed < 30_000 ? "REACHABLE" : "STALE";
+    lines.push(
+      `${c.inet(`${formatIpv4(n.ip)} `)}${dev ? "" : `dev ${c.ifname(`${n.dev} `)}`}lladdr ${c.mac(`${n.mac} `)}${state} \n`,
+    );
+  }
+  return lines.join("");
+}
+
+const ok = (stdout: string): CommandResult => ({ stdout, stderr: "", code: 0 });
+const fail = (stderr: string, code = 1): CommandResult => ({ stdout: "", stderr, code });

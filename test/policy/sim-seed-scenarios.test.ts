@@ -1,0 +1,294 @@
+/**
+ * Seed 002's policy scenarios on the sim dataplane: the same commands and YAML as seed-scenarios.test.ts, and at
+ * every verdict the seed states, a real connection attempt through the emulated kernels must agree with the
+ * analysis engine (`tortie policy explain`).
+ */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { findKind } from "../../src/api/index.ts";
+import { CliHarness } from "../cli/harness.ts";
+import { DATABASE_POLICY } from "./seed-manifests.ts";
+import { simFlow } from "./sim-flow.ts";
+
+const h = new CliHarness();
+let pods: Record<string, string> = {};
+let svc: Record<string, string> = {};
+
+async function expectVerdict(
+  from: string,
+  to: string,
+  port: number,
+  verdict: "allowed" | "denied",
+  proto = "tcp",
+) {
+  const r = await h.run([
+    "policy",
+    "explain",
+    from,
+    to,
+    "--port",
+    String(port),
+    "--proto",
+    proto,
+    "-o",
+    "json",
+  ]);
+  assert.equal(r.code, 0, r.err);
+  const analysis = JSON.parse(r.out).verdict;
+  const sim = await simFlow(h, from, to, port, proto);
+  const where = `${from} -> ${to}:${port}/${proto}`;
+  assert.equal(analysis, verdict, `analysis ${where}`);
+  assert.equal(
+    sim.allowed ? "allowed" : "denied",
+    verdict,
+    `sim ${where} (${sim.error ?? "connected"}; unsupported: ${sim.unsupported.join("; ") || "none"})`,
+  );
+}
+
+/** The whole matrix of the app and DNS pods, on the ports the seed's traffic uses: sim == analysis. */
+async function matricesAgree() {
+  const args = "policy matrix -n yaobank,kube-system --ports 80/TCP,2379/TCP,53/UDP,53/TCP,443/TCP -o json";
+  const analysis = await h.run(args);
+  const sim = await h.run(`${args} --engine sim`);
+  assert.equal(sim.code, 0, sim.err);
+  const cells = (out: string) =>
+    (
+      JSON.parse(out).cells as {
+        from: string;
+        to: string;
+        port: number;
+        protocol: string;
+        allowed: boolean;
+      }[]
+    ).map((c) => `${c.from} -> ${c.to} ${c.port}/${c.protocol} ${c.allowed ? "allowed" : "denied"}`);
+  const a = cells(analysis.out);
+  const diff = cells(sim.out).filter((c, i) => c !== a[i]);
+  assert.deepEqual(diff, [], "sim cells that differ from the analysis");
+}
+
+async function apply(tool: "kubectl" | "calicoctl", yaml: string) {
+  const r = await h.run([tool, "apply", "-f", "-"], yaml);
+  assert.equal(r.code, 0, r.err);
+}
+
+before(async () => {
+  const up = await h.run("up --app yaobank");
+  assert.equal(up.code, 0, up.err);
+  const store = h.store();
+  for (const p of await store.list(findKind("v1", "Pod")!, "yaobank"))
+    pods[p.metadata.labels!.app!] = `yaobank/${p.metadata.name}`;
+  for (const s of await store.list(findKind("v1", "Service")!)) svc[s.metadata.name!] = s.spec.clusterIP;
+  pods = { ...pods };
+  svc = { ...svc };
+});
+after(() => h.cleanup());
+
+test("seed 002, step 1: the database is open until database-policy, then only summary reaches it", async () => {
+  await expectVerdict(pods.customer!, `${svc.database}`, 2379, "allowed");
+  await apply("kubectl", DATABASE_POLICY);
+  await expectVerdict(pods.customer!, svc.database!, 2379, "denied");
+  await expectVerdict(pods.summary!, svc.database!, 2379, "allowed");
+  await matricesAgree();
+});
+
+test("seed 002, steps 1-2: default-app-policy denies everything in app namespaces, then allows DNS to kube-dns", async () => {
+  const gnp = (egress: string) => `apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: default-app-policy
+spec:
+  namespaceSelector: has(projectcalico.org/name) && projectcalico.org/name not in {"kube-system", "calico-system", "calico-apiserver"}
+  types:
+  - Ingress
+  - Egress
+${egress}`;
+  await apply("calicoctl", gnp(""));
+  await expectVerdict(pods.customer!, svc.summary!, 80, "denied");
+  await expectVerdict(pods.customer!, "198.19.32.10", 53, "denied", "udp");
+  await apply(
+    "calicoctl",
+    gnp(`  egress:
+    - action: Allow
+      protocol: UDP
+      destination:
+        selector: k8s-app == "kube-dns"
+        ports:
+          - 53
+`),
+  );
+  await expectVerdict(pods.customer!, "198.19.32.10", 53, "allowed", "udp");
+  await expectVerdict(pods.customer!, "198.19.32.10", 53, "denied", "tcp");
+  await matricesAgree();
+});
+
+test("seed 002, step 3: customer-policy and summary-policy open the application's own paths", async () => {
+  await apply(
+    "kubectl",
+    `kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata:
+  name: customer-policy
+  namespace: yaobank
+spec:
+  podSelector:
+    matchLabels:
+      app: customer
+  ingress:
+    - ports:
+      - protocol: TCP
+        port: 80
+  egress:
+    - to: []
+---
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata:
+  name: summary-policy
+  namespace: yaobank
+spec:
+  podSelector:
+    matchLabels:
+      app: summary
+  ingress:
+    - from:
+      - podSelector:
+          matchLabels:
+            app: customer
+      ports:
+      - protocol: TCP
+        port: 80
+  egress:
+    - to:
+      - podSelector:
+          matchLabels:
+            app: database
+      ports:
+      - protocol: TCP
+        port: 2379
+`,
+  );
+  await expectVerdict(pods.customer!, svc.summary!, 80, "allowed");
+  await expectVerdict(pods.summary!, svc.database!, 2379, "allowed");
+  await expectVerdict(pods.customer!, svc.database!, 2379, "denied");
+  await expectVerdict("host1", "198.19.0.1", 30180, "allowed");
+  await expectVerdict(pods.customer!, "8.8.8.8", 443, "allowed");
+  await matricesAgree();
+});
+
+test("seed 002, steps 4-5: egress-lockdown (order 600) beats the Kubernetes policies until the service account is labelled", async () => {
+  await apply(
+    "calicoctl",
+    `apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: egress-lockdown
+spec:
+  order: 600
+  namespaceSelector: has(projectcalico.org/name) && projectcalico.org/name not in {"kube-system", "calico-system"}
+  serviceAccountSelector: internet-egress not in {"allowed"}
+  types:
+  - Egress
+  egress:
+    - action: Deny
+      destination:
+        notNets:
+          - 10.0.0.0/8
+          - 172.16.0.0/12
+          - 192.168.0.0/16
+          - 198.18.0.0/15
+`,
+  );
+  await expectVerdict(pods.customer!, "8.8.8.8", 443, "denied");
+  // Inside the private ranges the lockdown does not match, and customer-policy (order 1000) still allows.
+  await expectVerdict(pods.customer!, svc.summary!, 80, "allowed");
+  const label = await h.run("kubectl label serviceaccount -n yaobank customer internet-egress=allowed");
+  assert.equal(label.code, 0, label.err);
+  await expectVerdict(pods.customer!, "8.8.8.8", 443, "allowed");
+  await expectVerdict(pods.summary!, "8.8.8.8", 443, "denied");
+  await matricesAgree();
+});
+
+test("seed 002, protecting hosts: default-node-policy on auto host endpoints; failsafe ports stay open", async () => {
+  await apply(
+    "calicoctl",
+    `apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: default-node-policy
+spec:
+  selector: has(kubernetes.io/hostname)
+  ingress:
+  - action: Allow
+    protocol: TCP
+    source:
+      nets:
+      - 127.0.0.1/32
+  - action: Allow
+    protocol: UDP
+    source:
+      nets:
+      - 127.0.0.1/32
+`,
+  );
+  // Without host endpoints the policy selects nothing.
+  await expectVerdict("host1", "node1", 10250, "allowed");
+  const patch = await h.run([
+    "calicoctl",
+    "patch",
+    "kubecontrollersconfiguration",
+    "default",
+    '--patch={"spec": {"controllers": {"node": {"hostEndpoint": {"autoCreate": "Enabled"}}}}}',
+  ]);
+  assert.equal(patch.code, 0, patch.err);
+  const heps = await h.run("calicoctl get heps");
+  assert.match(heps.out, /node1-auto-hep\s+node1/);
+  await expectVerdict("host1", "node1", 10250, "denied");
+  await expectVerdict("host1", "node1", 22, "allowed");
+  await expectVerdict("host1", "node1", 6443, "allowed");
+  await expectVerdict("node1", "node2", 179, "allowed");
+  // Node ports are forwarded traffic: normal host endpoint policy does not apply to them.
+  await expectVerdict("host1", "198.19.0.1", 30180, "allowed");
+  await matricesAgree();
+});
+
+test("seed 002, lockdown node ports: nodeport-policy (preDNAT, applyOnForward) lets only host1 reach 30180", async () => {
+  const policy = (allowHost1: boolean) => `apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: nodeport-policy
+spec:
+  order: 100
+  selector: has(kubernetes.io/hostname)
+  applyOnForward: true
+  preDNAT: true
+  ingress:
+${
+  allowHost1
+    ? `  - action: Allow
+    protocol: TCP
+    destination:
+      ports: [30180]
+    source:
+      nets:
+      - 198.19.15.254/32
+`
+    : ""
+}  - action: Deny
+    protocol: TCP
+    destination:
+      ports: ["30000:32767"]
+  - action: Deny
+    protocol: UDP
+    destination:
+      ports: ["30000:32767"]
+`;
+  await apply("calicoctl", policy(false));
+  await expectVerdict("host1", "198.19.0.1", 30180, "denied");
+  await apply("calicoctl", policy(true));
+  await expectVerdict("host1", "198.19.0.1", 30180, "allowed");
+  await expectVerdict("198.19.15.1", "198.19.0.1", 30180, "denied");
+  await expectVerdict("198.19.15.1", "198.19.0.2", 30180, "denied");
+  // Failsafe ports are still open, pre-DNAT or not.
+  await expectVerdict("198.19.15.1", "node1", 22, "allowed");
+  await matricesAgree();
+});

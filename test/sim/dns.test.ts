@@ -1,0 +1,217 @@
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import dgram from "node:dgram";
+import { after, test } from "node:test";
+import {
+  answerDnsQuery,
+  DNS_TYPES,
+  type DnsZone,
+  decodeDnsMessage,
+  dnsQueryMessage,
+  encodeDnsMessage,
+  RCODE,
+} from "../../src/apps/index.ts";
+import { controlKinds } from "../../src/control/index.ts";
+import { assertGolden, CliHarness } from "../cli/harness.ts";
+
+const zone: DnsZone = {
+  domain: "cluster.local.",
+  serial: 1767323045,
+  records: new Map([
+    [
+      "database.yaobank.svc.cluster.local.",
+      [{ name: "database.yaobank.svc.cluster.local.", type: "A", ttl: 5, data: "198.19.33.44" }],
+    ],
+    [
+      "ext.yaobank.svc.cluster.local.",
+      [
+        {
+          name: "ext.yaobank.svc.cluster.local.",
+          type: "CNAME",
+          ttl: 5,
+          data: "database.yaobank.svc.cluster.local.",
+        },
+      ],
+    ],
+    [
+      "_http._tcp.database.yaobank.svc.cluster.local.",
+      [
+        {
+          name: "_http._tcp.database.yaobank.svc.cluster.local.",
+          type: "SRV",
+          ttl: 5,
+          data: "0 100 2379 database.yaobank.svc.cluster.local.",
+        },
+      ],
+    ],
+  ]),
+};
+
+function ask(name: string, type: number) {
+  return decodeDnsMessage(
+    encodeDnsMessage(
+      answerDnsQuery(zone, decodeDnsMessage(encodeDnsMessage(dnsQueryMessage(7, name, type)))),
+    ),
+  );
+}
+
+test("DNS wire format: CoreDNS's answers for names, CNAMEs, SRV, NXDOMAIN with SOA, NODATA, and SERVFAIL outside the zone", () => {
+  const a = ask("database.yaobank.svc.cluster.local", DNS_TYPES.A);
+  assert.equal(a.id, 7);
+  assert.ok(a.response && a.authoritative && a.recursionDesired && !a.recursionAvailable);
+  assert.deepEqual(
+    a.answers.map((r) => r.data),
+    ["198.19.33.44"],
+  );
+  const cname = ask("ext.yaobank.svc.cluster.local", DNS_TYPES.A);
+  assert.deepEqual(
+    cname.answers.map((r) => [r.type, r.data]),
+    [
+      [DNS_TYPES.CNAME, "database.yaobank.svc.cluster.local."],
+      [DNS_TYPES.A, "198.19.33.44"],
+    ],
+  );
+  assert.equal(
+    ask("_http._tcp.database.yaobank.svc.cluster.local", DNS_TYPES.SRV).answers[0]!.data,
+    "0 100 2379 database.yaobank.svc.cluster.local.",
+  );
+  const nx = ask("nope.yaobank.svc.cluster.local", DNS_TYPES.A);
+  assert.equal(nx.rcode, RCODE.NXDOMAIN);
+  assert.equal(
+    nx.authority[0]!.data,
+    "ns.dns.cluster.local. hostmaster.cluster.local. 1767323045 7200 1800 86400 30",
+  );
+  const nodata = ask("database.yaobank.svc.cluster.local", DNS_TYPES.AAAA);
+  assert.equal(nodata.rcode, RCODE.NOERROR);
+  assert.equal(nodata.answers.length, 0);
+  assert.equal(nodata.authority.length, 1);
+  // An empty non-terminal (svc.cluster.local has names below it) is NODATA, not NXDOMAIN.
+  assert.equal(ask("yaobank.svc.cluster.local", DNS_TYPES.A).rcode, RCODE.NOERROR);
+  assert.equal(ask("example.com", DNS_TYPES.A).rcode, RCODE.SERVFAIL);
+  // Truncated and looping messages are refused, not crashed on.
+  assert.throws(() => decodeDnsMessage("\u0000\u0001\u0001"), /truncated/);
+  const loop = Buffer.from([0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1]).toString("latin1");
+  assert.throws(() => decodeDnsMessage(loop), /loop/);
+});
+
+const dig = spawnSync("dig", ["-v"], { encoding: "utf8" });
+test("the real dig and nslookup read the server's messages", {
+  skip: dig.error ? "dig is not installed (Debian: dnsutils)" : false,
+}, async () => {
+  const server = dgram.createSocket("udp4");
+  server.on("message", (msg, rinfo) => {
+    const reply = encodeDnsMessage(answerDnsQuery(zone, decodeDnsMessage(msg.toString("latin1"))));
+    server.send(Buffer.from(reply, "latin1"), rinfo.port, rinfo.address);
+  });
+  await new Promise<void>((resolve) => server.bind(0, "127.0.0.1", resolve));
+  const port = String(server.address().port);
+  try {
+    const run = (cmd: string, args: string[]) =>
+      new Promise<string>((resolve) => {
+        const child = spawnTool(cmd, args);
+        let out = "";
+        child.stdout.on("data", (d: Buffer) => (out += d));
+        child.on("close", () => resolve(out));
+      });
+    const short = await run("dig", [
+      "@127.0.0.1",
+      "-p",
+      port,
+      "+short",
+      "+tries=1",
+      "+time=2",
+      "ext.yaobank.svc.cluster.local",
+    ]);
+    assert.equal(short, "database.yaobank.svc.cluster.local.\n198.19.33.44\n");
+    const srv = await run("dig", [
+      "@127.0.0.1",
+      "-p",
+      port,
+      "+short",
+      "+tries=1",
+      "+time=2",
+      "-t",
+      "srv",
+      "_http._tcp.database.yaobank.svc.cluster.local",
+    ]);
+    assert.equal(srv, "0 100 2379 database.yaobank.svc.cluster.local.\n");
+    const ns = await run("nslookup", [
+      `-port=${port}`,
+      "-timeout=2",
+      "nope.yaobank.svc.cluster.local",
+      "127.0.0.1",
+    ]);
+    assert.match(ns, /\*\* server can't find nope\.yaobank\.svc\.cluster\.local: NXDOMAIN/);
+  } finally {
+    server.close();
+  }
+});
+
+function spawnTool(cmd: string, args: string[]) {
+  return spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+}
+
+const h = new CliHarness();
+after(() => h.cleanup());
+
+test("nslookup and dig in a pod go through the cluster DNS service, NAT and policy", async () => {
+  assert.equal((await h.run("up --app yaobank")).code, 0);
+  const customer = (await h.store().list(controlKinds.Pod, "yaobank"))
+    .map((p) => p.metadata.name!)
+    .find((n) => n.startsWith("customer"))!;
+  const inPod = (line: string) => h.run(`kubectl exec ${customer} -n yaobank -- ${line}`);
+  const found = await inPod("nslookup database");
+  assert.equal(found.code, 0, found.err);
+  assertGolden("sim-nslookup-database.txt", found.out);
+  const missing = await inPod("nslookup nope");
+  assert.equal(missing.code, 1);
+  assert.match(missing.out, /\*\* server can't find nope: SERVFAIL\n\n$/);
+  const digged = await inPod("dig database.yaobank.svc.cluster.local");
+  assert.equal(digged.code, 0);
+  assertGolden("sim-dig-database.txt", digged.out);
+  assert.equal((await inPod("dig +short -x 198.19.32.10")).out, "kube-dns.kube-system.svc.cluster.local.\n");
+  assert.equal((await inPod("dig +search +short database")).out, "198.19.33.44\n");
+  // The DNS packets cross the cluster IP's DNAT: kube-dns's UDP rule counts them on node1.
+  const nat = await h.run("exec node1 -- iptables -v --numeric --table nat --list KUBE-SERVICES");
+  const dnsRule = nat.out
+    .split("\n")
+    .find((l) => l.includes("kube-dns:dns cluster IP") && l.includes("KUBE-SVC"));
+  assert.ok(Number(dnsRule?.trim().split(/\s+/)[0]) > 0, nat.out);
+  // seed 002's default-app-policy denies all egress, DNS included: lookups time out as in a real pod; its
+  // second version allows UDP 53 to kube-dns and lookups work again.
+  assert.equal((await h.run("calicoctl apply -f -", DEFAULT_APP_POLICY)).code, 0);
+  const denied = await inPod("nslookup database");
+  assert.equal(denied.code, 1);
+  assert.equal(denied.out, ";; connection timed out; no servers could be reached\n\n");
+  assert.equal((await h.run("calicoctl apply -f -", DEFAULT_APP_POLICY_WITH_DNS)).code, 0);
+  assert.equal((await inPod("nslookup database")).code, 0);
+});
+
+const DEFAULT_APP_POLICY = `apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: default-app-policy
+spec:
+  namespaceSelector: has(projectcalico.org/name) && projectcalico.org/name not in {"kube-system", "calico-system", "calico-apiserver"}
+  types:
+  - Ingress
+  - Egress
+`;
+
+const DEFAULT_APP_POLICY_WITH_DNS = `apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: default-app-policy
+spec:
+  namespaceSelector: has(projectcalico.org/name) && projectcalico.org/name not in {"kube-system", "calico-system"}
+  types:
+  - Ingress
+  - Egress
+  egress:
+    - action: Allow
+      protocol: UDP
+      destination:
+        selector: k8s-app == "kube-dns"
+        ports:
+          - 53
+`;
