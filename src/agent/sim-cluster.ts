@@ -89,6 +89,8 @@ export class SimCluster {
   readonly logs = new Map<string, string[]>();
   /** Why parts of the cluster are not programmed (features not built yet). */
   readonly unsupported: string[] = [];
+  /** What Felix would log a warning about and ignore (the sim ignores it too). */
+  readonly warnings: string[] = [];
   /** Per node, where each Felix rule came from (by table, chain and rule number), for `tortie trace`. */
   readonly felixOrigins = new Map<string, FelixOrigins>();
   private readonly rng: SeededRandom;
@@ -185,6 +187,7 @@ export class SimCluster {
       k.netfilter.restore(felix.restore, { noflush: true });
       this.felixOrigins.set(h.name, felix.origins);
       for (const u of felix.unsupported) if (!this.unsupported.includes(u)) this.unsupported.push(u);
+      for (const w of felix.warnings) if (!this.warnings.includes(w)) this.warnings.push(w);
     }
     this.startApps(pods);
     this.startHostServices();
@@ -395,7 +398,8 @@ export class SimCluster {
     const port = m[2] ? Number(m[2]) : 80;
     const path = m[3] ?? "/";
     const addr = this.resolve(k, host);
-    if (!addr.ok) return addr;
+    // A name whose lookup went unanswered: curl tells that apart from a connect that timed out.
+    if (!addr.ok) return { ok: false, error: addr.error === "timeout" ? "resolve-timeout" : addr.error };
     const res = tcpExchange(
       this.net,
       k,

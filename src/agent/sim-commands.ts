@@ -192,10 +192,13 @@ function curl(cluster: SimCluster, k: Kernel, args: string[]): CommandResult {
       return out(3, "URL using bad/illegal format or missing URL");
     case "not-found":
       return out(6, `Could not resolve host: ${host}`);
+    case "resolve-timeout":
+      // --connect-timeout covers the lookup too (curl 7.88's multi_handle_timeout); getaddrinfo giving up is (6).
+      return connectTimeoutMs !== undefined && ms >= connectTimeoutMs
+        ? out(28, `Resolving timed out after ${connectTimeoutMs} milliseconds`)
+        : out(6, `Could not resolve host: ${host}`);
     case "timeout":
-      return parseIpv4(host) === undefined && ms === 0
-        ? out(6, `Could not resolve host: ${host}`)
-        : out(
+      return out(
             28,
             `Failed to connect to ${host} port ${port} after ${ms} ms: ${connectTimeoutMs ? "Timeout was reached" : "Couldn't connect to server"}`,
           );

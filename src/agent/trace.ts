@@ -131,6 +131,8 @@ export interface TraceReport {
   flow_logs: TraceFlowLog[];
   /** What the sim leaves out of this cluster (SimCluster.unsupported). */
   unsupported: string[];
+  /** What Felix ignores with a warning, as the sim does (SimCluster.warnings). */
+  warnings: string[];
 }
 
 /** One node's origins, looked up by the table name a rule hit carries (nat has none). */
@@ -207,6 +209,7 @@ export function traceConnection(cluster: SimCluster, req: TraceRequest): TraceRe
     policy: [],
     flow_logs: [],
     unsupported: [...new Set(cluster.unsupported)],
+    warnings: [...cluster.warnings],
   };
   let seq = 0;
   const paths: [TracePath, Trace][] = [["request", out]];
@@ -286,6 +289,7 @@ function ordered(r: TraceReport): TraceReport {
       policies: f.policies,
     })),
     unsupported: r.unsupported,
+    warnings: r.warnings,
   };
 }
 

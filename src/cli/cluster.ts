@@ -158,7 +158,7 @@ export function lifecycleProgram(ctx: CliContext): Command {
           (p) => p.spec.nodeName === h.name && p.status?.phase === "Running",
         ).length;
         ctx.out(
-          `node ${h.name}: ${ready ? "Ready" : "NotReady"}, ${h.role}, ${h.address}, ${running} pods running\n`,
+          `node ${h.name}: ${ready ? "Ready" : "NotReady"}, ${h.role}, ${h.address}, ${running} ${running === 1 ? "pod" : "pods"} running\n`,
         );
       }
       const pending = pods.filter((p) => p.status?.phase !== "Running");

@@ -49,6 +49,7 @@ function policyText(d: TracePolicyOut): string {
 export function traceText(r: TraceReport): string {
   const lines: string[] = [`trace ${r.from} → ${r.to} ${r.protocol}`];
   for (const u of r.unsupported) lines.push(`note: the sim leaves this out: ${u}`);
+  for (const w of r.warnings) lines.push(`note: Felix ignores this (so does the sim): ${w}`);
   const steps: { seq: number; path: string; host: string; text: string }[] = [
     ...r.hops.map((h) => ({ seq: h.seq, path: h.path, host: h.host, text: hopText(h) })),
     ...r.rules.map((x) => ({

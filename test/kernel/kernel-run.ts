@@ -19,8 +19,13 @@ export function kernelUnavailable(): string | undefined {
     (t) => spawnSync("sh", ["-c", `command -v ${t}`]).status !== 0,
   );
   if (missing.length) return `missing ${missing.join(", ")}`;
-  const probe = spawnSync("sh", ["-c", "ip netns add tdiff-probe-$$ && ip netns del tdiff-probe-$$"]);
-  if (probe.status !== 0) return `cannot create network namespaces: ${probe.stderr.toString().trim()}`;
+  const ns = `tdiff-${process.pid}-probe`;
+  const probe = spawnSync("sh", [
+    "-c",
+    `ip netns add ${ns} && ip netns exec ${ns} iptables -t nat -S >/dev/null; r=$?; ip netns del ${ns}; exit $r`,
+  ]);
+  if (probe.status !== 0)
+    return `cannot create a network namespace with iptables (nf_tables) in it: ${probe.stderr.toString().trim()}`;
   return undefined;
 }
 
@@ -59,7 +64,11 @@ export function run(
   });
 }
 
-export async function mustRun(cmd: string, args: string[], options: { input?: string; timeoutMs?: number } = {}) {
+export async function mustRun(
+  cmd: string,
+  args: string[],
+  options: { input?: string; timeoutMs?: number } = {},
+) {
   const r = await run(cmd, args, options);
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.code}: ${r.err.trim()}`);
   return r.out;

@@ -3,8 +3,9 @@
  * jumps, Felix's chains and IP sets, with seed 002's YAO Bank and one ingress policy), node1's routes, its
  * two pods and host1, all with the lab's addresses and interface names.
  */
-import { openSimCluster } from "../../src/cli/exec.ts";
+
 import type { CliContext } from "../../src/cli/context.ts";
+import { openSimCluster } from "../../src/cli/exec.ts";
 import type { Kernel } from "../../src/dataplane/sim/index.ts";
 import { formatIpv4 } from "../../src/dataplane/sim/index.ts";
 import { CliHarness, fixture } from "../cli/harness.ts";
@@ -103,9 +104,10 @@ export async function labScenario(): Promise<Scenario> {
       ]);
     }
     const iptables = node1.netfilter.save();
-    const customerVip = /-A KUBE-SERVICES -d ([\d.]+)\/32 -p tcp -m comment --comment "yaobank\/customer:http cluster IP"/.exec(
-      iptables,
-    )?.[1];
+    const customerVip =
+      /-A KUBE-SERVICES -d ([\d.]+)\/32 -p tcp -m comment --comment "yaobank\/customer:http cluster IP"/.exec(
+        iptables,
+      )?.[1];
     if (!podIp.customer || !podIp.summary || !customerVip)
       throw new Error(`node1 should run customer and summary: ${JSON.stringify(podIp)}`);
     const host1Ip = clientHost.ip;

@@ -38,6 +38,11 @@ def enter(ns):
         os.close(fd)
 
 
+# A helper whose test died without stopping it ends by itself.
+LIFETIME_S = 300
+DEADLINE = time.monotonic() + LIFETIME_S
+
+
 def out(obj):
     sys.stdout.write(json.dumps(obj) + "\n")
     sys.stdout.flush()
@@ -95,7 +100,7 @@ def capture():
         rec.update({"t": time.monotonic_ns(), "dev": dev, "dir": "out" if pkttype == 4 else "in"})
         out(rec)
 
-    while not stop:
+    while not stop and time.monotonic() < DEADLINE:
         try:
             r, _, _ = select.select([s], [], [], 0.02)
         except InterruptedError:
@@ -126,7 +131,7 @@ def serve(specs):
             u.bind(("0.0.0.0", p))
             udps[u.fileno()] = u
     out({"ready": True})
-    while True:
+    while time.monotonic() < DEADLINE:
         socks = list(listeners.values()) + list(udps.values()) + [c for c, _ in conns.values()]
         r, _, _ = select.select(socks, [], [], 1.0)
         for s in r:

@@ -60,7 +60,16 @@ const SERVE = { tcp: PORTS, udp: PORTS };
 
 type Hook = "pre" | "fwd" | "post";
 
-const ADDRS = [HOST1, "198.19.0.0/20", P1, P2, "198.19.16.0/20", "198.19.22.128/31", "198.19.32.0/20", "10.0.0.0/8"];
+const ADDRS = [
+  HOST1,
+  "198.19.0.0/20",
+  P1,
+  P2,
+  "198.19.16.0/20",
+  "198.19.22.128/31",
+  "198.19.32.0/20",
+  "10.0.0.0/8",
+];
 const IFACES = ["ens4", "calip1", "calip2", "cali+"];
 const CT_STATES = ["NEW", "ESTABLISHED", "RELATED", "INVALID", "DNAT", "SNAT"];
 
@@ -79,8 +88,10 @@ function matchesArb(hook: Hook, forceInEns4: boolean): fc.Arbitrary<Matches> {
     .record({
       src: opt(fc.tuple(fc.boolean(), fc.constantFrom(...ADDRS))),
       dst: opt(fc.tuple(fc.boolean(), fc.constantFrom(...ADDRS))),
-      inIf: hook === "post" ? fc.constant(undefined) : opt(fc.tuple(fc.boolean(), fc.constantFrom(...IFACES))),
-      outIf: hook === "pre" ? fc.constant(undefined) : opt(fc.tuple(fc.boolean(), fc.constantFrom(...IFACES))),
+      inIf:
+        hook === "post" ? fc.constant(undefined) : opt(fc.tuple(fc.boolean(), fc.constantFrom(...IFACES))),
+      outIf:
+        hook === "pre" ? fc.constant(undefined) : opt(fc.tuple(fc.boolean(), fc.constantFrom(...IFACES))),
       proto: opt(fc.tuple(fc.boolean(), fc.constantFrom("tcp", "udp", "icmp"))),
       explicitModule: fc.boolean(),
       ports: opt(
@@ -123,7 +134,8 @@ function matchesArb(hook: Hook, forceInEns4: boolean): fc.Arbitrary<Matches> {
           parts.push(`${m.explicitModule ? `-m ${proto} ` : ""}${not(p.invert)}${p.kind} ${p.spec}`);
         else parts.push(`-m multiport ${not(p.invert)}${p.kind} ${p.list.join(",")}`);
       }
-      if (proto === "icmp" && m.icmpType) parts.push(`-m icmp ${not(m.icmpType[0])}--icmp-type ${m.icmpType[1]}`);
+      if (proto === "icmp" && m.icmpType)
+        parts.push(`-m icmp ${not(m.icmpType[0])}--icmp-type ${m.icmpType[1]}`);
       if (m.comment) parts.push(`-m comment --comment "${m.comment.replace(/"/g, '\\"')}"`);
       if (m.mark) parts.push(`-m mark ${not(m.mark[0])}--mark ${m.mark[1]}`);
       if (m.ct) {
@@ -135,7 +147,8 @@ function matchesArb(hook: Hook, forceInEns4: boolean): fc.Arbitrary<Matches> {
               : `-m conntrack ${not(m.ct[1])}--ctstate ${states.join(",")}`,
           );
       }
-      if (m.statistic) parts.push(`-m statistic --mode random ${not(m.statistic[0])}--probability ${m.statistic[1]}`);
+      if (m.statistic)
+        parts.push(`-m statistic --mode random ${not(m.statistic[0])}--probability ${m.statistic[1]}`);
       return { text: parts.join(" "), proto };
     });
 }
@@ -174,7 +187,9 @@ function ruleArb(hook: Hook, targets: TargetKind[]): fc.Arbitrary<string> {
 }
 
 function chainArb(name: string, hook: Hook, targets: TargetKind[]): fc.Arbitrary<string[]> {
-  return fc.array(ruleArb(hook, targets), { maxLength: 4 }).map((rules) => rules.map((r) => `-A ${name} ${r}`));
+  return fc
+    .array(ruleArb(hook, targets), { maxLength: 4 })
+    .map((rules) => rules.map((r) => `-A ${name} ${r}`));
 }
 
 /** An iptables-restore payload with all four tables (so conntrack and NAT are on in the namespace). */
@@ -189,7 +204,15 @@ export const rulesetArb: fc.Arbitrary<string> = fc
     natDnat: chainArb("TD-DNAT", "pre", ["DNAT", "DNAT", "RETURN"]),
     natPost: chainArb("POSTROUTING", "post", ["SNAT", "MASQUERADE", "ACCEPT", "RETURN", "-j TD-SNAT"]),
     natSnat: chainArb("TD-SNAT", "post", ["SNAT", "MASQUERADE", "RETURN"]),
-    filterFwd: chainArb("FORWARD", "fwd", ["ACCEPT", "DROP", "RETURN", "MARK", "-j TD-F1", "-j TD-F2", "-g TD-F2"]),
+    filterFwd: chainArb("FORWARD", "fwd", [
+      "ACCEPT",
+      "DROP",
+      "RETURN",
+      "MARK",
+      "-j TD-F1",
+      "-j TD-F2",
+      "-g TD-F2",
+    ]),
     filterF1: chainArb("TD-F1", "fwd", ["ACCEPT", "DROP", "RETURN", "MARK", "-j TD-F2", "-g TD-F2"]),
     filterF2: chainArb("TD-F2", "fwd", ["ACCEPT", "DROP", "RETURN", "MARK", ""]),
     forwardPolicy: fc.constantFrom("ACCEPT", "ACCEPT", "DROP"),
@@ -241,7 +264,11 @@ export const rulesetArb: fc.Arbitrary<string> = fc
 
 const flowArb: fc.Arbitrary<Flow> = fc.oneof(
   fc
-    .tuple(fc.constantFrom<Flow["proto"]>("tcp", "udp", "icmp"), fc.constantFrom(P1, P2, SERVICE), fc.constantFrom(...PORTS))
+    .tuple(
+      fc.constantFrom<Flow["proto"]>("tcp", "udp", "icmp"),
+      fc.constantFrom(P1, P2, SERVICE),
+      fc.constantFrom(...PORTS),
+    )
     .map(([proto, dst, port]) => ({ from: "host1", proto, dst, dport: proto === "icmp" ? 0 : port })),
   fc
     .tuple(fc.constantFrom<Flow["proto"]>("tcp", "udp", "icmp"), fc.constantFrom(...PORTS))

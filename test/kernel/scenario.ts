@@ -29,7 +29,13 @@ import {
 } from "../../src/dataplane/sim/index.ts";
 import type { Packet } from "../../src/dataplane/sim/netfilter/index.ts";
 import { Background, bash, PYTHON, run, TOOL } from "./kernel-run.ts";
-import { buildSimTopology, kernelBuildScript, kernelTeardownScript, netnsName, type TopologySpec } from "./topology.ts";
+import {
+  buildSimTopology,
+  kernelBuildScript,
+  kernelTeardownScript,
+  netnsName,
+  type TopologySpec,
+} from "./topology.ts";
 
 export interface Flow {
   from: string;
@@ -66,7 +72,8 @@ export interface ScenarioResult {
   kernelSave: string;
 }
 
-const FLOW_TIMEOUT_MS = 1000;
+/** Generous: a loaded machine can take half a second to answer a SYN between namespaces. */
+const FLOW_TIMEOUT_MS = 1500;
 const PAYLOAD = "hello\n";
 
 interface Captured {
@@ -319,11 +326,19 @@ function replayCapture(
           )
         : "not forwarded";
     const kernelText = kout
-      ? header(peerOf.get(kout.dev) ?? kout.dev, kout.proto, kout.src, kout.sport, kout.dst, kout.proto === 1 ? 0 : kout.dport)
+      ? header(
+          peerOf.get(kout.dev) ?? kout.dev,
+          kout.proto,
+          kout.src,
+          kout.sport,
+          kout.dst,
+          kout.proto === 1 ? 0 : kout.dport,
+        )
       : "not forwarded";
     if (process.env.TDIFF_DEBUG) console.log(`${what}\n    kernel: ${kernelText}\n    sim:    ${simText}`);
     if (simText === kernelText) continue;
-    const simWhy = d.kind === "delivered" ? "" : ` (${d.kind} at ${d.host}${"reason" in d ? `: ${d.reason}` : ""})`;
+    const simWhy =
+      d.kind === "delivered" ? "" : ` (${d.kind} at ${d.host}${"reason" in d ? `: ${d.reason}` : ""})`;
     if (kout && d.kind === "delivered") {
       // Both remapped the source port (or ICMP id) of a new connection: a random choice on each side.
       const same =
@@ -343,7 +358,9 @@ function replayCapture(
   for (const [key, n] of failures) divergences.push(`packet ${key}${n > 1 ? `\n    (${n} times)` : ""}`);
   for (const [fp, left] of outs)
     for (const o of left)
-      divergences.push(`the kernel's router sent a packet the sim has no counterpart for: ${fp} ${JSON.stringify(o)}`);
+      divergences.push(
+        `the kernel's router sent a packet the sim has no counterpart for: ${fp} ${JSON.stringify(o)}`,
+      );
   return { alias, now: net.now };
 }
 

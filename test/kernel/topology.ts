@@ -2,13 +2,7 @@
  * One topology, built twice: as Linux network namespaces joined by veth pairs (a bash script run as root) and
  * as sim `Kernel`s joined the same way. Interface names, addresses, routes and sysctls are the same in both.
  */
-import {
-  formatIpv4,
-  Kernel,
-  parseIpv4,
-  parseIpv4Prefix,
-  type Route,
-} from "../../src/dataplane/sim/index.ts";
+import { formatIpv4, Kernel, parseIpv4, parseIpv4Prefix, type Route } from "../../src/dataplane/sim/index.ts";
 
 export interface VethEnd {
   ns: string;
@@ -40,7 +34,13 @@ export function kernelBuildScript(spec: TopologySpec, prefix: string): string {
   const ns = (n: string) => netnsName(prefix, n);
   const batch = (name: string | undefined, cmds: string[]) =>
     cmds.length ? `ip ${name ? `-n ${q(ns(name))} ` : ""}-batch - <<'EOF'\n${cmds.join("\n")}\nEOF` : "";
-  const lines = ["set -e", batch(undefined, spec.namespaces.map((n) => `netns add ${ns(n.name)}`))];
+  const lines = [
+    "set -e",
+    batch(
+      undefined,
+      spec.namespaces.map((n) => `netns add ${ns(n.name)}`),
+    ),
+  ];
   for (const n of spec.namespaces)
     lines.push(
       `ip netns exec ${q(ns(n.name))} sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 ` +
@@ -101,7 +101,8 @@ export function buildSimTopology(spec: TopologySpec): Map<string, Kernel> {
       [b, lb, kb],
     ] as const) {
       link.proxyArp = end.proxyArp === true;
-      for (const addr of end.addrs) k.addAddress(end.dev, parseIpv4Prefix(addr)!, parseIpv4(addr.split("/")[0]!)!);
+      for (const addr of end.addrs)
+        k.addAddress(end.dev, parseIpv4Prefix(addr)!, parseIpv4(addr.split("/")[0]!)!);
     }
   }
   for (const n of spec.namespaces) for (const r of n.routes) kernels.get(n.name)!.addRoute(parseRoute(r));
@@ -115,7 +116,8 @@ export function buildSimTopology(spec: TopologySpec): Map<string, Kernel> {
 export function parseRoute(text: string): Route {
   const w = text.split(/\s+/);
   let type: Route["type"] = "unicast";
-  if (w[0] === "blackhole" || w[0] === "unreachable" || w[0] === "prohibit") type = w.shift() as Route["type"];
+  if (w[0] === "blackhole" || w[0] === "unreachable" || w[0] === "prohibit")
+    type = w.shift() as Route["type"];
   const dstText = w.shift()!;
   const dst = dstText === "default" ? { addr: 0, len: 0, mask: 0 } : parseIpv4Prefix(dstText);
   if (!dst) throw new Error(`bad route destination in "${text}"`);

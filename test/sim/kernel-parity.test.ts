@@ -69,7 +69,10 @@ test("raw rules see no connection (INVALID); conntrack moves on as a packet ente
   assert.equal(counter(router, "raw", "--ctstate INVALID"), "[2:120]"); // the SYN and the SYN-ACK
   assert.equal(counter(router, "raw", "--ctstate NEW,ESTABLISHED"), "[0:0]");
   // The SYN-ACK was seen (SYN_RECV, no [UNREPLIED]) though FORWARD dropped it.
-  assert.match(router.conntrack.list(net.now).join("\n"), /^tcp {6}6 \d+ SYN_RECV src=198\.19\.15\.254 [^[]*$/);
+  assert.match(
+    router.conntrack.list(net.now).join("\n"),
+    /^tcp {6}6 \d+ SYN_RECV src=198\.19\.15\.254 [^[]*$/,
+  );
 });
 
 test("a connection whose only answer is a RST leaves no conntrack entry", () => {
@@ -106,11 +109,21 @@ test("MASQUERADE --random-fully picks a random ICMP echo id, as the kernel does;
     [" --random-fully", false],
     ["", true],
   ] as const) {
-    const { k, net, router } = lab(`*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -o ens4 -j MASQUERADE${flag}\nCOMMIT\n`);
+    const { k, net, router } = lab(
+      `*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -o ens4 -j MASQUERADE${flag}\nCOMMIT\n`,
+    );
     assert.ok(ping(net, k.get("p1")!, parseIpv4("198.19.15.254")!, 4242).ok);
     const [entry] = router.conntrack.list(net.now);
     const ids = [...(entry ?? "").matchAll(/id=(\d+)/g)].map((m) => m[1]);
     assert.equal(ids[0], "4242");
     assert.equal(ids[1] === "4242", same, entry);
   }
+});
+
+test("a packet that falls off a chain reached by -g from a built-in chain counts in the built-in's policy", () => {
+  const { k, net, router } = lab(
+    "*filter\n:FORWARD ACCEPT [0:0]\n:TD-X - [0:0]\n-A FORWARD -g TD-X\nCOMMIT\n",
+  );
+  assert.ok(ping(net, k.get("host1")!, parseIpv4(P1)!, 7).ok);
+  assert.match(router.netfilter.save({ table: "filter", counters: true }), /^:FORWARD ACCEPT \[2:168\]$/m);
 });

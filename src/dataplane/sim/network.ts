@@ -225,7 +225,11 @@ export class Network {
    * nf_conntrack_in, after raw: a known connection's state moves on (TCP state, seen reply, timeout) as the
    * packet enters, whether or not a later rule drops it. A new connection is confirmed only if it leaves.
    */
-  private conntrackIn(kernel: Kernel, p: Packet, ct: { entry?: ConntrackEntry; reply: boolean; fresh: boolean }) {
+  private conntrackIn(
+    kernel: Kernel,
+    p: Packet,
+    ct: { entry?: ConntrackEntry; reply: boolean; fresh: boolean },
+  ) {
     if (ct.entry && !ct.fresh) kernel.conntrack.update(ct.entry, p, ct.reply, this.now);
   }
 

@@ -186,7 +186,7 @@ export function renderHostEndpointChains(
       tiersFor(model, hep, "ingress", "untracked").length > 0 ||
       tiersFor(model, hep, "egress", "untracked").length > 0;
     if (hasUntracked && iface === ALL_INTERFACES)
-      r.unsupported.add(
+      r.warnings.add(
         `hostendpoint ${hep.name}: doNotTrack policy is not supported for a host endpoint with interfaceName "*"; Felix ignores it, and so does the sim`,
       );
     else if (hasUntracked) {

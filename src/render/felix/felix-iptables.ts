@@ -18,6 +18,8 @@ export interface FelixIptables {
   ipsets: string;
   /** Why a rule or endpoint was left out (features Felix has that this renderer does not). */
   unsupported: string[];
+  /** What Felix ignores with a warning in its log (the sim ignores it too, so nothing is missing). */
+  warnings: string[];
   /** By table then chain name: the origin of each rule in that chain, by 1-based rule number as loaded. */
   origins: FelixOrigins;
 }
@@ -186,6 +188,7 @@ export function renderFelixIptables(input: FelixInput): FelixIptables {
     restore: `${[...raw.restore(), ...mangle.restore(), ...filter.restore(), ...nat].join("\n")}\n`,
     ipsets: sets.lines.length ? `${sets.lines.join("\n")}\n` : "",
     unsupported: [...r.unsupported],
+    warnings: [...r.warnings],
     origins: { filter: filter.origins(), mangle: mangle.origins(), raw: raw.origins() },
   };
 }

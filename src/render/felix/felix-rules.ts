@@ -311,6 +311,8 @@ export function tiersFor(
 /** Everything one table's endpoint chains need to render policy and profile chains once each. */
 export class ChainRenderer {
   readonly unsupported = new Set<string>();
+  /** What Felix itself ignores with a warning (the sim does the same; nothing is left out). */
+  readonly warnings = new Set<string>();
   constructor(
     readonly model: PolicyModel,
     readonly sets: Sets,

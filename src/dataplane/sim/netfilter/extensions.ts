@@ -123,7 +123,8 @@ function portMatch(name: "tcp" | "udp" | "sctp", proto: number): MatchExtension 
  * and `0:65535` is no condition. Both mean what was written.
  */
 function nftPortRange(range: PortRange, invert: boolean): { range?: PortRange; invert: boolean } {
-  if (invert && range.min === 0 && range.max < 65535) return { range: { min: range.max + 1, max: 65535 }, invert: false };
+  if (invert && range.min === 0 && range.max < 65535)
+    return { range: { min: range.max + 1, max: 65535 }, invert: false };
   if (!invert && range.min === 0 && range.max === 65535) return { invert: false };
   return { range, invert };
 }

@@ -225,7 +225,12 @@ export class Netfilter {
         return { verdict: frame.chain.policy, logs };
       }
       const up = stack.pop();
-      if (!up) return { verdict: builtin.policy ?? "ACCEPT", logs };
+      if (!up) {
+        // The end of a chain reached by -g from the built-in: the built-in's policy, counted as its own.
+        builtin.packets++;
+        builtin.bytes += packet.len;
+        return { verdict: builtin.policy ?? "ACCEPT", logs };
+      }
       frame = up;
       return undefined;
     };
