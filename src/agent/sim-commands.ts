@@ -199,9 +199,9 @@ function curl(cluster: SimCluster, k: Kernel, args: string[]): CommandResult {
         : out(6, `Could not resolve host: ${host}`);
     case "timeout":
       return out(
-            28,
-            `Failed to connect to ${host} port ${port} after ${ms} ms: ${connectTimeoutMs ? "Timeout was reached" : "Couldn't connect to server"}`,
-          );
+        28,
+        `Failed to connect to ${host} port ${port} after ${ms} ms: ${connectTimeoutMs ? "Timeout was reached" : "Couldn't connect to server"}`,
+      );
     case "refused":
     case "host-unreachable":
     case "network-unreachable":

@@ -28,7 +28,8 @@ async function ok(line: string, stdin = ""): Promise<string> {
   return r.out;
 }
 
-const PAGE = /<h1>Welcome to YAO Bank<\/h1>\n {2}<h2>Name: Spike Curtis<\/h2>\n {2}<h2>Balance: 2389\.45<\/h2>/;
+const PAGE =
+  /<h1>Welcome to YAO Bank<\/h1>\n {2}<h2>Name: Spike Curtis<\/h2>\n {2}<h2>Balance: 2389\.45<\/h2>/;
 
 async function pageLoads(line: string): Promise<void> {
   assert.match(await ok(line), PAGE);
@@ -174,7 +175,10 @@ test("nodeport-policy (deny): the node port times out from host1, SSH still work
   await timesOut("exec host1 -- curl --connect-timeout 3 198.19.0.1:30180", "198.19.0.1");
   await timesOut("exec host1 -- curl --connect-timeout 3 198.19.0.2:30180", "198.19.0.2");
   await sshWorks();
-  assert.equal(await ok("calicoctl get gnp"), "NAME                  \ndefault-node-policy   \nnodeport-policy       \n\n");
+  assert.equal(
+    await ok("calicoctl get gnp"),
+    "NAME                  \ndefault-node-policy   \nnodeport-policy       \n\n",
+  );
 });
 
 test("nodeport-policy (allow host1): host1 gets the page through any node, node2 and a pod are still refused", async () => {

@@ -52,7 +52,10 @@ async function page(): Promise<{ code: number; out: string; err: string }> {
 async function pageLoads(): Promise<void> {
   const r = await page();
   assert.equal(r.code, 0, r.err);
-  assert.match(r.out, /<h1>Welcome to YAO Bank<\/h1>\n {2}<h2>Name: Spike Curtis<\/h2>\n {2}<h2>Balance: 2389\.45<\/h2>/);
+  assert.match(
+    r.out,
+    /<h1>Welcome to YAO Bank<\/h1>\n {2}<h2>Name: Spike Curtis<\/h2>\n {2}<h2>Balance: 2389\.45<\/h2>/,
+  );
 }
 async function pageTimesOut(): Promise<void> {
   const r = await page();
@@ -233,7 +236,10 @@ test("default-app-policy (first version): yaobank is default-deny both ways, DNS
   assert.equal(r.err, "curl: (28) Resolving timed out after 3000 milliseconds\n");
   assert.equal(r.out, ";; connection timed out; no servers could be reached\n\nexit=1\n");
   // kube-system is outside the selector: CoreDNS still answers a host.
-  assert.match(await ok("exec node1 -- nslookup summary.yaobank.svc.cluster.local 198.19.32.10"), /Address: 198\.19\.\d+\.\d+\n/);
+  assert.match(
+    await ok("exec node1 -- nslookup summary.yaobank.svc.cluster.local 198.19.32.10"),
+    /Address: 198\.19\.\d+\.\d+\n/,
+  );
 });
 
 test("default-app-policy (second version): DNS to kube-dns is let out, nothing else yet", async () => {
@@ -242,8 +248,14 @@ test("default-app-policy (second version): DNS to kube-dns is let out, nothing e
     "Successfully applied 1 'GlobalNetworkPolicy' resource(s)\n",
   );
   const r = await inCustomer("nslookup summary", "curl --connect-timeout 3 http://summary");
-  assert.match(r.out, /^Server:\t\t198\.19\.32\.10\nAddress:\t198\.19\.32\.10#53\n\nName:\tsummary\.yaobank\.svc\.cluster\.local\nAddress: 198\.19\.\d+\.\d+\n/m);
-  assert.match(r.err, /^curl: \(28\) Failed to connect to summary port 80 after 300[01] ms: Timeout was reached\n$/m);
+  assert.match(
+    r.out,
+    /^Server:\t\t198\.19\.32\.10\nAddress:\t198\.19\.32\.10#53\n\nName:\tsummary\.yaobank\.svc\.cluster\.local\nAddress: 198\.19\.\d+\.\d+\n/m,
+  );
+  assert.match(
+    r.err,
+    /^curl: \(28\) Failed to connect to summary port 80 after 300[01] ms: Timeout was reached\n$/m,
+  );
   assert.match(r.out, /exit=28\n$/);
   await pageTimesOut();
 });

@@ -126,8 +126,13 @@ test("seed 004 on seed000: services, endpoints, and kube-proxy's chains from wor
   assert.match(cSep, new RegExp(`tcp to:${customerEp![1]!.replaceAll(".", "\\.")}:80\\n`));
 
   // The counters are the kernel's: a page through the node port adds one packet to customer's rule.
-  const before = Number(/^\s*(\d+)/m.exec(grep(nodePorts, /KUBE-EXT-PX5FENG4GZJTCELT.*0\.0\.0\.0\/0 +0\.0\.0\.0\/0/))![1]);
+  const before = Number(
+    /^\s*(\d+)/m.exec(grep(nodePorts, /KUBE-EXT-PX5FENG4GZJTCELT.*0\.0\.0\.0\/0 +0\.0\.0\.0\/0/))![1],
+  );
   assert.match(await ok("exec host1 -- curl 10.0.0.11:30180"), /Balance: 2389\.45/);
   const afterList = await ok("exec worker1 -- sudo iptables -v --numeric --table nat --list KUBE-NODEPORTS");
-  assert.equal(Number(/^\s*(\d+)/m.exec(grep(afterList, /KUBE-EXT-PX5FENG4GZJTCELT.*0\.0\.0\.0\/0 +0\.0\.0\.0\/0/))![1]), before + 1);
+  assert.equal(
+    Number(/^\s*(\d+)/m.exec(grep(afterList, /KUBE-EXT-PX5FENG4GZJTCELT.*0\.0\.0\.0\/0 +0\.0\.0\.0\/0/))![1]),
+    before + 1,
+  );
 });

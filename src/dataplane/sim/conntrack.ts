@@ -58,17 +58,66 @@ export function tupleOf(p: Packet): Tuple {
   return { src: p.src, dst: p.dst, sport: p.sport, dport: p.dport };
 }
 
-function keyOf(proto: number, t: Tuple): string {
-  return `${proto}|${t.src}|${t.sport}|${t.dst}|${t.dport}`;
+/** One direction of a connection in the hash: the tuple as it was when the connection was confirmed. */
+interface Slot {
+  entry: ConntrackEntry;
+  reply: boolean;
+  proto: number;
+  src: number;
+  sport: number;
+  dst: number;
+  dport: number;
+}
+
+/** FNV-1a over the tuple's numbers: the table is keyed by a number, so a lookup builds no string. */
+function tupleHash(proto: number, src: number, sport: number, dst: number, dport: number): number {
+  let h = Math.imul(0x811c9dc5 ^ proto, 0x01000193);
+  h = Math.imul(h ^ src, 0x01000193);
+  h = Math.imul(h ^ sport, 0x01000193);
+  h = Math.imul(h ^ dst, 0x01000193);
+  return Math.imul(h ^ dport, 0x01000193) >>> 0;
 }
 
 /** The connection tracking table of one network namespace. */
 export class Conntrack {
-  private readonly byTuple = new Map<string, { entry: ConntrackEntry; reply: boolean }>();
+  /** Both directions of every confirmed connection, by tuple hash (a bucket holds the rare collisions). */
+  private readonly byTuple = new Map<number, Slot[]>();
   readonly entries = new Set<ConntrackEntry>();
 
+  private find(proto: number, src: number, sport: number, dst: number, dport: number): Slot | undefined {
+    const bucket = this.byTuple.get(tupleHash(proto, src, sport, dst, dport));
+    if (bucket)
+      for (const s of bucket)
+        if (s.proto === proto && s.src === src && s.sport === sport && s.dst === dst && s.dport === dport)
+          return s;
+    return undefined;
+  }
+
+  private insert(entry: ConntrackEntry, reply: boolean): void {
+    const t = reply ? entry.reply : entry.orig;
+    const old = this.find(entry.proto, t.src, t.sport, t.dst, t.dport);
+    const slot: Slot = {
+      entry,
+      reply,
+      proto: entry.proto,
+      src: t.src,
+      sport: t.sport,
+      dst: t.dst,
+      dport: t.dport,
+    };
+    if (old) {
+      Object.assign(old, slot);
+      return;
+    }
+    const h = tupleHash(entry.proto, t.src, t.sport, t.dst, t.dport);
+    const bucket = this.byTuple.get(h);
+    if (bucket) bucket.push(slot);
+    else this.byTuple.set(h, [slot]);
+  }
+
   lookup(p: Packet, now: number): { entry: ConntrackEntry; reply: boolean } | undefined {
-    const hit = this.byTuple.get(keyOf(p.proto, tupleOf(p)));
+    // tupleOf's fields straight from the packet (no tuple object): this runs for every packet.
+    const hit = this.find(p.proto, p.src, p.sport, p.dst, p.proto === ICMP ? 0 : p.dport);
     if (hit && hit.entry.expires <= now) {
       this.remove(hit.entry);
       return undefined;
@@ -78,7 +127,7 @@ export class Conntrack {
 
   /** Whether a tuple is taken, in either direction (for NAT port choice). */
   inUse(proto: number, t: Tuple, now: number): boolean {
-    const hit = this.byTuple.get(keyOf(proto, t));
+    const hit = this.find(proto, t.src, t.sport, t.dst, t.dport);
     return hit !== undefined && hit.entry.expires > now;
   }
 
@@ -99,16 +148,29 @@ export class Conntrack {
   /** Adds an entry once its first packet has passed every hook (the kernel's confirm step). */
   confirm(entry: ConntrackEntry, p: Packet, now: number): void {
     this.entries.add(entry);
-    this.byTuple.set(keyOf(entry.proto, entry.orig), { entry, reply: false });
-    this.byTuple.set(keyOf(entry.proto, entry.reply), { entry, reply: true });
+    this.insert(entry, false);
+    this.insert(entry, true);
     this.update(entry, p, false, now);
   }
 
   remove(entry: ConntrackEntry): void {
     this.entries.delete(entry);
     for (const t of [entry.orig, entry.reply]) {
-      const k = keyOf(entry.proto, t);
-      if (this.byTuple.get(k)?.entry === entry) this.byTuple.delete(k);
+      const h = tupleHash(entry.proto, t.src, t.sport, t.dst, t.dport);
+      const bucket = this.byTuple.get(h);
+      if (!bucket) continue;
+      const kept = bucket.filter(
+        (s) =>
+          !(
+            s.entry === entry &&
+            s.src === t.src &&
+            s.sport === t.sport &&
+            s.dst === t.dst &&
+            s.dport === t.dport
+          ),
+      );
+      if (kept.length === 0) this.byTuple.delete(h);
+      else if (kept.length !== bucket.length) this.byTuple.set(h, kept);
     }
   }
 
@@ -176,8 +238,8 @@ export class Conntrack {
   restoreSnapshot(entries: ConntrackEntry[]): void {
     for (const e of entries) {
       this.entries.add(e);
-      this.byTuple.set(keyOf(e.proto, e.orig), { entry: e, reply: false });
-      this.byTuple.set(keyOf(e.proto, e.reply), { entry: e, reply: true });
+      this.insert(e, false);
+      this.insert(e, true);
     }
   }
 }

@@ -66,7 +66,8 @@ export class IpSets {
       case "hash:ip":
         return set.ips.has(ip);
       case "hash:net":
-        return set.nets.some((n) => prefixContains(n, ip));
+        for (const n of set.nets) if (prefixContains(n, ip)) return true;
+        return false;
       case "hash:ip,port": {
         const port = (dirs[1] ?? dirs[0]) === "src" ? p.sport : p.dport;
         return set.ipPorts.has(`${ip}|${p.proto}|${port}`);

@@ -24,6 +24,8 @@ export interface Link {
   proxyArp: boolean;
   /** net.ipv4.conf.IFACE.rp_filter (0 off, 1 strict, 2 loose); sysctl.ts reads and writes it. */
   rpFilter: number;
+  /** The neighbours this link resolved, by address, and when (the fast path in front of ARP; network.ts). */
+  resolved?: Map<number, { kernel: Kernel; link: Link; proxy: boolean; at: number; entry: Neighbour }>;
 }
 
 export interface Address {

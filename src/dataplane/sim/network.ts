@@ -82,7 +82,38 @@ export type PacketTap = (
 
 const LOOPBACK_MAC = "00:00:00:00:00:00";
 
+/** What rules may ask of the namespace a packet is in. A class, so no closures are made per packet. */
+class KernelMatchContext implements MatchContext {
+  constructor(
+    private readonly kernel: Kernel,
+    public inIface: string,
+    public outIface: string,
+    public ctState: CtState,
+    public ctNat: ConntrackEntry | undefined,
+    readonly random: () => number,
+  ) {}
+
+  isLocal(ip: number): boolean {
+    return this.kernel.isLocal(ip);
+  }
+
+  isAddressType(ip: number, type: string): boolean {
+    if (type === "LOCAL") return this.kernel.isLocal(ip);
+    if (type === "UNICAST") return !this.kernel.isLocal(ip) && ip >>> 28 !== 14 && ip !== 0xffffffff;
+    if (type === "BROADCAST") return ip === 0xffffffff;
+    if (type === "MULTICAST") return ip >>> 28 === 14;
+    return false;
+  }
+
+  ipsetHas(name: string, p: Packet, dirs: readonly ("src" | "dst")[]): boolean {
+    return this.kernel.ipsets.has(name, p, dirs);
+  }
+}
+
 const MAX_HOPS = 32;
+/** The tables of a hook, in order (module constants: these loops run for every packet). */
+const RAW_MANGLE = ["raw", "mangle"] as const;
+const MANGLE_FILTER = ["mangle", "filter"] as const;
 
 function endpoint(ip: number, port: number, proto: number): string {
   return proto === TCP || proto === 17 || proto === 132 ? `${formatIpv4(ip)}:${port}` : formatIpv4(ip);
@@ -96,8 +127,13 @@ export class Network {
   now = 0;
   /** Sees every packet an interface receives or transmits (tcpdump's packet socket); none by default. */
   tap?: PacketTap;
-  /** Per namespace, the conntrack verdict of the packet it tracked last (for the answer to a refused one). */
-  private readonly lastTracked = new Map<Kernel, { entry?: ConntrackEntry; fresh: boolean }>();
+  /**
+   * The namespace that tracked a packet last, and the verdict (for the answer to a refused packet: the
+   * namespace that refuses a packet is the last one the packet reached).
+   */
+  private readonly lastTracked: { kernel?: Kernel; entry?: ConntrackEntry; fresh: boolean } = {
+    fresh: false,
+  };
   /** While a namespace answers a packet it refused: the unconfirmed connection its answer belongs to. */
   private attached?: { kernel: Kernel; entry: ConntrackEntry };
   constructor(readonly random: () => number) {}
@@ -125,7 +161,7 @@ export class Network {
         host: at.name,
         reason: `rejected (${how}); an ICMP error or RST is not answered`,
       };
-    const tracked = this.lastTracked.get(at);
+    const tracked = this.lastTracked.kernel === at ? { ...this.lastTracked } : undefined;
     const outer = this.attached;
     this.attached =
       tracked?.fresh && tracked.entry ? { kernel: at, entry: unconfirmedEntry(tracked.entry, p) } : undefined;
@@ -151,22 +187,7 @@ export class Network {
     ctState: CtState,
     entry?: ConntrackEntry,
   ): MatchContext {
-    return {
-      inIface,
-      outIface,
-      ctState,
-      ctNat: entry,
-      isLocal: (ip) => kernel.isLocal(ip),
-      isAddressType: (ip, type) => {
-        if (type === "LOCAL") return kernel.isLocal(ip);
-        if (type === "UNICAST") return !kernel.isLocal(ip) && ip >>> 28 !== 14 && ip !== 0xffffffff;
-        if (type === "BROADCAST") return ip === 0xffffffff;
-        if (type === "MULTICAST") return ip >>> 28 === 14;
-        return false;
-      },
-      ipsetHas: (name, p, dirs) => kernel.ipsets.has(name, p, dirs),
-      random: this.random,
-    };
+    return new KernelMatchContext(kernel, inIface, outIface, ctState, entry, this.random);
   }
 
   private run(
@@ -179,9 +200,21 @@ export class Network {
   ): TraversalResult {
     const hits: RuleHit[] | undefined = trace ? [] : undefined;
     // raw runs before conntrack (priority -300 < -200): its rules see no connection, so the state INVALID.
-    const seen: MatchContext =
-      table === "raw" && ctx.ctState !== "UNTRACKED" ? { ...ctx, ctState: "INVALID", ctNat: undefined } : ctx;
-    const r = traverseHook(kernel.netfilter, kernel.nft, table, hook, p, seen, hits);
+    const beforeConntrack = table === "raw" && ctx.ctState !== "UNTRACKED";
+    const { ctState, ctNat } = ctx;
+    if (beforeConntrack) {
+      ctx.ctState = "INVALID";
+      ctx.ctNat = undefined;
+    }
+    let r: TraversalResult;
+    try {
+      r = traverseHook(kernel.netfilter, kernel.nft, table, hook, p, ctx, hits);
+    } finally {
+      if (beforeConntrack) {
+        ctx.ctState = ctState;
+        ctx.ctNat = ctNat;
+      }
+    }
     if (trace && hits)
       for (const h of hits) trace.rules.push({ ...h, host: kernel.name, hook, at: traceSeq(trace) });
     return r;
@@ -193,7 +226,10 @@ export class Network {
     p: Packet,
   ): { entry?: ConntrackEntry; reply: boolean; fresh: boolean; state: CtState } {
     const r = this.trackPacket(kernel, p);
-    this.lastTracked.set(kernel, r);
+    // Fields set in place: this runs for every packet in every namespace.
+    this.lastTracked.kernel = kernel;
+    this.lastTracked.entry = r.entry;
+    this.lastTracked.fresh = r.fresh;
     return r;
   }
 
@@ -242,12 +278,17 @@ export class Network {
     half: "dst" | "src",
     trace: Trace | undefined,
   ): void {
-    const before = half === "dst" ? endpoint(p.dst, p.dport, p.proto) : endpoint(p.src, p.sport, p.proto);
+    const before = !trace
+      ? ""
+      : half === "dst"
+        ? endpoint(p.dst, p.dport, p.proto)
+        : endpoint(p.src, p.sport, p.proto);
     if (isIcmpError(p)) translateRelated(entry, reply, p, half);
     else if (half === "dst") this.manipDst(entry, reply, p);
     else this.manipSrc(entry, reply, p);
+    if (!trace) return;
     const after = half === "dst" ? endpoint(p.dst, p.dport, p.proto) : endpoint(p.src, p.sport, p.proto);
-    if (trace && before !== after) {
+    if (before !== after) {
       const kind = half === "dst" ? (reply ? "un-SNAT" : "DNAT") : reply ? "un-DNAT" : "SNAT";
       trace.nat.push({
         host: kernel.name,
@@ -339,18 +380,21 @@ export class Network {
     let outDev = local ? "lo" : (hop?.dev ?? "");
     if (p.src === 0) p.src = local ? p.dst : (route?.src ?? kernel.sourceFor(outDev, p.dst) ?? 0);
     origin.src = p.src;
-    const sent: TraceHop = {
-      host: kernel.name,
-      stage: "send",
-      detail: `${endpoint(p.src, p.sport, p.proto)} → ${endpoint(p.dst, p.dport, p.proto)} ${protoLabel(p)}`,
-      outIface: outDev,
-    };
-    if (route) sent.route = traceRoute(route, hop);
-    trace?.hops.push(sent);
+    let sent: TraceHop | undefined;
+    if (trace) {
+      sent = {
+        host: kernel.name,
+        stage: "send",
+        detail: `${endpoint(p.src, p.sport, p.proto)} → ${endpoint(p.dst, p.dport, p.proto)} ${protoLabel(p)}`,
+        outIface: outDev,
+      };
+      if (route) sent.route = traceRoute(route, hop);
+      trace.hops.push(sent);
+    }
     let ct = this.track(kernel, p);
-    sent.conntrack = { state: ct.state, reply: ct.reply };
+    if (sent) sent.conntrack = { state: ct.state, reply: ct.reply };
     const ctx = this.context(kernel, "", outDev, ct.state, ct.entry);
-    for (const table of ["raw", "mangle"] as const) {
+    for (const table of RAW_MANGLE) {
       const r = this.run(kernel, table, "OUTPUT", p, ctx, trace);
       if (r.verdict !== "ACCEPT") return this.refuse(kernel, r, "OUTPUT", table);
       if (r.notrack) ct = untrack(ctx);
@@ -370,14 +414,16 @@ export class Network {
       hop = route && chooseNexthop(route, flowHash(p.src, p.dst, p.proto, p.sport, p.dport));
       outDev = nowLocal ? "lo" : (hop?.dev ?? "");
       ctx.outIface = outDev;
-      const rerouted: TraceHop = {
-        host: kernel.name,
-        stage: "reroute",
-        detail: `after DNAT to ${endpoint(p.dst, p.dport, p.proto)}`,
-        outIface: outDev,
-      };
-      if (route) rerouted.route = traceRoute(route, hop);
-      trace?.hops.push(rerouted);
+      if (trace) {
+        const rerouted: TraceHop = {
+          host: kernel.name,
+          stage: "reroute",
+          detail: `after DNAT to ${endpoint(p.dst, p.dport, p.proto)}`,
+          outIface: outDev,
+        };
+        if (route) rerouted.route = traceRoute(route, hop);
+        trace.hops.push(rerouted);
+      }
     }
     {
       const r = this.run(kernel, "filter", "OUTPUT", p, ctx, trace);
@@ -450,7 +496,10 @@ export class Network {
     if (depth > MAX_HOPS) return { kind: "dropped", host: kernel.name, reason: "TTL exceeded" };
     const link = kernel.links.get(dev);
     if (!link?.up) return { kind: "unreachable", host: kernel.name, reason: "host" };
-    const neighbour = resolveNeighbour(link, nextHop);
+    // A neighbour stays REACHABLE for 30 s after it answered, as in the kernel's neighbour table.
+    const last = link.resolved?.get(nextHop);
+    const neighbour =
+      last && last.link.up && this.now - last.at < 30_000 ? last : resolveNeighbour(link, nextHop);
     if (!neighbour) {
       trace?.hops.push({
         host: kernel.name,
@@ -459,12 +508,13 @@ export class Network {
       });
       return { kind: "unreachable", host: kernel.name, reason: "host" };
     }
-    kernel.neighbours.set(`${dev}|${nextHop}`, {
-      ip: nextHop,
-      dev,
-      mac: neighbour.link.mac,
-      confirmed: this.now,
-    });
+    if (neighbour === last) last.entry.confirmed = this.now;
+    else {
+      const entry = { ip: nextHop, dev, mac: neighbour.link.mac, confirmed: this.now };
+      kernel.neighbours.set(`${dev}|${nextHop}`, entry);
+      link.resolved ??= new Map();
+      link.resolved.set(nextHop, { ...neighbour, at: this.now, entry });
+    }
     trace?.hops.push({
       host: kernel.name,
       stage: "transmit",
@@ -483,14 +533,15 @@ export class Network {
     p.mark = 0;
     let ct = this.track(kernel, p);
     const ctx = this.context(kernel, dev, "", ct.state, ct.entry);
-    trace?.hops.push({
-      host: kernel.name,
-      stage: "receive",
-      detail: `in ${dev}: ${endpoint(p.src, p.sport, p.proto)} → ${endpoint(p.dst, p.dport, p.proto)}`,
-      inIface: dev,
-      conntrack: { state: ct.state, reply: ct.reply },
-    });
-    for (const table of ["raw", "mangle"] as const) {
+    if (trace)
+      trace.hops.push({
+        host: kernel.name,
+        stage: "receive",
+        detail: `in ${dev}: ${endpoint(p.src, p.sport, p.proto)} → ${endpoint(p.dst, p.dport, p.proto)}`,
+        inIface: dev,
+        conntrack: { state: ct.state, reply: ct.reply },
+      });
+    for (const table of RAW_MANGLE) {
       const r = this.run(kernel, table, "PREROUTING", p, ctx, trace);
       if (r.verdict !== "ACCEPT") return this.refuse(kernel, r, "PREROUTING", table);
       if (r.notrack) ct = untrack(ctx);
@@ -517,15 +568,16 @@ export class Network {
     ctx.outIface = hop.dev;
     p.ttl = (p.ttl ?? 64) - 1;
     if (p.ttl <= 0) return { kind: "dropped", host: kernel.name, reason: "TTL exceeded" };
-    trace?.hops.push({
-      host: kernel.name,
-      stage: "forward",
-      detail: `in ${dev}, route ${formatIpv4(route.dst.addr)}/${route.dst.len} → ${hop.via !== undefined ? `via ${formatIpv4(hop.via)} ` : ""}dev ${hop.dev}`,
-      inIface: dev,
-      outIface: hop.dev,
-      route: traceRoute(route, hop),
-    });
-    for (const table of ["mangle", "filter"] as const) {
+    if (trace)
+      trace.hops.push({
+        host: kernel.name,
+        stage: "forward",
+        detail: `in ${dev}, route ${formatIpv4(route.dst.addr)}/${route.dst.len} → ${hop.via !== undefined ? `via ${formatIpv4(hop.via)} ` : ""}dev ${hop.dev}`,
+        inIface: dev,
+        outIface: hop.dev,
+        route: traceRoute(route, hop),
+      });
+    for (const table of MANGLE_FILTER) {
       const r = this.run(kernel, table, "FORWARD", p, ctx, trace);
       if (r.verdict !== "ACCEPT") return this.refuse(kernel, r, "FORWARD", table);
     }
@@ -555,7 +607,7 @@ export class Network {
       : this.track(kernel, p);
     const ctx = this.context(kernel, dev, "", ct.state, ct.entry);
     if (loopback)
-      for (const table of ["raw", "mangle"] as const) {
+      for (const table of RAW_MANGLE) {
         const r = this.run(kernel, table, "PREROUTING", p, ctx, trace);
         if (r.verdict !== "ACCEPT") return this.refuse(kernel, r, "PREROUTING", table);
         if (r.notrack) ct = untrack(ctx);
@@ -571,7 +623,7 @@ export class Network {
     ct: { entry?: ConntrackEntry; reply: boolean; fresh: boolean },
     ctx: MatchContext,
   ): Delivery {
-    for (const table of ["mangle", "filter"] as const) {
+    for (const table of MANGLE_FILTER) {
       const r = this.run(kernel, table, "INPUT", p, ctx, trace);
       if (r.verdict !== "ACCEPT") return this.refuse(kernel, r, "INPUT", table);
     }
@@ -583,13 +635,14 @@ export class Network {
     } else if (ct.entry) {
       if (dev !== "lo") this.manip(kernel, ct.entry, ct.reply, p, "src", trace);
     }
-    trace?.hops.push({
-      host: kernel.name,
-      stage: "deliver",
-      detail: `in ${dev}: ${endpoint(p.src, p.sport, p.proto)} → ${endpoint(p.dst, p.dport, p.proto)}`,
-      inIface: dev,
-      conntrack: { state: ctx.ctState, reply: ct.reply },
-    });
+    if (trace)
+      trace.hops.push({
+        host: kernel.name,
+        stage: "deliver",
+        detail: `in ${dev}: ${endpoint(p.src, p.sport, p.proto)} → ${endpoint(p.dst, p.dport, p.proto)}`,
+        inIface: dev,
+        conntrack: { state: ctx.ctState, reply: ct.reply },
+      });
     return { kind: "delivered", kernel, packet: p };
   }
 }
@@ -615,16 +668,30 @@ function resolveNeighbour(
   link: Link,
   ip: number,
 ): { kernel: Kernel; link: Link; proxy: boolean } | undefined {
-  const candidates: { kernel: Kernel; link: Link }[] = [];
-  if (link.peer) candidates.push(link.peer);
-  if (link.segment) for (const m of segmentMembers(link.segment, link)) candidates.push(m);
-  for (const c of candidates) {
-    if (!c.link.up) continue;
-    if (c.kernel.isLocal(ip)) return { ...c, proxy: false };
-    if (c.link.proxyArp) {
-      const r = c.kernel.main.lookup(ip);
-      if (r?.nexthops.some((n) => n.dev !== c.link.name)) return { ...c, proxy: true };
+  if (link.peer) {
+    const answer = answers(link.peer.kernel, link.peer.link, ip);
+    if (answer) return answer;
+  }
+  if (link.segment)
+    for (const m of link.segment.members) {
+      if (m === link) continue;
+      const answer = answers(segmentOwners.get(m)!, m, ip);
+      if (answer) return answer;
     }
+  return undefined;
+}
+
+/** Does `kernel` answer ARP for `ip` on `link`: it owns the address, or proxies for it through another device. */
+function answers(
+  kernel: Kernel,
+  link: Link,
+  ip: number,
+): { kernel: Kernel; link: Link; proxy: boolean } | undefined {
+  if (!link.up) return undefined;
+  if (kernel.isLocal(ip)) return { kernel, link, proxy: false };
+  if (link.proxyArp) {
+    const r = kernel.main.lookup(ip);
+    if (r) for (const n of r.nexthops) if (n.dev !== link.name) return { kernel, link, proxy: true };
   }
   return undefined;
 }
@@ -635,8 +702,4 @@ export function joinSegment(segment: Segment, kernel: Kernel, link: Link): void 
   link.segment = segment;
   segment.members.push(link);
   segmentOwners.set(link, kernel);
-}
-
-function* segmentMembers(segment: Segment, self: Link): Generator<{ kernel: Kernel; link: Link }> {
-  for (const m of segment.members) if (m !== self) yield { kernel: segmentOwners.get(m)!, link: m };
 }

@@ -72,5 +72,6 @@ export function rpFilterAccepts(k: Kernel, dev: string, src: number): boolean {
   const route = k.main.lookup(src);
   if (route?.type !== "unicast") return false;
   if (mode === 2) return true;
-  return route.nexthops.some((n) => n.dev === dev);
+  for (const n of route.nexthops) if (n.dev === dev) return true;
+  return false;
 }

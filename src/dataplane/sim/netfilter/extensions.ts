@@ -334,13 +334,18 @@ const addrtype: MatchExtension = {
       list: listParts.join(" "),
       save: saveParts.join(" "),
       test(p, ctx) {
-        if (src && srcTypes.some((t) => ctx.isAddressType(p.src, t)) === src.invert) return false;
-        if (dst && dstTypes.some((t) => ctx.isAddressType(p.dst, t)) === dst.invert) return false;
+        if (src && anyAddressType(ctx, p.src, srcTypes) === src.invert) return false;
+        if (dst && anyAddressType(ctx, p.dst, dstTypes) === dst.invert) return false;
         return true;
       },
     };
   },
 };
+
+function anyAddressType(ctx: MatchContext, ip: number, types: string[]): boolean {
+  for (const t of types) if (ctx.isAddressType(ip, t)) return true;
+  return false;
+}
 
 export function parseMarkValue(text: string): { value: number; mask: number } {
   const [v, m] = text.split("/");
@@ -392,13 +397,20 @@ function ctStateMatch(module: "conntrack" | "state"): MatchExtension {
         list: `${inv ? "! " : ""}${listName} ${states.join(",")}`,
         save: `-m ${module} ${inv ? "! " : ""}${flag} ${states.join(",")}`,
         // xt_conntrack ORs the packet's state bit with the connection's SNAT/DNAT status bits.
-        test: (_p, ctx) =>
-          states.some(
-            (s) =>
+        test(_p, ctx) {
+          // A loop, not `some`: every packet meets several of these, and a closure per test costs.
+          let hit = false;
+          for (const s of states)
+            if (
               s === ctx.ctState ||
               (s === "SNAT" && ctx.ctNat?.snat === true) ||
-              (s === "DNAT" && ctx.ctNat?.dnat === true),
-          ) !== inv,
+              (s === "DNAT" && ctx.ctNat?.dnat === true)
+            ) {
+              hit = true;
+              break;
+            }
+          return hit !== inv;
+        },
       };
     },
   };

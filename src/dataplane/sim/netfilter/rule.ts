@@ -181,8 +181,17 @@ export function parseRule(words: string[], chainExists: (name: string) => boolea
 }
 
 function interfaceMatches(m: InterfaceMatch, iface: string): boolean {
-  const hit = m.name.endsWith("+") ? iface.startsWith(m.name.slice(0, -1)) : iface === m.name;
-  return hit !== m.invert;
+  return matchesInterfaceName(m.name, iface) !== m.invert;
+}
+
+/** `-i cali+` style names without building strings: this runs for most rules of every packet. */
+function matchesInterfaceName(name: string, iface: string): boolean {
+  const wildcard = name.charCodeAt(name.length - 1) === 43; // "+"
+  if (!wildcard) return iface === name;
+  const n = name.length - 1;
+  if (iface.length < n) return false;
+  for (let i = 0; i < n; i++) if (iface.charCodeAt(i) !== name.charCodeAt(i)) return false;
+  return true;
 }
 
 export function ruleMatches(rule: Rule, p: Packet, ctx: MatchContext): boolean {

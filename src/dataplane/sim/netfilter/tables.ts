@@ -188,7 +188,10 @@ export class Netfilter {
     }
   }
 
-  /** Runs a packet through one table at one hook, counting every rule that matches. */
+  /**
+   * Runs a packet through one table at one hook, counting every rule that matches. Written as one loop with no
+   * closures: it runs for every packet at every hook, and tsx names each closure it creates.
+   */
   traverse(
     table: TableName,
     hook: Hook,
@@ -196,48 +199,21 @@ export class Netfilter {
     ctx: MatchContext,
     hits?: RuleHit[],
   ): TraversalResult {
-    // NOTRACK (the CT target) marks the packet untracked and lets the chain go on, as in the kernel.
-    const untracked = { notrack: false };
-    const r = this.traverseChains(table, hook, packet, ctx, hits, untracked);
-    if (untracked.notrack) r.notrack = true;
-    return r;
-  }
-
-  private traverseChains(
-    table: TableName,
-    hook: Hook,
-    packet: Packet,
-    ctx: MatchContext,
-    hits: RuleHit[] | undefined,
-    untracked: { notrack: boolean },
-  ): TraversalResult {
     const t = this.tables.get(table)!;
     const builtin = t.get(hook);
-    if (!builtin) return { verdict: "ACCEPT" };
-    const stack: { chain: Chain; next: number }[] = [];
-    let frame = { chain: builtin, next: 0 };
+    if (!builtin) return ACCEPTED;
+    // The call stack of user chains, made on the first jump (most hooks never jump).
+    let stack: Chain[] | undefined;
+    let resume: number[] | undefined;
+    let chain = builtin;
+    let next = 0;
     let logs: string[] | undefined;
-    // Leaving a chain: a built-in one ends in its policy (counted); a user chain returns to its caller.
-    const leave = (): TraversalResult | undefined => {
-      if (frame.chain.policy !== undefined) {
-        frame.chain.packets++;
-        frame.chain.bytes += packet.len;
-        return { verdict: frame.chain.policy, logs };
-      }
-      const up = stack.pop();
-      if (!up) {
-        // The end of a chain reached by -g from the built-in: the built-in's policy, counted as its own.
-        builtin.packets++;
-        builtin.bytes += packet.len;
-        return { verdict: builtin.policy ?? "ACCEPT", logs };
-      }
-      frame = up;
-      return undefined;
-    };
+    // NOTRACK (the CT target) marks the packet untracked and lets the chain go on, as in the kernel.
+    let notrack = false;
     for (;;) {
-      const rules = frame.chain.rules;
+      const rules = chain.rules;
       let matched: Rule | undefined;
-      let index = frame.next;
+      let index = next;
       for (; index < rules.length; index++) {
         const r = rules[index]!;
         if (ruleMatches(r, packet, ctx)) {
@@ -245,62 +221,79 @@ export class Netfilter {
           break;
         }
       }
-      if (!matched) {
-        const done = leave();
-        if (done) return done;
-        continue;
+      let leaving = matched === undefined;
+      if (matched) {
+        matched.packets++;
+        matched.bytes += packet.len;
+        next = index + 1;
+        const action = matched.target?.action;
+        if (hits)
+          hits.push({
+            table,
+            chain: chain.name,
+            rule: index + 1,
+            target: matched.target?.name ?? "",
+            text: ruleSaveText(matched),
+          });
+        if (action)
+          switch (action.kind) {
+            case "ACCEPT":
+            case "DROP":
+              return verdictOf(action.kind, logs, notrack);
+            case "REJECT":
+              return withNotrack({ verdict: "REJECT", rejectWith: action.with, logs }, notrack);
+            case "DNAT":
+            case "SNAT":
+            case "MASQUERADE":
+              return withNotrack({ verdict: "ACCEPT", nat: action, logs }, notrack);
+            case "MARK":
+              packet.mark = ((packet.mark & ~action.mask) ^ action.value) >>> 0;
+              break;
+            case "LOG":
+            case "NFLOG":
+              logs ??= [];
+              logs.push(action.prefix);
+              break;
+            case "NOTRACK":
+              notrack = true;
+              break;
+            case "RETURN":
+              leaving = true;
+              break;
+            case "JUMP":
+            case "GOTO": {
+              const target = t.get(action.chain);
+              if (!target) break;
+              if (action.kind === "JUMP") {
+                stack ??= [];
+                resume ??= [];
+                stack.push(chain);
+                resume.push(next);
+              }
+              if (stack && stack.length > MAX_JUMP_DEPTH)
+                throw new Error(`iptables: jump depth over ${MAX_JUMP_DEPTH} in ${table}`);
+              chain = target;
+              next = 0;
+              break;
+            }
+          }
       }
-      matched.packets++;
-      matched.bytes += packet.len;
-      frame.next = index + 1;
-      const action = matched.target?.action;
-      if (hits)
-        hits.push({
-          table,
-          chain: frame.chain.name,
-          rule: index + 1,
-          target: matched.target?.name ?? "",
-          text: ruleSaveText(matched),
-        });
-      if (!action) continue;
-      switch (action.kind) {
-        case "ACCEPT":
-          return { verdict: "ACCEPT", logs };
-        case "DROP":
-          return { verdict: "DROP", logs };
-        case "REJECT":
-          return { verdict: "REJECT", rejectWith: action.with, logs };
-        case "DNAT":
-        case "SNAT":
-        case "MASQUERADE":
-          return { verdict: "ACCEPT", nat: action, logs };
-        case "MARK":
-          packet.mark = ((packet.mark & ~action.mask) ^ action.value) >>> 0;
-          continue;
-        case "LOG":
-        case "NFLOG":
-          logs ??= [];
-          logs.push(action.prefix);
-          continue;
-        case "NOTRACK":
-          untracked.notrack = true;
-          continue;
-        case "RETURN": {
-          const done = leave();
-          if (done) return done;
-          continue;
-        }
-        case "JUMP":
-        case "GOTO": {
-          const next = t.get(action.chain);
-          if (!next) continue;
-          if (action.kind === "JUMP") stack.push(frame);
-          if (stack.length > MAX_JUMP_DEPTH)
-            throw new Error(`iptables: jump depth over ${MAX_JUMP_DEPTH} in ${table}`);
-          frame = { chain: next, next: 0 };
-          continue;
-        }
+      if (!leaving) continue;
+      // Leaving a chain: a built-in one ends in its policy (counted); a user chain returns to its caller.
+      if (chain.policy !== undefined) {
+        chain.packets++;
+        chain.bytes += packet.len;
+        return verdictOf(chain.policy, logs, notrack);
       }
+      const up = stack?.pop();
+      if (!up) {
+        // The end of a chain reached by -g from the built-in: the built-in's policy, counted as its own.
+        builtin.packets++;
+        builtin.bytes += packet.len;
+        return verdictOf(builtin.policy ?? "ACCEPT", logs, notrack);
+      }
+      chain = up;
+      next = resume!.pop()!;
     }
   }
 
@@ -478,4 +471,22 @@ function listRule(
   for (const m of r.matches) s += ` ${m.list}`;
   if (r.target?.list) s += ` ${r.target.list}`;
   return s;
+}
+
+function withNotrack(r: TraversalResult, notrack: boolean): TraversalResult {
+  if (notrack) r.notrack = true;
+  return r;
+}
+
+/** The plain verdicts are shared (never mutated): most hooks end in one, so nothing needs allocating. */
+const ACCEPTED: TraversalResult = { verdict: "ACCEPT" };
+const DROPPED: TraversalResult = { verdict: "DROP" };
+
+function verdictOf(
+  verdict: "ACCEPT" | "DROP",
+  logs: string[] | undefined,
+  notrack: boolean,
+): TraversalResult {
+  if (!logs && !notrack) return verdict === "ACCEPT" ? ACCEPTED : DROPPED;
+  return withNotrack({ verdict, logs }, notrack);
 }
