@@ -1,5 +1,5 @@
 /**
- * npm run bench: store, CLI, IPAM and kube-proxy rendering throughput. Writes a Markdown table to stdout; docs/PERFORMANCE.md records a run.
+ * npm run bench: store, CLI, IPAM, kube-proxy rendering, policy and sim dataplane throughput. Writes a Markdown table to stdout; docs/PERFORMANCE.md records a run.
  * Sizes can be scaled down with BENCH_SCALE=0.1 for a quick look.
  */
 import { spawnSync } from "node:child_process";
@@ -12,6 +12,7 @@ import { benchIpam } from "./ipam.ts";
 import { benchKubeProxy } from "./kube-proxy.ts";
 import { benchPolicy } from "./policy.ts";
 import { benchServiceDispatch } from "./service-dispatch.ts";
+import { benchSimPackets } from "./sim-packets.ts";
 
 const scale = Number(process.env.BENCH_SCALE ?? "1");
 const N_APPLY = Math.round(10_000 * scale);
@@ -131,6 +132,7 @@ await benchIpam(record, scale, tmp);
 benchKubeProxy(record, scale, bin, tmp);
 benchPolicy(record, scale);
 benchServiceDispatch(record, scale);
+await benchSimPackets(record, scale);
 for (const d of dirs) rmSync(d, { recursive: true, force: true });
 
 console.log(
