@@ -226,8 +226,11 @@ function pingCommand(cluster: SimCluster, k: Kernel, args: string[]): CommandRes
   const lines = [`PING ${dest} (${dest}) 56(84) bytes of data.`];
   let received = 0;
   let errors = 0;
+  // One echo identifier per ping process, as ping's socket gets one: a later ping is a new conntrack flow,
+  // so a policy applied in between decides it afresh.
+  const id = 1 + Math.floor(cluster.net.random() * 65535);
   for (let seq = 1; seq <= count; seq++) {
-    const r = ping(cluster.net, k, ipNum, 1000 + seq, undefined, seq);
+    const r = ping(cluster.net, k, ipNum, id, undefined, seq);
     if (r.ok) {
       received++;
       lines.push(`64 bytes from ${dest}: icmp_seq=${seq} ttl=${r.ttl ?? 64} time=0.050 ms`);

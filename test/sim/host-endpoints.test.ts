@@ -98,6 +98,9 @@ test("seed 002, protecting hosts: auto host endpoints with default-node-policy d
   assert.equal((await h.run(`kubectl apply -f ${fixture("lab/yaobank.yaml")}`)).code, 0);
   // No host endpoint yet: node2's kubelet answers host1.
   assert.equal((await h.run("exec host1 -- nc -zv 198.19.0.3 10250")).code, 0);
+  // A ping answered just before the policy does not let the next ping through: each ping process has its
+  // own echo identifier, so its packets are a new flow that policy decides afresh.
+  assert.equal((await h.run("exec host1 -- ping -c 1 198.19.0.3")).code, 0);
 
   assert.equal((await h.run("calicoctl apply -f -", DEFAULT_NODE_POLICY)).code, 0);
   const patch = await h.run(
