@@ -499,7 +499,7 @@ export class Network {
     // A neighbour stays REACHABLE for 30 s after it answered, as in the kernel's neighbour table.
     const last = link.resolved?.get(nextHop);
     const neighbour =
-      last && last.link.up && this.now - last.at < 30_000 ? last : resolveNeighbour(link, nextHop);
+      last?.link.up && this.now - last.at < 30_000 ? last : resolveNeighbour(link, nextHop);
     if (!neighbour) {
       trace?.hops.push({
         host: kernel.name,
