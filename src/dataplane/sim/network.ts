@@ -498,8 +498,7 @@ export class Network {
     if (!link?.up) return { kind: "unreachable", host: kernel.name, reason: "host" };
     // A neighbour stays REACHABLE for 30 s after it answered, as in the kernel's neighbour table.
     const last = link.resolved?.get(nextHop);
-    const neighbour =
-      last?.link.up && this.now - last.at < 30_000 ? last : resolveNeighbour(link, nextHop);
+    const neighbour = last?.link.up && this.now - last.at < 30_000 ? last : resolveNeighbour(link, nextHop);
     if (!neighbour) {
       trace?.hops.push({
         host: kernel.name,
