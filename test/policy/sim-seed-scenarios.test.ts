@@ -7,7 +7,12 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { findKind } from "../../src/api/index.ts";
 import { CliHarness } from "../cli/harness.ts";
-import { DATABASE_POLICY } from "./seed-manifests.ts";
+import {
+  CUSTOMER_SUMMARY_POLICIES,
+  DATABASE_POLICY,
+  DEFAULT_NODE_POLICY,
+  EGRESS_LOCKDOWN,
+} from "./seed-manifests.ts";
 import { simFlow } from "./sim-flow.ts";
 
 const h = new CliHarness();
@@ -122,51 +127,7 @@ ${egress}`;
 });
 
 test("seed 002, step 3: customer-policy and summary-policy open the application's own paths", async () => {
-  await apply(
-    "kubectl",
-    `kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata:
-  name: customer-policy
-  namespace: yaobank
-spec:
-  podSelector:
-    matchLabels:
-      app: customer
-  ingress:
-    - ports:
-      - protocol: TCP
-        port: 80
-  egress:
-    - to: []
----
-kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata:
-  name: summary-policy
-  namespace: yaobank
-spec:
-  podSelector:
-    matchLabels:
-      app: summary
-  ingress:
-    - from:
-      - podSelector:
-          matchLabels:
-            app: customer
-      ports:
-      - protocol: TCP
-        port: 80
-  egress:
-    - to:
-      - podSelector:
-          matchLabels:
-            app: database
-      ports:
-      - protocol: TCP
-        port: 2379
-`,
-  );
+  await apply("kubectl", CUSTOMER_SUMMARY_POLICIES);
   await expectVerdict(pods.customer!, svc.summary!, 80, "allowed");
   await expectVerdict(pods.summary!, svc.database!, 2379, "allowed");
   await expectVerdict(pods.customer!, svc.database!, 2379, "denied");
@@ -176,28 +137,7 @@ spec:
 });
 
 test("seed 002, steps 4-5: egress-lockdown (order 600) beats the Kubernetes policies until the service account is labelled", async () => {
-  await apply(
-    "calicoctl",
-    `apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: egress-lockdown
-spec:
-  order: 600
-  namespaceSelector: has(projectcalico.org/name) && projectcalico.org/name not in {"kube-system", "calico-system"}
-  serviceAccountSelector: internet-egress not in {"allowed"}
-  types:
-  - Egress
-  egress:
-    - action: Deny
-      destination:
-        notNets:
-          - 10.0.0.0/8
-          - 172.16.0.0/12
-          - 192.168.0.0/16
-          - 198.18.0.0/15
-`,
-  );
+  await apply("calicoctl", EGRESS_LOCKDOWN);
   await expectVerdict(pods.customer!, "8.8.8.8", 443, "denied");
   // Inside the private ranges the lockdown does not match, and customer-policy (order 1000) still allows.
   await expectVerdict(pods.customer!, svc.summary!, 80, "allowed");
@@ -209,27 +149,7 @@ spec:
 });
 
 test("seed 002, protecting hosts: default-node-policy on auto host endpoints; failsafe ports stay open", async () => {
-  await apply(
-    "calicoctl",
-    `apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: default-node-policy
-spec:
-  selector: has(kubernetes.io/hostname)
-  ingress:
-  - action: Allow
-    protocol: TCP
-    source:
-      nets:
-      - 127.0.0.1/32
-  - action: Allow
-    protocol: UDP
-    source:
-      nets:
-      - 127.0.0.1/32
-`,
-  );
+  await apply("calicoctl", DEFAULT_NODE_POLICY);
   // Without host endpoints the policy selects nothing.
   await expectVerdict("host1", "node1", 10250, "allowed");
   const patch = await h.run([

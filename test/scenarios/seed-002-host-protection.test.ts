@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { controlKinds } from "../../src/control/index.ts";
 import { CliHarness } from "../cli/harness.ts";
+import { DEFAULT_NODE_POLICY, NODEPORT_ALLOW_HOST1, NODEPORT_DENY } from "../policy/seed-manifests.ts";
 
 const h = new CliHarness();
 after(() => h.cleanup());
@@ -50,75 +51,6 @@ async function sshWorks(): Promise<void> {
   assert.equal(ssh.err, "");
   assert.equal(ssh.out, "    inet 198.19.0.2/20 brd 198.19.15.255 scope global ens4\n");
 }
-
-const DEFAULT_NODE_POLICY = `---
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: default-node-policy
-spec:
-  selector: has(kubernetes.io/hostname)
-  ingress:
-  - action: Allow
-    protocol: TCP
-    source:
-      nets:
-      - 127.0.0.1/32
-  - action: Allow
-    protocol: UDP
-    source:
-      nets:
-      - 127.0.0.1/32
-`;
-
-const NODEPORT_DENY = `---
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: nodeport-policy
-spec:
-  order: 100
-  selector: has(kubernetes.io/hostname)
-  applyOnForward: true
-  preDNAT: true
-  ingress:
-  - action: Deny
-    protocol: TCP
-    destination:
-      ports: ["30000:32767"]
-  - action: Deny
-    protocol: UDP
-    destination:
-      ports: ["30000:32767"]
-`;
-
-const NODEPORT_ALLOW_HOST1 = `---
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: nodeport-policy
-spec:
-  order: 100
-  selector: has(kubernetes.io/hostname)
-  applyOnForward: true
-  preDNAT: true
-  ingress:
-  - action: Allow
-    protocol: TCP
-    destination:
-      ports: [30180]
-    source:
-      nets:
-      - 198.19.15.254/32
-  - action: Deny
-    protocol: TCP
-    destination:
-      ports: ["30000:32767"]
-  - action: Deny
-    protocol: UDP
-    destination:
-      ports: ["30000:32767"]
-`;
 
 const KUBELET = "exec host1 -- nc -zv -w 3 198.19.0.2 10250";
 

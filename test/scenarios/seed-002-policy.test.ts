@@ -10,6 +10,13 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { controlKinds } from "../../src/control/index.ts";
 import { CliHarness } from "../cli/harness.ts";
+import {
+  CUSTOMER_SUMMARY_POLICIES,
+  DATABASE_POLICY,
+  DEFAULT_APP_POLICY,
+  DEFAULT_APP_POLICY_WITH_DNS,
+  EGRESS_LOCKDOWN,
+} from "../policy/seed-manifests.ts";
 
 const h = new CliHarness();
 after(() => h.cleanup());
@@ -65,121 +72,6 @@ async function pageTimesOut(): Promise<void> {
   );
 }
 
-const DATABASE_POLICY = `---
-kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata:
-  name: database-policy
-  namespace: yaobank
-spec:
-  podSelector:
-    matchLabels:
-      app: database
-  ingress:
-  - from:
-    - podSelector:
-        matchLabels:
-          app: summary
-    ports:
-      - protocol: TCP
-        port: 2379
-  egress:
-    - to: []
-`;
-
-const DEFAULT_APP_POLICY_1 = `apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: default-app-policy
-spec:
-  namespaceSelector: has(projectcalico.org/name) && projectcalico.org/name not in {"kube-system", "calico-system", "calico-apiserver"}
-  types:
-  - Ingress
-  - Egress
-`;
-
-const DEFAULT_APP_POLICY_2 = `apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: default-app-policy
-spec:
-  namespaceSelector: has(projectcalico.org/name) && projectcalico.org/name not in {"kube-system", "calico-system"}
-  types:
-  - Ingress
-  - Egress
-  egress:
-    - action: Allow
-      protocol: UDP
-      destination:
-        selector: k8s-app == "kube-dns"
-        ports:
-          - 53
-`;
-
-const CUSTOMER_SUMMARY_POLICIES = `---
-kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata:
-  name: customer-policy
-  namespace: yaobank
-spec:
-  podSelector:
-    matchLabels:
-      app: customer
-  ingress:
-    - ports:
-      - protocol: TCP
-        port: 80
-  egress:
-    - to: []
----
-kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata:
-  name: summary-policy
-  namespace: yaobank
-spec:
-  podSelector:
-    matchLabels:
-      app: summary
-  ingress:
-    - from:
-      - podSelector:
-          matchLabels:
-            app: customer
-      ports:
-      - protocol: TCP
-        port: 80
-  egress:
-    - to:
-      - podSelector:
-          matchLabels:
-            app: database
-      ports:
-      - protocol: TCP
-        port: 2379
-`;
-
-const EGRESS_LOCKDOWN = `apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: egress-lockdown
-spec:
-  order: 600
-  namespaceSelector: has(projectcalico.org/name) && projectcalico.org/name not in {"kube-system", "calico-system"}
-  serviceAccountSelector: internet-egress not in {"allowed"}
-  types:
-  - Egress
-  egress:
-    - action: Deny
-      destination:
-        notNets:
-          - 10.0.0.0/8
-          - 172.16.0.0/12
-          - 192.168.0.0/16
-          - 198.18.0.0/15
-`;
-
 /** The policies `tortie trace` saw on the customer pod's egress to an internet address. */
 async function egressToInternet(): Promise<{ verdict: string; policies: string[] }> {
   const t = JSON.parse(await ok(`trace yaobank/${customer} 8.8.8.8:80 -o json`));
@@ -227,7 +119,7 @@ test("database-policy: the attack times out, summary (and so the page) still rea
 
 test("default-app-policy (first version): yaobank is default-deny both ways, DNS included", async () => {
   assert.equal(
-    await ok("calicoctl apply -f -", DEFAULT_APP_POLICY_1),
+    await ok("calicoctl apply -f -", DEFAULT_APP_POLICY),
     "Successfully applied 1 'GlobalNetworkPolicy' resource(s)\n",
   );
   await pageTimesOut();
@@ -244,7 +136,7 @@ test("default-app-policy (first version): yaobank is default-deny both ways, DNS
 
 test("default-app-policy (second version): DNS to kube-dns is let out, nothing else yet", async () => {
   assert.equal(
-    await ok("calicoctl apply -f -", DEFAULT_APP_POLICY_2),
+    await ok("calicoctl apply -f -", DEFAULT_APP_POLICY_WITH_DNS),
     "Successfully applied 1 'GlobalNetworkPolicy' resource(s)\n",
   );
   const r = await inCustomer("nslookup summary", "curl --connect-timeout 3 http://summary");

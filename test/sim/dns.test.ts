@@ -13,6 +13,7 @@ import {
 } from "../../src/apps/index.ts";
 import { controlKinds } from "../../src/control/index.ts";
 import { assertGolden, CliHarness } from "../cli/harness.ts";
+import { DEFAULT_APP_POLICY, DEFAULT_APP_POLICY_WITH_DNS } from "../policy/seed-manifests.ts";
 
 const zone: DnsZone = {
   domain: "cluster.local.",
@@ -186,32 +187,3 @@ test("nslookup and dig in a pod go through the cluster DNS service, NAT and poli
   assert.equal((await h.run("calicoctl apply -f -", DEFAULT_APP_POLICY_WITH_DNS)).code, 0);
   assert.equal((await inPod("nslookup database")).code, 0);
 });
-
-const DEFAULT_APP_POLICY = `apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: default-app-policy
-spec:
-  namespaceSelector: has(projectcalico.org/name) && projectcalico.org/name not in {"kube-system", "calico-system", "calico-apiserver"}
-  types:
-  - Ingress
-  - Egress
-`;
-
-const DEFAULT_APP_POLICY_WITH_DNS = `apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: default-app-policy
-spec:
-  namespaceSelector: has(projectcalico.org/name) && projectcalico.org/name not in {"kube-system", "calico-system"}
-  types:
-  - Ingress
-  - Egress
-  egress:
-    - action: Allow
-      protocol: UDP
-      destination:
-        selector: k8s-app == "kube-dns"
-        ports:
-          - 53
-`;

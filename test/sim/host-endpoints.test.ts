@@ -6,7 +6,12 @@ import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { controlKinds } from "../../src/control/index.ts";
 import { CliHarness, fixture } from "../cli/harness.ts";
-import { DATABASE_POLICY } from "../policy/seed-manifests.ts";
+import {
+  DATABASE_POLICY,
+  DEFAULT_NODE_POLICY,
+  NODEPORT_ALLOW_HOST1,
+  NODEPORT_DENY,
+} from "../policy/seed-manifests.ts";
 
 const h = new CliHarness();
 after(() => h.cleanup());
@@ -18,75 +23,6 @@ async function explainVerdict(from: string, to: string, port?: number, proto = "
   assert.equal(r.code, 0, r.err);
   return JSON.parse(r.out).verdict;
 }
-
-const DEFAULT_NODE_POLICY = `---
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: default-node-policy
-spec:
-  selector: has(kubernetes.io/hostname)
-  ingress:
-  - action: Allow
-    protocol: TCP
-    source:
-      nets:
-      - 127.0.0.1/32
-  - action: Allow
-    protocol: UDP
-    source:
-      nets:
-      - 127.0.0.1/32
-`;
-
-const NODEPORT_DENY = `---
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: nodeport-policy
-spec:
-  order: 100
-  selector: has(kubernetes.io/hostname)
-  applyOnForward: true
-  preDNAT: true
-  ingress:
-  - action: Deny
-    protocol: TCP
-    destination:
-      ports: ["30000:32767"]
-  - action: Deny
-    protocol: UDP
-    destination:
-      ports: ["30000:32767"]
-`;
-
-const NODEPORT_ALLOW_HOST1 = `---
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: nodeport-policy
-spec:
-  order: 100
-  selector: has(kubernetes.io/hostname)
-  applyOnForward: true
-  preDNAT: true
-  ingress:
-  - action: Allow
-    protocol: TCP
-    destination:
-      ports: [30180]
-    source:
-      nets:
-      - 198.19.15.254/32
-  - action: Deny
-    protocol: TCP
-    destination:
-      ports: ["30000:32767"]
-  - action: Deny
-    protocol: UDP
-    destination:
-      ports: ["30000:32767"]
-`;
 
 async function podName(prefix: string): Promise<string> {
   const pods = await h.store().list(controlKinds.Pod, "yaobank");
