@@ -2,7 +2,7 @@ import { Conntrack } from "./conntrack.ts";
 import { type Route, RouteTable } from "./fib.ts";
 import { IpSets } from "./ipsets.ts";
 import { type Ipv4Prefix, maskOf } from "./ipv4.ts";
-import { Netfilter } from "./netfilter/index.ts";
+import { type MatchContext, Netfilter } from "./netfilter/index.ts";
 import { Nftables } from "./nft/index.ts";
 
 /** A layer-2 segment: the underlay bridge the hosts' uplinks share. */
@@ -69,6 +69,11 @@ export class Kernel {
   readonly sockets = new Map<string, ServerSocket>();
   /** The neighbour cache neighbour resolution fills, by `dev|ip`. */
   readonly neighbours = new Map<string, Neighbour>();
+  /**
+   * The match context Network reuses for each packet's hooks in this namespace (network.ts). A packet's walk
+   * is a chain of tail calls, so no two hooks of one namespace need their own context at the same time.
+   */
+  hookContext?: MatchContext;
   readonly sysctl = { ipForward: false, rpFilter: 0, rpFilterDefault: 0 };
   private readonly localIps = new Set<number>();
   private nextIndex = 1;

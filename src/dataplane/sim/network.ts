@@ -187,7 +187,17 @@ export class Network {
     ctState: CtState,
     entry?: ConntrackEntry,
   ): MatchContext {
-    return new KernelMatchContext(kernel, inIface, outIface, ctState, entry, this.random);
+    const reused = kernel.hookContext;
+    if (reused instanceof KernelMatchContext && reused.random === this.random) {
+      reused.inIface = inIface;
+      reused.outIface = outIface;
+      reused.ctState = ctState;
+      reused.ctNat = entry;
+      return reused;
+    }
+    const fresh = new KernelMatchContext(kernel, inIface, outIface, ctState, entry, this.random);
+    kernel.hookContext = fresh;
+    return fresh;
   }
 
   private run(

@@ -68,6 +68,9 @@ export class Netfilter {
   readonly tables = new Map<TableName, Table>(
     (Object.keys(TABLE_HOOKS) as TableName[]).map((n) => [n, emptyTable(n)]),
   );
+  /** `traverse`'s call stack of user chains and where to resume in each, kept between packets. */
+  private readonly chainStack: Chain[] = [];
+  private readonly resumeStack: number[] = [];
 
   /**
    * `iptables-restore [--noflush]`. Every table block is checked completely before any is committed, so a
@@ -202,9 +205,10 @@ export class Netfilter {
     const t = this.tables.get(table)!;
     const builtin = t.get(hook);
     if (!builtin) return ACCEPTED;
-    // The call stack of user chains, made on the first jump (most hooks never jump).
-    let stack: Chain[] | undefined;
-    let resume: number[] | undefined;
+    // The call stack of user chains: the table's own arrays, reused (a traversal never runs inside another).
+    const stack = this.chainStack;
+    const resume = this.resumeStack;
+    let depth = 0;
     let chain = builtin;
     let next = 0;
     let logs: string[] | undefined;
@@ -265,12 +269,11 @@ export class Netfilter {
               const target = t.get(action.chain);
               if (!target) break;
               if (action.kind === "JUMP") {
-                stack ??= [];
-                resume ??= [];
-                stack.push(chain);
-                resume.push(next);
+                stack[depth] = chain;
+                resume[depth] = next;
+                depth++;
               }
-              if (stack && stack.length > MAX_JUMP_DEPTH)
+              if (depth > MAX_JUMP_DEPTH)
                 throw new Error(`iptables: jump depth over ${MAX_JUMP_DEPTH} in ${table}`);
               chain = target;
               next = 0;
@@ -285,15 +288,15 @@ export class Netfilter {
         chain.bytes += packet.len;
         return verdictOf(chain.policy, logs, notrack);
       }
-      const up = stack?.pop();
-      if (!up) {
+      if (depth === 0) {
         // The end of a chain reached by -g from the built-in: the built-in's policy, counted as its own.
         builtin.packets++;
         builtin.bytes += packet.len;
         return verdictOf(builtin.policy ?? "ACCEPT", logs, notrack);
       }
-      chain = up;
-      next = resume!.pop()!;
+      depth--;
+      chain = stack[depth]!;
+      next = resume[depth]!;
     }
   }
 
