@@ -24,6 +24,8 @@ export interface Route {
 export class RouteTable {
   private readonly byLength: Map<number, Route[]>[] = Array.from({ length: 33 }, () => new Map());
   private lengths: number[] = [];
+  /** Answers by address since the table last changed (the kernel caches its FIB results too). */
+  private readonly cache = new Map<number, Route | null>();
 
   get routes(): Route[] {
     const all: Route[] = [];
@@ -38,6 +40,7 @@ export class RouteTable {
     list.push(route);
     list.sort((a, b) => a.metric - b.metric);
     bucket.set(route.dst.addr, list);
+    this.cache.clear();
     this.lengths = [];
     for (let l = 32; l >= 0; l--) if (this.byLength[l]!.size > 0) this.lengths.push(l);
   }
@@ -45,17 +48,26 @@ export class RouteTable {
   delete(dst: Ipv4Prefix): boolean {
     const bucket = this.byLength[dst.len]!;
     const had = bucket.delete(dst.addr);
+    this.cache.clear();
     if (had && bucket.size === 0) this.lengths = this.lengths.filter((l) => l !== dst.len);
     return had;
   }
 
   lookup(ip: number): Route | undefined {
+    const cached = this.cache.get(ip);
+    if (cached !== undefined) return cached ?? undefined;
+    let found: Route | undefined;
     for (const len of this.lengths) {
       const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
       const list = this.byLength[len]!.get((ip & mask) >>> 0);
-      if (list) return list[0];
+      if (list) {
+        found = list[0];
+        break;
+      }
     }
-    return undefined;
+    if (this.cache.size >= 4096) this.cache.clear();
+    this.cache.set(ip, found ?? null);
+    return found;
   }
 }
 
