@@ -4,7 +4,7 @@ import { calicoctlErrorText, calicoctlProgram } from "./calicoctl.ts";
 import { calicoqProgram } from "./calicoq.ts";
 import { lifecycleProgram, settleCluster } from "./cluster.ts";
 import { type CliContext, makeContext } from "./context.ts";
-import { CommandExit, execOnSim } from "./exec.ts";
+import { CommandExit, execOnSim, openSimCluster, simTarget } from "./exec.ts";
 import { kubectlErrorText, kubectlProgram } from "./kubectl.ts";
 import { policyProgram } from "./policy.ts";
 import { execShell, runShell } from "./shell.ts";
@@ -24,6 +24,9 @@ const WRITE_VERBS = new Set([
   "run",
   "ipam",
 ]);
+
+/** tortie's own tools, which a cluster host has (kubectl and calicoctl on the labs' hosts). */
+const HOST_CLI_TOOLS = new Set(["kubectl", "calicoctl", "calicoq"]);
 
 /** Pulls `--state-dir DIR` / `--state-dir=DIR` out of argv wherever it appears. */
 export function extractStateDir(argv: string[]): { stateDir?: string; rest: string[] } {
@@ -170,6 +173,17 @@ async function runExec(ctx: CliContext, args: string[]): Promise<number> {
   }
   try {
     const command = args.slice(dash + 1);
+    // On a host, kubectl, calicoctl and calicoq are tortie's own (`sudo calicoctl node status`, as seed 002
+    // types it on node1); in a pod they do not exist, as in a real container.
+    const tool = command[0] === "sudo" && HOST_CLI_TOOLS.has(command[1] ?? "") ? command.slice(1) : command;
+    if (HOST_CLI_TOOLS.has(tool[0]!)) {
+      simTarget(await openSimCluster(ctx), target);
+      if (target.includes("/")) {
+        ctx.err(`error: exec: "${tool[0]}": executable file not found in $PATH\n`);
+        return 1;
+      }
+      return runCli(tool, ctx);
+    }
     return await (execShell(ctx, target, command) ?? execOnSim(ctx, target, command));
   } catch (e) {
     if (!isTortieError(e)) throw e;

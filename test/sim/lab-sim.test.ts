@@ -86,6 +86,19 @@ test("node1's KUBE-SERVICES reads like seed 004 and its counters grow with traff
 });
 
 test("exec reports bad targets and commands plainly", async () => {
+  // kubectl and calicoctl are tortie's own on a host (`sudo` as the seeds type it); a container has neither.
+  const pools = await h.run("exec node1 -- sudo calicoctl get ippools");
+  assert.equal(pools.code, 0, pools.err);
+  assert.equal(
+    pools.out,
+    "NAME                  CIDR             SELECTOR   \ndefault-ipv4-ippool   198.19.16.0/21   all()      \n\n",
+  );
+  const customer = await podName("customer");
+  const inPod = await h.run(`exec yaobank/${customer} -- calicoctl get ippools`);
+  assert.deepEqual(
+    [inPod.code, inPod.err],
+    [1, 'error: exec: "calicoctl": executable file not found in $PATH\n'],
+  );
   const noHost = await h.run("exec nohost -- ip route");
   assert.equal(noHost.code, 1);
   assert.equal(noHost.err, "error: no host named nohost in this cluster\n");
