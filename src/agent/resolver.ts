@@ -32,12 +32,15 @@ export function queryServer(
   name: string,
   type: number,
   port = 53,
+  deadline = Number.POSITIVE_INFINITY,
 ): QueryOutcome {
   const start = net.now;
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+    const left = deadline - net.now;
+    if (left <= 0) break;
     const id = Math.floor(net.random() * 65536);
     const r = udpExchange(net, k, server, port, encodeDnsMessage(dnsQueryMessage(id, name, type)), {
-      timeoutMs: TIMEOUT_MS,
+      timeoutMs: Math.min(TIMEOUT_MS, left),
     });
     if (!r.ok) {
       if (r.error !== "timeout") return { ok: false, error: "unreachable", elapsedMs: net.now - start };
@@ -76,10 +79,13 @@ export function resolveName(
   conf: ResolverConfig,
   name: string,
   type: number = DNS_TYPES.A,
+  budgetMs?: number,
 ): Resolution {
+  // The caller's time limit (curl's --connect-timeout covers the lookup) cuts the resolver's own retries short.
+  const deadline = budgetMs === undefined ? Number.POSITIVE_INFINITY : net.now + budgetMs;
   let last: DnsMessage | undefined;
   for (const candidate of candidateNames(name, conf)) {
-    const r = queryServer(net, k, conf.nameserver, candidate, type);
+    const r = queryServer(net, k, conf.nameserver, candidate, type, 53, deadline);
     if (!r.ok) return { ok: false, error: "timeout", ...(last ? { last } : {}) };
     last = r.message;
     if (r.message.rcode === RCODE.NOERROR && r.message.answers.some((a) => a.type === type))

@@ -378,10 +378,14 @@ export class SimCluster {
   }
 
   /** getaddrinfo in a namespace: the search list, then DNS queries over UDP 53 (through NAT and policy). */
-  resolve(k: Kernel, name: string): { ok: true; ip: number } | { ok: false; error: string } {
+  resolve(
+    k: Kernel,
+    name: string,
+    budgetMs?: number,
+  ): { ok: true; ip: number } | { ok: false; error: string } {
     const literal = parseIpv4(name);
     if (literal !== undefined) return { ok: true, ip: literal };
-    const r = resolveName(this.net, k, this.resolverConfig(k), name);
+    const r = resolveName(this.net, k, this.resolverConfig(k), name, DNS_TYPES.A, budgetMs);
     if (!r.ok) return { ok: false, error: r.error };
     return { ok: true, ip: parseIpv4(r.message.answers.find((a) => a.type === DNS_TYPES.A)!.data)! };
   }
@@ -397,7 +401,7 @@ export class SimCluster {
     const host = m[1]!;
     const port = m[2] ? Number(m[2]) : 80;
     const path = m[3] ?? "/";
-    const addr = this.resolve(k, host);
+    const addr = this.resolve(k, host, connectTimeoutMs);
     // A name whose lookup went unanswered: curl tells that apart from a connect that timed out.
     if (!addr.ok) return { ok: false, error: addr.error === "timeout" ? "resolve-timeout" : addr.error };
     const res = tcpExchange(

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import dgram from "node:dgram";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, test } from "node:test";
 import {
   answerDnsQuery,
@@ -184,6 +186,12 @@ test("nslookup and dig in a pod go through the cluster DNS service, NAT and poli
   const denied = await inPod("nslookup database");
   assert.equal(denied.code, 1);
   assert.equal(denied.out, ";; connection timed out; no servers could be reached\n\n");
+  // curl's --connect-timeout covers the lookup: the resolver's retries stop at 3 s of virtual time, not 10.
+  const clock = () => JSON.parse(readFileSync(join(h.stateDir, "sim-state.json"), "utf8")).now as number;
+  const before = clock();
+  const curl = await inPod("curl --connect-timeout 3 http://database:2379/");
+  assert.equal(curl.err, "curl: (28) Resolving timed out after 3000 milliseconds\n");
+  assert.equal(clock() - before, 3000);
   assert.equal((await h.run("calicoctl apply -f -", DEFAULT_APP_POLICY_WITH_DNS)).code, 0);
   assert.equal((await inPod("nslookup database")).code, 0);
 });
