@@ -1,8 +1,10 @@
+import { resolveNeighbour } from "./arp.ts";
 import { type ConntrackEntry, tupleOf } from "./conntrack.ts";
-import { chooseNexthop, flowHash, type Nexthop, type Route } from "./fib.ts";
+import { chooseNexthop, flowHash } from "./fib.ts";
 import { mix32 } from "./hash.ts";
 import { formatIpv4 } from "./ipv4.ts";
-import type { Kernel, Link, Segment } from "./kernel.ts";
+import type { Kernel } from "./kernel.ts";
+import { KernelMatchContext } from "./match-context.ts";
 import { natIcmpId } from "./nat-id.ts";
 import {
   type CtState,
@@ -19,51 +21,10 @@ import { traverseHook } from "./nft/index.ts";
 import { isIcmpError, rejectReply } from "./reject.ts";
 import { relatedEntry, translateRelated, unconfirmedEntry } from "./related.ts";
 import { rpFilterAccepts } from "./sysctl.ts";
+import { endpoint, protoLabel, type Trace, type TraceHop, traceRoute, traceSeq } from "./trace-record.ts";
 
-/** The route a hop chose: its destination prefix and, for ECMP, which nexthop (1-based) of how many. */
-export interface TraceRoute {
-  dst: string;
-  type: string;
-  via?: string;
-  dev?: string;
-  nexthop: number;
-  nexthops: number;
-}
-
-/** One step of a packet's journey, for `tortie trace`. */
-export interface TraceHop {
-  host: string;
-  stage: string;
-  detail: string;
-  inIface?: string;
-  outIface?: string;
-  route?: TraceRoute;
-  /** The conntrack state rules saw in this namespace, and whether the packet ran in the reply direction. */
-  conntrack?: { state: CtState; reply: boolean };
-}
-
-/** `at` is how many hops, rule hits and translations were recorded before this one (their common order). */
-export interface Trace {
-  hops: TraceHop[];
-  rules: (RuleHit & { host: string; hook: Hook; at: number })[];
-  nat: { host: string; kind: string; from: string; to: string; at: number }[];
-}
-
-function traceSeq(trace: Trace): number {
-  return trace.hops.length + trace.rules.length + trace.nat.length;
-}
-
-function traceRoute(route: Route, hop: Nexthop | undefined): TraceRoute {
-  const r: TraceRoute = {
-    dst: `${formatIpv4(route.dst.addr)}/${route.dst.len}`,
-    type: route.type,
-    nexthop: hop ? route.nexthops.indexOf(hop) + 1 : 0,
-    nexthops: route.nexthops.length,
-  };
-  if (hop?.via !== undefined) r.via = formatIpv4(hop.via);
-  if (hop) r.dev = hop.dev;
-  return r;
-}
+export { joinSegment } from "./arp.ts";
+export type { Trace, TraceHop, TraceRoute } from "./trace-record.ts";
 
 export type Delivery =
   | { kind: "delivered"; kernel: Kernel; packet: Packet }
@@ -82,42 +43,10 @@ export type PacketTap = (
 
 const LOOPBACK_MAC = "00:00:00:00:00:00";
 
-/** What rules may ask of the namespace a packet is in. A class, so no closures are made per packet. */
-class KernelMatchContext implements MatchContext {
-  constructor(
-    private readonly kernel: Kernel,
-    public inIface: string,
-    public outIface: string,
-    public ctState: CtState,
-    public ctNat: ConntrackEntry | undefined,
-    readonly random: () => number,
-  ) {}
-
-  isLocal(ip: number): boolean {
-    return this.kernel.isLocal(ip);
-  }
-
-  isAddressType(ip: number, type: string): boolean {
-    if (type === "LOCAL") return this.kernel.isLocal(ip);
-    if (type === "UNICAST") return !this.kernel.isLocal(ip) && ip >>> 28 !== 14 && ip !== 0xffffffff;
-    if (type === "BROADCAST") return ip === 0xffffffff;
-    if (type === "MULTICAST") return ip >>> 28 === 14;
-    return false;
-  }
-
-  ipsetHas(name: string, p: Packet, dirs: readonly ("src" | "dst")[]): boolean {
-    return this.kernel.ipsets.has(name, p, dirs);
-  }
-}
-
 const MAX_HOPS = 32;
 /** The tables of a hook, in order (module constants: these loops run for every packet). */
 const RAW_MANGLE = ["raw", "mangle"] as const;
 const MANGLE_FILTER = ["mangle", "filter"] as const;
-
-function endpoint(ip: number, port: number, proto: number): string {
-  return proto === TCP || proto === 17 || proto === 132 ? `${formatIpv4(ip)}:${port}` : formatIpv4(ip);
-}
 
 /**
  * Moves packets between emulated namespaces through each one's netfilter hooks in the kernel's order, with
@@ -661,54 +590,4 @@ function untrack(ctx: MatchContext): { reply: boolean; fresh: boolean; state: Ct
   ctx.ctState = "UNTRACKED";
   ctx.ctNat = undefined;
   return { reply: false, fresh: false, state: "UNTRACKED" };
-}
-
-function protoLabel(p: Packet): string {
-  const names: Record<number, string> = { [TCP]: "tcp", 17: "udp", 1: "icmp", 132: "sctp" };
-  return names[p.proto] ?? `proto ${p.proto}`;
-}
-
-/**
- * ARP: who on this link answers for `ip`? On a veth, the peer namespace if it owns the address, or if the
- * peer end has proxy_arp and a route to the address through another device (Calico's 169.254.1.1 trick).
- * On a segment, whichever member owns it.
- */
-function resolveNeighbour(
-  link: Link,
-  ip: number,
-): { kernel: Kernel; link: Link; proxy: boolean } | undefined {
-  if (link.peer) {
-    const answer = answers(link.peer.kernel, link.peer.link, ip);
-    if (answer) return answer;
-  }
-  if (link.segment)
-    for (const m of link.segment.members) {
-      if (m === link) continue;
-      const answer = answers(segmentOwners.get(m)!, m, ip);
-      if (answer) return answer;
-    }
-  return undefined;
-}
-
-/** Does `kernel` answer ARP for `ip` on `link`: it owns the address, or proxies for it through another device. */
-function answers(
-  kernel: Kernel,
-  link: Link,
-  ip: number,
-): { kernel: Kernel; link: Link; proxy: boolean } | undefined {
-  if (!link.up) return undefined;
-  if (kernel.isLocal(ip)) return { kernel, link, proxy: false };
-  if (link.proxyArp) {
-    const r = kernel.main.lookup(ip);
-    if (r) for (const n of r.nexthops) if (n.dev !== link.name) return { kernel, link, proxy: true };
-  }
-  return undefined;
-}
-
-const segmentOwners = new WeakMap<Link, Kernel>();
-
-export function joinSegment(segment: Segment, kernel: Kernel, link: Link): void {
-  link.segment = segment;
-  segment.members.push(link);
-  segmentOwners.set(link, kernel);
 }
