@@ -10,12 +10,7 @@ import {
 import { formatIpv4, type Kernel, parseIpv4 } from "../dataplane/sim/index.ts";
 import { candidateNames, queryServer, type ResolverConfig } from "./resolver.ts";
 import type { SimCluster } from "./sim-cluster.ts";
-
-export interface ToolResult {
-  stdout: string;
-  stderr: string;
-  code: number;
-}
+import type { CommandResult } from "./sim-commands.ts";
 
 /** The dig that prints these formats: Debian 12's bind9-dnsutils, checked against it. */
 const DIG_VERSION = "9.18.49-1~deb12u3-Debian";
@@ -28,6 +23,12 @@ function reverseName(ip: string): string | undefined {
   return parseIpv4(ip) === undefined ? undefined : `${ip.split(".").reverse().join(".")}.in-addr.arpa.`;
 }
 
+/** Why bind9's tools refuse a port number (isc_parse_uint16), or undefined for a good one. */
+function badPort(text: string): string | undefined {
+  if (!/^\d+$/.test(text)) return "not a valid number";
+  return Number(text) > 65535 ? "out of range" : undefined;
+}
+
 function undot(name: string): string {
   return name === "." ? name : name.replace(/\.$/, "");
 }
@@ -37,14 +38,18 @@ function undot(name: string): string {
  * search list (with `;; Got recursion not available` for each answer without RA while searching, as
  * CoreDNS's answers are), then `Name:`/`Address:` lines, or `** server can't find …`.
  */
-export function nslookup(cluster: SimCluster, k: Kernel, args: string[]): ToolResult {
+export function nslookup(cluster: SimCluster, k: Kernel, args: string[]): CommandResult {
   let type: number | undefined;
   let port = 53;
+  // nslookup reports a bad port on stdout and keeps the one it had.
+  let portWarning = "";
   const words: string[] = [];
   for (const a of args) {
     const opt = /^-(type|query|q|port)=(.+)$/.exec(a);
     if (opt) {
-      if (opt[1] === "port") port = Number(opt[2]);
+      const bad = opt[1] === "port" ? badPort(opt[2]!) : undefined;
+      if (bad) portWarning += `invalid port '${opt[2]}': ${bad}\n`;
+      else if (opt[1] === "port") port = Number(opt[2]);
       else type = typeByName(opt[2]!);
       if (opt[1] !== "port" && type === undefined)
         return { stdout: "", stderr: `unknown query type: ${opt[2]}\n`, code: 1 };
@@ -58,7 +63,7 @@ export function nslookup(cluster: SimCluster, k: Kernel, args: string[]): ToolRe
   if (server === undefined) return unsupported(`nslookup with a server named ${serverArg}`);
   const serverText = formatIpv4(server);
   const header = `Server:\t\t${serverText}\nAddress:\t${serverText}#${port}\n\n`;
-  const out: string[] = [];
+  const out: string[] = portWarning ? [portWarning] : [];
   const ptr = type === undefined ? reverseName(name) : undefined;
   const searching = !ptr && !name.endsWith(".") && conf.search.length > 0;
   const candidates = ptr
@@ -120,7 +125,7 @@ function answerLines(answers: DnsResource[]): string {
     .join("");
 }
 
-function unsupported(what: string): ToolResult {
+function unsupported(what: string): CommandResult {
   return { stdout: "", stderr: `not supported yet: ${what} on the sim dataplane\n`, code: 1 };
 }
 
@@ -169,7 +174,7 @@ function whenText(d: Date): string {
 }
 
 /** `dig [@SERVER] [-p PORT] [-t TYPE] [-x ADDR] NAME [TYPE] [+short] [+search]` in dig 9.18's format (no EDNS). */
-export function dig(cluster: SimCluster, k: Kernel, args: string[], now: Date): ToolResult {
+export function dig(cluster: SimCluster, k: Kernel, args: string[], now: Date): CommandResult {
   let server: number | undefined;
   let serverGiven = false;
   let port = 53;
@@ -183,8 +188,17 @@ export function dig(cluster: SimCluster, k: Kernel, args: string[], now: Date): 
       server = parseIpv4(a.slice(1));
       serverGiven = true;
       if (server === undefined) return unsupported(`dig with a server named ${a.slice(1)}`);
-    } else if (a === "-p") port = Number(args[++i]);
-    else if (a === "-t") {
+    } else if (a === "-p") {
+      const text = args[++i] ?? "";
+      const bad = badPort(text);
+      if (bad)
+        return {
+          stdout: `invalid port number '${text}': ${bad}\n`,
+          stderr: "dig: Couldn't parse port number\n",
+          code: 1,
+        };
+      port = Number(text);
+    } else if (a === "-t") {
       type = typeByName(args[++i] ?? "");
       if (type === undefined) return { stdout: "", stderr: `dig: invalid type: ${args[i]}\n`, code: 1 };
     } else if (a === "-x") {
@@ -202,8 +216,7 @@ export function dig(cluster: SimCluster, k: Kernel, args: string[], now: Date): 
   type ??= DNS_TYPES.A;
   const conf: ResolverConfig = cluster.resolverConfig(k);
   const target = server ?? conf.nameserver;
-  const candidates =
-    search && !name.endsWith(".") ? candidateNames(name, conf) : [name.endsWith(".") ? name : `${name}.`];
+  const candidates = search ? candidateNames(name, conf) : [name.endsWith(".") ? name : `${name}.`];
   let message: DnsMessage | undefined;
   let elapsed = 0;
   for (const candidate of candidates) {

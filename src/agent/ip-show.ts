@@ -1,13 +1,12 @@
-import { formatIpv4, type Kernel, type Link, maskOf } from "../dataplane/sim/index.ts";
+import { formatIpv4, formatRoutes, type Kernel, type Link, maskOf } from "../dataplane/sim/index.ts";
 import { sha256 } from "../lib/index.ts";
 import type { CommandResult } from "./sim-commands.ts";
 
 /**
- * `ip [-c] [-4] address|link|rule|neighbour [show ...]` over a sim namespace, in iproute2 6.1's text format
- * (checked against the real tool in network namespaces). The sim has no IPv6, so no inet6 lines.
- * Returns undefined for objects handled elsewhere (route).
+ * `ip [-c] [-4] address|link|route|rule|neighbour [show ...]` over a sim namespace, in iproute2 6.1's text
+ * format (checked against the real tool in network namespaces). The sim has no IPv6, so no inet6 lines.
  */
-export function ipShow(k: Kernel, args: string[], now: number): CommandResult | undefined {
+export function ipShow(k: Kernel, args: string[], now: number): CommandResult {
   let color = false;
   const words: string[] = [];
   for (const a of args) {
@@ -21,7 +20,7 @@ export function ipShow(k: Kernel, args: string[], now: number): CommandResult | 
   }
   const [object = "", ...rest] = words;
   const kind = ipObject(object);
-  if (!kind) return undefined;
+  if (!kind) return fail(`not supported yet: ip ${args.join(" ")} on the sim dataplane\n`);
   const [verb = "show", ...filters] = rest;
   if (!["show", "list", "lst"].some((v) => v.startsWith(verb)) || verb.length === 0)
     return fail(`not supported yet: ip ${args.join(" ")} on the sim dataplane (only show)\n`);
@@ -36,6 +35,9 @@ export function ipShow(k: Kernel, args: string[], now: number): CommandResult | 
         return fail(`Device "${f.dev}" does not exist.\n`);
       return ok(links.map((l) => (kind === "link" ? linkText(l, c, true) : addressText(k, l, c))).join(""));
     }
+    case "route":
+      // Filters (table, dev, …) are not applied: the sim has the main table only.
+      return ok(formatRoutes(k.main.routes));
     case "rule":
       if (filters.length > 0)
         return fail(`not supported yet: ip rule show ${filters.join(" ")} on the sim dataplane\n`);
@@ -52,13 +54,13 @@ export function ipShow(k: Kernel, args: string[], now: number): CommandResult | 
   }
 }
 
-type IpObject = "address" | "link" | "rule" | "neighbour";
+type IpObject = "address" | "link" | "route" | "rule" | "neighbour";
 
 /** iproute2 matches an abbreviation against its object table in order: a, r(oute), ru(le), n, l. */
 function ipObject(word: string): IpObject | undefined {
   if (!word) return undefined;
   if ("address".startsWith(word)) return "address";
-  if ("route".startsWith(word)) return undefined;
+  if ("route".startsWith(word)) return "route";
   if (word.length >= 2 && "rule".startsWith(word)) return "rule";
   if ("neighbour".startsWith(word) || "neighbor".startsWith(word)) return "neighbour";
   if ("link".startsWith(word)) return "link";

@@ -4,19 +4,14 @@
  */
 import { formatIpv4, type Kernel, parseIpv4, tcpExchange } from "../dataplane/sim/index.ts";
 import type { SimCluster } from "./sim-cluster.ts";
-
-interface Result {
-  stdout: string;
-  stderr: string;
-  code: number;
-}
+import type { CommandResult } from "./sim-commands.ts";
 
 /** /etc/services names nc prints for the ports the labs use; any other port prints `*`. */
 const SERVICES: Record<number, string> = { 22: "ssh", 53: "domain", 80: "http", 179: "bgp", 443: "https" };
 
-const fail = (stderr: string, code = 1): Result => ({ stdout: "", stderr, code });
+const fail = (stderr: string, code = 1): CommandResult => ({ stdout: "", stderr, code });
 
-export function netcat(cluster: SimCluster, k: Kernel, args: string[]): Result {
+export function netcat(cluster: SimCluster, k: Kernel, args: string[]): CommandResult {
   let scan = false;
   let verbose = false;
   let waitMs: number | undefined;

@@ -198,21 +198,21 @@ export class SimCluster {
     for (const h of this.topology.hosts) {
       const k = this.kernels.get(h.name)!;
       for (const l of hostServices(h.role))
-        if (!k.sockets.has(`${l.protocol}:${l.port}`))
-          k.listen({
-            protocol: l.protocol,
-            port: l.port,
-            handle: (req) =>
-              l.handle(
-                { clientIp: formatIpv4(req.src), clientPort: req.sport, payload: req.payload },
-                {
-                  fetch: (url) => this.fetch(k, url),
-                  log: () => {},
-                  now: () => this.virtualDate(),
-                },
-              ),
-          });
+        if (!k.sockets.has(`${l.protocol}:${l.port}`)) this.serve(k, l, () => {});
     }
+  }
+
+  /** Runs an app's listener in a namespace: its requests come from the kernel, its clock is the virtual one. */
+  private serve(k: Kernel, l: AppListener, log: (line: string) => void): void {
+    k.listen({
+      protocol: l.protocol,
+      port: l.port,
+      handle: (req) =>
+        l.handle(
+          { clientIp: formatIpv4(req.src), clientPort: req.sport, payload: req.payload },
+          { fetch: (url) => this.fetch(k, url), log, now: () => this.virtualDate() },
+        ),
+    });
   }
 
   private plumbPod(pod: ApiObject): void {
@@ -325,21 +325,7 @@ export class SimCluster {
             records: zone,
             serial: Math.floor(this.bootTime / 1000),
           }));
-        for (const l of listeners ?? []) {
-          k.listen({
-            protocol: l.protocol,
-            port: l.port,
-            handle: (req) =>
-              l.handle(
-                { clientIp: formatIpv4(req.src), clientPort: req.sport, payload: req.payload },
-                {
-                  fetch: (url) => this.fetch(k, url),
-                  log: (line) => this.log(key, line),
-                  now: () => new Date(this.bootTime + this.net.now),
-                },
-              ),
-          });
-        }
+        for (const l of listeners ?? []) this.serve(k, l, (line) => this.log(key, line));
       }
     }
   }

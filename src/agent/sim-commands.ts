@@ -1,11 +1,4 @@
-import {
-  formatIpv4,
-  formatRoutes,
-  type Kernel,
-  parseIpv4,
-  ping,
-  type TableName,
-} from "../dataplane/sim/index.ts";
+import { formatIpv4, type Kernel, parseIpv4, ping, type TableName } from "../dataplane/sim/index.ts";
 import { dig, nslookup } from "./dns-tools.ts";
 import { ipShow } from "./ip-show.ts";
 import { netcat } from "./netcat.ts";
@@ -32,7 +25,7 @@ export function runSimCommand(cluster: SimCluster, k: Kernel, argv: string[]): C
   const [cmd, ...args] = argv;
   switch (cmd) {
     case "ip":
-      return ipShow(k, args, cluster.net.now) ?? ip(k, args);
+      return ipShow(k, args, cluster.net.now);
     case "sudo":
       return sudo(args, (command) => runSimCommand(cluster, k, command));
     case "ss":
@@ -67,19 +60,6 @@ export function runSimCommand(cluster: SimCluster, k: Kernel, argv: string[]): C
     default:
       return fail(`not supported yet: ${cmd} on the sim dataplane\n`);
   }
-}
-
-function ip(k: Kernel, args: string[]): CommandResult {
-  const words = args.filter((a) => a !== "-c" && a !== "-4");
-  const [object = "", verb = "show"] = words;
-  if (
-    "route".startsWith(object) &&
-    object.length >= 1 &&
-    object[0] === "r" &&
-    (verb === "show" || verb === "list" || verb === "ls")
-  )
-    return ok(formatRoutes(k.main.routes));
-  return fail(`not supported yet: ip ${args.join(" ")} on the sim dataplane\n`);
 }
 
 function iptables(k: Kernel, args: string[]): CommandResult {
@@ -215,8 +195,14 @@ function pingCommand(cluster: SimCluster, k: Kernel, args: string[]): CommandRes
   let count = 4;
   let dest: string | undefined;
   for (let i = 0; i < args.length; i++) {
-    if (args[i] === "-c") count = Number(args[++i]);
-    else if (args[i]!.startsWith("-"))
+    if (args[i] === "-c") {
+      const text = args[++i];
+      if (text === undefined) return fail("ping: option requires an argument -- 'c'\n", 2);
+      if (!/^\d+$/.test(text)) return fail(`ping: invalid argument: '${text}'\n`);
+      count = Number(text);
+      if (count < 1)
+        return fail(`ping: invalid argument: '${text}': out of range: 1 <= value <= 9223372036854775807\n`);
+    } else if (args[i]!.startsWith("-"))
       return fail(`not supported yet: ping ${args[i]} on the sim dataplane\n`);
     else dest = args[i];
   }

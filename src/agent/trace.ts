@@ -146,7 +146,7 @@ function endpointText(ip: number, port: number, proto: ProbeProtocol): string {
   return proto === "icmp" ? formatIpv4(ip) : `${formatIpv4(ip)}:${port}`;
 }
 
-export function ruleComment(text: string): string | undefined {
+function ruleComment(text: string): string | undefined {
   const m = /--comment (?:"((?:[^"\\]|\\.)*)"|(\S+))/.exec(text);
   return m ? (m[1] ?? m[2])!.replace(/\\(.)/g, "$1") : undefined;
 }
@@ -208,7 +208,7 @@ export function traceConnection(cluster: SimCluster, req: TraceRequest): TraceRe
     nat: [],
     policy: [],
     flow_logs: [],
-    unsupported: [...new Set(cluster.unsupported)],
+    unsupported: [...cluster.unsupported],
     warnings: [...cluster.warnings],
   };
   let seq = 0;

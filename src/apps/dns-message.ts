@@ -2,6 +2,7 @@
  * DNS messages in RFC 1035 wire format. The sim carries payloads as strings, so a message travels as a
  * "binary" (latin1) string: one character per byte.
  */
+import { formatIp, parseIp } from "../net/index.ts";
 
 export const DNS_TYPES = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, AAAA: 28, SRV: 33 } as const;
 export type DnsTypeName = keyof typeof DNS_TYPES;
@@ -102,8 +103,9 @@ function writeRdata(w: Writer, r: DnsResource): void {
       for (const part of r.data.split(".")) w.u8(Number(part));
       break;
     case DNS_TYPES.AAAA: {
-      const groups = expandIpv6(r.data);
-      for (const g of groups) w.u16(g);
+      const ip = parseIp(r.data);
+      if (ip?.family !== 6) throw new DnsFormatError(`not an IPv6 address: ${r.data}`);
+      for (let shift = 112n; shift >= 0n; shift -= 16n) w.u16(Number((ip.value >> shift) & 0xffffn));
       break;
     }
     case DNS_TYPES.CNAME:
@@ -130,13 +132,6 @@ function writeRdata(w: Writer, r: DnsResource): void {
       throw new DnsFormatError(`cannot encode record type ${r.type}`);
   }
   w.patch16(lengthAt, w.length - start);
-}
-
-function expandIpv6(text: string): number[] {
-  const [head, tail] = text.includes("::") ? text.split("::") : [text, undefined];
-  const h = head ? head.split(":").map((x) => Number.parseInt(x, 16)) : [];
-  const t = tail ? tail.split(":").map((x) => Number.parseInt(x, 16)) : [];
-  return tail === undefined ? h : [...h, ...new Array(8 - h.length - t.length).fill(0), ...t];
 }
 
 export function encodeDnsMessage(m: DnsMessage): string {
@@ -230,9 +225,9 @@ function readResource(r: Reader): DnsResource {
       data = [r.u8(), r.u8(), r.u8(), r.u8()].join(".");
       break;
     case DNS_TYPES.AAAA: {
-      const groups: string[] = [];
-      for (let i = 0; i < 8; i++) groups.push(r.u16().toString(16));
-      data = groups.join(":");
+      let value = 0n;
+      for (let i = 0; i < 8; i++) value = (value << 16n) | BigInt(r.u16());
+      data = formatIp({ family: 6, value }); // RFC 5952, as dig and nslookup print it
       break;
     }
     case DNS_TYPES.CNAME:

@@ -39,7 +39,7 @@ export interface CaptureRecord {
   hex: string;
 }
 
-export function capturesDir(stateDir: string): string {
+function capturesDir(stateDir: string): string {
   return join(stateDir, "captures");
 }
 
@@ -70,7 +70,7 @@ function alive(pid: number): boolean {
 }
 
 /** The live captures under the state dir; those of dead processes are removed on the way. */
-export function liveCaptures(stateDir: string): CaptureRegistration[] {
+function liveCaptures(stateDir: string): CaptureRegistration[] {
   let names: string[];
   try {
     names = readdirSync(capturesDir(stateDir));

@@ -156,6 +156,12 @@ function isIntLike(x: GoData): x is number | bigint {
   return typeof x === "bigint" || (typeof x === "number" && Number.isInteger(x));
 }
 
+/** An integer as %c and %q print it: not a Unicode scalar value (negative, past U+10FFFF, a surrogate) → U+FFFD. */
+function rune(x: number | bigint): number {
+  const v = BigInt(x);
+  return v < 0n || v > 0x10ffffn || (v >= 0xd800n && v <= 0xdfffn) ? 0xfffd : Number(v);
+}
+
 function formatOne(verb: string, x: GoData, spec: Spec): string {
   if (Array.isArray(x) && verb !== "v" && verb !== "T")
     return pad(`[${x.map((e) => formatOne(verb, e, { ...spec, width: undefined })).join(" ")}]`, spec, false);
@@ -187,7 +193,7 @@ function formatOne(verb: string, x: GoData, spec: Spec): string {
       return badVerb(verb, x);
     case "q":
       if (typeof x === "string") return pad(goQuote(x), spec, false);
-      if (isIntLike(x)) return pad(`'${String.fromCodePoint(Number(x))}'`, spec, false);
+      if (isIntLike(x)) return pad(`'${String.fromCodePoint(rune(x))}'`, spec, false);
       return badVerb(verb, x);
     case "d":
       if (isIntLike(x)) {
@@ -213,10 +219,15 @@ function formatOne(verb: string, x: GoData, spec: Spec): string {
       }
       return badVerb(verb, x);
     case "U":
-      if (isIntLike(x)) return pad(`U+${BigInt(x).toString(16).toUpperCase().padStart(4, "0")}`, spec, false);
+      if (isIntLike(x))
+        return pad(
+          `U+${BigInt.asUintN(64, BigInt(x)).toString(16).toUpperCase().padStart(4, "0")}`,
+          spec,
+          false,
+        );
       return badVerb(verb, x);
     case "c":
-      if (isIntLike(x)) return pad(String.fromCodePoint(Number(x)), spec, false);
+      if (isIntLike(x)) return pad(String.fromCodePoint(rune(x)), spec, false);
       return badVerb(verb, x);
     case "t":
       if (typeof x === "boolean") return pad(String(x), spec, false);
@@ -284,11 +295,20 @@ export function sprintf(format: string, args: GoData[]): string {
       else if (f === " ") spec.space = true;
       else break;
     }
+    // fmt's parsenum: a number past 1e6 is "crazy long", and the rest of the format is consumed (NOVERB).
     const num = () => {
       const m = /^\d+/.exec(format.slice(i));
       if (!m) return undefined;
+      let n = 0;
+      for (const d of m[0]) {
+        if (n > 1e6) {
+          i = format.length;
+          return undefined;
+        }
+        n = n * 10 + Number(d);
+      }
       i += m[0].length;
-      return Number(m[0]);
+      return n;
     };
     spec.width = num();
     if (format[i] === ".") {

@@ -36,6 +36,9 @@ import {
 
 export { TemplateError } from "./go-template-parse.ts";
 
+/** Go's text/template message (its limit is 100000 nested calls; JavaScript's stack allows fewer). */
+const MAX_DEPTH_MESSAGE = "exceeded maximum template depth (100000)";
+
 export class GoTemplate {
   readonly root: ListNode;
   readonly defs: Map<string, ListNode>;
@@ -56,6 +59,14 @@ export class GoTemplate {
       s.walk(val(data), this.root);
     } catch (e) {
       if (e instanceof TemplateError) throw new ExecError(e.message, s.out);
+      // Recursion through {{template}} can exhaust JavaScript's stack before the depth check below trips.
+      if (e instanceof RangeError && /call stack/.test(e.message)) {
+        try {
+          s.errorf(MAX_DEPTH_MESSAGE);
+        } catch (d) {
+          throw new ExecError((d as Error).message, s.out);
+        }
+      }
       throw e;
     }
     return s.out;
@@ -150,7 +161,7 @@ class ExecState {
       case "template": {
         const body = this.defs.get(node.name);
         if (!body) this.errorf(`template ${goQuote(node.name)} not defined`);
-        if (this.depth >= 10000) this.errorf("exceeded maximum template depth (100000)");
+        if (this.depth >= 10000) this.errorf(MAX_DEPTH_MESSAGE);
         const inner = this.evalPipeline(dot, node.pipe);
         const saved = this.vars;
         this.vars = [{ name: "$", value: inner }];

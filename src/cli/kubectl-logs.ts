@@ -2,14 +2,14 @@ import { statSync } from "node:fs";
 import { join } from "node:path";
 import { type Command, Option } from "commander";
 import { type ApiObject, resolveKubectlResource } from "../api/index.ts";
-import { controlKinds } from "../control/index.ts";
+import { controlKinds, type LabelSelector, matchesLabelSelector } from "../control/index.ts";
 import { TortieError } from "../lib/index.ts";
 import type { CliContext } from "./context.ts";
 import { simLogs } from "./exec.ts";
 import { parseLabelSelector } from "./label-selector.ts";
 
 /** How often `logs -f` looks at the sim's saved logs for lines other commands made the apps write. */
-export const FOLLOW_POLL_MS = 100;
+const FOLLOW_POLL_MS = 100;
 
 interface LogsOptions {
   namespace?: string;
@@ -19,23 +19,6 @@ interface LogsOptions {
   prefix?: boolean;
   container?: string;
   maxLogRequests: string;
-}
-
-type LabelSelector = {
-  matchLabels?: Record<string, string>;
-  matchExpressions?: { key: string; operator: string; values?: string[] }[];
-};
-
-function matches(sel: LabelSelector | undefined, labels: Record<string, string> = {}): boolean {
-  if (!sel) return false;
-  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels[k] !== v) return false;
-  for (const e of sel.matchExpressions ?? []) {
-    const has = Object.hasOwn(labels, e.key);
-    const inValues = has && (e.values ?? []).includes(labels[e.key]!);
-    if ((e.operator === "In" && !inValues) || (e.operator === "NotIn" && inValues)) return false;
-    if ((e.operator === "Exists" && !has) || (e.operator === "DoesNotExist" && has)) return false;
-  }
-  return true;
 }
 
 const isReady = (p: ApiObject) =>
@@ -101,25 +84,35 @@ async function targetPods(
   const name = slash < 0 ? target : target.slice(slash + 1);
   const object = await store.mustGet(def, name, def.namespaced ? ns : undefined);
   if (def === controlKinds.Pod) return [object];
+  const builtIn = def.group === "" || def.group === "apps" || def.group.endsWith("k8s.io");
+  const goType = builtIn ? `*v1.${def.kind}` : "*unstructured.Unstructured";
+  // kubectl's own messages: logsForObject wraps what polymorphichelpers.SelectorsForObject returns.
+  const cannot = (why: string) => new TortieError("Invalid", `cannot get the logs from ${goType}: ${why}`);
+  if (!["Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "Service"].includes(def.kind))
+    throw cannot(`selector for ${goType} not implemented`);
   const selector = object.spec?.selector as LabelSelector | Record<string, string> | undefined;
+  if (def.kind === "Service" && Object.keys(selector ?? {}).length === 0)
+    throw cannot(`invalid service '${name}': Service is defined without a selector`);
   const sel: LabelSelector | undefined =
     def.kind === "Service"
       ? { matchLabels: selector as Record<string, string> }
       : (selector as LabelSelector);
-  if (!["Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "Service"].includes(def.kind)) {
-    const builtIn = def.group === "" || def.group === "apps" || def.group.endsWith("k8s.io");
-    const goType = builtIn ? `*v1.${def.kind}` : "*unstructured.Unstructured";
-    throw new TortieError(
-      "Invalid",
-      `cannot get the logs from ${goType}: selector for ${goType} not implemented`,
-    );
-  }
   const pods = (await store.list(controlKinds.Pod, ns))
-    .filter((p) => matches(sel, p.metadata.labels))
+    .filter((p) => matchesLabelSelector(sel, p.metadata.labels ?? {}))
     .sort(byLogging);
   if (pods.length === 0) throw new TortieError("Invalid", "timed out waiting for the condition");
   if (pods.length > 1) ctx.err(`Found ${pods.length} pods, using pod/${pods[0]!.metadata.name}\n`);
   return [pods[0]!];
+}
+
+/** An integer flag as pflag parses it (strconv.ParseInt), or kubectl's usage error. */
+function intFlag(flag: string, text: string): number {
+  if (!/^[+-]?\d+$/.test(text))
+    throw new TortieError(
+      "Usage",
+      `invalid argument "${text}" for "--${flag}" flag: strconv.ParseInt: parsing "${text}": invalid syntax`,
+    );
+  return Number(text);
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
@@ -155,14 +148,10 @@ export function addLogsCommand(program: Command, ctx: CliContext): void {
       const ns = o.namespace ?? "default";
       let tail = -1;
       if (o.tail !== undefined) {
-        if (!/^-?\d+$/.test(o.tail))
-          throw new TortieError(
-            "Usage",
-            `invalid argument "${o.tail}" for "--tail" flag: strconv.ParseInt: parsing "${o.tail}": invalid syntax`,
-          );
-        tail = Number(o.tail);
+        tail = intFlag("tail", o.tail);
         if (tail < -1) throw new TortieError("Usage", "--tail must be greater than or equal to -1");
       }
+      const max = intFlag("max-log-requests", o.maxLogRequests);
       if (o.selector !== undefined && tail === -1) tail = 10;
       const pods = await targetPods(ctx, target, o, ns);
       for (const p of pods) {
@@ -173,7 +162,6 @@ export function addLogsCommand(program: Command, ctx: CliContext): void {
             `container ${o.container} is not valid for pod ${p.metadata.name}`,
           );
       }
-      const max = Number(o.maxLogRequests);
       if (o.follow && pods.length > max)
         throw new TortieError(
           "Invalid",

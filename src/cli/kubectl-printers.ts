@@ -37,9 +37,17 @@ function readTemplateFile(path: string, flag = "--template"): string {
   try {
     return readFileSync(path, "utf8");
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    const why = err.code === "ENOENT" ? "no such file or directory" : err.message;
-    throw new TortieError("Invalid", `error reading ${flag} ${path}, open ${path}: ${why}`);
+    // Go's os.ReadFile words: the open fails on a missing or unreadable file, the read on a directory.
+    const code = (e as NodeJS.ErrnoException).code;
+    const why =
+      code === "ENOENT"
+        ? `open ${path}: no such file or directory`
+        : code === "EACCES"
+          ? `open ${path}: permission denied`
+          : code === "EISDIR"
+            ? `read ${path}: is a directory`
+            : `open ${path}: ${(e as Error).message}`;
+    throw new TortieError("Invalid", `error reading ${flag} ${path}, ${why}`);
   }
 }
 

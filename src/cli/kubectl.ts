@@ -16,7 +16,7 @@ import {
 import { deepEqual, TortieError } from "../lib/index.ts";
 import { ResourceError } from "../store/index.ts";
 import type { CliContext } from "./context.ts";
-import { CommandExit, execOnSim } from "./exec.ts";
+import { CommandExit } from "./exec.ts";
 import type { GoData } from "./go-fmt.ts";
 import { addClusterCommands } from "./kubectl-cluster.ts";
 import { createFromGenerator } from "./kubectl-create.ts";
@@ -25,7 +25,7 @@ import { ALLOWED_FORMATS, isTemplateFormat, printWithTemplate } from "./kubectl-
 import { kubectlTable } from "./kubectl-tables.ts";
 import { parseLabelSelector } from "./label-selector.ts";
 import { type DeleteTarget, deleteTargetsFromFile, locateError, prepareForWrite } from "./manifests.ts";
-import { execShell } from "./shell.ts";
+import { execCommand } from "./shell.ts";
 import { formatTable, KUBECTL_STYLE } from "./tabwriter.ts";
 
 const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
@@ -427,7 +427,7 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
     .option("-t, --tty", "accepted for compatibility")
     .action(async (pod: string, command: string[], o: Common) => {
       const target = `${o.namespace ?? "default"}/${pod.replace(/^pods?\//, "")}`;
-      const code = await (execShell(ctx, target, command) ?? execOnSim(ctx, target, command));
+      const code = await execCommand(ctx, target, command);
       if (code !== 0) throw new CommandExit(code);
     });
 

@@ -4,10 +4,10 @@ import { calicoctlErrorText, calicoctlProgram } from "./calicoctl.ts";
 import { calicoqProgram } from "./calicoq.ts";
 import { lifecycleProgram, settleCluster } from "./cluster.ts";
 import { type CliContext, makeContext } from "./context.ts";
-import { CommandExit, execOnSim, openSimCluster, simTarget } from "./exec.ts";
+import { CommandExit } from "./exec.ts";
 import { kubectlErrorText, kubectlProgram } from "./kubectl.ts";
 import { policyProgram } from "./policy.ts";
-import { execShell, runShell } from "./shell.ts";
+import { execCommand, runShell } from "./shell.ts";
 import { traceProgram } from "./trace.ts";
 
 const KUBECTL_VERBS = new Set(["apply", "create", "replace", "get", "delete", "patch", "label", "describe"]);
@@ -24,9 +24,6 @@ const WRITE_VERBS = new Set([
   "run",
   "ipam",
 ]);
-
-/** tortie's own tools, which a cluster host has (kubectl and calicoctl on the labs' hosts). */
-const HOST_CLI_TOOLS = new Set(["kubectl", "calicoctl", "calicoq"]);
 
 /** Pulls `--state-dir DIR` / `--state-dir=DIR` out of argv wherever it appears. */
 export function extractStateDir(argv: string[]): { stateDir?: string; rest: string[] } {
@@ -90,14 +87,12 @@ export async function runCli(argv: string[], ctx?: CliContext): Promise<number> 
         "--state-dir <dir>",
         "where the cluster's state lives (default $TORTIE_STATE_DIR or ./.tortie)",
       );
-    program
-      .command("kubectl")
-      .description(
-        "kubectl's grammar and output: apply, create, replace, get, delete, patch, label, describe",
-      );
+    // The verbs are read from the programs themselves, so this list cannot fall behind them.
+    const verbs = (p: Command) => p.commands.map((c) => c.name()).join(", ");
+    program.command("kubectl").description(`kubectl's grammar and output: ${verbs(kubectlProgram(context))}`);
     program
       .command("calicoctl")
-      .description("calicoctl's grammar and output: apply, create, replace, delete, get, patch, label");
+      .description(`calicoctl's grammar and output: ${verbs(calicoctlProgram(context))}`);
     for (const verb of KUBECTL_VERBS) program.command(verb).description(`same as 'tortie kubectl ${verb}'`);
     for (const c of [
       ...lifecycleProgram(context).commands,
@@ -172,19 +167,9 @@ async function runExec(ctx: CliContext, args: string[]): Promise<number> {
     return 2;
   }
   try {
-    const command = args.slice(dash + 1);
     // On a host, kubectl, calicoctl and calicoq are tortie's own (`sudo calicoctl node status`, as seed 002
     // types it on node1); in a pod they do not exist, as in a real container.
-    const tool = command[0] === "sudo" && HOST_CLI_TOOLS.has(command[1] ?? "") ? command.slice(1) : command;
-    if (HOST_CLI_TOOLS.has(tool[0]!)) {
-      simTarget(await openSimCluster(ctx), target);
-      if (target.includes("/")) {
-        ctx.err(`error: exec: "${tool[0]}": executable file not found in $PATH\n`);
-        return 1;
-      }
-      return runCli(tool, ctx);
-    }
-    return await (execShell(ctx, target, command) ?? execOnSim(ctx, target, command));
+    return await execCommand(ctx, target, args.slice(dash + 1));
   } catch (e) {
     if (!isTortieError(e)) throw e;
     ctx.err(`error: ${e.message}\n`);

@@ -1,7 +1,7 @@
 import { type CommandResult, runFilter } from "../agent/index.ts";
 import { isTortieError } from "../lib/index.ts";
 import type { CliContext } from "./context.ts";
-import { openSimCluster, runOnSim, simTarget } from "./exec.ts";
+import { execOnSim, openSimCluster, runOnSim, simTarget } from "./exec.ts";
 import { type LineSource, textLines } from "./line-source.ts";
 
 const SHELLS = new Set(["sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/bash", "/usr/bin/sh"]);
@@ -10,7 +10,7 @@ const SHELLS = new Set(["sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/bash", "
  * `exec … -- bash` opens a shell on standard input; `exec … -- sh -c 'LINE'` runs LINE in one. Undefined when
  * COMMAND is not a shell, for the caller to run it as a command.
  */
-export function execShell(ctx: CliContext, target: string, command: string[]): Promise<number> | undefined {
+function execShell(ctx: CliContext, target: string, command: string[]): Promise<number> | undefined {
   if (!SHELLS.has(command[0] ?? "")) return undefined;
   if (command.length === 1) return runShell(ctx, target);
   if (command.length === 3 && command[1] === "-c") {
@@ -34,14 +34,43 @@ function lineSource(ctx: CliContext): LineSource {
 }
 
 /** The prompt a real shell there shows: the lab's ubuntu user on a host, root in a container. */
-export function shellPrompt(target: string): string {
+/**
+ * The environment a login there starts with: the lab's ubuntu user on a host, root in a container. Never the
+ * real machine's (ssh does not carry it over either).
+ */
+function shellEnvironment(target: string): Map<string, string> {
+  const slash = target.indexOf("/");
+  const host = slash < 0 ? target : target.slice(slash + 1);
+  const user = slash < 0 ? "ubuntu" : "root";
+  return new Map([
+    ["HOME", slash < 0 ? "/home/ubuntu" : "/root"],
+    ["USER", user],
+    ["LOGNAME", user],
+    ["HOSTNAME", host],
+    ["SHELL", "/bin/bash"],
+    ["PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+  ]);
+}
+
+function shellPrompt(target: string): string {
   const slash = target.indexOf("/");
   return slash < 0 ? `ubuntu@${target}:~$ ` : `root@${target.slice(slash + 1)}:/# `;
 }
 
 type Token = { word: string; quoted: boolean } | { op: "|" | "||" | "&&" | ";" };
 
-class ShellSyntaxError extends Error {}
+/**
+ * A line the shell cannot run: syntax bash has but this shell does not (`unsupported`; an unterminated quote or
+ * a trailing | would make bash read on), or a real syntax error.
+ */
+class ShellSyntaxError extends Error {
+  constructor(
+    message: string,
+    readonly unsupported = true,
+  ) {
+    super(message);
+  }
+}
 
 /** Splits a command line: quotes, backslashes, $VAR / ${VAR} / $? expansion, | || && ; and # comments. */
 export function tokenize(line: string, vars: ReadonlyMap<string, string>): Token[] {
@@ -62,7 +91,7 @@ export function tokenize(line: string, vars: ReadonlyMap<string, string>): Token
     const plain = /^([A-Za-z_][A-Za-z0-9_]*|\?)/.exec(rest);
     const m = braced ?? plain;
     if (!m) return ["$", i + 1];
-    return [vars.get(m[1]!) ?? process.env[m[1]!] ?? "", i + 1 + m[0].length];
+    return [vars.get(m[1]!) ?? "", i + 1 + m[0].length];
   };
   for (let i = 0; i < line.length; ) {
     const c = line[i]!;
@@ -137,7 +166,7 @@ function parse(tokens: Token[]): { pipeline: string[][]; after: "&&" | "||" | ";
   let pipeline: string[][] = [];
   let argv: string[] = [];
   const endCommand = (op: string) => {
-    if (argv.length === 0) throw new ShellSyntaxError(`syntax error near unexpected token \`${op}'`);
+    if (argv.length === 0) throw new ShellSyntaxError(`syntax error near unexpected token \`${op}'`, false);
     pipeline.push(argv);
     argv = [];
   };
@@ -156,7 +185,30 @@ function parse(tokens: Token[]): { pipeline: string[][]; after: "&&" | "||" | ";
   return lists;
 }
 
-const CLI_TOOLS = new Set(["kubectl", "calicoctl", "calicoq"]);
+/** tortie's own tools, which a cluster host has (kubectl and calicoctl on the labs' hosts); a pod has none. */
+const HOST_CLI_TOOLS = new Set(["kubectl", "calicoctl", "calicoq"]);
+
+/** COMMAND as one of tortie's own tools runs it (`sudo` in front changes nothing), else undefined. */
+function hostToolCommand(command: string[]): string[] | undefined {
+  const argv = command[0] === "sudo" && HOST_CLI_TOOLS.has(command[1] ?? "") ? command.slice(1) : command;
+  return HOST_CLI_TOOLS.has(argv[0] ?? "") ? argv : undefined;
+}
+
+/**
+ * `exec TARGET -- COMMAND` and `kubectl exec`: one of tortie's own tools (on a host; a pod has none, as a real
+ * container), a shell, or a command the sim runs. Returns the exit status.
+ */
+export async function execCommand(ctx: CliContext, target: string, command: string[]): Promise<number> {
+  const tool = hostToolCommand(command);
+  if (!tool) return execShell(ctx, target, command) ?? execOnSim(ctx, target, command);
+  simTarget(await openSimCluster(ctx), target);
+  if (target.includes("/")) {
+    ctx.err(`error: exec: "${tool[0]}": executable file not found in $PATH\n`);
+    return 1;
+  }
+  const { runCli } = await import("./main.ts");
+  return runCli(tool, ctx);
+}
 
 /**
  * `tortie shell TARGET`: a shell on a host or in a pod. Each line runs the emulated commands (exec's path:
@@ -180,7 +232,7 @@ let depth = 0;
 
 async function shellLoop(ctx: CliContext, target: string, source: LineSource): Promise<number> {
   const onHost = !target.includes("/");
-  const vars = new Map<string, string>();
+  const vars = shellEnvironment(target);
   let status = 0;
   for (;;) {
     const line = await source.next(shellPrompt(target));
@@ -194,7 +246,7 @@ async function shellLoop(ctx: CliContext, target: string, source: LineSource): P
       lists = parse(tokenize(line, new Map([...vars, ["?", String(status)]])));
     } catch (e) {
       if (!(e instanceof ShellSyntaxError)) throw e;
-      ctx.err(`tortie shell: not supported yet: ${e.message}\n`);
+      ctx.err(`tortie shell: ${e.unsupported ? "not supported yet: " : ""}${e.message}\n`);
       status = 2;
       continue;
     }
@@ -269,10 +321,9 @@ async function runCommand(
     const noNewline = words[1] === "-n";
     return done(`${words.slice(noNewline ? 2 : 1).join(" ")}${noNewline ? "" : "\n"}`);
   }
-  // sudo in front of tortie's own tools changes nothing.
-  if (words[0] === "sudo" && CLI_TOOLS.has(words[1] ?? "")) words = words.slice(1);
+  words = hostToolCommand(words) ?? words;
   const cmd = words[0]!;
-  if (CLI_TOOLS.has(cmd) || cmd === "ssh") {
+  if (HOST_CLI_TOOLS.has(cmd) || cmd === "ssh") {
     if (!onHost) return done("", `bash: ${cmd}: command not found\n`, 127);
     const { runCli } = await import("./main.ts");
     let out = "";

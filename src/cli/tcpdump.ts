@@ -9,7 +9,7 @@ import { openSimCluster, simTarget } from "./exec.ts";
  * interface (or `any`) and prints the packets that other tortie processes move through it, until SIGINT or
  * SIGTERM, or `-c N` packets; then the statistics go to stderr and it exits 0.
  */
-export interface TcpdumpOptions {
+interface TcpdumpOptions {
   iface?: string;
   count?: number;
   verbose: number;
@@ -43,7 +43,7 @@ const WITH_VALUE = new Set([
 /** Options that change nothing in what the sim prints. */
 const HARMLESS = new Set(["l", "U", "p", "q"]);
 
-export function parseTcpdumpArgs(args: string[]): TcpdumpOptions | { error: string } {
+function parseTcpdumpArgs(args: string[]): TcpdumpOptions | { error: string } {
   const o: TcpdumpOptions = { verbose: 0, numeric: 0, linkHeader: false, filter: "" };
   const words: string[] = [];
   for (let i = 0; i < args.length; i++) {

@@ -13,7 +13,7 @@ import { traceText } from "./trace-text.ts";
 type Proto = "tcp" | "udp" | "icmp" | "sctp";
 
 /** TO[:PORT]: the place and the port text, if any. IPv6 literals are refused (the sim is IPv4). */
-export function splitTarget(text: string): { place: string; port?: string } {
+function splitTarget(text: string): { place: string; port?: string } {
   if (text.startsWith("[") || (text.match(/:/g)?.length ?? 0) > 1)
     throw new UnsupportedError(`tortie trace to an IPv6 address (the sim dataplane is IPv4): ${text}`);
   const i = text.lastIndexOf(":");

@@ -65,7 +65,8 @@ export interface Decision {
   profiles: ProfileStep[];
 }
 
-function stagePolicies(stage: Stage, p: Policy): boolean {
+/** Whether a policy takes part at a stage (Felix's event_sequencer.go splits them this way); render uses it too. */
+export function policyInStage(stage: Stage, p: Policy): boolean {
   switch (stage) {
     case "workload":
     case "host":
@@ -79,11 +80,16 @@ function stagePolicies(stage: Stage, p: Policy): boolean {
   }
 }
 
-function failsafeHit(list: FailsafePort[], packet: Packet, direction: Direction): FailsafePort | undefined {
+function failsafeHit(
+  list: FailsafePort[],
+  packet: Packet,
+  direction: Direction,
+  port = packet.dstPort,
+): FailsafePort | undefined {
   return list.find(
     (f) =>
       f.protocol === packet.protocol &&
-      f.port === packet.dstPort &&
+      f.port === port &&
       (!f.net || cidrContainsIp(f.net, direction === "ingress" ? packet.src : packet.dst)),
   );
 }
@@ -141,11 +147,11 @@ export function evaluateAt(
     let hit = failsafeHit(list, packet, direction);
     // In raw, before conntrack, replies from the other direction's failsafe ports are allowed too (static.go).
     if (!hit && stage === "untracked")
-      hit = (direction === "ingress" ? failsafeOutbound : failsafeInbound).find(
-        (f) =>
-          f.protocol === packet.protocol &&
-          f.port === packet.srcPort &&
-          (!f.net || cidrContainsIp(f.net, direction === "ingress" ? packet.src : packet.dst)),
+      hit = failsafeHit(
+        direction === "ingress" ? failsafeOutbound : failsafeInbound,
+        packet,
+        direction,
+        packet.srcPort,
       );
     if (hit) {
       decision.verdict = "allow";
@@ -155,7 +161,7 @@ export function evaluateAt(
     }
   }
   let anyTier = false;
-  for (const { tier, policies } of index.tiersFor(endpoint, direction, (p) => stagePolicies(stage, p))) {
+  for (const { tier, policies } of index.tiersFor(endpoint, direction, (p) => policyInStage(stage, p))) {
     anyTier = true;
     const tierStep: TierStep = {
       tier: tier.name,

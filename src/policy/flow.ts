@@ -6,7 +6,7 @@
 
 import { UnsupportedError } from "../lib/index.ts";
 import { formatIp, type IpAddress } from "../net/index.ts";
-import { type Decision, evaluateAt, type Stage } from "./evaluate.ts";
+import { type Decision, evaluateAt, policyInStage, type Stage } from "./evaluate.ts";
 import type { Direction, Endpoint, Service, ServicePort } from "./model.ts";
 import type { PolicyIndex } from "./policy-index.ts";
 import type { Packet } from "./rule-match.ts";
@@ -85,7 +85,7 @@ function addressOf(index: PolicyIndex, end: FlowEnd): IpAddress {
  * The host endpoint that governs a node's traffic to and from the network: one naming an interface or
  * carrying the node's address (lowest name first, as Felix picks), else the node's all-interfaces (`*`) one.
  */
-export function uplinkHostEndpoint(index: PolicyIndex, node: string): Endpoint | undefined {
+function uplinkHostEndpoint(index: PolicyIndex, node: string): Endpoint | undefined {
   const heps = index.hostEndpointsByNode.get(node) ?? [];
   if (heps.length === 0) return undefined;
   const nodeIps = index.model.nodes.find((n) => n.name === node)?.ips ?? [];
@@ -96,7 +96,7 @@ export function uplinkHostEndpoint(index: PolicyIndex, node: string): Endpoint |
         (!h.interfaceName && h.ips.some((ip) => nodeIps.some((n) => sameIp(n, ip)))),
     )
     .sort((a, b) => (a.name < b.name ? -1 : 1));
-  return specific[0] ?? heps.find((h) => h.interfaceName === "*");
+  return specific[0] ?? allInterfacesHostEndpoint(index, node);
 }
 
 /** The service (and port) a destination address and port reach, and the node doing the DNAT for node ports. */
@@ -213,7 +213,7 @@ function hasStage(
   stage: "pre-dnat" | "untracked",
   dir: Direction,
 ): boolean {
-  return index.tiersFor(hep, dir, (p) => (stage === "pre-dnat" ? p.preDNAT : p.doNotTrack)).length > 0;
+  return index.tiersFor(hep, dir, (p) => policyInStage(stage, p)).length > 0;
 }
 
 /**

@@ -1,6 +1,6 @@
 export { buildPolicyModel, DEFAULT_ALLOW_PROFILE } from "./build-model.ts";
 export type { Decision, PolicyStep, ProfileStep, RuleStep, Stage, TierStep, Verdict } from "./evaluate.ts";
-export { evaluateAt } from "./evaluate.ts";
+export { evaluateAt, policyInStage } from "./evaluate.ts";
 export {
   evaluateFlow,
   type FlowCheck,

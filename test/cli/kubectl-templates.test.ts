@@ -120,6 +120,18 @@ test("go-fmt: Go's %v for float64 and strconv.Quote", () => {
   assert.equal(goQuote('a"b\n\t\x01é'), '"a\\"b\\n\\t\\x01é"');
   assert.equal(sprintf("%d %s %q %5.1f|%-3d|", [3n, "x", "y", 2.25, 7n]), '3 x "y"   2.2|7  |');
   assert.equal(sprintf("%d %s", ["a"]), "%!d(string=a) %!s(MISSING)");
+  // fmt's parsenum gives up past 1e6 and the verb is lost; runes outside Unicode print as U+FFFD.
+  assert.equal(sprintf("%99999999999d|", [1n]), "%!(NOVERB)%!(EXTRA int=1)");
+  assert.equal(sprintf("%.99999999999f", [1.5]), "%!(NOVERB)%!(EXTRA float64=1.5)");
+  assert.equal(sprintf("%c%c%q", [99999999n, -1n, 0xd800n]), "\ufffd\ufffd'\ufffd'");
+  assert.equal(sprintf("%U %U", [-1n, 65n]), "U+FFFFFFFFFFFFFFFF U+0041");
+});
+
+test("go-template: endless {{template}} recursion is Go's depth error, not a crash", () => {
+  assert.throws(
+    () => new GoTemplate('{{define "a"}}{{template "a"}}{{end}}{{template "a"}}').execute({}),
+    (e: unknown) => e instanceof ExecError && /exceeded maximum template depth \(100000\)$/.test(e.message),
+  );
 });
 
 test("jsonpath: parse errors and execution errors are JsonPathErrors with client-go's words", () => {

@@ -112,6 +112,8 @@ test("exit codes, && / ||, ssh to another host, and what the shell does not do s
       "echo $?",
       "ip rule > rules.txt",
       "ip rule | sort",
+      "ip rule | | wc -l",
+      "echo $USER@$HOSTNAME $HOME",
       "ssh node2",
       "ip rule | grep -c main && echo on node2",
       "exit 3",
@@ -121,10 +123,12 @@ test("exit codes, && / ||, ssh to another host, and what the shell does not do s
     ].join("\n"),
   );
   assert.equal(r.code, 5);
-  assert.equal(r.out, "unreachable\n0\n1\non node2\n3\n");
+  // The login's environment is the emulated host's, never the machine tortie runs on.
+  assert.equal(r.out, "unreachable\n0\nubuntu@node1 /home/ubuntu\n1\non node2\n3\n");
   assert.match(r.err, /^curl: \(\d+\) Failed to connect to 198\.19\.0\.99 port 80 /m);
   assert.match(r.err, /^tortie shell: not supported yet: redirection \(>\)$/m);
   assert.match(r.err, /^tortie shell: not supported yet: sort in a pipe/m);
+  assert.match(r.err, /^tortie shell: syntax error near unexpected token `\|'$/m);
 });
 
 test("tortie shell / exec -- bash: bad targets and usage, and a pod shell's prompt", async () => {
@@ -144,6 +148,11 @@ test("tortie shell / exec -- bash: bad targets and usage, and a pod shell's prom
     `kubectl exec ${customer} -n yaobank -- /bin/sh -c "ip rule | grep -E 'local|main' | wc -l"`,
   );
   assert.deepEqual([oneLine.code, oneLine.out], [0, "2\n"]);
+  const noKubectl = await h.run(`kubectl exec ${customer} -n yaobank -- kubectl get pods`);
+  assert.deepEqual(
+    [noKubectl.code, noKubectl.err],
+    [1, 'error: exec: "kubectl": executable file not found in $PATH\n'],
+  );
   const notShell = await h.run("exec node1 -- bash -x");
   assert.equal(notShell.err, "not supported yet: bash on the sim dataplane\n");
   const prompt = await terminal(`yaobank/${customer}`, "exit 0\n");

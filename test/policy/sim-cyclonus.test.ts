@@ -144,6 +144,7 @@ test("cyclonus ipBlock vectors (IPv4): egress to outside addresses by CIDR and e
 });
 
 test("cyclonus label-selector vector: an ingress policy selecting the pod drops an outside client", () => {
+  assert.equal(data.label_selector_vectors.cases.length, 1);
   for (const v of data.label_selector_vectors.cases) {
     const policy: ApiObject = {
       apiVersion: "networking.k8s.io/v1",
@@ -223,6 +224,7 @@ test("cyclonus probe tables for the simple example (combined ingress and egress,
 });
 
 test("policy-assistant NetworkPolicy v1 connectivity cases (TCP and UDP matrices)", () => {
+  assert.equal(data.policy_assistant_netpol_v1_connectivity.cases.length, 2);
   for (const c of data.policy_assistant_netpol_v1_connectivity.cases) {
     const namespaces = (c.namespaces as string[]).map((n) => ({ name: n, labels: { ns: n } }));
     const pods: ModelPod[] = (c.namespaces as string[]).flatMap((ns, i) =>

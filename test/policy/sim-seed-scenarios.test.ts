@@ -10,8 +10,12 @@ import { CliHarness } from "../cli/harness.ts";
 import {
   CUSTOMER_SUMMARY_POLICIES,
   DATABASE_POLICY,
+  DEFAULT_APP_POLICY,
+  DEFAULT_APP_POLICY_WITH_DNS,
   DEFAULT_NODE_POLICY,
   EGRESS_LOCKDOWN,
+  NODEPORT_ALLOW_HOST1,
+  NODEPORT_DENY,
 } from "./seed-manifests.ts";
 import { simFlow } from "./sim-flow.ts";
 
@@ -97,30 +101,10 @@ test("seed 002, step 1: the database is open until database-policy, then only su
 });
 
 test("seed 002, steps 1-2: default-app-policy denies everything in app namespaces, then allows DNS to kube-dns", async () => {
-  const gnp = (egress: string) => `apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: default-app-policy
-spec:
-  namespaceSelector: has(projectcalico.org/name) && projectcalico.org/name not in {"kube-system", "calico-system", "calico-apiserver"}
-  types:
-  - Ingress
-  - Egress
-${egress}`;
-  await apply("calicoctl", gnp(""));
+  await apply("calicoctl", DEFAULT_APP_POLICY);
   await expectVerdict(pods.customer!, svc.summary!, 80, "denied");
   await expectVerdict(pods.customer!, "198.19.32.10", 53, "denied", "udp");
-  await apply(
-    "calicoctl",
-    gnp(`  egress:
-    - action: Allow
-      protocol: UDP
-      destination:
-        selector: k8s-app == "kube-dns"
-        ports:
-          - 53
-`),
-  );
+  await apply("calicoctl", DEFAULT_APP_POLICY_WITH_DNS);
   await expectVerdict(pods.customer!, "198.19.32.10", 53, "allowed", "udp");
   await expectVerdict(pods.customer!, "198.19.32.10", 53, "denied", "tcp");
   await matricesAgree();
@@ -172,39 +156,9 @@ test("seed 002, protecting hosts: default-node-policy on auto host endpoints; fa
 });
 
 test("seed 002, lockdown node ports: nodeport-policy (preDNAT, applyOnForward) lets only host1 reach 30180", async () => {
-  const policy = (allowHost1: boolean) => `apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: nodeport-policy
-spec:
-  order: 100
-  selector: has(kubernetes.io/hostname)
-  applyOnForward: true
-  preDNAT: true
-  ingress:
-${
-  allowHost1
-    ? `  - action: Allow
-    protocol: TCP
-    destination:
-      ports: [30180]
-    source:
-      nets:
-      - 198.19.15.254/32
-`
-    : ""
-}  - action: Deny
-    protocol: TCP
-    destination:
-      ports: ["30000:32767"]
-  - action: Deny
-    protocol: UDP
-    destination:
-      ports: ["30000:32767"]
-`;
-  await apply("calicoctl", policy(false));
+  await apply("calicoctl", NODEPORT_DENY);
   await expectVerdict("host1", "198.19.0.1", 30180, "denied");
-  await apply("calicoctl", policy(true));
+  await apply("calicoctl", NODEPORT_ALLOW_HOST1);
   await expectVerdict("host1", "198.19.0.1", 30180, "allowed");
   await expectVerdict("198.19.15.1", "198.19.0.1", 30180, "denied");
   await expectVerdict("198.19.15.1", "198.19.0.2", 30180, "denied");

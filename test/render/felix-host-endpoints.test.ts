@@ -14,6 +14,10 @@ import {
   resolveHostEndpoints,
 } from "../../src/render/index.ts";
 import { assertGolden, CliHarness, fixture } from "../cli/harness.ts";
+import {
+  NODEPORT_ALLOW_HOST1,
+  DEFAULT_NODE_POLICY as SEED_DEFAULT_NODE_POLICY,
+} from "../policy/seed-manifests.ts";
 
 const hep = (
   name: string,
@@ -277,51 +281,10 @@ after(() => h.cleanup());
 test("golden: node1's mangle table and filter host endpoint chains after seed 002's nodeport-policy", async () => {
   assert.equal((await h.run("up")).code, 0);
   assert.equal((await h.run(`kubectl apply -f ${fixture("lab/yaobank.yaml")}`)).code, 0);
-  const policies = `apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: default-node-policy
-spec:
-  selector: has(kubernetes.io/hostname)
-  ingress:
-  - action: Allow
-    protocol: TCP
-    source:
-      nets:
-      - 127.0.0.1/32
-  - action: Allow
-    protocol: UDP
-    source:
-      nets:
-      - 127.0.0.1/32
----
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: nodeport-policy
-spec:
-  order: 100
-  selector: has(kubernetes.io/hostname)
-  applyOnForward: true
-  preDNAT: true
-  ingress:
-  - action: Allow
-    protocol: TCP
-    destination:
-      ports: [30180]
-    source:
-      nets:
-      - 198.19.15.254/32
-  - action: Deny
-    protocol: TCP
-    destination:
-      ports: ["30000:32767"]
-  - action: Deny
-    protocol: UDP
-    destination:
-      ports: ["30000:32767"]
-`;
-  assert.equal((await h.run("calicoctl apply -f -", policies)).code, 0);
+  assert.equal(
+    (await h.run("calicoctl apply -f -", SEED_DEFAULT_NODE_POLICY + NODEPORT_ALLOW_HOST1)).code,
+    0,
+  );
   const patch = await h.run(
     `calicoctl patch kubecontrollersconfiguration default --patch='{"spec": {"controllers": {"node": {"hostEndpoint": {"autoCreate": "Enabled"}}}}}'`,
   );

@@ -91,6 +91,14 @@ test("DNS wire format: CoreDNS's answers for names, CNAMEs, SRV, NXDOMAIN with S
   // An empty non-terminal (svc.cluster.local has names below it) is NODATA, not NXDOMAIN.
   assert.equal(ask("yaobank.svc.cluster.local", DNS_TYPES.A).rcode, RCODE.NOERROR);
   assert.equal(ask("example.com", DNS_TYPES.A).rcode, RCODE.SERVFAIL);
+  // AAAA data travels as 16 bytes and comes back in RFC 5952 form, as dig and nslookup print it.
+  const v6 = { ...dnsQueryMessage(9, "x.cluster.local", DNS_TYPES.AAAA), response: true };
+  v6.answers = [
+    { name: "x.cluster.local.", type: DNS_TYPES.AAAA, class: 1, ttl: 5, data: "fd00:10:96:0:0:0:0:a" },
+  ];
+  assert.equal(decodeDnsMessage(encodeDnsMessage(v6)).answers[0]!.data, "fd00:10:96::a");
+  v6.answers[0]!.data = "10.0.0.1";
+  assert.throws(() => encodeDnsMessage(v6), /not an IPv6 address/);
   // Truncated and looping messages are refused, not crashed on.
   assert.throws(() => decodeDnsMessage("\u0000\u0001\u0001"), /truncated/);
   const loop = Buffer.from([0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1]).toString("latin1");
@@ -116,27 +124,11 @@ test("the real dig and nslookup read the server's messages", {
         child.stdout.on("data", (d: Buffer) => (out += d));
         child.on("close", () => resolve(out));
       });
-    const short = await run("dig", [
-      "@127.0.0.1",
-      "-p",
-      port,
-      "+short",
-      "+tries=1",
-      "+time=2",
-      "ext.yaobank.svc.cluster.local",
-    ]);
+    const digShort = (...args: string[]) =>
+      run("dig", ["@127.0.0.1", "-p", port, "+short", "+tries=1", "+time=2", ...args]);
+    const short = await digShort("ext.yaobank.svc.cluster.local");
     assert.equal(short, "database.yaobank.svc.cluster.local.\n198.19.33.44\n");
-    const srv = await run("dig", [
-      "@127.0.0.1",
-      "-p",
-      port,
-      "+short",
-      "+tries=1",
-      "+time=2",
-      "-t",
-      "srv",
-      "_http._tcp.database.yaobank.svc.cluster.local",
-    ]);
+    const srv = await digShort("-t", "srv", "_http._tcp.database.yaobank.svc.cluster.local");
     assert.equal(srv, "0 100 2379 database.yaobank.svc.cluster.local.\n");
     const ns = await run("nslookup", [
       `-port=${port}`,
@@ -174,6 +166,18 @@ test("nslookup and dig in a pod go through the cluster DNS service, NAT and poli
   assertGolden("sim-dig-database.txt", digged.out);
   assert.equal((await inPod("dig +short -x 198.19.32.10")).out, "kube-dns.kube-system.svc.cluster.local.\n");
   assert.equal((await inPod("dig +search +short database")).out, "198.19.33.44\n");
+  // A bad port is refused as bind9's tools refuse it: dig stops, nslookup says so and keeps port 53.
+  const badDig = await inPod("dig -p abc database");
+  assert.deepEqual([badDig.code, badDig.out], [1, "invalid port number 'abc': not a valid number\n"]);
+  assert.match(badDig.err, /dig: Couldn't parse port number/);
+  const badNs = await inPod("nslookup -port=70000 database");
+  assert.equal(badNs.code, 0, badNs.err);
+  assert.match(badNs.out, /^invalid port '70000': out of range\n/);
+  assert.match(badNs.out, /\nAddress:\t\S+#53\n/);
+  // ping's count is a positive number, as iputils checks it.
+  const badPing = await inPod("ping -c 0 198.19.33.44");
+  assert.equal(badPing.code, 1);
+  assert.match(badPing.err, /ping: invalid argument: '0': out of range: 1 <= value <= 9223372036854775807/);
   // The DNS packets cross the cluster IP's DNAT: kube-dns's UDP rule counts them on node1.
   const nat = await h.run("exec node1 -- iptables -v --numeric --table nat --list KUBE-SERVICES");
   const dnsRule = nat.out

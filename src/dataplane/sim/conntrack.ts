@@ -1,3 +1,4 @@
+import { fnv1a5 } from "./hash.ts";
 import { formatIpv4 } from "./ipv4.ts";
 import { ICMP, type Packet, TCP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, UDP } from "./netfilter/index.ts";
 
@@ -58,6 +59,13 @@ export function tupleOf(p: Packet): Tuple {
   return { src: p.src, dst: p.dst, sport: p.sport, dport: p.dport };
 }
 
+/** The reply direction's tuple of a packet as it leaves (an ICMP echo keeps its identifier in sport). */
+export function replyTupleOf(p: Packet): Tuple {
+  return p.proto === ICMP
+    ? { src: p.dst, dst: p.src, sport: p.sport, dport: 0 }
+    : { src: p.dst, dst: p.src, sport: p.dport, dport: p.sport };
+}
+
 /** One direction of a connection in the hash: the tuple as it was when the connection was confirmed. */
 interface Slot {
   entry: ConntrackEntry;
@@ -69,13 +77,9 @@ interface Slot {
   dport: number;
 }
 
-/** FNV-1a over the tuple's numbers: the table is keyed by a number, so a lookup builds no string. */
+/** The table's key: a number, so a lookup builds no string. */
 function tupleHash(proto: number, src: number, sport: number, dst: number, dport: number): number {
-  let h = Math.imul(0x811c9dc5 ^ proto, 0x01000193);
-  h = Math.imul(h ^ src, 0x01000193);
-  h = Math.imul(h ^ sport, 0x01000193);
-  h = Math.imul(h ^ dst, 0x01000193);
-  return Math.imul(h ^ dport, 0x01000193) >>> 0;
+  return fnv1a5(proto, src, sport, dst, dport);
 }
 
 /** The connection tracking table of one network namespace. */
@@ -136,7 +140,7 @@ export class Conntrack {
     return {
       proto: p.proto,
       orig,
-      reply: { src: orig.dst, dst: orig.src, sport: orig.dport, dport: orig.sport },
+      reply: replyTupleOf(p),
       seenReply: false,
       assured: false,
       expires: 0,

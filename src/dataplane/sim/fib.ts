@@ -1,3 +1,4 @@
+import { fnv1a5 } from "./hash.ts";
 import { formatIpv4, type Ipv4Prefix } from "./ipv4.ts";
 
 export type RouteType = "unicast" | "blackhole" | "unreachable" | "prohibit" | "local";
@@ -85,13 +86,7 @@ export function chooseNexthop(route: Route, flowHash: number): Nexthop | undefin
 
 /** A 5-tuple hash (FNV-1a over the fields) standing in for fib_multipath_hash_policy=1. */
 export function flowHash(src: number, dst: number, proto: number, sport: number, dport: number): number {
-  // Unrolled (no array per call): it runs for every forwarded packet.
-  let h = 0x811c9dc5;
-  h = Math.imul(h ^ (src >>> 0), 0x01000193) >>> 0;
-  h = Math.imul(h ^ (dst >>> 0), 0x01000193) >>> 0;
-  h = Math.imul(h ^ (proto >>> 0), 0x01000193) >>> 0;
-  h = Math.imul(h ^ (sport >>> 0), 0x01000193) >>> 0;
-  return Math.imul(h ^ (dport >>> 0), 0x01000193) >>> 0;
+  return fnv1a5(src, dst, proto, sport, dport);
 }
 
 function destinationText(r: Route): string {

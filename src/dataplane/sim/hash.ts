@@ -25,3 +25,15 @@ export function mix32(...words: number[]): number {
   h ^= h >>> 16;
   return h >>> 0;
 }
+
+/**
+ * FNV-1a over five 32-bit words (no array per call): the 5-tuple hash of ECMP (fib.ts flowHash) and of
+ * conntrack's table, both on every packet's path.
+ */
+export function fnv1a5(a: number, b: number, c: number, d: number, e: number): number {
+  let h = Math.imul(0x811c9dc5 ^ a, 0x01000193);
+  h = Math.imul(h ^ b, 0x01000193);
+  h = Math.imul(h ^ c, 0x01000193);
+  h = Math.imul(h ^ d, 0x01000193);
+  return Math.imul(h ^ e, 0x01000193) >>> 0;
+}

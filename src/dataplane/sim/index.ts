@@ -1,7 +1,6 @@
 export {
   compileFilter,
   FilterError,
-  formatTimestamp,
   type LinkFrame,
   type PacketFilter,
   TcpdumpPrinter,
@@ -43,6 +42,6 @@ export {
 } from "./nft/index.ts";
 export { type ProbeAnswer, type ProbeProtocol, type ProbeResult, probe, probeLabel } from "./probe.ts";
 export { sctpExchange } from "./sctp.ts";
-export { rpFilterAccepts, rpFilterMode, SysctlError, sysctlGet, sysctlSet } from "./sysctl.ts";
+export { rpFilterMode, SysctlError, sysctlGet, sysctlSet } from "./sysctl.ts";
 export { type ExchangeResult, ping, tcpExchange, udpExchange } from "./transport.ts";
 export { encodeIpv4, internetChecksum } from "./wire.ts";

@@ -1,14 +1,14 @@
 import { resolveNeighbour } from "./arp.ts";
-import { type ConntrackEntry, tupleOf } from "./conntrack.ts";
+import { type ConntrackEntry, replyTupleOf } from "./conntrack.ts";
 import { chooseNexthop, flowHash } from "./fib.ts";
 import { mix32 } from "./hash.ts";
 import { formatIpv4 } from "./ipv4.ts";
 import type { Kernel } from "./kernel.ts";
 import { KernelMatchContext } from "./match-context.ts";
-import { natIcmpId } from "./nat-id.ts";
 import {
   type CtState,
   type Hook,
+  ICMP,
   type MatchContext,
   type Packet,
   type RuleHit,
@@ -263,13 +263,11 @@ export class Network {
   ): void {
     const nat = r.nat;
     if (!nat) return;
-    const tuple = `${p.src}:${p.sport}>${p.dst}:${p.dport}`;
-    const before = endpoint(
-      nat.kind === "DNAT" ? p.dst : p.src,
-      nat.kind === "DNAT" ? p.dport : p.sport,
-      p.proto,
-    );
-    if (nat.kind === "DNAT") {
+    // A binding changes one half of the tuple: the destination (DNAT) or the source.
+    const dnat = nat.kind === "DNAT";
+    const ipBefore = dnat ? p.dst : p.src;
+    const portBefore = dnat ? p.dport : p.sport;
+    if (dnat) {
       p.dst = nat.ip;
       if (nat.portMin) p.dport = nat.portMin + Math.floor(this.random() * (nat.portMax - nat.portMin + 1));
     } else {
@@ -278,25 +276,38 @@ export class Network {
       p.src = ip;
       p.sport = this.natPort(kernel, p, nat.portMin, nat.portMax, nat.randomFully);
     }
-    const after = endpoint(
-      nat.kind === "DNAT" ? p.dst : p.src,
-      nat.kind === "DNAT" ? p.dport : p.sport,
-      p.proto,
-    );
+    const ipAfter = dnat ? p.dst : p.src;
+    const portAfter = dnat ? p.dport : p.sport;
     // IPS_DST_NAT / IPS_SRC_NAT: set when the binding changed the tuple (`--ctstate DNAT`/`SNAT` see them).
-    if (entry && tuple !== `${p.src}:${p.sport}>${p.dst}:${p.dport}`)
-      entry[nat.kind === "DNAT" ? "dnat" : "snat"] = true;
-    trace?.nat.push({ host: kernel.name, kind: nat.kind, from: before, to: after, at: traceSeq(trace) });
+    if (entry && (ipAfter !== ipBefore || portAfter !== portBefore)) entry[dnat ? "dnat" : "snat"] = true;
+    trace?.nat.push({
+      host: kernel.name,
+      kind: nat.kind,
+      from: endpoint(ipBefore, portBefore, p.proto),
+      to: endpoint(ipAfter, portAfter, p.proto),
+      at: traceSeq(trace),
+    });
   }
 
-  /** The source port after SNAT: kept unless taken (or a range/random-fully says otherwise). */
+  /**
+   * The source port after SNAT: kept unless taken (or a range/random-fully says otherwise), as
+   * nf_nat_l4proto_unique_tuple picks it. An ICMP echo's identifier (`sport`) is its port, from 0–65535.
+   */
   private natPort(kernel: Kernel, p: Packet, min: number, max: number, randomFully: boolean): number {
-    if (p.proto === 1) return natIcmpId(kernel.conntrack, p, randomFully, this.random, this.now);
-    const lo = min || 1024;
-    const hi = max || 65535;
+    const icmp = p.proto === ICMP;
+    const lo = icmp ? 0 : min || 1024;
+    const hi = icmp ? 65535 : max || 65535;
+    // `p.src` is already translated: the port is free when the reply tuple it makes is.
     const free = (port: number) =>
-      !kernel.conntrack.inUse(p.proto, { src: p.dst, sport: p.dport, dst: p.src, dport: port }, this.now);
-    if (!randomFully && (min === 0 || (p.sport >= lo && p.sport <= hi)) && free(p.sport)) return p.sport;
+      !kernel.conntrack.inUse(
+        p.proto,
+        icmp
+          ? { src: p.dst, sport: port, dst: p.src, dport: 0 }
+          : { src: p.dst, sport: p.dport, dst: p.src, dport: port },
+        this.now,
+      );
+    if (!randomFully && (icmp || min === 0 || (p.sport >= lo && p.sport <= hi)) && free(p.sport))
+      return p.sport;
     for (let i = 0; i < 64; i++) {
       const port = lo + Math.floor(this.random() * (hi - lo + 1));
       if (free(port)) return port;
@@ -397,12 +408,8 @@ export class Network {
   }
 
   private confirm(kernel: Kernel, entry: ConntrackEntry, p: Packet): void {
-    // The reply tuple is the packet as it leaves, reversed (an ICMP echo keeps its identifier in sport).
-    const out = tupleOf(p);
-    entry.reply =
-      p.proto === 1
-        ? { ...out, src: out.dst, dst: out.src }
-        : { src: out.dst, dst: out.src, sport: out.dport, dport: out.sport };
+    // The reply tuple is the packet as it leaves, reversed.
+    entry.reply = replyTupleOf(p);
     kernel.conntrack.confirm(entry, p, this.now);
   }
 

@@ -1,6 +1,7 @@
 import type { Kernel } from "./kernel.ts";
 import { ICMP, type Packet, SCTP, TCP, TCP_ACK, TCP_RST, TCP_SYN, UDP } from "./netfilter/index.ts";
 import type { Delivery, Network, Trace } from "./network.ts";
+import { packet } from "./transport.ts";
 
 export type ProbeProtocol = "tcp" | "udp" | "icmp" | "sctp";
 
@@ -31,14 +32,11 @@ export function probeLabel(proto: ProbeProtocol): string {
   return FIRST[proto].label;
 }
 
-function packet(fields: Partial<Packet> & Pick<Packet, "src" | "dst" | "proto">): Packet {
-  return { sport: 0, dport: 0, len: 0, mark: 0, tcpFlags: 0, icmpType: 0, icmpCode: 0, ...fields };
-}
-
 /**
  * The first packet of one connection (TCP SYN, a UDP datagram, an ICMP echo request or an SCTP INIT) from
  * `client` to `dst`, and, if it is delivered, the receiving namespace's answer back along the reply path: SYN-ACK
- * (RST if nothing listens), the UDP reply (nothing is sent for a closed port: the ICMP error is not modelled),
+ * (RST if nothing listens), the UDP reply (for a closed port the answer is reported but its ICMP error, which
+ * Network.answerRefused can send, is not traced back),
  * the echo reply, INIT-ACK (ABORT if nothing listens). Apps are not run: a listening socket is enough to answer.
  * The source port is the one the client's next connection would get; it is not consumed.
  */

@@ -1,8 +1,8 @@
 import { ICMP, type Packet, TCP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from "./netfilter/index.ts";
-import { icmpErrorLength, payloadBuffer } from "./wire.ts";
+import { icmpErrorLength, payloadLength } from "./wire.ts";
 
 /** ICMP destination-unreachable codes by iptables' `--reject-with` names (and the kernel's own reasons). */
-export const UNREACH_CODES: Record<string, number> = {
+const UNREACH_CODES: Record<string, number> = {
   "icmp-net-unreachable": 0,
   "icmp-host-unreachable": 1,
   "icmp-proto-unreachable": 2,
@@ -15,10 +15,6 @@ export const UNREACH_CODES: Record<string, number> = {
 /** ICMP types that report an error about another datagram (Linux never answers those with an error). */
 export function isIcmpError(p: Packet): boolean {
   return p.proto === ICMP && (p.icmpType === 3 || p.icmpType === 11 || p.icmpType === 12 || p.icmpType === 5);
-}
-
-function tcpPayloadLength(p: Packet): number {
-  return payloadBuffer(p.payload ?? "").length;
 }
 
 /**
@@ -34,7 +30,8 @@ export function rejectReply(p: Packet, how: string, local: boolean, ipId: number
     if (p.proto !== TCP || p.tcpFlags & TCP_RST) return undefined;
     const t = p.tcp;
     const hasAck = (p.tcpFlags & TCP_ACK) !== 0;
-    const seqSpace = (p.tcpFlags & TCP_SYN ? 1 : 0) + (p.tcpFlags & TCP_FIN ? 1 : 0) + tcpPayloadLength(p);
+    const seqSpace =
+      (p.tcpFlags & TCP_SYN ? 1 : 0) + (p.tcpFlags & TCP_FIN ? 1 : 0) + payloadLength(p.payload ?? "");
     return {
       src: p.dst,
       dst: p.src,

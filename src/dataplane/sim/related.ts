@@ -1,4 +1,4 @@
-import { type Conntrack, type ConntrackEntry, type Tuple, tupleOf } from "./conntrack.ts";
+import { type Conntrack, type ConntrackEntry, replyTupleOf } from "./conntrack.ts";
 import { ICMP, type Packet } from "./netfilter/index.ts";
 
 /**
@@ -25,12 +25,7 @@ export function relatedEntry(
 
 /** An entry for a connection whose first packet was refused before conntrack confirmed it (nf_ct_attach). */
 export function unconfirmedEntry(entry: ConntrackEntry, refused: Packet): ConntrackEntry {
-  const now = tupleOf(refused);
-  const reply: Tuple =
-    refused.proto === ICMP
-      ? { ...now, src: now.dst, dst: now.src }
-      : { src: now.dst, dst: now.src, sport: now.dport, dport: now.sport };
-  return { ...entry, reply, finSeen: [false, false] };
+  return { ...entry, reply: replyTupleOf(refused), finSeen: [false, false] };
 }
 
 function natted(entry: ConntrackEntry): { snat: boolean; dnat: boolean } {

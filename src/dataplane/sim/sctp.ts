@@ -1,7 +1,7 @@
 import type { Kernel } from "./kernel.ts";
 import { type Packet, SCTP } from "./netfilter/index.ts";
 import type { Delivery, Network } from "./network.ts";
-import type { ExchangeResult } from "./transport.ts";
+import { type ExchangeResult, ephemeralPort, failure, packet } from "./transport.ts";
 
 /** SCTP chunk lengths (IP 20 + common header 12 + chunk), as the kernel's first association packets carry. */
 const INIT_LEN = 20 + 12 + 20;
@@ -11,14 +11,8 @@ const DATA_LEN = 20 + 12 + 16;
 /** Linux retransmits an unanswered INIT after rto_initial (3 s), doubling; max_init_retransmits is 8. */
 const INIT_SENDS_MS = [0, 3000, 9000, 21000, 45000];
 
-function packet(src: number, dst: number, sport: number, dport: number, len: number): Packet {
-  return { src, dst, proto: SCTP, sport, dport, len, mark: 0, tcpFlags: 0, icmpType: 0, icmpCode: 0 };
-}
-
-function ephemeralPort(kernel: Kernel): number {
-  const port = kernel.nextEphemeral;
-  kernel.nextEphemeral = port >= 60999 ? 32768 : port + 1;
-  return port;
+function sctpPacket(src: number, dst: number, sport: number, dport: number, len: number): Packet {
+  return packet({ src, dst, proto: SCTP, sport, dport, len });
 }
 
 /**
@@ -43,20 +37,15 @@ export function sctpExchange(
   for (const at of INIT_SENDS_MS) {
     if (at >= limit) break;
     net.now = start + at;
-    const init = packet(src, dst, sport, dport, INIT_LEN);
+    const init = sctpPacket(src, dst, sport, dport, INIT_LEN);
     const d = net.send(client, init);
     src = init.src;
     if (d.kind === "delivered") {
       arrived = d;
       break;
     }
-    if (d.kind === "unreachable")
-      return {
-        ok: false,
-        error: d.reason === "network" ? "network-unreachable" : "host-unreachable",
-        elapsedMs: net.now - start,
-      };
-    if (d.kind === "rejected") return { ok: false, error: "refused", elapsedMs: net.now - start };
+    const err = failure(d);
+    if (err) return { ok: false, error: err, elapsedMs: net.now - start };
   }
   const timeout = (): ExchangeResult => {
     net.now = start + limit;
@@ -65,8 +54,8 @@ export function sctpExchange(
   if (!arrived) return timeout();
   const server = arrived.kernel;
   const seen = arrived.packet;
-  const back = (len: number) => net.send(server, packet(seen.dst, seen.src, seen.dport, seen.sport, len));
-  const forth = (len: number) => net.send(client, packet(src, dst, sport, dport, len));
+  const back = (len: number) => net.send(server, sctpPacket(seen.dst, seen.src, seen.dport, seen.sport, len));
+  const forth = (len: number) => net.send(client, sctpPacket(src, dst, sport, dport, len));
   const socket = server.sockets.get(`sctp:${seen.dport}`);
   if (!socket) {
     const abort = back(CONTROL_LEN);

@@ -8,6 +8,12 @@ export class SysctlError extends Error {}
 
 const RP = /^net\.ipv4\.conf\.([^.]+)\.rp_filter$/;
 
+function noSuchKey(name: string): SysctlError {
+  return new SysctlError(
+    `sysctl: cannot stat /proc/sys/${name.replaceAll(".", "/")}: No such file or directory`,
+  );
+}
+
 function normalise(key: string): string {
   return key.replaceAll("/", ".");
 }
@@ -22,9 +28,7 @@ export function sysctlGet(k: Kernel, key: string): number {
     const link = k.links.get(m[1]!);
     if (link) return link.rpFilter;
   }
-  throw new SysctlError(
-    `sysctl: cannot stat /proc/sys/${name.replaceAll(".", "/")}: No such file or directory`,
-  );
+  throw noSuchKey(name);
 }
 
 export function sysctlSet(k: Kernel, key: string, value: number): void {
@@ -41,17 +45,12 @@ export function sysctlSet(k: Kernel, key: string, value: number): void {
     else if (m[1] === "default") k.sysctl.rpFilterDefault = value;
     else {
       const link = k.links.get(m[1]!);
-      if (!link)
-        throw new SysctlError(
-          `sysctl: cannot stat /proc/sys/${name.replaceAll(".", "/")}: No such file or directory`,
-        );
+      if (!link) throw noSuchKey(name);
       link.rpFilter = value;
     }
     return;
   }
-  throw new SysctlError(
-    `sysctl: cannot stat /proc/sys/${name.replaceAll(".", "/")}: No such file or directory`,
-  );
+  throw noSuchKey(name);
 }
 
 /** The reverse-path filter mode for packets received on `dev`: the kernel uses max(all, dev). */

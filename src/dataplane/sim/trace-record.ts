@@ -1,6 +1,15 @@
 import type { Nexthop, Route } from "./fib.ts";
 import { formatIpv4 } from "./ipv4.ts";
-import { type CtState, type Hook, type Packet, type RuleHit, TCP } from "./netfilter/index.ts";
+import {
+  type CtState,
+  type Hook,
+  ICMP,
+  type Packet,
+  type RuleHit,
+  SCTP,
+  TCP,
+  UDP,
+} from "./netfilter/index.ts";
 
 /** The route a hop chose: its destination prefix and, for ECMP, which nexthop (1-based) of how many. */
 export interface TraceRoute {
@@ -49,10 +58,11 @@ export function traceRoute(route: Route, hop: Nexthop | undefined): TraceRoute {
 
 /** An address, with its port for the protocols that have ports. */
 export function endpoint(ip: number, port: number, proto: number): string {
-  return proto === TCP || proto === 17 || proto === 132 ? `${formatIpv4(ip)}:${port}` : formatIpv4(ip);
+  return proto === TCP || proto === UDP || proto === SCTP ? `${formatIpv4(ip)}:${port}` : formatIpv4(ip);
 }
 
+const PROTO_LABELS: Record<number, string> = { [TCP]: "tcp", [UDP]: "udp", [ICMP]: "icmp", [SCTP]: "sctp" };
+
 export function protoLabel(p: Packet): string {
-  const names: Record<number, string> = { [TCP]: "tcp", 17: "udp", 1: "icmp", 132: "sctp" };
-  return names[p.proto] ?? `proto ${p.proto}`;
+  return PROTO_LABELS[p.proto] ?? `proto ${p.proto}`;
 }

@@ -13,7 +13,7 @@ import {
 } from "./netfilter/index.ts";
 import type { Delivery, Network, Trace } from "./network.ts";
 import { advertisedMss, TcpConversation } from "./tcp-segments.ts";
-import { payloadBuffer } from "./wire.ts";
+import { payloadLength } from "./wire.ts";
 
 export type ConnectError = "refused" | "timeout" | "host-unreachable" | "network-unreachable";
 
@@ -39,11 +39,13 @@ const SYN_SENDS_MS = [0, 1000, 3000, 7000, 15000, 31000, 63000];
 const SYN_GIVE_UP_MS = 127000;
 const IP_TCP_HEADERS = 52;
 
-function packet(fields: Partial<Packet> & Pick<Packet, "src" | "dst" | "proto">): Packet {
+/** A packet with every field not given zero (sim/probe.ts and sctp.ts build theirs with it too). */
+export function packet(fields: Partial<Packet> & Pick<Packet, "src" | "dst" | "proto">): Packet {
   return { sport: 0, dport: 0, len: 0, mark: 0, tcpFlags: 0, icmpType: 0, icmpCode: 0, ...fields };
 }
 
-function ephemeralPort(kernel: Kernel): number {
+/** The next local port of net.ipv4.ip_local_port_range (32768–60999), taken. */
+export function ephemeralPort(kernel: Kernel): number {
   const port = kernel.nextEphemeral;
   kernel.nextEphemeral = port >= 60999 ? 32768 : port + 1;
   return port;
@@ -53,7 +55,8 @@ function refusal(d: Delivery): { from?: number; refusedWith?: string } {
   return d.kind === "rejected" && d.from !== undefined ? { from: d.from, refusedWith: d.with } : {};
 }
 
-function failure(d: Exclude<Delivery, { kind: "delivered" }>): ConnectError | undefined {
+/** The connect error a process sees for a packet that was not delivered (undefined: it was lost). */
+export function failure(d: Exclude<Delivery, { kind: "delivered" }>): ConnectError | undefined {
   if (d.kind === "unreachable") return d.reason === "network" ? "network-unreachable" : "host-unreachable";
   if (d.kind === "rejected")
     return d.with === "icmp-host-unreachable" || d.with === "icmp-net-unreachable"
@@ -161,11 +164,11 @@ export function tcpExchange(
     net.now += 1;
     return { ok: true, response: "", elapsedMs: net.now - start };
   }
-  const request = forth(TCP_PSH | TCP_ACK, IP_TCP_HEADERS + payloadBuffer(payload).length, payload);
+  const request = forth(TCP_PSH | TCP_ACK, IP_TCP_HEADERS + payloadLength(payload), payload);
   if (request.kind !== "delivered") return { ok: false, error: "timeout", elapsedMs: net.now - start };
   const response =
     socket.handle({ src: seen.src, sport: seen.sport, dst: seen.dst, dport: seen.dport, payload }) ?? "";
-  back(TCP_PSH | TCP_ACK, IP_TCP_HEADERS + payloadBuffer(response).length, response);
+  back(TCP_PSH | TCP_ACK, IP_TCP_HEADERS + payloadLength(response), response);
   forth(TCP_ACK, IP_TCP_HEADERS);
   forth(TCP_FIN | TCP_ACK, IP_TCP_HEADERS);
   back(TCP_FIN | TCP_ACK, IP_TCP_HEADERS);
@@ -185,7 +188,7 @@ export function udpExchange(
 ): ExchangeResult {
   const start = net.now;
   const sport = ephemeralPort(client);
-  const len = 28 + payloadBuffer(payload).length;
+  const len = 28 + payloadLength(payload);
   const ip = (salt: number) => ({ ttl: 64, df: true, ipId: mix32(salt, net.now, sport, dst) & 0xffff });
   const out = packet({ src: 0, dst, proto: UDP, sport, dport, len, payload, ...ip(1) });
   const d = net.send(client, out, options.trace);
@@ -224,7 +227,7 @@ export function udpExchange(
       proto: UDP,
       sport: seen.dport,
       dport: seen.sport,
-      len: 28 + payloadBuffer(response).length,
+      len: 28 + payloadLength(response),
       payload: response,
       ...ip(2),
     }),

@@ -11,7 +11,7 @@ const IP_HEADER = 20;
 const ICMP_ERROR_MAX = 576;
 
 /** The one's-complement sum of 16-bit words, folded (not yet inverted). */
-export function onesComplementSum(bytes: Uint8Array, initial = 0): number {
+function onesComplementSum(bytes: Uint8Array, initial = 0): number {
   let sum = initial;
   const n = bytes.length;
   for (let i = 0; i + 1 < n; i += 2) sum += (bytes[i]! << 8) | bytes[i + 1]!;
@@ -54,6 +54,12 @@ function u32(v: number): number[] {
 export function payloadBuffer(text: string): Buffer {
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0xff) return Buffer.from(text, "utf8");
   return Buffer.from(text, "latin1");
+}
+
+/** `payloadBuffer(text).length`, without making the buffer. */
+export function payloadLength(text: string): number {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0xff) return Buffer.byteLength(text, "utf8");
+  return text.length;
 }
 
 /** The payload: the packet's text, cut or zero-padded to the length `len` leaves for it. */

@@ -65,7 +65,7 @@ function failsafeRule(f: FailsafePort, ports: "dports" | "sports", net: "-s" | "
  * `cali-failsafe-in` / `cali-failsafe-out` for one table (static.go `failsafeInChain`/`failsafeOutChain`). In
  * raw, the other list's ports are also allowed as source ports, so replies are not left to doNotTrack policy.
  */
-export function renderFailsafeChains(model: PolicyModel, t: ChainTable): void {
+function renderFailsafeChains(model: PolicyModel, t: ChainTable): void {
   const raw = t.name === "raw";
   const add = (chain: string, list: FailsafePort[], ports: "dports" | "sports", net: "-s" | "-d") => {
     for (const f of list) {
@@ -86,8 +86,6 @@ export function renderFailsafeChains(model: PolicyModel, t: ChainTable): void {
   if (raw) add("cali-failsafe-out", model.host.failsafeInbound, "sports", "-d");
 }
 
-const chainName = (prefix: string, iface: string) => lengthLimitedName(prefix, iface);
-
 /**
  * Dispatch chains (dispatch.go `interfaceNameDispatchChains`): one goto per interface, then the `*` endpoint's
  * chain as the default. `skipToWorkloads` adds the "Skip egress WHEP" return before the default (mangle).
@@ -102,17 +100,17 @@ function dispatch(
   skipToWorkloads = false,
 ): void {
   t.chain(chain);
-  for (const n of [...names].sort()) t.add(chain, `${dir} ${n} -g ${chainName(prefix, n)}`);
+  for (const n of [...names].sort()) t.add(chain, `${dir} ${n} -g ${lengthLimitedName(prefix, n)}`);
   if (!hasDefault) return;
   if (skipToWorkloads)
     t.add(
       chain,
       '-o cali+ -m comment --comment "Skip egress WHEP policy for traffic to local workload" -j RETURN',
     );
-  t.add(chain, `-g ${chainName(prefix, ALL_INTERFACES)}`);
+  t.add(chain, `-g ${lengthLimitedName(prefix, ALL_INTERFACES)}`);
 }
 
-export interface HostEndpointTables {
+interface HostEndpointTables {
   filter: ChainTable;
   mangle: ChainTable;
   raw: ChainTable;
@@ -151,56 +149,47 @@ export function renderHostEndpointChains(
       allowAction: "ACCEPT",
       ...extra,
     });
+    /** `cali-th-` (egress) then `cali-fh-` (ingress) of one type, each with its failsafe chain. */
+    const toAndFrom = (t: ChainTable, type: EndpointChainSpec["type"]) => {
+      const th = lengthLimitedName("cali-th-", iface);
+      const fh = lengthLimitedName("cali-fh-", iface);
+      renderEndpointChain(r, t, spec(th, "egress", type, { failsafeChain: "cali-failsafe-out" }));
+      renderEndpointChain(r, t, spec(fh, "ingress", type, { failsafeChain: "cali-failsafe-in" }));
+    };
     // filter: normal policy (with failsafes and profiles), then the applyOnForward policy.
-    renderEndpointChain(
-      r,
-      filter,
-      spec(chainName("cali-th-", iface), "egress", "normal", { failsafeChain: "cali-failsafe-out" }),
-    );
-    renderEndpointChain(
-      r,
-      filter,
-      spec(chainName("cali-fh-", iface), "ingress", "normal", { failsafeChain: "cali-failsafe-in" }),
-    );
-    renderEndpointChain(r, filter, spec(chainName("cali-thfw-", iface), "egress", "forward"));
-    renderEndpointChain(r, filter, spec(chainName("cali-fhfw-", iface), "ingress", "forward"));
+    toAndFrom(filter, "normal");
+    renderEndpointChain(r, filter, spec(lengthLimitedName("cali-thfw-", iface), "egress", "forward"));
+    renderEndpointChain(r, filter, spec(lengthLimitedName("cali-fhfw-", iface), "ingress", "forward"));
     // mangle: normal egress policy for DNAT'd host traffic (RETURN, not ACCEPT), pre-DNAT ingress policy.
     renderEndpointChain(
       r,
       mangle,
-      spec(chainName("cali-th-", iface), "egress", "normal", {
+      spec(lengthLimitedName("cali-th-", iface), "egress", "normal", {
         failsafeChain: "cali-failsafe-out",
         allowAction: "RETURN",
       }),
     );
-    if (tiersFor(model, hep, "ingress", "pre-dnat").length) {
+    if (tiersFor(r.index, hep, "ingress", "pre-dnat").length) {
       preDnat.push(iface);
       renderEndpointChain(
         r,
         mangle,
-        spec(chainName("cali-fh-", iface), "ingress", "pre-dnat", { failsafeChain: "cali-failsafe-in" }),
+        spec(lengthLimitedName("cali-fh-", iface), "ingress", "pre-dnat", {
+          failsafeChain: "cali-failsafe-in",
+        }),
       );
     }
     // raw: doNotTrack policy, never on the `*` host endpoint (endpoint_mgr.go ignores it with a warning).
     const hasUntracked =
-      tiersFor(model, hep, "ingress", "untracked").length > 0 ||
-      tiersFor(model, hep, "egress", "untracked").length > 0;
+      tiersFor(r.index, hep, "ingress", "untracked").length > 0 ||
+      tiersFor(r.index, hep, "egress", "untracked").length > 0;
     if (hasUntracked && iface === ALL_INTERFACES)
       r.warnings.add(
         `hostendpoint ${hep.name}: doNotTrack policy is not supported for a host endpoint with interfaceName "*"; Felix ignores it, and so does the sim`,
       );
     else if (hasUntracked) {
       untracked.push(iface);
-      renderEndpointChain(
-        r,
-        raw,
-        spec(chainName("cali-th-", iface), "egress", "untracked", { failsafeChain: "cali-failsafe-out" }),
-      );
-      renderEndpointChain(
-        r,
-        raw,
-        spec(chainName("cali-fh-", iface), "ingress", "untracked", { failsafeChain: "cali-failsafe-in" }),
-      );
+      toAndFrom(raw, "untracked");
     }
   }
   dispatch(filter, "cali-from-host-endpoint", "-i", "cali-fh-", named, hasAll);

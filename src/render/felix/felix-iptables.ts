@@ -6,6 +6,7 @@ import {
   ChainRenderer,
   ChainTable,
   type FelixOrigins,
+  hexMark,
   renderEndpointChain,
   Sets,
 } from "./felix-rules.ts";
@@ -33,8 +34,6 @@ export interface FelixInput {
   /** The node's own interfaces (not workload veths), which host endpoints are matched against. */
   interfaces?: HostInterface[];
 }
-
-const hexMark = (n: number) => `0x${n.toString(16)}`;
 
 /** Workload chains: `cali-tw-`/`cali-fw-` per local endpoint, the dispatch chains, `cali-wl-to-host`. */
 function renderWorkloads(r: ChainRenderer, filter: ChainTable, local: Endpoint[]): void {
@@ -174,18 +173,19 @@ export function renderFelixIptables(input: FelixInput): FelixIptables {
   )
     r.unsupported.add(`host endpoints on ${node}: the node's interfaces are unknown, so only "*" applies`);
 
-  const nat = ["*nat", ":cali-POSTROUTING - [0:0]", ":cali-nat-outgoing - [0:0]"];
-  nat.push("-A cali-POSTROUTING -j cali-nat-outgoing");
+  const nat = new ChainTable("nat");
+  nat.add("cali-POSTROUTING", `-j ${nat.chain("cali-nat-outgoing")}`);
   if (input.masqueradePools.length) {
     const masq = sets.fixed("cali40masq-ipam-pools", input.masqueradePools);
     const allPools = sets.fixed("cali40all-ipam-pools", input.allPools);
-    nat.push(
-      `-A cali-nat-outgoing -m set --match-set ${masq} src -m set ! --match-set ${allPools} dst -j MASQUERADE --random-fully`,
+    nat.add(
+      "cali-nat-outgoing",
+      `-m set --match-set ${masq} src -m set ! --match-set ${allPools} dst -j MASQUERADE --random-fully`,
     );
   }
-  nat.push('-I POSTROUTING 1 -m comment --comment "cali:O3lYWMrLQYEMJtB5" -j cali-POSTROUTING', "COMMIT");
+  nat.builtins.push('-I POSTROUTING 1 -m comment --comment "cali:O3lYWMrLQYEMJtB5" -j cali-POSTROUTING');
   return {
-    restore: `${[...raw.restore(), ...mangle.restore(), ...filter.restore(), ...nat].join("\n")}\n`,
+    restore: `${[...raw.restore(), ...mangle.restore(), ...filter.restore(), ...nat.restore()].join("\n")}\n`,
     ipsets: sets.lines.length ? `${sets.lines.join("\n")}\n` : "",
     unsupported: [...r.unsupported],
     warnings: [...r.warnings],

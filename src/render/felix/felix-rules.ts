@@ -3,26 +3,30 @@
  * policy and profile chains, and a table builder that remembers where each rule came from (`RuleOrigin`).
  */
 import { formatCidr, formatIp } from "../../net/index.ts";
-import type {
-  Endpoint,
-  EntityMatch,
-  Policy,
-  PolicyModel,
-  PolicyRule,
-  PortSpec,
-  Profile,
-  Tier,
+import {
+  type Endpoint,
+  type EntityMatch,
+  type Policy,
+  PolicyIndex,
+  type PolicyModel,
+  type PolicyRule,
+  type PortSpec,
+  type Profile,
+  policyInStage,
+  type Stage,
+  type Tier,
 } from "../../policy/index.ts";
 import type { Selector } from "../../selector/index.ts";
 import { ipsetName, lengthLimitedName } from "./names.ts";
 
 /** Felix's mark bits with the default mask 0xffff0000 (reference §5.2; driver.go hands out accept, pass, drop, scratch0, scratch1). */
-export const FELIX_MARKS = { accept: 0x10000, pass: 0x20000, scratch0: 0x80000, scratch1: 0x100000 } as const;
+const FELIX_MARKS = { accept: 0x10000, pass: 0x20000, scratch0: 0x80000, scratch1: 0x100000 } as const;
 
-export const ACCEPT_MARK = "0x10000/0x10000";
-export const PASS_MARK = "0x20000/0x20000";
+export const hexMark = (n: number) => `0x${n.toString(16)}`;
+export const ACCEPT_MARK = `${hexMark(FELIX_MARKS.accept)}/${hexMark(FELIX_MARKS.accept)}`;
+const PASS_MARK = `${hexMark(FELIX_MARKS.pass)}/${hexMark(FELIX_MARKS.pass)}`;
 /** `allCalicoMarkBits()`: accept | pass | scratch0 | scratch1. */
-export const ALL_MARKS = 0x1b0000;
+export const ALL_MARKS = FELIX_MARKS.accept | FELIX_MARKS.pass | FELIX_MARKS.scratch0 | FELIX_MARKS.scratch1;
 
 /** Where a rendered filter/mangle/raw rule came from, so a rule hit can be named as Calico names it. */
 export interface RuleOrigin {
@@ -138,7 +142,7 @@ export class Sets {
   }
 }
 
-export function policyId(p: Policy): string {
+function policyId(p: Policy): string {
   if (p.kind === "KubernetesNetworkPolicy")
     return `knp/${p.namespace}/${p.name.replace(/^knp\.default\./, "")}`;
   if (p.kind === "NetworkPolicy") return `np/${p.namespace}/${p.name}`;
@@ -271,41 +275,18 @@ function policyOrigin(p: Policy, direction: "ingress" | "egress"): RuleOrigin {
   };
 }
 
-/** Which policies take part at each of Felix's places (event_sequencer.go splits them this way). */
-export type PolicyStage = "normal" | "forward" | "pre-dnat" | "untracked";
-
-function inStage(p: Policy, stage: PolicyStage): boolean {
-  switch (stage) {
-    case "normal":
-      return !p.preDNAT && !p.doNotTrack;
-    case "forward":
-      return p.applyOnForward && !p.preDNAT && !p.doNotTrack;
-    case "pre-dnat":
-      return p.preDNAT;
-    case "untracked":
-      return p.doNotTrack;
-  }
-}
-
-/** The tiers whose policies select `e` for a direction at a stage, in order, each with its policies in order. */
+/**
+ * The tiers whose policies select `e` for a direction at one of Felix's places, in order, each with its policies
+ * in order: the policy engine's own selection, so the chains and the analysis cannot disagree about it.
+ */
 export function tiersFor(
-  model: PolicyModel,
+  index: PolicyIndex,
   e: Endpoint,
   direction: "ingress" | "egress",
-  stage: PolicyStage,
+  type: EndpointChainSpec["type"],
 ): { tier: Tier; policies: Policy[] }[] {
-  const out: { tier: Tier; policies: Policy[] }[] = [];
-  for (const tier of model.tiers) {
-    const policies = model.policies.filter(
-      (p) =>
-        p.tier === tier.name &&
-        p[direction] !== undefined &&
-        inStage(p, stage) &&
-        p.selector.matches(e.labels),
-    );
-    if (policies.length) out.push({ tier, policies });
-  }
-  return out;
+  const stage: Stage = type === "normal" ? (e.kind === "host" ? "host" : "workload") : type;
+  return index.tiersFor(e, direction, (p) => policyInStage(stage, p));
 }
 
 /** Everything one table's endpoint chains need to render policy and profile chains once each. */
@@ -313,10 +294,13 @@ export class ChainRenderer {
   readonly unsupported = new Set<string>();
   /** What Felix itself ignores with a warning (the sim does the same; nothing is left out). */
   readonly warnings = new Set<string>();
+  readonly index: PolicyIndex;
   constructor(
     readonly model: PolicyModel,
     readonly sets: Sets,
-  ) {}
+  ) {
+    this.index = new PolicyIndex(model);
+  }
 
   /** `cali-pi-`/`cali-po-`: the policy's rules, rendered once per table. */
   policyChain(t: ChainTable, p: Policy, dir: "ingress" | "egress"): string {
@@ -383,7 +367,6 @@ export interface EndpointChainSpec {
 export function renderEndpointChain(r: ChainRenderer, t: ChainTable, spec: EndpointChainSpec): void {
   const { chain, direction: dir, type } = spec;
   t.chain(chain);
-  const stage: PolicyStage = type;
   if (type !== "untracked") {
     if (spec.allowAction === "RETURN")
       t.add(chain, `-m conntrack --ctstate RELATED,ESTABLISHED -j MARK --set-xmark ${ACCEPT_MARK}`);
@@ -393,7 +376,7 @@ export function renderEndpointChain(r: ChainRenderer, t: ChainTable, spec: Endpo
   if (spec.failsafeChain) t.add(chain, `-j ${spec.failsafeChain}`);
   t.add(chain, "-j MARK --set-xmark 0x0/0x30000");
   for (const rule of spec.afterClear ?? []) t.add(chain, rule);
-  const tiers = tiersFor(r.model, spec.endpoint, dir, stage);
+  const tiers = tiersFor(r.index, spec.endpoint, dir, type);
   for (const { tier, policies } of tiers) {
     t.add(chain, `-m comment --comment "Start of tier ${tier.name}" -j MARK --set-xmark 0x0/0x20000`);
     for (const p of policies) {

@@ -4,5 +4,5 @@ export {
   resolveHostEndpoints,
 } from "./felix-host-endpoints.ts";
 export { type FelixInput, type FelixIptables, renderFelixIptables } from "./felix-iptables.ts";
-export { FELIX_MARKS, type FelixOrigins, type FelixTable, type RuleOrigin } from "./felix-rules.ts";
+export type { FelixOrigins, FelixTable, RuleOrigin } from "./felix-rules.ts";
 export { ipsetName, lengthLimitedName } from "./names.ts";

@@ -1,4 +1,5 @@
 import { parseIpv4 } from "../ipv4.ts";
+import { servicePort } from "./services.ts";
 
 /**
  * The part of pcap-filter(7) tortie's tcpdump understands: `ip|tcp|udp|icmp`, `[tcp|udp] [src|dst] port N`,
@@ -21,17 +22,6 @@ export class FilterError extends Error {}
 
 const SYNTAX = "syntax error in filter expression: syntax error";
 const PROTOS: Record<string, number | undefined> = { ip: undefined, tcp: 6, udp: 17, icmp: 1, sctp: 132 };
-const PORT_NAMES: Record<string, number> = {
-  http: 80,
-  https: 443,
-  domain: 53,
-  ssh: 22,
-  telnet: 23,
-  smtp: 25,
-  ntp: 123,
-  bgp: 179,
-  "http-alt": 8080,
-};
 const PORT_PROTOS = new Set([6, 17, 132]);
 
 type Dir = "src" | "dst" | "src or dst" | "src and dst";
@@ -192,7 +182,7 @@ function parsePort(text: string): number {
     if (n > 65535) throw new FilterError(`illegal port number ${n} > 65535`);
     return n;
   }
-  const named = PORT_NAMES[text];
+  const named = servicePort(text);
   if (named === undefined) throw new FilterError(`unknown port '${text}'`);
   return named;
 }

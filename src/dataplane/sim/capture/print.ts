@@ -1,6 +1,7 @@
 import { formatIpv4 } from "../ipv4.ts";
 import { internetChecksum, pseudoHeaderSum } from "../wire.ts";
 import { formatDns } from "./dns.ts";
+import { SERVICES } from "./services.ts";
 
 /**
  * tcpdump 4.9's text for IPv4 packets (what the seed labs' Ubuntu printed), from the packet's bytes: the
@@ -24,23 +25,6 @@ export interface LinkFrame {
   dst: string;
 }
 
-/** Debian netbase's /etc/services entries for ports the labs use, by protocol. */
-const SERVICES: Record<"tcp" | "udp", Record<number, string>> = {
-  tcp: {
-    22: "ssh",
-    25: "smtp",
-    53: "domain",
-    80: "http",
-    179: "bgp",
-    443: "https",
-    3306: "mysql",
-    5432: "postgresql",
-    6379: "redis",
-    8080: "http-alt",
-  },
-  udp: { 53: "domain", 123: "ntp", 443: "https" },
-};
-
 const PROTO_NAMES: Record<number, string> = { 1: "ICMP", 6: "TCP", 17: "UDP", 132: "SCTP", 4: "IPIP" };
 
 /** Flags in tcpdump's table order: FIN, SYN, RST, PUSH, ACK, URG, ECE, CWR. */
@@ -56,7 +40,7 @@ const TCP_FLAG_CHARS: [number, string][] = [
 ];
 
 /** `HH:MM:SS.uuuuuu` in local time, as tcpdump stamps each line. */
-export function formatTimestamp(epochMicros: number): string {
+function formatTimestamp(epochMicros: number): string {
   const whole = Math.floor(epochMicros);
   const d = new Date(Math.floor(whole / 1000));
   const two = (n: number) => String(n).padStart(2, "0");

@@ -196,20 +196,23 @@ export function elementVerdict(c: Cursor, r: Resolver, col: number, end: number)
   }
 }
 
-/** The selectors' values for a packet (after the binary operation), or undefined if one does not apply. */
+/**
+ * The selectors' values for a packet (after the binary operation) written into `out`, the rule's own buffer
+ * (no array per packet), or undefined if one does not apply.
+ */
 function readValues(
   sels: Selector[],
   binop: { op: string; value: number } | undefined,
   p: Packet,
   ctx: MatchContext,
+  out: number[],
 ): number[] | undefined {
-  const out: number[] = [];
-  for (const s of sels) {
-    let v = s.get(p, ctx);
+  for (let i = 0; i < sels.length; i++) {
+    let v = sels[i]!.get(p, ctx);
     if (v === undefined) return undefined;
     if (binop)
       v = (binop.op === "&" ? v & binop.value : binop.op === "|" ? v | binop.value : v ^ binop.value) >>> 0;
-    out.push(v);
+    out[i] = v;
   }
   return out;
 }
@@ -445,7 +448,8 @@ export function parseRule(c: Cursor, r: Resolver): Omit<NftRule, "handle"> {
     const lhsText =
       sels.map((s) => s.text).join(" . ") +
       (binop ? ` ${binop.op} ${sels[0]!.type.format([binop.value, binop.value])}` : "");
-    const values = (p: Packet, ctx: MatchContext) => readValues(sels, binop, p, ctx);
+    const buffer = new Array<number>(sels.length).fill(0);
+    const values = (p: Packet, ctx: MatchContext) => readValues(sels, binop, p, ctx, buffer);
     if (c.accept("vmap")) {
       const t = c.next("map");
       let lookupSet: (env: EvalEnv) => NftSet | undefined;

@@ -204,18 +204,23 @@ export class Nftables {
 
   /** Runs a packet through one base chain and whatever it jumps to. */
   runChain(table: NftTable, base: NftChain, p: Packet, ctx: MatchContext): TraversalResult {
-    // No closures here: this runs for every packet at every hook (esbuild's keepNames makes each one costly).
-    const env: EvalEnv = { sets: table.sets, now: this.clock() };
+    // No closures or allocations here: this runs for every packet at every hook (esbuild's keepNames makes each
+    // closure costly). The environment and the jump stack are reused; a chain never runs another base chain.
+    const env = this.env;
+    env.sets = table.sets;
+    env.now = this.clock();
     const policy: TraversalResult = base.base!.policy === "drop" ? DROP : ACCEPT;
-    let stack: { chain: NftChain; next: number }[] | undefined;
+    const chains = this.stackChains;
+    const nexts = this.stackNext;
+    let depth = 0;
     let chain = base;
     let i = 0;
     for (;;) {
       if (i >= chain.rules.length) {
-        const up = stack?.pop();
-        if (!up) return policy;
-        chain = up.chain;
-        i = up.next;
+        if (depth === 0) return policy;
+        depth--;
+        chain = chains[depth]!;
+        i = nexts[depth]!;
         continue;
       }
       const rule = chain.rules[i++]!;
@@ -237,10 +242,10 @@ export class Nftables {
         case "continue":
           continue;
         case "return": {
-          const up = stack?.pop();
-          if (!up) return policy;
-          chain = up.chain;
-          i = up.next;
+          if (depth === 0) return policy;
+          depth--;
+          chain = chains[depth]!;
+          i = nexts[depth]!;
           continue;
         }
         case "jump":
@@ -248,9 +253,10 @@ export class Nftables {
           const next = table.chains.get(out.chain);
           if (!next) continue;
           if (out.kind === "jump") {
-            stack ??= [];
-            stack.push({ chain, next: i });
-            if (stack.length > 16) throw new Error(`nft: jump depth over 16 in table ${table.name}`);
+            if (depth >= 16) throw new Error(`nft: jump depth over 16 in table ${table.name}`);
+            chains[depth] = chain;
+            nexts[depth] = i;
+            depth++;
           }
           chain = next;
           i = 0;
@@ -258,6 +264,10 @@ export class Nftables {
       }
     }
   }
+
+  private readonly env: EvalEnv = { sets: new Map(), now: 0 };
+  private readonly stackChains: NftChain[] = [];
+  private readonly stackNext: number[] = [];
 }
 
 const ACCEPT: TraversalResult = Object.freeze({ verdict: "ACCEPT" });
