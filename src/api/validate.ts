@@ -49,7 +49,9 @@ export function describeObject(
  * Decodes, defaults and validates one object the way the API server does: strict structure first, then
  * defaulting, then semantic rules. Returns the defaulted copy; throws ValidationError listing every problem.
  */
-export function prepareObject(def: KindDef, input: ApiObject): ApiObject {
+export function prepareObject(def: KindDef, given: ApiObject): ApiObject {
+  // Go decodes `spec:` with no value (null) into the zero struct: an empty spec.
+  const input = given.spec === null ? { ...given, spec: {} } : given;
   const subject = describeObject(def, input);
   const parsed = schemaFor(def).safeParse(input);
   if (!parsed.success) throw new ValidationError(subject, parsed.error.issues.flatMap(issueToProblems));

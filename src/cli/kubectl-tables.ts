@@ -227,6 +227,14 @@ const TABLES: Record<string, { columns: Column[]; wide?: Column[] }> = {
       age,
     ],
   },
+  Secret: {
+    columns: [
+      name,
+      ["TYPE", (o) => String(o.type ?? "Opaque")],
+      ["DATA", (o) => String(Object.keys((o.data as object) ?? {}).length)],
+      age,
+    ],
+  },
   Deployment: {
     columns: [
       name,

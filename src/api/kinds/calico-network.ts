@@ -197,7 +197,8 @@ export const IPAMHandle: KindDef = {
   managedBy: "IPAM handles are written by tortie's IPAM",
 };
 
-const cidrEntry = obj({ cidr: cidrString });
+// The CRD allows an entry without a CIDR (confd ignores it).
+const cidrEntry = obj({ cidr: cidrString.optional() });
 
 export const BGPConfiguration: KindDef = {
   group: G,
@@ -224,7 +225,9 @@ export const BGPConfiguration: KindDef = {
       ignoredInterfaces: strList.optional(),
       localWorkloadPeeringIPV4: ipString.optional(),
       localWorkloadPeeringIPV6: ipString.optional(),
-      programClusterRoutes: z.enum(["Enabled", "Disabled", "EnabledNoEncapOnly"]).optional(),
+      programClusterRoutes: z
+        .enum(["Enabled", "Disabled", "EnabledNoEncapOnly", "EnabledIPIPOnly"])
+        .optional(),
       ipv4NormalRoutePriority: int.optional(),
       ipv6NormalRoutePriority: int.optional(),
     }),
@@ -287,8 +290,6 @@ export const BGPPeer: KindDef = {
       out.push({ path: "spec", message: "peerIP and peerSelector cannot both be set" });
     if (!s.peerIP && !s.peerSelector && !s.localWorkloadSelector)
       out.push({ path: "spec", message: "one of peerIP, peerSelector or localWorkloadSelector is required" });
-    if (s.peerIP && s.asNumber === undefined)
-      out.push({ path: "spec.asNumber", message: "asNumber is required with peerIP" });
   },
 };
 
@@ -302,6 +303,7 @@ const bgpFilterRule = obj({
   peerType: str.optional(),
   communities: opaque.optional(),
   asPathPrefix: z.array(int).optional(),
+  priority: int.optional(),
   operations: z.array(opaque).optional(),
 });
 

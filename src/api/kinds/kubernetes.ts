@@ -376,6 +376,49 @@ export const ConfigMap: KindDef = {
   body: { data: strMap.optional(), binaryData: strMap.optional(), immutable: bool.optional() },
 };
 
+const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** v1 Secret: BGP passwords (BGPPeer/BGPConfiguration secretKeyRef) read them. */
+export const Secret: KindDef = {
+  group: "",
+  version: "v1",
+  kind: "Secret",
+  plural: "secrets",
+  namespaced: true,
+  nameRule: "dns1123-subdomain",
+  body: {
+    data: strMap.optional(),
+    stringData: strMap.optional(),
+    type: str.optional(),
+    immutable: bool.optional(),
+  },
+  defaults(o) {
+    // The API server folds stringData into data (base64) and never stores stringData.
+    const stringData = o.stringData as Record<string, string> | undefined;
+    if (stringData) {
+      const data = { ...((o.data as Record<string, string> | undefined) ?? {}) };
+      for (const [k, v] of Object.entries(stringData)) data[k] = Buffer.from(v, "utf8").toString("base64");
+      o.data = data;
+      delete o.stringData;
+    }
+    o.type ??= "Opaque";
+  },
+  check(o, out) {
+    for (const field of ["data", "stringData"] as const) {
+      for (const [k, v] of Object.entries((o[field] as Record<string, string> | undefined) ?? {})) {
+        if (!SECRET_KEY.test(k))
+          out.push({
+            path: `${field}.${k}`,
+            message: `a valid config key must consist of alphanumeric characters, '-', '_' or '.'`,
+          });
+        if (field === "data" && !BASE64.test(v))
+          out.push({ path: `${field}.${k}`, message: "illegal base64 data" });
+      }
+    }
+  },
+};
+
 export const Deployment: KindDef = {
   group: "apps",
   version: "v1",
@@ -565,6 +608,7 @@ export const kubernetesKinds: KindDef[] = [
   EndpointSlice,
   ServiceAccount,
   ConfigMap,
+  Secret,
   Deployment,
   ReplicaSet,
   NetworkPolicy,
