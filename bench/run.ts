@@ -8,6 +8,7 @@ import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { findKind } from "../src/api/index.ts";
 import { FileBackend, ResourceClient } from "../src/store/index.ts";
+import { benchBgpConvergence } from "./bgp-convergence.ts";
 import { benchIpam } from "./ipam.ts";
 import { benchKubeProxy } from "./kube-proxy.ts";
 import { benchPolicy } from "./policy.ts";
@@ -133,6 +134,7 @@ benchKubeProxy(record, scale, bin, tmp);
 benchPolicy(record, scale);
 benchServiceDispatch(record, scale);
 await benchSimPackets(record, scale);
+benchBgpConvergence(record, scale);
 for (const d of dirs) rmSync(d, { recursive: true, force: true });
 
 console.log(

@@ -11,6 +11,7 @@ import {
 import { clusterDnsZone } from "../calc/index.ts";
 import { type ClusterTopology, calicoInterfaceName, POD_GATEWAY } from "../control/index.ts";
 import {
+  type BirdSavedState,
   type ConntrackEntry,
   counterEntries,
   formatIpv4,
@@ -37,6 +38,7 @@ import {
   renderNftables,
 } from "../render/index.ts";
 import { type ResolverConfig, resolveName } from "./resolver.ts";
+import { type BgpWiring, forgetSessionTraces, startBgp } from "./sim-bgp.ts";
 
 /** What survives between two CLI invocations: the virtual clock, randomness, counters, conntrack, app logs. */
 export interface SimState {
@@ -50,6 +52,8 @@ export interface SimState {
   neighbours?: Record<string, Neighbour[]>;
   /** The wall clock (ms since the epoch) at which `now` was read; the next command advances `now` from it. */
   wall?: number;
+  /** Per host and BIRD protocol, its state and since when (so `birdc`'s Since column survives commands). */
+  bgp?: BirdSavedState;
 }
 
 export function emptySimState(): SimState {
@@ -99,11 +103,15 @@ export class SimCluster {
   private readonly bootTime: number;
   /** The wall-clock ms the virtual clock was last synchronised with (see advanceClock). */
   private wall: number | undefined;
+  /** The hosts' BIRDs (sim-bgp.ts): their configurations, the speakers, and why a host runs none. */
+  bgp!: BgpWiring;
 
   constructor(
     readonly objects: ApiObject[],
     readonly topology: ClusterTopology,
     state: SimState,
+    /** The wall clock now (ms): the virtual clock catches up before the agents start (BGP sessions' Since). */
+    wallMs?: number,
   ) {
     this.rng = new SeededRandom(state.rngState);
     this.net = new Network(this.rng.next);
@@ -111,8 +119,37 @@ export class SimCluster {
     this.wall = state.wall;
     const topo = objects.find((o) => o.kind === "Topology");
     this.bootTime = Date.parse(topo?.metadata.creationTimestamp ?? "2026-01-01T00:00:00Z");
+    if (wallMs !== undefined) this.advanceClock(wallMs);
     this.build();
+    this.runBgp(state);
     this.restore(state);
+  }
+
+  /**
+   * BIRD on every host that runs it, after pods are plumbed and netfilter is loaded: the sessions connect over
+   * TCP 179 through the hosts' rules, and the kernel protocols program the routes between nodes.
+   *
+   * **Decision:** the sessions' packets leave no trace users see. A real BIRD's keepalives would count in
+   * iptables counters and keep conntrack and neighbour entries alive, but the sim re-establishes the sessions
+   * on every command; letting that count would make counters grow per command typed. So the counters,
+   * conntrack entries, neighbour entries, ephemeral ports and random draws the sessions caused are forgotten
+   * before the saved state is restored.
+   */
+  private runBgp(state: SimState): void {
+    const rng = this.rng.state;
+    const now = this.net.now;
+    this.bgp = startBgp({
+      net: this.net,
+      kernels: this.kernels,
+      topology: this.topology,
+      objects: this.objects,
+      saved: state.bgp,
+      clock: () => this.virtualDate(),
+    });
+    for (const [host, why] of this.bgp.failures) this.unsupported.push(`BGP on ${host}: ${why}`);
+    forgetSessionTraces(this.kernels.values());
+    this.rng.state = rng;
+    this.net.now = now;
   }
 
   private build(): void {
@@ -144,7 +181,6 @@ export class SimCluster {
           });
     const pods = byKind(this.objects, "Pod").filter((p) => p.status?.podIP && p.spec?.nodeName);
     for (const pod of pods) this.plumbPod(pod);
-    this.programRoutes();
     const model = buildPolicyModel(this.objects);
     const pools = byKind(this.objects, "IPPool").filter(
       (p) => !p.spec?.disabled && !String(p.spec?.cidr).includes(":"),
@@ -263,39 +299,6 @@ export class SimCluster {
     });
     this.kernels.set(`${ns}/${name}`, k);
     this.podKernels.set(`${ns}/${name}`, k);
-  }
-
-  /** Affine blocks: a blackhole on the owner, a route via the owner's address on every other node. */
-  private programRoutes(): void {
-    const hostsByName = new Map(this.topology.hosts.map((h) => [h.name, h]));
-    for (const block of byKind(this.objects, "IPAMBlock")) {
-      const owner = String(block.spec?.affinity ?? "").replace(/^host:/, "");
-      const cidr = parseIpv4Prefix(String(block.spec?.cidr));
-      const ownerHost = hostsByName.get(owner);
-      if (!cidr || !ownerHost) continue;
-      for (const h of this.topology.hosts) {
-        if (h.role === "external") continue;
-        const k = this.kernels.get(h.name)!;
-        if (h.name === owner)
-          k.addRoute({
-            type: "blackhole",
-            dst: cidr,
-            nexthops: [],
-            proto: "static",
-            scope: "global",
-            metric: 0,
-          });
-        else
-          k.addRoute({
-            type: "unicast",
-            dst: cidr,
-            nexthops: [{ via: parseIpv4(ownerHost.ip)!, dev: h.interface, weight: 1 }],
-            proto: "static",
-            scope: "global",
-            metric: 0,
-          });
-      }
-    }
   }
 
   private startApps(pods: ApiObject[]): void {
@@ -466,6 +469,7 @@ export class SimCluster {
       logs: Object.fromEntries(this.logs),
       neighbours,
       ...(this.wall === undefined ? {} : { wall: this.wall }),
+      ...(this.bgp.fabric ? { bgp: this.bgp.fabric.saved() } : {}),
     };
   }
 }

@@ -1,4 +1,5 @@
 import { formatIpv4, type Kernel, parseIpv4, ping, type TableName } from "../dataplane/sim/index.ts";
+import { birdc } from "./birdc-command.ts";
 import { dig, nslookup } from "./dns-tools.ts";
 import { ipShow } from "./ip-show.ts";
 import { netcat } from "./netcat.ts";
@@ -51,6 +52,9 @@ export function runSimCommand(cluster: SimCluster, k: Kernel, argv: string[]): C
       return pingCommand(cluster, k, args);
     case "nc":
       return netcat(cluster, k, args);
+    case "birdc":
+    case "birdcl":
+      return birdc(cluster, k, cmd, args);
     case "nslookup":
       return nslookup(cluster, k, args);
     case "dig":

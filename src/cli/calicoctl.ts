@@ -13,10 +13,10 @@ import {
 import { TortieError } from "../lib/index.ts";
 import { ResourceError } from "../store/index.ts";
 import { addIpamCommands } from "./calicoctl-ipam.ts";
+import { addNodeCommands } from "./calicoctl-node.ts";
 import { calicoctlTable } from "./calicoctl-tables.ts";
 import type { CliContext } from "./context.ts";
 import { type DeleteTarget, deleteTargetsFromFile, prepareForWrite } from "./manifests.ts";
-import { addNotYetCommands } from "./not-yet.ts";
 import { CALICOCTL_STYLE, formatTable } from "./tabwriter.ts";
 
 /** Kinds calico-node creates at startup; calicoctl can patch them on a fresh cluster. */
@@ -337,7 +337,7 @@ export function calicoctlProgram(ctx: CliContext): Command {
     );
 
   addIpamCommands(program, ctx);
-  addNotYetCommands(program, [["node", "calicoctl node status (BGP issue)"]]);
+  addNodeCommands(program, ctx);
 
   return program;
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
-import type { SimCluster } from "../agent/index.ts";
+import { hostBirdError, type SimCluster } from "../agent/index.ts";
 import { type ApiObject, parseManifests } from "../api/index.ts";
 import {
   BUILT_IN_TOPOLOGIES,
@@ -15,7 +15,7 @@ import { bundledApp, bundledAppNames, pinToNodes } from "../lab/index.ts";
 import { TortieError, UnsupportedError } from "../lib/index.ts";
 import { formatCidr } from "../net/index.ts";
 import type { CliContext } from "./context.ts";
-import { openSimCluster } from "./exec.ts";
+import { forgetSimState, openSimCluster, saveSimState } from "./exec.ts";
 
 /** Runs the controllers until the cluster settles (no-op when no cluster is up). */
 export async function settleCluster(ctx: CliContext): Promise<void> {
@@ -38,7 +38,23 @@ function loadTopology(spec: string): ApiObject {
   const docs = parseManifests(text, spec);
   if (docs.length !== 1 || docs[0]!.object.kind !== "Topology")
     throw new TortieError("Invalid", `${spec}: a topology file holds exactly one document of kind Topology`);
+  checkHostBird(spec, docs[0]!.object);
   return docs[0]!.object;
+}
+
+/** An external host's own BIRD configuration must be one BIRD 2 would start with. */
+function checkHostBird(spec: string, topology: ApiObject): void {
+  const hosts: unknown = topology.spec?.hosts;
+  if (!Array.isArray(hosts)) return;
+  for (const [i, h] of hosts.entries()) {
+    if (typeof h?.bird !== "string") continue;
+    const error = hostBirdError(h.bird);
+    if (error)
+      throw new TortieError(
+        "Invalid",
+        `${spec}: spec.hosts[${i}].bird: host ${h.name}'s BIRD configuration does not parse: ${error}`,
+      );
+  }
 }
 
 async function deployApp(ctx: CliContext, name: string): Promise<void> {
@@ -75,9 +91,10 @@ async function deployApp(ctx: CliContext, name: string): Promise<void> {
 function simSummary(cluster: SimCluster): string {
   const hosts = cluster.topology.hosts.length;
   const pods = [...cluster.kernels.keys()].filter((name) => name.includes("/")).length;
-  const left = cluster.unsupported.length;
+  const noBird = [...cluster.bgp.failures.keys()];
+  const left = cluster.unsupported.length - noBird.length;
   const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
-  return `running: ${plural(hosts, "host")} and ${plural(pods, "pod namespace")} programmed${left ? `; ${plural(left, "policy rule")} left out (not supported yet)` : ""}`;
+  return `running: ${plural(hosts, "host")} and ${plural(pods, "pod namespace")} programmed${left ? `; ${plural(left, "policy rule")} left out (not supported yet)` : ""}${noBird.length ? `; BIRD not running on ${noBird.join(", ")} (tortie exec says why)` : ""}`;
 }
 
 export function lifecycleProgram(ctx: CliContext): Command {
@@ -122,7 +139,10 @@ export function lifecycleProgram(ctx: CliContext): Command {
           `${external.length ? `; external hosts ${external.join(", ")}` : ""}; pods ${formatCidr(t.clusterCIDR)}, services ${formatCidr(t.serviceCIDR)}\n`,
       );
       if (o.app) await deployApp(ctx, o.app);
-      ctx.out(`dataplane sim: ${simSummary(await openSimCluster(ctx))}\n`);
+      const sim = await openSimCluster(ctx);
+      ctx.out(`dataplane sim: ${simSummary(sim)}\n`);
+      // The agents start with the cluster: BIRD's start and its first sessions date from `up`.
+      saveSimState(ctx, sim);
     });
   program
     .command("down")
@@ -132,6 +152,7 @@ export function lifecycleProgram(ctx: CliContext): Command {
       const topology = await readTopology(store);
       const { items } = await store.backend.list("/");
       for (const item of items) await store.backend.delete(item.key, item.modRevision);
+      forgetSimState(ctx);
       ctx.out(
         topology
           ? `cluster ${topology.name} is down (${items.length} objects removed)\n`

@@ -18,6 +18,11 @@ export interface CliContext {
   signal?: AbortSignal;
   /** Where the sim dataplane keeps its state between commands (counters, conntrack, logs); memory if absent. */
   stateDir?: string;
+  /**
+   * The host a tortie tool runs on (`tortie exec node1 -- sudo calicoctl node status`, or a line of
+   * `tortie shell node1`), and whether as root (through sudo); absent when typed as `tortie …` itself.
+   */
+  onHost?: { name: string; root: boolean };
 }
 
 /** TORTIE_NOW pins the clock (tests and golden files); otherwise the wall clock. */

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   type CommandResult,
@@ -7,7 +7,7 @@ import {
   SimCluster,
   type SimState,
 } from "../agent/index.ts";
-import type { ApiObject } from "../api/index.ts";
+import { type ApiObject, findKind } from "../api/index.ts";
 import { type ClusterTopology, controlKinds, readTopology } from "../control/index.ts";
 import { TortieError } from "../lib/index.ts";
 import { installCaptureTaps } from "./capture.ts";
@@ -45,6 +45,16 @@ function saveState(ctx: CliContext, state: SimState): void {
   renameSync(`${path}.tmp`, path);
 }
 
+/** What confd reads besides the policy snapshot's kinds (calc.ConfdInput): BGP resources, Calico nodes, blocks. */
+const CONFD_INPUTS = [
+  controlKinds.CalicoNode,
+  controlKinds.BGPConfiguration,
+  controlKinds.BlockAffinity,
+  findKind("projectcalico.org/v3", "BGPPeer")!,
+  findKind("projectcalico.org/v3", "BGPFilter")!,
+  findKind("v1", "Secret")!,
+];
+
 /** What the sim dataplane is programmed from: the topology and the objects the agents read. */
 export async function readSimInputs(
   ctx: CliContext,
@@ -58,18 +68,41 @@ export async function readSimInputs(
     controlKinds.EndpointSlice,
     controlKinds.IPPool,
     controlKinds.IPAMBlock,
+    ...CONFD_INPUTS,
   ])
     objects.push(...(await store.list(def)));
   return { topology, objects };
 }
 
-/** The cluster on the sim dataplane as the store describes it now, with the dataplane state of earlier commands. */
-export async function openSimCluster(ctx: CliContext): Promise<SimCluster> {
+/**
+ * The cluster on the sim dataplane as the store describes it now, with the dataplane state of earlier commands.
+ * `edit` changes the objects the agents see without storing anything (`tortie bgp routes -f`).
+ */
+export async function openSimCluster(
+  ctx: CliContext,
+  edit?: (objects: ApiObject[]) => ApiObject[],
+): Promise<SimCluster> {
   const { topology, objects } = await readSimInputs(ctx);
-  const cluster = new SimCluster(objects, topology, loadState(ctx));
-  cluster.advanceClock(ctx.now().getTime());
+  const cluster = new SimCluster(
+    edit ? edit(objects) : objects,
+    topology,
+    loadState(ctx),
+    ctx.now().getTime(),
+  );
   installCaptureTaps(ctx.stateDir, cluster);
   return cluster;
+}
+
+/** `down`: the dataplane's memory goes with the cluster (a later `up` starts its agents, and BIRD, afresh). */
+export function forgetSimState(ctx: CliContext): void {
+  const path = statePath(ctx);
+  if (!path) memoryStates.delete(ctx);
+  else rmSync(path, { force: true });
+}
+
+/** Saves what the dataplane remembers after a command that ran on it (counters, conntrack, BGP sessions). */
+export function saveSimState(ctx: CliContext, cluster: SimCluster): void {
+  saveState(ctx, cluster.state());
 }
 
 /** TARGET's namespace (a host name or NS/POD), or a NotFound error naming it. */

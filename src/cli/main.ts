@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { isTortieError } from "../lib/index.ts";
+import { bgpProgram } from "./bgp.ts";
 import { calicoctlErrorText, calicoctlProgram } from "./calicoctl.ts";
 import { calicoqProgram } from "./calicoq.ts";
 import { lifecycleProgram, settleCluster } from "./cluster.ts";
@@ -73,6 +74,8 @@ export async function runCli(argv: string[], ctx?: CliContext): Promise<number> 
     program = policyProgram(context);
   } else if (first === "trace") {
     program = traceProgram(context);
+  } else if (first === "bgp") {
+    program = bgpProgram(context);
   } else if (first === "calicoq") {
     program = calicoqProgram(context);
     from = args;
@@ -98,12 +101,15 @@ export async function runCli(argv: string[], ctx?: CliContext): Promise<number> 
       ...lifecycleProgram(context).commands,
       ...policyProgram(context).commands,
       ...traceProgram(context).commands,
+      ...bgpProgram(context).commands,
     ])
       program.command(c.name()).description(c.description());
     program.command("calicoq").description("calicoq's queries: eval SELECTOR | endpoint NAME | policy NAME");
     program
       .command("exec")
-      .description("exec TARGET -- COMMAND: run ip, iptables, curl, ping, ... on a host or in NS/POD (sim)");
+      .description(
+        "exec TARGET -- COMMAND: run ip, iptables, curl, ping, birdc, calicoctl node status, ... on a host or in NS/POD (sim)",
+      );
     program
       .command("shell")
       .description(

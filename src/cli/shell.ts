@@ -207,7 +207,7 @@ export async function execCommand(ctx: CliContext, target: string, command: stri
     return 1;
   }
   const { runCli } = await import("./main.ts");
-  return runCli(tool, ctx);
+  return runCli(tool, { ...ctx, onHost: { name: target, root: command[0] === "sudo" } });
 }
 
 /**
@@ -321,6 +321,7 @@ async function runCommand(
     const noNewline = words[1] === "-n";
     return done(`${words.slice(noNewline ? 2 : 1).join(" ")}${noNewline ? "" : "\n"}`);
   }
+  const root = words[0] === "sudo";
   words = hostToolCommand(words) ?? words;
   const cmd = words[0]!;
   if (HOST_CLI_TOOLS.has(cmd) || cmd === "ssh") {
@@ -341,6 +342,7 @@ async function runCommand(
           }
         : ctx.err,
       lines: () => source,
+      onHost: { name: target, root },
     };
     if (cmd === "ssh") {
       if (words.length !== 2 || words[1]!.startsWith("-"))

@@ -1,4 +1,5 @@
 import type { ApiObject } from "../api/index.ts";
+import { HOST1_LAB_BIRD, HOST1_SEED000_BIRD } from "./host-bird.ts";
 
 /** The four-host lab of the Calico labs (seed 002 addressing; see the README's topology section). */
 const LAB: ApiObject = {
@@ -21,7 +22,13 @@ const LAB: ApiObject = {
       { name: "control", address: "198.19.0.1/20", role: "control-plane", interface: "ens4" },
       { name: "node1", address: "198.19.0.2/20", role: "worker", interface: "ens4" },
       { name: "node2", address: "198.19.0.3/20", role: "worker", interface: "ens4" },
-      { name: "host1", address: "198.19.15.254/20", role: "external", interface: "ens4" },
+      {
+        name: "host1",
+        address: "198.19.15.254/20",
+        role: "external",
+        interface: "ens4",
+        bird: HOST1_LAB_BIRD,
+      },
     ],
   },
 };
@@ -57,7 +64,13 @@ const SEED000: ApiObject = {
       },
       { name: "worker1", address: "10.0.0.11/24", role: "worker", interface: "ens160" },
       { name: "worker2", address: "10.0.0.12/24", role: "worker", interface: "ens160" },
-      { name: "host1", address: "10.0.0.20/24", role: "external", interface: "ens160" },
+      {
+        name: "host1",
+        address: "10.0.0.20/24",
+        role: "external",
+        interface: "ens160",
+        bird: HOST1_SEED000_BIRD,
+      },
     ],
   },
 };

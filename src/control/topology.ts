@@ -44,6 +44,8 @@ export interface TopologyHost {
   interface: string;
   labels: Record<string, string>;
   taints?: { key: string; value?: string; effect: string }[];
+  /** An external host's BIRD 2 configuration (bird.conf), if it runs BIRD. */
+  bird?: string;
 }
 
 /** The stored Topology, typed: what the controllers need to know about the cluster they run. */
@@ -89,6 +91,7 @@ export function toClusterTopology(o: ApiObject): ClusterTopology {
         interface: String(h.interface),
         labels: (h.labels as Record<string, string> | undefined) ?? {},
         taints: (h.taints as TopologyHost["taints"] | undefined) ?? [],
+        ...(typeof h.bird === "string" ? { bird: h.bird } : {}),
       };
     }),
   };

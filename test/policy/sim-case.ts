@@ -83,6 +83,15 @@ function nodeObject(h: ClusterTopology["hosts"][number]): ApiObject {
   };
 }
 
+function calicoNodeObject(h: ClusterTopology["hosts"][number]): ApiObject {
+  return {
+    apiVersion: "projectcalico.org/v3",
+    kind: "Node",
+    metadata: { name: h.name, labels: { "kubernetes.io/hostname": h.name } },
+    spec: { bgp: { ipv4Address: h.address } },
+  };
+}
+
 /**
  * The objects of one model. Pods are spread over the workers by the /24 their address is in (so a case's
  * namespaces land on different nodes and probes cross the underlay as well as stay on one node); each /24 is an
@@ -116,6 +125,28 @@ export function modelObjects(
       metadata: { name: cidr.replace(/[./]/g, "-") },
       spec: { cidr, affinity: `host:${node}` },
     })),
+    // What BIRD needs to carry the blocks between nodes (the routes come from BGP, as on Calico): the nodes'
+    // BGP addresses, the blocks' affinities and the pool they belong to (the export filter accepts its blocks).
+    ...workers.map(calicoNodeObject),
+    ...[...blocks].map(([cidr, node]) => ({
+      apiVersion: "projectcalico.org/v3",
+      kind: "BlockAffinity",
+      metadata: { name: `${node}-${cidr.replace(/[./]/g, "-")}` },
+      spec: { node, cidr, state: "confirmed", type: "host", deleted: "false" },
+    })),
+    {
+      apiVersion: "projectcalico.org/v3",
+      kind: "IPPool",
+      metadata: { name: topology.defaultPool.name },
+      spec: {
+        cidr: topology.defaultPool.cidr,
+        blockSize: topology.defaultPool.blockSize,
+        ipipMode: "Never",
+        vxlanMode: "Never",
+        natOutgoing: topology.defaultPool.natOutgoing,
+        nodeSelector: "all()",
+      },
+    },
     ...policies,
   ];
 }

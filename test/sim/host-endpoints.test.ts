@@ -64,8 +64,11 @@ test("seed 002, protecting hosts: auto host endpoints with default-node-policy d
 
   // The API server is a failsafe port too; a closed port is refused once policy lets the SYN in.
   assert.equal((await h.run("exec host1 -- nc -zv 198.19.0.1 6443")).code, 0);
-  const closed = await h.run("exec node1 -- nc -zv 198.19.0.1 179");
-  assert.equal(closed.err, "nc: connect to 198.19.0.1 port 179 (tcp) failed: Connection refused\n");
+  const closed = await h.run("exec node1 -- nc -zv 198.19.0.1 2379");
+  assert.equal(closed.err, "nc: connect to 198.19.0.1 port 2379 (tcp) failed: Connection refused\n");
+  // BGP (179) is failsafe as well, and BIRD listens there: the mesh stays up under default-node-policy.
+  const bgp = await h.run("exec node1 -- nc -zv 198.19.0.1 179");
+  assert.equal(bgp.err, "Connection to 198.19.0.1 179 port [tcp/bgp] succeeded!\n");
 
   // Node ports are forwarded traffic: normal host endpoint policy does not apply to them.
   assert.match((await h.run("exec host1 -- curl 198.19.0.1:30180")).out, /Welcome to YAO Bank/);

@@ -82,7 +82,10 @@ test("node1's KUBE-SERVICES reads like seed 004 and its counters grow with traff
   assert.equal(counterOf((await h.run(list)).out, summaryChain), n + 1);
   const routes = await h.run("exec node1 -- ip route");
   assertGolden("sim-node1-ip-route.txt", routes.out);
-  assert.match(routes.out, /^blackhole 198\.19\.22\.128\/26 proto static $/m);
+  // node1's own block is BIRD's static blackhole; the other nodes' blocks are learned over the BGP mesh.
+  assert.match(routes.out, /^blackhole 198\.19\.22\.128\/26 proto bird $/m);
+  assert.match(routes.out, /^198\.19\.21\.64\/26 via 198\.19\.0\.3 dev ens4 proto bird /m);
+  assert.doesNotMatch(routes.out, /^198\.19\.2\S* .*proto static/m);
 });
 
 test("exec reports bad targets and commands plainly", async () => {

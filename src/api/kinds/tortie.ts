@@ -13,6 +13,11 @@ const host = obj({
   /** The underlay interface name inside the host (ens4, ens160, …). */
   interface: str.optional(),
   labels: strMap.optional(),
+  /**
+   * An external host's own BIRD 2 configuration (bird.conf), run by the sim's BGP speaker: the lab's host1 is
+   * its router. Cluster hosts run Calico's BIRD, rendered from the datastore, and may not carry one.
+   */
+  bird: str.optional(),
   /** Taints of the host's Node (kubeadm taints its control plane; k3s does not). */
   taints: z
     .array(
@@ -89,6 +94,12 @@ export const Topology: KindDef = {
       if (names.has(h.name))
         out.push({ path: `spec.hosts[${i}].name`, message: `Duplicate value: "${h.name}"` });
       names.add(h.name);
+      if ((h as { bird?: string }).bird !== undefined && (h as { role?: string }).role !== "external")
+        out.push({
+          path: `spec.hosts[${i}].bird`,
+          message:
+            "Forbidden: only an external host carries its own BIRD configuration (cluster hosts run Calico's)",
+        });
     }
     if (!(s.hosts as { role: string }[]).some((h) => h.role === "control-plane"))
       out.push({ path: "spec.hosts", message: "Required value: one host must have role control-plane" });

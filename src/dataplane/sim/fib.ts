@@ -36,14 +36,17 @@ export class RouteTable {
 
   add(route: Route): void {
     const bucket = this.byLength[route.dst.len]!;
-    const list = bucket.get(route.dst.addr) ?? [];
-    if (list.some((r) => r.metric === route.metric)) throw new Error(`RTNETLINK answers: File exists`);
-    list.push(route);
-    list.sort((a, b) => a.metric - b.metric);
+    const old = bucket.get(route.dst.addr);
+    if (old?.some((r) => r.metric === route.metric)) throw new Error(`RTNETLINK answers: File exists`);
+    // A new exactly sized list (a pushed-to array keeps spare capacity; a node may hold thousands of routes).
+    const list = old ? [...old, route].sort((a, b) => a.metric - b.metric) : [route];
+    const newLength = bucket.size === 0;
     bucket.set(route.dst.addr, list);
     this.cache.clear();
-    this.lengths = [];
-    for (let l = 32; l >= 0; l--) if (this.byLength[l]!.size > 0) this.lengths.push(l);
+    if (newLength) {
+      this.lengths = [];
+      for (let l = 32; l >= 0; l--) if (this.byLength[l]!.size > 0) this.lengths.push(l);
+    }
   }
 
   delete(dst: Ipv4Prefix): boolean {
@@ -52,6 +55,28 @@ export class RouteTable {
     this.cache.clear();
     if (had && bucket.size === 0) this.lengths = this.lengths.filter((l) => l !== dst.len);
     return had;
+  }
+
+  /** The routes to exactly `dst` (every metric), lowest metric first. */
+  at(dst: Ipv4Prefix): readonly Route[] {
+    return this.byLength[dst.len]!.get(dst.addr) ?? [];
+  }
+
+  /** Removes one route (`ip route del … proto P metric M`); returns whether it was there. */
+  remove(route: Route): boolean {
+    const bucket = this.byLength[route.dst.len]!;
+    const list = bucket.get(route.dst.addr);
+    const i = list ? list.indexOf(route) : -1;
+    if (!list || i < 0) return false;
+    if (list.length === 1) this.delete(route.dst);
+    else {
+      bucket.set(
+        route.dst.addr,
+        list.filter((r) => r !== route),
+      );
+      this.cache.clear();
+    }
+    return true;
   }
 
   lookup(ip: number): Route | undefined {

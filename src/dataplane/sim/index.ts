@@ -1,3 +1,4 @@
+export * from "./bird/index.ts";
 export {
   compileFilter,
   FilterError,

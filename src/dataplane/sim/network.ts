@@ -328,7 +328,15 @@ export class Network {
     if (!local && !route) return { kind: "unreachable", host: kernel.name, reason: "network" };
     let hop = route && chooseNexthop(route, flowHash(p.src, p.dst, p.proto, p.sport, p.dport));
     let outDev = local ? "lo" : (hop?.dev ?? "");
-    if (p.src === 0) p.src = local ? p.dst : (route?.src ?? kernel.sourceFor(outDev, p.dst) ?? 0);
+    if (p.src === 0) {
+      p.src = local ? p.dst : (route?.src ?? kernel.sourceFor(outDev, p.dst) ?? 0);
+      // ip_route_connect's second lookup, with the source chosen: the nexthop of a multipath route is the one every
+      // later packet of the flow hashes to (otherwise a SYN and its ACK could leave by different routers).
+      if (route && route.nexthops.length > 1) {
+        hop = chooseNexthop(route, flowHash(p.src, p.dst, p.proto, p.sport, p.dport));
+        outDev = hop?.dev ?? "";
+      }
+    }
     origin.src = p.src;
     let sent: TraceHop | undefined;
     if (trace) {

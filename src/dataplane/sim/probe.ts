@@ -47,10 +47,12 @@ export function probe(
   dst: number,
   dport: number,
   traces: { out?: Trace; back?: Trace } = {},
+  /** The socket's bound source address (BIRD's `source address`); 0 lets the kernel choose. */
+  src = 0,
 ): ProbeResult {
   const number = { tcp: TCP, udp: UDP, icmp: ICMP, sctp: SCTP }[proto];
   const first = packet({
-    src: 0,
+    src,
     dst,
     proto: number,
     sport: proto === "icmp" ? 1 : client.nextEphemeral,

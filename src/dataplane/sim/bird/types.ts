@@ -31,6 +31,11 @@ export interface BirdAttributes {
   bgp_large_community?: [number, number, number][];
   bgp_originator_id?: number;
   bgp_cluster_list?: number[];
+  /**
+   * Calico's BIRD fork: the kernel protocol programs the route through this device to the BGP next hop
+   * (`onlink`), e.g. `krt_tunnel = "tunl0"` in bird_ipam.cfg for IPIP pools; `""` means no tunnel.
+   */
+  krt_tunnel?: string;
 }
 
 /** A route as a BIRD table and its filters see it. Filters return a modified copy, never mutate. */
@@ -50,12 +55,21 @@ export interface BirdRoute {
   attrs: BirdAttributes;
 }
 
-/** The statement that decided: its file and line, and its text as written (for `tortie bgp routes`). */
+/**
+ * The statement that decided: its file and line, and its text as written (for `tortie bgp routes`): the
+ * source line holding the deciding `accept`/`reject` (or `import all`, `export none`, a `where`), trimmed
+ * and without its `#` comment; `(default) import all` / `(default) export none` when no clause was written.
+ */
 export interface FilterDecision {
   accepted: boolean;
   file: string;
   line: number;
   text: string;
+  /**
+   * Set when the route was rejected by an error rather than a `reject`: a runtime error (BIRD logs
+   * "filters, line N: …"), or a filter that ended without `accept`/`reject`.
+   */
+  error?: string;
 }
 
 export interface FilterResult {
@@ -89,6 +103,12 @@ export interface KernelProtocol extends ProtocolBase {
   scanTime?: number;
   mergePaths: boolean;
   gracefulRestart: boolean;
+  /** `merge paths on limit N`: the most nexthops of one route (BIRD's default 16), when mergePaths. */
+  mergePathsLimit?: number;
+  /** `device routes` (BIRD 1): export device routes to the kernel too. */
+  deviceRoutes?: boolean;
+  /** `kernel table N`: the kernel routing table; undefined means main (254). */
+  kernelTable?: number;
 }
 
 export interface DeviceProtocol extends ProtocolBase {

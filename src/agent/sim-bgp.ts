@@ -1,0 +1,159 @@
+import type { ApiObject } from "../api/index.ts";
+import {
+  BgpFilterError,
+  bgpPeeringModel,
+  bgpRoutingModel,
+  type ConfdInput,
+  ConfdNodeError,
+} from "../calc/index.ts";
+import type { ClusterTopology } from "../control/index.ts";
+import {
+  BgpFabric,
+  type BirdConfig,
+  BirdConfigError,
+  type BirdHostSpec,
+  type BirdSavedState,
+  counterEntries,
+  type Kernel,
+  type Network,
+  parseBirdConfig,
+} from "../dataplane/sim/index.ts";
+import { renderBirdAggr, renderBirdCfg, renderBirdIpam } from "../render/index.ts";
+
+/** calico-node's BIRD: Calico's fork of BIRD 1.6, as `birdcl` greets with it. */
+export const CALICO_BIRD_VERSION = "v0.3.3+birdv1.6.8";
+/** The lab's host1 runs Ubuntu's BIRD 2 (seed 001: `BIRD 2.0.7 ready.`). */
+export const HOST_BIRD_VERSION = "2.0.7";
+/** An external host's BIRD 2 configuration file, as Debian and Ubuntu install it. */
+export const HOST_BIRD_FILE = "bird.conf";
+
+/** The files confd writes for one node (IPv4: bird.cfg includes bird_aggr.cfg and bird_ipam.cfg). */
+export function renderConfdFiles(input: ConfdInput): Record<string, string> {
+  const routing = bgpRoutingModel(input, 4);
+  return {
+    "bird.cfg": renderBirdCfg(bgpPeeringModel(input, 4)),
+    "bird_aggr.cfg": renderBirdAggr(routing),
+    "bird_ipam.cfg": renderBirdIpam(routing),
+  };
+}
+
+/** One BIRD the sim runs: its files as written, and the parsed configuration. */
+export interface BirdInstance {
+  host: string;
+  version: string;
+  files: Record<string, string>;
+  main: string;
+  config: BirdConfig;
+}
+
+export interface BgpWiring {
+  /** The speakers, or undefined when no host runs BIRD. */
+  fabric: BgpFabric | undefined;
+  /** Per host that runs BIRD, its configuration. */
+  instances: Map<string, BirdInstance>;
+  /** Per host whose BIRD could not start, why (it runs no BIRD, so it learns and advertises no routes). */
+  failures: Map<string, string>;
+}
+
+/**
+ * The configuration each host's BIRD runs: on a cluster node, what confd renders from the datastore (parsed as
+ * Calico's BIRD 1.6 dialect); on an external host with a `bird` field in the topology, that text (BIRD 2).
+ * A node whose configuration does not render or parse runs no BIRD, as calico-node's BIRD would refuse to
+ * start; the reason is returned, never replaced by routes of the sim's own.
+ */
+export function birdInstances(
+  topology: ClusterTopology,
+  objects: ApiObject[],
+): { instances: Map<string, BirdInstance>; failures: Map<string, string> } {
+  const instances = new Map<string, BirdInstance>();
+  const failures = new Map<string, string>();
+  for (const h of topology.hosts) {
+    let files: Record<string, string>;
+    let main: string;
+    let version: string;
+    let dialect: "bird1" | "bird2";
+    if (h.role === "external") {
+      if (h.bird === undefined) continue;
+      files = { [HOST_BIRD_FILE]: h.bird };
+      main = HOST_BIRD_FILE;
+      version = HOST_BIRD_VERSION;
+      dialect = "bird2";
+    } else {
+      try {
+        files = renderConfdFiles({ node: h.name, objects });
+      } catch (e) {
+        // What confd itself refuses (a node without BGP addresses, a bad BGPFilter); anything else is a bug.
+        if (!(e instanceof ConfdNodeError || e instanceof BgpFilterError)) throw e;
+        failures.set(h.name, `confd could not render BIRD's configuration: ${e.message}`);
+        continue;
+      }
+      main = "bird.cfg";
+      version = CALICO_BIRD_VERSION;
+      dialect = "bird1";
+    }
+    try {
+      const config = parseBirdConfig(files, main, dialect);
+      instances.set(h.name, { host: h.name, version, files, main, config });
+    } catch (e) {
+      if (!(e instanceof BirdConfigError)) throw e;
+      failures.set(h.name, `BIRD refused its configuration: ${e.message}`);
+    }
+  }
+  return { instances, failures };
+}
+
+/**
+ * Starts a BGP speaker per host that has a BIRD configuration and lets the sessions and routes settle over the
+ * emulated network (TCP 179 through each host's netfilter). `saved` carries session states and their
+ * timestamps from earlier commands.
+ */
+export function startBgp(opts: {
+  net: Network;
+  kernels: Map<string, Kernel>;
+  topology: ClusterTopology;
+  objects: ApiObject[];
+  saved: BirdSavedState | undefined;
+  clock: () => Date;
+}): BgpWiring {
+  const { instances, failures } = birdInstances(opts.topology, opts.objects);
+  const hosts: BirdHostSpec[] = [];
+  for (const i of instances.values()) {
+    const kernel = opts.kernels.get(i.host);
+    if (kernel) hosts.push({ host: i.host, kernel, config: i.config, version: i.version });
+  }
+  if (hosts.length === 0) return { fabric: undefined, instances, failures };
+  const fabric = new BgpFabric({ net: opts.net, hosts, saved: opts.saved, clock: opts.clock });
+  fabric.converge();
+  return { fabric, instances, failures };
+}
+
+/**
+ * Forgets what packets have done to these namespaces so far: rule and chain counters (iptables and nft),
+ * conntrack entries, neighbour entries and the links' resolution cache, and the ephemeral port cursor. Run after
+ * the BGP sessions are established and before the saved state is restored (see SimCluster.runBgp).
+ */
+export function forgetSessionTraces(kernels: Iterable<Kernel>): void {
+  for (const k of kernels) {
+    for (const chains of k.netfilter.tables.values())
+      for (const chain of chains.values()) {
+        if (chain.policy) chain.packets = chain.bytes = 0;
+        for (const r of chain.rules) r.packets = r.bytes = 0;
+      }
+    for (const [, c] of counterEntries(k.nft)) c.packets = c.bytes = 0;
+    for (const e of [...k.conntrack.entries]) k.conntrack.remove(e);
+    k.neighbours.clear();
+    for (const link of k.links.values()) link.resolved = undefined;
+    k.nextEphemeral = 32768;
+  }
+}
+
+/** Why an external host's BIRD 2 configuration would not start (BIRD's `FILE:LINE:COL reason`), or undefined. */
+export function hostBirdError(text: string): string | undefined {
+  try {
+    parseBirdConfig({ [HOST_BIRD_FILE]: text }, HOST_BIRD_FILE, "bird2");
+    return undefined;
+  } catch (e) {
+    if (!(e instanceof BirdConfigError)) throw e;
+    return e.message;
+  }
+}

@@ -1,0 +1,268 @@
+/**
+ * What one BGP session carries for a prefix, as proto/bgp/attrs.c decides it: bgp_preexport (never back to
+ * the peer it came from; iBGP-learned routes go to iBGP peers only through a route reflector; cluster-list
+ * loops), the protocol's export filter, bgp_update_attrs (eBGP prepends the local AS and sets the next hop
+ * to itself, iBGP keeps it unless `next hop self`; local pref only over iBGP; a reflector sets ORIGINATOR_ID
+ * and prepends its cluster id), and on the other side bgp_rx_update's loop checks, the next hop resolved
+ * (`gateway recursive` through the host's FIB, `direct` on a connected network), and the import filter.
+ *
+ * Results are shared between sessions that would compute the same thing (the same filter object, the same
+ * route object, the same session parameters), so 5,000 clients of one reflector hold one route object each
+ * reflected path, not 5,000 copies.
+ */
+import { maskOf } from "../ipv4.ts";
+import type { Kernel } from "../kernel.ts";
+import type { Rte } from "./rib.ts";
+import type { BgpEnd } from "./session.ts";
+import type { BirdFilter, BirdNexthop, BirdRoute, FilterDecision, FilterResult } from "./types.ts";
+
+const BGP_PREFERENCE = 100;
+
+function isIbgp(e: BgpEnd): boolean {
+  return e.proto.localAs === e.proto.neighbor.as;
+}
+
+/** An end's cluster id (`rr cluster id`, else its router id, as BIRD defaults it). */
+function clusterId(e: BgpEnd): number {
+  return e.proto.rrClusterId ?? e.routerId;
+}
+
+/** Why bgp_preexport refuses a route for this session, or undefined when it goes on to the export filter. */
+export function preexportRefusal(e: BgpEnd, route: Rte, source: BgpEnd | undefined): string | undefined {
+  if (source === e) return "not sent back to the peer it came from";
+  if (!source) return undefined;
+  if (isIbgp(e) && isIbgp(source) && e.proto.localAs === source.proto.localAs) {
+    if (!e.proto.rrClient && !source.proto.rrClient)
+      return "learned over iBGP: not sent to another iBGP peer (no route reflection)";
+    if (e.proto.rrClusterId !== undefined && route.attrs.bgp_cluster_list?.includes(e.proto.rrClusterId))
+      return "cluster list loop";
+  }
+  return undefined;
+}
+
+/** bgp_update_attrs: the route as this end sends it. */
+export function outgoingAttrs(e: BgpEnd, route: BirdRoute, source: BgpEnd | undefined): BirdRoute {
+  const a = { ...route.attrs };
+  // Only BGP attributes go on the wire: krt_metric is the kernel protocol's, local to this speaker (Calico's export
+  // filter sets it, and the peer's kernel must not see it).
+  delete a.krt_metric;
+  const ibgp = isIbgp(e);
+  if (a.bgp_origin === undefined) a.bgp_origin = 0;
+  if (!ibgp) {
+    a.bgp_path = [e.proto.localAs, ...(a.bgp_path ?? [])];
+    delete a.bgp_local_pref;
+    if (source) delete a.bgp_med;
+    delete a.bgp_originator_id;
+    delete a.bgp_cluster_list;
+  } else {
+    a.bgp_path = a.bgp_path ?? [];
+    if (a.bgp_local_pref === undefined) a.bgp_local_pref = 100;
+    if (source && isIbgp(source)) {
+      // Route reflection (RFC 4456).
+      if (a.bgp_originator_id === undefined) a.bgp_originator_id = source.peer?.routerId ?? source.routerId;
+      a.bgp_cluster_list = [clusterId(e), ...(a.bgp_cluster_list ?? [])];
+    }
+  }
+  const keep =
+    source !== undefined &&
+    a.bgp_next_hop !== undefined &&
+    !e.proto.nextHopSelf &&
+    (ibgp || e.proto.nextHopKeep);
+  if (!keep && e.localIp !== undefined) a.bgp_next_hop = e.localIp;
+  return { ...route, attrs: a };
+}
+
+let filterIds = new WeakMap<BirdFilter, number>();
+let nextFilterId = 1;
+function filterId(f: BirdFilter): number {
+  let id = filterIds.get(f);
+  if (id === undefined) {
+    id = nextFilterId++;
+    filterIds.set(f, id);
+  }
+  return id;
+}
+
+/** Runs filters with a per-(filter, route object) cache: a filter's result depends only on the route. */
+export class FilterCache {
+  private readonly results = new WeakMap<BirdRoute, Map<number, FilterResult>>();
+
+  run(filter: BirdFilter, route: BirdRoute): FilterResult {
+    const id = filterId(filter);
+    let m = this.results.get(route);
+    if (!m) {
+      m = new Map();
+      this.results.set(route, m);
+    }
+    let r = m.get(id);
+    if (!r) {
+      r = filter.run(route);
+      m.set(id, r);
+    }
+    return r;
+  }
+}
+
+/** Shares the outgoing and received route objects of sessions that compute identical ones. */
+export class ExchangeCache {
+  readonly filters = new FilterCache();
+  /** route → sending end's parameters → the end the route came from (or null) → what is sent. */
+  private readonly sent = new WeakMap<BirdRoute, Map<string, Map<BgpEnd | null, BirdRoute | null>>>();
+  /** sent route → receiving end's parameters → resolved next hop (interned) → the stored route. */
+  private readonly received = new WeakMap<BirdRoute, Map<string, Map<BirdNexthop | null, Rte | null>>>();
+  private readonly txSig = new Map<BgpEnd, string>();
+  private readonly rxSig = new Map<BgpEnd, string>();
+  private readonly nexthops = new Map<string, BirdNexthop>();
+
+  /** One nexthop object per (gateway, interface), so that hosts resolving alike share received routes. */
+  intern(gw: number, iface: string): BirdNexthop {
+    const k = `${gw}|${iface}`;
+    let nh = this.nexthops.get(k);
+    if (!nh) {
+      nh = { gw, iface, weight: 1 };
+      this.nexthops.set(k, nh);
+    }
+    return nh;
+  }
+
+  /** The route `e` sends for `route` (already past preexport), or null when its export filter rejects it. */
+  send(e: BgpEnd, route: Rte, source: BgpEnd | undefined): BirdRoute | null {
+    let sig = this.txSig.get(e);
+    if (sig === undefined) {
+      sig = `${filterId(e.proto.export)}|${e.proto.localAs}|${e.proto.neighbor.as}|${e.localIp}|${e.proto.nextHopSelf}|${e.proto.nextHopKeep}|${clusterId(e)}`;
+      this.txSig.set(e, sig);
+    }
+    let bySig = this.sent.get(route);
+    if (!bySig) {
+      bySig = new Map();
+      this.sent.set(route, bySig);
+    }
+    let bySource = bySig.get(sig);
+    if (!bySource) {
+      bySource = new Map();
+      bySig.set(sig, bySource);
+    }
+    let out = bySource.get(source ?? null);
+    if (out === undefined) {
+      const f = this.filters.run(e.proto.export, route);
+      out = f.decision.accepted ? outgoingAttrs(e, f.route, source) : null;
+      bySource.set(source ?? null, out);
+    }
+    return out;
+  }
+
+  /** The route `e` stores after receiving `sent` from its peer, or null when it is refused. */
+  receive(
+    e: BgpEnd,
+    sent: BirdRoute,
+    at: number,
+    resolve: (gw: number) => BirdNexthop | undefined,
+  ): Rte | null {
+    // Loop checks depend on the receiver (its router id and cluster id), so they run before the shared cache.
+    if (rxRefusal(e, sent)) return null;
+    const gw = sent.attrs.bgp_next_hop;
+    const nh = (gw === undefined ? undefined : resolve(gw)) ?? null;
+    let sig = this.rxSig.get(e);
+    if (sig === undefined) {
+      sig = `${e.proto.name}|${isIbgp(e) ? 1 : 0}|${filterId(e.proto.import)}|${at}|${e.proto.neighbor.ip}|${e.peer?.routerId}`;
+      this.rxSig.set(e, sig);
+    }
+    let bySig = this.received.get(sent);
+    if (!bySig) {
+      bySig = new Map();
+      this.received.set(sent, bySig);
+    }
+    let byNh = bySig.get(sig);
+    if (!byNh) {
+      byNh = new Map();
+      bySig.set(sig, byNh);
+    }
+    let rte = byNh.get(nh);
+    if (rte === undefined) {
+      rte = null;
+      const candidate = incoming(e, sent, at, nh ?? undefined);
+      if (candidate) {
+        const f = this.filters.run(e.proto.import, candidate);
+        if (f.decision.accepted)
+          rte =
+            f.route === candidate
+              ? candidate
+              : { ...f.route, at, ibgp: candidate.ibgp, peerRouterId: candidate.peerRouterId };
+      }
+      byNh.set(nh, rte);
+    }
+    return rte;
+  }
+}
+
+/** Why bgp_rx_update drops a received route before the import filter (loops), or undefined. */
+export function rxRefusal(e: BgpEnd, sent: BirdRoute): string | undefined {
+  const a = sent.attrs;
+  if (!isIbgp(e) && a.bgp_path?.includes(e.proto.localAs) && e.proto.allowLocalAs === undefined)
+    return "AS path loop";
+  if (isIbgp(e) && a.bgp_originator_id === e.routerId) return "ORIGINATOR_ID is ours";
+  if (isIbgp(e) && a.bgp_cluster_list?.includes(clusterId(e))) return "cluster list loop";
+  return undefined;
+}
+
+/** The received route as it enters the import filter (null when a loop check drops it). */
+export function incoming(e: BgpEnd, sent: BirdRoute, at: number, nh: BirdNexthop | undefined): Rte | null {
+  if (rxRefusal(e, sent)) return null;
+  const attrs = { ...sent.attrs };
+  if (!isIbgp(e) && attrs.bgp_local_pref === undefined) attrs.bgp_local_pref = 100;
+  return {
+    net: sent.net,
+    dest: nh ? "unicast" : "unreachable",
+    nexthops: nh ? [nh] : [],
+    source: "RTS_BGP",
+    proto: e.proto.name,
+    from: e.proto.neighbor.ip,
+    ...(nh?.iface ? { ifname: nh.iface } : {}),
+    preference: BGP_PREFERENCE,
+    attrs,
+    at,
+    ibgp: isIbgp(e),
+    ...(e.peer ? { peerRouterId: e.peer.routerId } : {}),
+  };
+}
+
+/** Resolves a BGP next hop: `gateway recursive` through the FIB, `direct` only on a connected network. */
+export function nextHopResolver(
+  kernel: Kernel,
+  mode: "recursive" | "direct",
+  intern: (gw: number, iface: string) => BirdNexthop = (gw, iface) => ({ gw, iface, weight: 1 }),
+): (gw: number) => BirdNexthop | undefined {
+  const cache = new Map<number, BirdNexthop | null>();
+  return (gw) => {
+    let nh = cache.get(gw);
+    if (nh === undefined) {
+      nh = null;
+      if (mode === "direct") {
+        const a = kernel.addresses.find(
+          (x) => x.dev !== "lo" && x.len > 0 && x.len < 32 && ((x.ip ^ gw) & maskOf(x.len)) >>> 0 === 0,
+        );
+        if (a) nh = intern(gw, a.dev);
+      } else {
+        const r = kernel.main.lookup(gw);
+        const hop = r?.type === "unicast" ? r.nexthops[0] : undefined;
+        if (hop && !kernel.isLocal(gw)) nh = intern(hop.via ?? gw, hop.dev);
+      }
+      cache.set(gw, nh);
+    }
+    return nh ?? undefined;
+  };
+}
+
+/** The decision text for a route bgp_preexport refuses before any filter line runs. */
+export function protocolDecision(e: BgpEnd, why: string): FilterDecision {
+  return {
+    accepted: false,
+    file: e.proto.file,
+    line: e.proto.line,
+    text: `protocol bgp ${e.proto.name}: ${why}`,
+  };
+}
+
+export function resetFilterIds(): void {
+  filterIds = new WeakMap();
+}
