@@ -114,17 +114,58 @@ export function startBgp(opts: {
   objects: ApiObject[];
   saved: BirdSavedState | undefined;
   clock: () => Date;
+  /** The wall clock now (ms), to place objects' creation times on the virtual clock. */
+  wallMs?: number;
 }): BgpWiring {
   const { instances, failures } = birdInstances(opts.topology, opts.objects);
   const hosts: BirdHostSpec[] = [];
+  // An object created W ms of wall time ago was created W ms of virtual time before now: the virtual clock can run
+  // ahead of the wall clock (simulated waits), so the wall-clock date itself is not the virtual one.
+  const wallNow = opts.wallMs ?? opts.clock().getTime();
+  const peerCreation = new Map<string, number>();
+  for (const o of opts.objects)
+    if (o.kind === "BGPPeer" && typeof o.spec?.peerIP === "string" && o.metadata.creationTimestamp) {
+      const ip = o.spec.peerIP.replace(/^\[?([^\]]*?)\]?(?::\d+)?$/, "$1");
+      const at = opts.net.now - Math.max(0, wallNow - Date.parse(o.metadata.creationTimestamp));
+      peerCreation.set(ip, Math.max(peerCreation.get(ip) ?? at, at));
+    }
   for (const i of instances.values()) {
     const kernel = opts.kernels.get(i.host);
-    if (kernel) hosts.push({ host: i.host, kernel, config: i.config, version: i.version });
+    if (kernel)
+      hosts.push({
+        host: i.host,
+        kernel,
+        config: i.config,
+        version: i.version,
+        ...startTimes(i.config, opts.saved?.[i.host], peerCreation, opts.net.now),
+      });
   }
   if (hosts.length === 0) return { fabric: undefined, instances, failures };
   const fabric = new BgpFabric({ net: opts.net, hosts, saved: opts.saved, clock: opts.clock });
   fabric.converge();
   return { fabric, instances, failures };
+}
+
+/**
+ * When each BGP protocol of a node started, where the datastore tells: a `Global_`/`Node_` peering starts when its
+ * BGPPeer was created (confd renders it and BIRD reconfigures at once), so BIRD's connect delay runs from then and a
+ * `calicoctl node status` typed right after the apply shows it Idle, as on a real node. Protocols already running
+ * keep their saved state; the mesh and host1's own peerings count as running since the cluster came up.
+ */
+function startTimes(
+  config: BirdConfig,
+  saved: BirdSavedState[string] | undefined,
+  peerCreation: Map<string, number>,
+  now: number,
+): { startedAt?: Record<string, number> } {
+  const startedAt: Record<string, number> = {};
+  for (const p of config.protocols) {
+    if (p.kind !== "bgp" || saved?.[p.name]) continue;
+    const m = /^(?:Global|Node)_(\d+_\d+_\d+_\d+)(?:_port_\d+)?$/.exec(p.name);
+    const created = m && peerCreation.get(m[1]!.replaceAll("_", "."));
+    if (created !== undefined && created !== null) startedAt[p.name] = Math.min(created, now);
+  }
+  return Object.keys(startedAt).length ? { startedAt } : {};
 }
 
 /**

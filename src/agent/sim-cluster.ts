@@ -145,6 +145,7 @@ export class SimCluster {
       objects: this.objects,
       saved: state.bgp,
       clock: () => this.virtualDate(),
+      ...(this.wall === undefined ? {} : { wallMs: this.wall }),
     });
     for (const [host, why] of this.bgp.failures) this.unsupported.push(`BGP on ${host}: ${why}`);
     forgetSessionTraces(this.kernels.values());

@@ -70,10 +70,12 @@ protocol bgp node2 {
 export const HOST1_SEED000_BIRD = `# host1 in seed 000's addressing (the older variant of the labs): the same router as host1-lab.conf.
 # Seed 000 shows the service cluster IP range 10.49.0.0/16, the service external IP range 10.50.0.0/24
 # and the external pool's /29 blocks (10.48.2.176/29, 10.48.2.232/29), taken to lie in 10.48.2.0/24.
+# Unlike the lab's host1 it also learns /32s inside the external IP range: seed 000 C.5 curls the
+# externalTrafficPolicy Local service's external IP from host1, which works only via the node with the endpoint.
 router id 10.0.0.20;
 
 filter calico_routes {
-  if net = 10.50.0.0/24 then accept;
+  if net ~ 10.50.0.0/24 then accept;
   if net ~ 10.49.0.0/16 then accept;
   if net ~ 10.48.2.0/24 then accept;
   reject;
