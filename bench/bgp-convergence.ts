@@ -94,6 +94,7 @@ function config(i: number, peers: BgpProtocol[]): BirdConfig {
     {
       ...base,
       kind: "kernel",
+      metric: 0,
       name: "kernel1",
       export: kernelProgramming,
       learn: true,

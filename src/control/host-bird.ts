@@ -30,6 +30,8 @@ protocol kernel {
   };
   learn;
   merge paths on;
+  # The labs' host1 shows its BIRD routes without a metric (seeds 000 and 002); BIRD 2's default is 32.
+  metric 0;
 }
 
 protocol bgp control {
@@ -91,6 +93,8 @@ protocol kernel {
   };
   learn;
   merge paths on;
+  # The labs' host1 shows its BIRD routes without a metric (seeds 000 and 002); BIRD 2's default is 32.
+  metric 0;
 }
 
 protocol bgp master1 {

@@ -76,6 +76,8 @@ export function node(
     {
       ...base,
       kind: "kernel",
+      // BIRD 2 defaults to 32; these hosts set `metric 0` as the labs' host1 does, so routes print without one.
+      metric: 0,
       name: "kernel1",
       table,
       learn: true,

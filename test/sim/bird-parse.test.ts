@@ -367,3 +367,19 @@ test("BIRD 2: channels on every protocol kind (a configuration BIRD 2.0.12 accep
     "bird.conf:1:1 static1: an ipv4 channel is required (ipv4 { … })",
   );
 });
+
+test("the kernel protocol's metric: BIRD 2's `metric N` (default 32); BIRD 1.6 has no such option (0)", () => {
+  const kernel = (text: string, dialect: "bird1" | "bird2") => {
+    const c = parseBirdConfig({ "bird.conf": text }, "bird.conf", dialect);
+    const k = c.protocols.find((p) => p.kind === "kernel");
+    assert.ok(k && k.kind === "kernel");
+    return k.metric;
+  };
+  assert.equal(kernel("protocol kernel { ipv4 { export all; }; }", "bird2"), 32);
+  assert.equal(kernel("protocol kernel { ipv4 { export all; }; metric 0; }", "bird2"), 0);
+  assert.equal(kernel("protocol kernel { export all; }", "bird1"), 0);
+  assert.throws(
+    () => parseBirdConfig({ "bird.cfg": "protocol kernel {\n  metric 5;\n}" }, "bird.cfg", "bird1"),
+    /bird\.cfg:2:3 not supported yet: 'metric' in a kernel protocol/,
+  );
+});

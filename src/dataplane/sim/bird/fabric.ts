@@ -326,7 +326,7 @@ export class BgpFabric {
       for (const [key, routes] of s.table.nets) {
         const exp = kernelExport(kp, routes, this.cache.filters);
         if (!exp.length) continue;
-        const route = this.fibRoutes.build(exp[0]!, exp);
+        const route = this.fibRoutes.build(exp[0]!, exp, kp.metric);
         if (!route) continue;
         wanted.add(key);
         syncPrefix(s.kernel, route, route.dst);

@@ -127,7 +127,8 @@ export class FibRouteCache {
   private readonly byBest = new WeakMap<Rte, { merged: Rte[]; route: Route | null }[]>();
 
   /** The kernel route for a prefix's exported routes (the best first), or null when nothing is exported. */
-  build(best: Rte, merged: Rte[]): Route | null {
+  build(best: Rte, merged: Rte[], metric: number): Route | null {
+    if (metric !== 0 && best.attrs.krt_metric === undefined) return toKernel(merged, metric);
     let list = this.byBest.get(best);
     if (!list) {
       list = [];
@@ -141,9 +142,9 @@ export class FibRouteCache {
   }
 }
 
-function toKernel(routes: Rte[]): Route | null {
+function toKernel(routes: Rte[], defaultMetric = 0): Route | null {
   const best = routes[0]!;
-  const metric = best.attrs.krt_metric ?? 0;
+  const metric = best.attrs.krt_metric ?? defaultMetric;
   if (best.dest !== "unicast")
     return { type: best.dest, dst: best.net, nexthops: [], proto: "bird", scope: "global", metric };
   const nexthops: Route["nexthops"] = [];

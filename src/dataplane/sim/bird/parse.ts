@@ -383,6 +383,10 @@ function kernelItem(sc: Scope, d: Draft, t: Token): void {
       ts.expect("table");
       d.kernelTable = numValue(sc);
       break;
+    case "metric":
+      if (sc.dialect !== "bird2") ts.error(t, `not supported yet: '${t.text}' in a kernel protocol`);
+      d.kernelMetric = numValue(sc);
+      break;
     default:
       ts.error(t, `not supported yet: '${t.text}' in a kernel protocol`);
   }

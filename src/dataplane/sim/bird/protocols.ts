@@ -25,6 +25,7 @@ export interface Draft {
   kernelGracefulRestart?: boolean;
   deviceRoutes?: boolean;
   kernelTable?: number;
+  kernelMetric?: number;
   // direct
   interfaces: InterfacePattern[];
   // static
@@ -90,6 +91,8 @@ export function finishProtocol(
         scanTime: d.scanTime ?? DEFAULT_SCAN_TIME,
         mergePaths: d.mergePaths ?? false,
         gracefulRestart: d.kernelGracefulRestart ?? false,
+        // BIRD 2's KRT_DEFAULT_METRIC; BIRD 1.6 sends no metric unless a filter sets krt_metric.
+        metric: d.kernelMetric ?? (bird2 ? 32 : 0),
       };
       if (d.mergePaths) p.mergePathsLimit = d.mergePathsLimit ?? DEFAULT_ECMP_LIMIT;
       if (d.deviceRoutes !== undefined) p.deviceRoutes = d.deviceRoutes;

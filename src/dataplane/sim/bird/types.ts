@@ -109,6 +109,8 @@ export interface KernelProtocol extends ProtocolBase {
   deviceRoutes?: boolean;
   /** `kernel table N`: the kernel routing table; undefined means main (254). */
   kernelTable?: number;
+  /** BIRD 2's `metric N`: the kernel metric of exported routes without `krt_metric` (default 32; BIRD 1.6: 0). */
+  metric: number;
 }
 
 export interface DeviceProtocol extends ProtocolBase {
