@@ -1,13 +1,4 @@
-export {
-  type BgpWiring,
-  type BirdInstance,
-  birdInstances,
-  CALICO_BIRD_VERSION,
-  HOST_BIRD_FILE,
-  HOST_BIRD_VERSION,
-  hostBirdError,
-  renderConfdFiles,
-} from "./sim-bgp.ts";
+export { type BgpWiring, type BirdInstance, hostBirdError } from "./sim-bgp.ts";
 export { emptySimState, SimCluster, type SimState } from "./sim-cluster.ts";
 export { type CommandResult, runSimCommand } from "./sim-commands.ts";
 export {

@@ -5,6 +5,7 @@ import {
   bgpRoutingModel,
   type ConfdInput,
   ConfdNodeError,
+  ConfdView,
 } from "../calc/index.ts";
 import type { ClusterTopology } from "../control/index.ts";
 import {
@@ -21,17 +22,19 @@ import {
 import { renderBirdAggr, renderBirdCfg, renderBirdIpam } from "../render/index.ts";
 
 /** calico-node's BIRD: Calico's fork of BIRD 1.6, as `birdcl` greets with it. */
-export const CALICO_BIRD_VERSION = "v0.3.3+birdv1.6.8";
+const CALICO_BIRD_VERSION = "v0.3.3+birdv1.6.8";
 /** The lab's host1 runs Ubuntu's BIRD 2 (seed 001: `BIRD 2.0.7 ready.`). */
-export const HOST_BIRD_VERSION = "2.0.7";
+const HOST_BIRD_VERSION = "2.0.7";
 /** An external host's BIRD 2 configuration file, as Debian and Ubuntu install it. */
-export const HOST_BIRD_FILE = "bird.conf";
+const HOST_BIRD_FILE = "bird.conf";
 
 /** The files confd writes for one node (IPv4: bird.cfg includes bird_aggr.cfg and bird_ipam.cfg). */
-export function renderConfdFiles(input: ConfdInput): Record<string, string> {
-  const routing = bgpRoutingModel(input, 4);
+function renderConfdFiles(input: ConfdInput): Record<string, string> {
+  // One view of the datastore (and its v1 peerings) for both models, rather than one per model.
+  const view = new ConfdView(input);
+  const routing = bgpRoutingModel(view, 4);
   return {
-    "bird.cfg": renderBirdCfg(bgpPeeringModel(input, 4)),
+    "bird.cfg": renderBirdCfg(bgpPeeringModel(view, 4)),
     "bird_aggr.cfg": renderBirdAggr(routing),
     "bird_ipam.cfg": renderBirdIpam(routing),
   };
@@ -61,7 +64,7 @@ export interface BgpWiring {
  * A node whose configuration does not render or parse runs no BIRD, as calico-node's BIRD would refuse to
  * start; the reason is returned, never replaced by routes of the sim's own.
  */
-export function birdInstances(
+function birdInstances(
   topology: ClusterTopology,
   objects: ApiObject[],
 ): { instances: Map<string, BirdInstance>; failures: Map<string, string> } {
@@ -162,8 +165,8 @@ function startTimes(
   for (const p of config.protocols) {
     if (p.kind !== "bgp" || saved?.[p.name]) continue;
     const m = /^(?:Global|Node)_(\d+_\d+_\d+_\d+)(?:_port_\d+)?$/.exec(p.name);
-    const created = m && peerCreation.get(m[1]!.replaceAll("_", "."));
-    if (created !== undefined && created !== null) startedAt[p.name] = Math.min(created, now);
+    const created = m ? peerCreation.get(m[1]!.replaceAll("_", ".")) : undefined;
+    if (created !== undefined) startedAt[p.name] = Math.min(created, now);
   }
   return Object.keys(startedAt).length ? { startedAt } : {};
 }

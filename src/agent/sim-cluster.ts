@@ -345,7 +345,7 @@ export class SimCluster {
    * state was saved (never backwards), so log times, conntrack timeouts and neighbour states age as on a host.
    * A state never synchronised starts at the wall clock's time since the cluster was created.
    */
-  advanceClock(wallMs: number): void {
+  private advanceClock(wallMs: number): void {
     const elapsed = this.wall === undefined ? wallMs - this.bootTime - this.net.now : wallMs - this.wall;
     if (elapsed > 0) this.net.now += elapsed;
     this.wall = wallMs;

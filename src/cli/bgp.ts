@@ -65,6 +65,14 @@ function routeOut(direction: RouteOut["direction"], v: RouteVerdict): RouteOut {
   };
 }
 
+/**
+ * The routes in prefix order (address, then length), so that the answer reads and diffs the same whatever order
+ * BIRD's table holds them in; the paths of one prefix keep BIRD's order (sort is stable).
+ */
+function byPrefix(verdicts: RouteVerdict[]): RouteVerdict[] {
+  return verdicts.sort((a, b) => a.route.net.addr - b.route.net.addr || a.route.net.len - b.route.net.len);
+}
+
 /** Objects from `-f` replace the stored object of the same kind, namespace and name, or are added. */
 function overlay(objects: ApiObject[], extra: ApiObject[]): ApiObject[] {
   const id = (o: ApiObject) => `${o.apiVersion}|${o.kind}|${o.metadata.namespace ?? ""}|${o.metadata.name}`;
@@ -104,8 +112,10 @@ export function bgpRoutes(
     peers: chosen.map((p) => {
       const s = status.get(p.name);
       const routes: RouteOut[] = [];
-      if (both || o.export) routes.push(...fabric.exports(host, p.name).map((v) => routeOut("export", v)));
-      if (both || o.import) routes.push(...fabric.imports(host, p.name).map((v) => routeOut("import", v)));
+      if (both || o.export)
+        routes.push(...byPrefix(fabric.exports(host, p.name)).map((v) => routeOut("export", v)));
+      if (both || o.import)
+        routes.push(...byPrefix(fabric.imports(host, p.name)).map((v) => routeOut("import", v)));
       return {
         protocol: p.name,
         neighbor: formatIpv4(p.neighbor.ip),

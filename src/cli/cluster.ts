@@ -47,7 +47,8 @@ function checkHostBird(spec: string, topology: ApiObject): void {
   const hosts: unknown = topology.spec?.hosts;
   if (!Array.isArray(hosts)) return;
   for (const [i, h] of hosts.entries()) {
-    if (typeof h?.bird !== "string") continue;
+    // A cluster host's `bird` is refused by the Topology kind itself (Forbidden), whatever its text.
+    if (typeof h?.bird !== "string" || h.role !== "external") continue;
     const error = hostBirdError(h.bird);
     if (error)
       throw new TortieError(

@@ -188,7 +188,7 @@ function parse(tokens: Token[]): { pipeline: string[][]; after: "&&" | "||" | ";
 /** tortie's own tools, which a cluster host has (kubectl and calicoctl on the labs' hosts); a pod has none. */
 const HOST_CLI_TOOLS = new Set(["kubectl", "calicoctl", "calicoq"]);
 
-/** COMMAND as one of tortie's own tools runs it (`sudo` in front changes nothing), else undefined. */
+/** COMMAND as one of tortie's own tools runs it (`sudo` in front only makes it root), else undefined. */
 function hostToolCommand(command: string[]): string[] | undefined {
   const argv = command[0] === "sudo" && HOST_CLI_TOOLS.has(command[1] ?? "") ? command.slice(1) : command;
   return HOST_CLI_TOOLS.has(argv[0] ?? "") ? argv : undefined;

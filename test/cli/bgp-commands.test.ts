@@ -147,6 +147,11 @@ test("birdc and birdcl reach the BIRD of the host they run on, through its contr
     [interactive.code, interactive.err],
     [1, "not supported yet: birdc without a command (interactive mode) on the sim dataplane\n"],
   );
+  // rt-show.c's 8001 for an address no route covers.
+  assert.equal(
+    await ok("exec host1 -- birdc show route for 192.0.2.1"),
+    "BIRD 2.0.7 ready.\nNetwork not found\n",
+  );
 });
 
 test("bgp routes: what node1 sends host1 and what host1 accepts, each with the filter line that decided", async () => {
@@ -159,6 +164,17 @@ test("bgp routes: what node1 sends host1 and what host1 accepts, each with the f
     ["Global_198_19_15_254", "198.19.15.254", 64512, "up", "Established"],
   );
   assert.ok(peer.routes.every((r: { direction: string }) => r.direction === "export"));
+  // Prefix order (address, then length), not the order BIRD's table holds them in.
+  const key = (net: string) => {
+    const [addr, len] = net.split("/");
+    return addr!.split(".").reduce((n, o) => n * 256 + Number(o), 0) * 64 + Number(len);
+  };
+  const nets: string[] = peer.routes.map((r: { net: string }) => r.net);
+  assert.ok(nets.length > 3);
+  assert.deepEqual(
+    nets,
+    [...nets].sort((a, b) => key(a) - key(b)),
+  );
   const block = peer.routes.find((r: { net: string }) => r.net === "198.19.22.128/26");
   assert.deepEqual(
     [block.verdict, block.dest, block.from, block.file, block.statement],

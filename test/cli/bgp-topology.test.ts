@@ -80,6 +80,11 @@ test("a topology whose router's BIRD configuration does not parse is refused, na
   const worker = await h.run(`up --topology ${file}`);
   assert.equal(worker.code, 1);
   assert.match(worker.err, /spec\.hosts\[1\]\.bird: Forbidden: only an external host carries its own BIRD/);
+  // Forbidden whatever the text: a cluster host's BIRD text is not parsed first.
+  writeFileSync(file, topo("").replace("role: worker}", "role: worker, bird: 'bogus;'}"));
+  const unparsed = await h.run(`up --topology ${file}`);
+  assert.equal(unparsed.code, 1);
+  assert.match(unparsed.err, /spec\.hosts\[1\]\.bird: Forbidden: only an external host carries its own BIRD/);
 });
 
 test("a custom topology's router runs its BIRD; one without BIRD still comes up", async () => {

@@ -5,61 +5,17 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { ApiObject } from "../../src/api/index.ts";
-import { bgpRoutingModel, type ConfdInput } from "../../src/calc/index.ts";
+import { bgpRoutingModel } from "../../src/calc/index.ts";
 import { normalizeBlankLines, renderBirdAggr, renderBirdIpam } from "../../src/render/index.ts";
 import {
   CONFD_SCENARIOS,
   type ConfdScenario,
   readGolden,
-  STANDARD_BLOCK_AFFINITIES,
   toConfdInput,
 } from "../fixtures/confd/scenarios.ts";
 
 /** Scenarios whose routing files tortie does not reproduce, with the reason. None today. */
 const LEFT_OUT: Record<string, string> = {};
-
-/** YAML 1.1 booleans, which sigs.k8s.io/yaml turns into "true"/"false" when the field is a string (labels). */
-const YAML11_TRUE = new Set(["y", "Y", "yes", "Yes", "YES", "on", "On", "ON"]);
-const YAML11_FALSE = new Set(["n", "N", "no", "No", "NO", "off", "Off", "OFF"]);
-
-/**
- * Two facts of the upstream datastore the scenario loader spells the tortie way; restated as upstream stores them
- * (both adjustments are no-ops when the loader already does so):
- * - the harness's standard affinities with state "" ("implicitly confirmed" in calico_aggr) are loaded as
- *   "confirmed", which renders "# Block … is confirmed";
- * - label values written `yes` in input.yaml reach Kubernetes as "true" (the Go harness decodes YAML 1.1 into
- *   string fields), so `route-reflector == 'true'` selects the node.
- */
-function asUpstreamStores(input: ConfdInput): ConfdInput {
-  const legacy = new Set(
-    STANDARD_BLOCK_AFFINITIES.filter((a) => a.state === "").map((a) => `${a.host}|${a.cidr}`),
-  );
-  const objects = input.objects.map((o): ApiObject => {
-    if (
-      o.kind === "BlockAffinity" &&
-      legacy.has(`${o.spec?.node}|${o.spec?.cidr}`) &&
-      o.spec?.state === "confirmed"
-    )
-      return { ...o, spec: { ...o.spec, state: "" } };
-    const labels = o.metadata.labels;
-    if (
-      o.kind === "Node" &&
-      labels &&
-      Object.values(labels).some((v) => YAML11_TRUE.has(v) || YAML11_FALSE.has(v))
-    ) {
-      const fixed = Object.fromEntries(
-        Object.entries(labels).map(([k, v]) => [
-          k,
-          YAML11_TRUE.has(v) ? "true" : YAML11_FALSE.has(v) ? "false" : v,
-        ]),
-      );
-      return { ...o, metadata: { ...o.metadata, labels: fixed } };
-    }
-    return o;
-  });
-  return { ...input, objects };
-}
 
 const FILES = [
   { file: "bird_aggr.cfg", family: 4, render: renderBirdAggr },
@@ -77,7 +33,7 @@ let compared = 0;
 for (const s of CONFD_SCENARIOS) {
   const leftOut = reasonLeftOut(s);
   test(`confd ${s.id}: routing files match the golden`, { skip: leftOut }, () => {
-    const input = asUpstreamStores(toConfdInput(s));
+    const input = toConfdInput(s);
     for (const { file, family, render } of FILES) {
       const want = readGolden(s.golden, file);
       assert.ok(want !== undefined, `${s.golden}/${file} is missing`);
@@ -97,7 +53,7 @@ test("every golden scenario was compared or is left out with a reason", () => {
 test("rendering keeps confd's blank lines (raw template output, not the normalised form)", () => {
   const s = CONFD_SCENARIOS.find((x) => x.id === "mesh/static-routes");
   assert.ok(s);
-  const input = asUpstreamStores(toConfdInput(s));
+  const input = toConfdInput(s);
   const aggr = renderBirdAggr(bgpRoutingModel(input, 4));
   assert.ok(
     aggr.startsWith(

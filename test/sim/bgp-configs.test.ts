@@ -1,19 +1,14 @@
 /** The BGP speakers running parsed configurations: confd's mesh files and host1's BIRD 2 configuration. */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { parseBirdConfig } from "../../src/dataplane/sim/bird/index.ts";
 import { formatRoutes } from "../../src/dataplane/sim/index.ts";
+import { assertGolden } from "../cli/harness.ts";
 import { BgpNet, bgp, ip, node } from "./bgp-net.ts";
 
 const MESH = new URL("../fixtures/confd/compiled_templates/mesh/ipip-always/", import.meta.url);
 const read = (name: string) => readFileSync(new URL(name, MESH), "utf8");
-
-function golden(name: string, text: string): void {
-  const path = new URL(`../golden/${name}`, import.meta.url);
-  if (process.env.UPDATE_GOLDEN || !existsSync(path)) writeFileSync(path, text);
-  assert.equal(text, readFileSync(path, "utf8"));
-}
 
 /** confd's files for node 10.192.0.N of the three-node mesh, from the rendered ones for 10.192.0.2. */
 function meshFiles(n: number): Record<string, string> {
@@ -55,13 +50,13 @@ test("confd's mesh configuration: sessions, passive sides, calico_kernel_program
   for (const h of ["node2", "node3", "node4"])
     for (const p of f.protocols(h).filter((x) => x.proto === "BGP")) assert.equal(p.bgpState, "Established");
   const routes = formatRoutes(n.kernels.get("node2")!.main.routes.filter((r) => r.proto === "bird"));
-  golden("bgp-mesh-node2-ip-route.txt", routes);
+  assertGolden("bgp-mesh-node2-ip-route.txt", routes);
   // The pool's blocks are Felix's business (calico_kernel_programming rejects 192.168.0.0/16); the others go in
   // with krt_metric 2147483647 - bgp_local_pref = 1024.
   assert.match(routes, /^10\.0\.3\.0\/30 via 10\.192\.0\.3 dev eth0 proto bird metric 1024 $/m);
   assert.doesNotMatch(routes, /192\.168\.3\./);
   assert.match(routes, /^blackhole 10\.1\.2\.0\/24 proto bird $/m);
-  golden("bgp-mesh-node2-birdc-show-protocols.txt", f.birdc("node2", ["show", "protocols"]).out);
+  assertGolden("bgp-mesh-node2-birdc-show-protocols.txt", f.birdc("node2", ["show", "protocols"]).out);
   const exp = f.exports("node2", "Mesh_10_192_0_3");
   const own = exp.find((v) => v.route.net.len === 26 && v.route.source === "RTS_STATIC")!;
   assert.equal(own.decision.accepted, true);
@@ -104,8 +99,8 @@ test("host1's BIRD 2 configuration: only the allowed ranges, ECMP for the servic
     routes,
     "198.19.28.208/29 via 198.19.0.2 dev eth0 proto bird \n198.19.32.0/20 proto bird \n\tnexthop via 198.19.0.1 dev eth0 weight 1 \n\tnexthop via 198.19.0.2 dev eth0 weight 1 \n\tnexthop via 198.19.0.3 dev eth0 weight 1 \n",
   );
-  golden("bgp-host1-birdc-show-protocols.txt", f.birdc("host1", ["show", "protocols"]).out);
-  golden("bgp-host1-birdc-show-route.txt", f.birdc("host1", ["show", "route"]).out);
+  assertGolden("bgp-host1-birdc-show-protocols.txt", f.birdc("host1", ["show", "protocols"]).out);
+  assertGolden("bgp-host1-birdc-show-route.txt", f.birdc("host1", ["show", "route"]).out);
   const verdicts = f.imports("host1", "node1");
   const refused = verdicts.find((v) => v.route.net.len === 26)!;
   assert.equal(refused.decision.accepted, false);

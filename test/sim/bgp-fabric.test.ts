@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { test } from "node:test";
+import type { BirdFilter } from "../../src/dataplane/sim/bird/index.ts";
 import { formatRoutes } from "../../src/dataplane/sim/index.ts";
+import { assertGolden } from "../cli/harness.ts";
 import { BgpNet, bgp, ip, node } from "./bgp-net.ts";
 
 const AS = 64512;
@@ -45,12 +46,6 @@ function lab(dialect: "bird1" | "bird2" = "bird1") {
   return { n, configs };
 }
 
-function golden(name: string, text: string): void {
-  const path = new URL(`../golden/${name}`, import.meta.url);
-  if (process.env.UPDATE_GOLDEN || !existsSync(path)) writeFileSync(path, text);
-  assert.equal(text, readFileSync(path, "utf8"));
-}
-
 test("a full mesh comes up, and the kernel protocol programs blocks and the ECMP range", () => {
   const { n, configs } = lab();
   n.net.now = 60_000;
@@ -64,28 +59,28 @@ test("a full mesh comes up, and the kernel protocol programs blocks and the ECMP
     "blackhole 10.48.1.0/26 proto bird \n10.48.2.0/26 via 10.0.0.11 dev eth0 proto bird \n10.48.3.0/26 via 10.0.0.12 dev eth0 proto bird \nblackhole 10.49.0.0/16 proto bird \n",
   );
   const host1 = formatRoutes(n.kernels.get("host1")!.main.routes.filter((r) => r.proto === "bird"));
-  golden("bgp-host1-ip-route.txt", host1);
+  assertGolden("bgp-host1-ip-route.txt", host1);
   assert.match(
     host1,
     /^10\.49\.0\.0\/16 proto bird \n\tnexthop via 10\.0\.0\.10 dev eth0 weight 1 \n\tnexthop via 10\.0\.0\.11 dev eth0 weight 1 \n\tnexthop via 10\.0\.0\.12 dev eth0 weight 1 $/m,
   );
-  golden("bgp-birdc-show-protocols-bird1.txt", f.birdc("node1", ["show", "protocols"]).out);
-  golden("bgp-birdc-show-protocols-bird2.txt", f.birdc("host1", ["show", "protocols"]).out);
-  golden("bgp-birdc-show-route-bird2.txt", f.birdc("host1", ["show", "route"]).out);
-  golden("bgp-birdc-show-route-bird1.txt", f.birdc("node1", ["show", "route"]).out);
-  golden(
+  assertGolden("bgp-birdc-show-protocols-bird1.txt", f.birdc("node1", ["show", "protocols"]).out);
+  assertGolden("bgp-birdc-show-protocols-bird2.txt", f.birdc("host1", ["show", "protocols"]).out);
+  assertGolden("bgp-birdc-show-route-bird2.txt", f.birdc("host1", ["show", "route"]).out);
+  assertGolden("bgp-birdc-show-route-bird1.txt", f.birdc("node1", ["show", "route"]).out);
+  assertGolden(
     "bgp-birdc-show-protocols-all-bird1.txt",
     f.birdc("node1", ["show", "protocols", "all", "Mesh_10_0_0_11"]).out,
   );
-  golden(
+  assertGolden(
     "bgp-birdc-show-protocols-all-bird2.txt",
     f.birdc("host1", ["show", "protocols", "all", "node1"]).out,
   );
-  golden(
+  assertGolden(
     "bgp-birdc-show-route-all-for.txt",
     f.birdc("host1", ["show", "route", "for", "10.49.1.1", "all"]).out,
   );
-  golden(
+  assertGolden(
     "bgp-birdc-show-status.txt",
     f.birdc("host1", ["show", "status"]).out + f.birdc("node1", ["show", "status"]).out,
   );
@@ -198,6 +193,11 @@ test("the kernel protocol leaves another protocol's route alone and learns alien
   assert.match(
     f.birdc("node1", ["show", "route", "protocol", "kernel1"]).out,
     /10\.48\.2\.0\/26 +via 10\.0\.0\.99 on eth0 \[kernel1 /,
+  );
+  // BIRD's best route is the BGP one; the kernel answered EEXIST, so `show route` marks it `!`, not `*`.
+  assert.match(
+    f.birdc("node1", ["show", "route", "for", "10.48.2.1"]).out,
+    /^10\.48\.2\.0\/26 +via 10\.0\.0\.11 on eth0 \[Mesh_10_0_0_11 [0-9:]+\] ! /m,
   );
 });
 
@@ -313,4 +313,151 @@ test("a protocol added to a running BIRD starts when it was configured (startedA
   f = n.converge(specs, false);
   const st = f.protocols("node1").find((p) => p.name === "Peer_new")!;
   assert.deepEqual([st.bgpState, st.since], ["Established", 61_000]);
+});
+
+test("the kernel protocol's `metric` overrides krt_metric; `merge paths limit N` keeps the N lowest gateways", () => {
+  const { n, configs } = lab();
+  const krtMetric: BirdFilter = {
+    name: "set_metric",
+    run: (route) => ({
+      decision: { accepted: true, file: "bird.cfg", line: 1, text: "krt_metric = 1024; accept;" },
+      route: { ...route, attrs: { ...route.attrs, krt_metric: 1024 } },
+    }),
+  };
+  const c = configs();
+  c.host1.config.protocols = c.host1.config.protocols.map((p) =>
+    p.kind === "kernel" ? { ...p, metric: 32, mergePathsLimit: 2, export: krtMetric } : p,
+  );
+  n.converge(c);
+  const host1 = formatRoutes(n.kernels.get("host1")!.main.routes.filter((r) => r.proto === "bird"));
+  assert.match(host1, /^10\.48\.1\.0\/26 via 10\.0\.0\.10 dev eth0 proto bird metric 32 $/m);
+  assert.match(
+    host1,
+    /^10\.49\.0\.0\/16 proto bird metric 32 \n\tnexthop via 10\.0\.0\.10 dev eth0 weight 1 \n\tnexthop via 10\.0\.0\.11 dev eth0 weight 1 $/m,
+  );
+  assert.doesNotMatch(host1, /10\.0\.0\.12 dev eth0 weight/);
+});
+
+test("the hold timer is the lower of the two ends' hold times", () => {
+  const { n, configs } = lab();
+  const shortHold = () => {
+    const c = configs();
+    c.node2.config.protocols = c.node2.config.protocols.map((p) =>
+      p.kind === "bgp" && p.name === "Mesh_10_0_0_10" ? { ...p, holdTime: 90 } : p,
+    );
+    return c;
+  };
+  n.net.now = 60_000;
+  n.converge(shortHold());
+  n.kernels
+    .get("node2")!
+    .netfilter.restore("*filter\n-A INPUT -p tcp -m tcp --dport 179 -j DROP\nCOMMIT\n", { noflush: true });
+  n.net.now = 100_000;
+  n.converge(shortHold(), false);
+  n.net.now = 100_000 + 89_000;
+  let f = n.converge(shortHold(), false);
+  assert.equal(f.protocols("node1").find((x) => x.name === "Mesh_10_0_0_11")!.bgpState, "Established");
+  n.net.now = 100_000 + 90_000;
+  f = n.converge(shortHold(), false);
+  const s = f.protocols("node1").find((x) => x.name === "Mesh_10_0_0_11")!;
+  assert.deepEqual([s.state, s.lastError, s.since], ["start", "BGP Error: Hold timer expired", 190_000]);
+});
+
+test("two reflectors of one cluster: a client's route reaches the other clients once per reflector", () => {
+  // As confd renders it: `rr client; rr cluster id` only on the sessions to clients, none between reflectors.
+  const n = new BgpNet();
+  const addrs = { rr1: "10.0.0.1", rr2: "10.0.0.2", x: "10.0.0.3", y: "10.0.0.4" };
+  for (const [h, a] of Object.entries(addrs)) n.host(h, a);
+  const cluster = ip("1.1.1.1");
+  const client = { rrClient: true, rrClusterId: cluster };
+  const reflector = (me: "rr1" | "rr2", other: "rr1" | "rr2") =>
+    node(
+      "bird1",
+      addrs[me],
+      [],
+      [
+        bgp(other, AS, addrs[other], AS),
+        bgp("x", AS, addrs.x, AS, client),
+        bgp("y", AS, addrs.y, AS, client),
+      ],
+    );
+  const f = n.converge({
+    rr1: { config: reflector("rr1", "rr2") },
+    rr2: { config: reflector("rr2", "rr1") },
+    x: {
+      config: node(
+        "bird1",
+        addrs.x,
+        ["10.48.3.0/26"],
+        [bgp("rr1", AS, addrs.rr1, AS), bgp("rr2", AS, addrs.rr2, AS)],
+      ),
+    },
+    y: { config: node("bird1", addrs.y, [], [bgp("rr1", AS, addrs.rr1, AS), bgp("rr2", AS, addrs.rr2, AS)]) },
+  });
+  const atY = f.birdc("y", ["show", "route", "for", "10.48.3.1", "all"]).out;
+  assert.equal(atY.match(/\[rr[12] /g)?.length, 2, atY);
+  assert.equal(atY.match(/BGP\.cluster_list: 1\.1\.1\.1\n/g)?.length, 2, atY);
+  // rr2 passes x's route to rr1 with the cluster id it entered by; rr1 does not reflect it back into the cluster.
+  const atRr1 = f.birdc("rr1", ["show", "route", "for", "10.48.3.1", "all"]).out;
+  assert.match(atRr1, /\[rr2 [^\n]*\n(\t[^\n]*\n)*\tBGP\.cluster_list: 1\.1\.1\.1\n/);
+  const toY = f.exports("rr1", "y").filter((v) => v.route.net.len === 26);
+  assert.deepEqual(
+    toY.map((v) => [v.route.proto, v.decision.accepted, v.decision.text]),
+    [
+      ["x", true, "all"],
+      ["rr2", false, "protocol bgp y: cluster list loop"],
+    ],
+  );
+});
+
+test("AS path loops are checked on every session, up to `allow local as N`; no-export stays in the AS", () => {
+  const n = new BgpNet();
+  const addrs = { a: "10.0.0.1", b: "10.0.0.2", d: "10.0.0.4", e: "10.0.0.5" };
+  for (const [h, a] of Object.entries(addrs)) n.host(h, a);
+  const noExport: BirdFilter = {
+    name: "no_export",
+    run: (route) => ({
+      decision: { accepted: true, file: "bird.cfg", line: 1, text: "accept;" },
+      route:
+        route.net.len === 27
+          ? { ...route, attrs: { ...route.attrs, bgp_community: [[65535, 65281]] } }
+          : route,
+    }),
+  };
+  const f = n.converge({
+    a: {
+      config: node(
+        "bird1",
+        addrs.a,
+        ["10.48.1.0/26", "10.48.2.0/27"],
+        [bgp("b", 65001, addrs.b, 65002, { export: noExport })],
+      ),
+    },
+    b: {
+      config: node("bird1", addrs.b, [], [bgp("a", 65002, addrs.a, 65001), bgp("d", 65002, addrs.d, 65001)]),
+    },
+    d: {
+      config: node(
+        "bird1",
+        addrs.d,
+        [],
+        [bgp("b", 65001, addrs.b, 65002, { allowLocalAs: 1 }), bgp("e", 65001, addrs.e, 65001)],
+      ),
+    },
+    e: { config: node("bird1", addrs.e, [], [bgp("d", 65001, addrs.d, 65001)]) },
+  });
+  // b learned the /27 with NO_EXPORT over eBGP: it keeps it, and sends it to no eBGP peer.
+  assert.match(f.birdc("b", ["show", "route", "for", "10.48.2.1"]).out, /10\.48\.2\.0\/27/);
+  const fromB = (len: number) => {
+    const v = f.exports("b", "d").find((x) => x.route.source === "RTS_BGP" && x.route.net.len === len)!;
+    return [v.decision.accepted, v.decision.text];
+  };
+  assert.deepEqual(fromB(26), [true, "all"]);
+  assert.deepEqual(fromB(27), [false, "protocol bgp d: community no-export: not sent to an eBGP peer"]);
+  // d takes [65002 65001] (one local AS allowed); its iBGP peer e, allowing none, drops it.
+  const atD = f.imports("d", "b").find((v) => v.route.net.len === 26)!;
+  assert.equal(atD.decision.accepted, true);
+  assert.deepEqual(atD.route.attrs.bgp_path, [65002, 65001]);
+  const atE = f.imports("e", "d").find((v) => v.route.net.len === 26)!;
+  assert.equal(atE.decision.text, "protocol bgp d: AS path loop");
 });

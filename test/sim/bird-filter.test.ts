@@ -369,8 +369,51 @@ test("BGPFilter match operators, sources, interfaces and peer types", () => {
   const tagged = bgpRoute("10.50.0.0/24", { bgp_local_pref: 100, bgp_community: [[65000, 100]] });
   const sameResult = same.import.run(tagged);
   assert.equal(sameResult.route.attrs.bgp_local_pref, 2147483547);
-  const other = bgps.find((p) => p.kind === "bgp" && p.localAs !== p.neighbor.as);
-  if (other) assert.equal(other.import.run(tagged).route.attrs.bgp_local_pref, 100);
+  // The scenario has no eBGP peer; for one confd passes false, and the community changes nothing.
+  const ebgp = parseBirdConfig(
+    {
+      ...pt.files,
+      "bird.cfg": `${pt.files["bird.cfg"]}\nfilter ebgp { 'bgp_test-filter-peertype_importFilterV4'(false); }\n`,
+    },
+    "bird.cfg",
+    "bird1",
+  );
+  const ebgpResult = ebgp.filters.get("ebgp")!.run(tagged);
+  assert.equal(ebgpResult.decision.accepted, true);
+  assert.equal(ebgpResult.route, tagged);
+});
+
+test("~ on lists against sets, and large communities built at run time", () => {
+  const text = [
+    "filter f",
+    "int x;",
+    "{",
+    "  x = bgp_med;",
+    "  if bgp_community ~ [(65000, 10..20)] then accept;",
+    "  if bgp_path ~ [64600..64700] then accept;",
+    "  if bgp_large_community ~ [(1, 2, 3..4)] then accept;",
+    "  if (1, 2, x) ~ bgp_large_community then accept;",
+    "  reject;",
+    "}",
+  ].join("\n");
+  const f = parseBirdConfig({ "bird.cfg": text }, "bird.cfg", "bird1").filters.get("f")!;
+  const line = (attrs: BirdAttributes) => {
+    const r = f.run(route("10.0.0.0/8", {}, { bgp_med: 7, bgp_path: [], ...attrs }));
+    assert.equal(r.decision.error, undefined);
+    return r.decision.accepted ? r.decision.line : 0;
+  };
+  assert.equal(line({ bgp_community: [[65000, 15]] }), 5);
+  assert.equal(line({ bgp_community: [[65000, 21]] }), 0);
+  assert.equal(line({ bgp_path: [65000, 64650] }), 6);
+  assert.equal(line({ bgp_path: [65000] }), 0);
+  assert.equal(line({ bgp_large_community: [[1, 2, 4]] }), 7);
+  assert.equal(line({ bgp_large_community: [[1, 2, 7]] }), 8);
+  assert.equal(line({ bgp_large_community: [[1, 2, 8]] }), 0);
+  // No bgp_med: x is void, and the constructor's runtime error rejects the route.
+  assert.deepEqual(
+    f.run(route("10.0.0.0/8", {}, { bgp_path: [], bgp_large_community: [[1, 2, 8]] })).decision.error,
+    "Can't operate with value of non-integer type in LC constructor",
+  );
 });
 
 test("host1's import filter (lab): exactly the external IP range, inside the service range or the external pool", () => {

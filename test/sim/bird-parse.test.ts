@@ -35,7 +35,7 @@ function v4Files(dir: string): Record<string, string> {
   return files;
 }
 
-export function goldenConfig(scenario: string) {
+function goldenConfig(scenario: string) {
   return parseBirdConfig(v4Files(join(ROOT, scenario)), "bird.cfg", "bird1");
 }
 
@@ -311,6 +311,25 @@ test("errors name file:line:col, inside included files too", () => {
   assert.equal(
     refusal({ "bird.cfg": "filter f {\n  case net.len { 8: accept; }\n}\n" }),
     "bird.cfg:2:3 not supported yet: case",
+  );
+  // BIRD's lexer takes `include` only as a line of its own.
+  assert.equal(
+    refusal({ "bird.cfg": 'router id 1.2.3.4; include "a.cfg";\n', "a.cfg": "" }),
+    'bird.cfg:1:20 syntax error: include "file"; expected, on a line of its own',
+  );
+  // BIRD 2: a protocol's table is a channel option, and the device protocol has no channel.
+  assert.equal(
+    refusal({ "bird.conf": "protocol kernel {\n  table master4;\n}\n" }, "bird2", "bird.conf"),
+    "bird.conf:2:3 table belongs in the ipv4 channel in BIRD 2",
+  );
+  assert.equal(
+    refusal({ "bird.conf": "protocol device {\n  ipv4;\n}\n" }, "bird2", "bird.conf"),
+    "bird.conf:2:3 The device protocol supports no channel",
+  );
+  // The sim's kernel protocol programs the main table only.
+  assert.equal(
+    refusal({ "bird.cfg": "protocol kernel {\n  kernel table 100;\n}\n" }),
+    "bird.cfg:2:16 not supported yet: kernel tables other than main (254)",
   );
 });
 

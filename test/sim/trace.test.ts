@@ -344,6 +344,8 @@ test("an ECMP route: the trace names the prefix and which nexthop of how many th
     scope: "global",
     metric: 0,
   });
+  // Hash the 5-tuple (fib_multipath_hash_policy=1) so flows of one pair spread; Linux's default hashes the addresses.
+  a.sysctl.multipathHashPolicy = 1;
   const chosen = new Set<number>();
   for (let port = 32768; port < 32776; port++) {
     a.nextEphemeral = port;

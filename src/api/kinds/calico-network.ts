@@ -177,7 +177,8 @@ export const BlockAffinity: KindDef = {
   namespaced: false,
   body: {
     spec: obj({
-      state: z.enum(["pending", "confirmed", "pendingDeletion"]),
+      // "" is a legacy affinity, implicitly confirmed (Calico's state is a plain string; IPAM and confd read "" so).
+      state: z.enum(["", "pending", "confirmed", "pendingDeletion"]),
       node: str,
       cidr: cidrString,
       type: str.optional(),

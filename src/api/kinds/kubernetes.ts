@@ -405,16 +405,14 @@ export const Secret: KindDef = {
     o.type ??= "Opaque";
   },
   check(o, out) {
-    for (const field of ["data", "stringData"] as const) {
-      for (const [k, v] of Object.entries((o[field] as Record<string, string> | undefined) ?? {})) {
-        if (!SECRET_KEY.test(k))
-          out.push({
-            path: `${field}.${k}`,
-            message: `a valid config key must consist of alphanumeric characters, '-', '_' or '.'`,
-          });
-        if (field === "data" && !BASE64.test(v))
-          out.push({ path: `${field}.${k}`, message: "illegal base64 data" });
-      }
+    // defaults() has folded stringData into data by now.
+    for (const [k, v] of Object.entries((o.data as Record<string, string> | undefined) ?? {})) {
+      if (!SECRET_KEY.test(k))
+        out.push({
+          path: `data.${k}`,
+          message: `a valid config key must consist of alphanumeric characters, '-', '_' or '.'`,
+        });
+      if (!BASE64.test(v)) out.push({ path: `data.${k}`, message: "illegal base64 data" });
     }
   },
 };

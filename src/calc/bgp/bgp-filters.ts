@@ -185,40 +185,32 @@ function filterCalls(
     if (!f) continue;
     const rules = rulesOf(f, direction, version);
     if (rules.length === 0) continue;
-    const fn = `'bgp_${filterSymbolName(name)}_${direction}FilterV${version}'`;
+    const fn = functionName(name, direction, version);
     out.push(hasPeerType(rules) ? `${fn}(${sameAS});` : `${fn}();`);
   }
   return out;
 }
 
-/** buildImportFilter: the body of a peer's `import filter { … }`, lines joined as the template indents them. */
-export function importFilterText(
+/**
+ * buildImportFilter and buildExportFilter: the bodies of a peer's `import filter { … }` and `export filter { … }`,
+ * lines joined as the template indents them.
+ */
+export function peerFilterTexts(
   filters: ReadonlyMap<string, ApiObject>,
   names: readonly string[],
   peerAS: string,
   nodeAS: string,
   version: 4 | 6,
   normalRoutePriority: number,
-): string {
-  return [
-    ...filterCalls(filters, names, "import", version, peerAS === nodeAS),
+): { importFilter: string; exportFilter: string } {
+  const sameAS = peerAS === nodeAS;
+  const importFilter = [
+    ...filterCalls(filters, names, "import", version, sameAS),
     `if (defined(bgp_local_pref)&&(bgp_local_pref > ${BIRD_INT_MAX - normalRoutePriority})) then`,
     `  preference = ${BIRD_OVERRIDE_PREFERENCE};`,
     "accept;",
-  ].join("\n    ");
-}
-
-/** buildExportFilter: the body of a peer's `export filter { … }`. */
-export function exportFilterText(
-  filters: ReadonlyMap<string, ApiObject>,
-  names: readonly string[],
-  peerAS: string,
-  nodeAS: string,
-  version: 4 | 6,
-  normalRoutePriority: number,
-): string {
-  const sameAS = peerAS === nodeAS;
-  return [
+  ];
+  const exportFilter = [
     "if (defined(source) && source = RTS_BGP && defined(bgp_local_pref)) then {",
     `  krt_metric = ${BIRD_INT_MAX} - bgp_local_pref;`,
     "} else {",
@@ -228,5 +220,6 @@ export function exportFilterText(
     ...filterCalls(filters, names, "export", version, sameAS),
     `calico_export_to_bgp_peers(${sameAS});`,
     "reject;",
-  ].join("\n    ");
+  ];
+  return { importFilter: importFilter.join("\n    "), exportFilter: exportFilter.join("\n    ") };
 }

@@ -3,6 +3,7 @@ import { formatCidr, maskCidr, parseCidrOrIp } from "../../net/index.ts";
 import { parseSelector } from "../../selector/index.ts";
 import { asNumberOf, canonicalIp, hasValue, secretKeyRefOf } from "./go-values.ts";
 import type { ConfdInput, LocalWorkloadStatus } from "./input.ts";
+import { computeV1Peerings, type V1Peering } from "./peerings.ts";
 
 /**
  * The datastore as confd's calico client caches it (confd/pkg/backends/calico/client.go): per-node BGP facts as the
@@ -34,6 +35,8 @@ type Spec = Record<string, any>;
 
 export class ConfdView {
   readonly nodeName: string;
+  /** Every object confd was given (the routing model reads blocks, pools and services from them). */
+  readonly objects: readonly ApiObject[];
   readonly env: Record<string, string>;
   /** Calico Nodes by name, in name order. */
   readonly nodes = new Map<string, ConfdNode>();
@@ -48,9 +51,16 @@ export class ConfdView {
   readonly localWorkloads: LocalWorkloadStatus[];
   private readonly secrets = new Map<string, ApiObject>();
   private readonly secretNamespace: string;
+  private peerings: Map<string, V1Peering> | undefined;
+
+  /** The view of `input`, or `input` itself when it is a view already (so callers can build it once). */
+  static of(input: ConfdInput | ConfdView): ConfdView {
+    return input instanceof ConfdView ? input : new ConfdView(input);
+  }
 
   constructor(input: ConfdInput) {
     this.nodeName = input.node;
+    this.objects = input.objects;
     this.env = input.env ?? {};
     this.localWorkloads = input.localWorkloads ?? [];
     this.secretNamespace = this.env.NAMESPACE || "kube-system";
@@ -87,6 +97,12 @@ export class ConfdView {
     }
   }
 
+  /** computeV1Peerings of this view, computed once. */
+  v1Peerings(): Map<string, V1Peering> {
+    this.peerings ??= computeV1Peerings(this);
+    return this.peerings;
+  }
+
   node(name: string): ConfdNode | undefined {
     return this.nodes.get(name);
   }
@@ -119,6 +135,13 @@ export class ConfdView {
     return p === 0 ? "" : String(p);
   }
 
+  /** The default BGPConfiguration's ipv4/ipv6NormalRoutePriority: the kernel metric of ordinary routes (1024). */
+  normalRoutePriority(family: 4 | 6): number {
+    const v =
+      family === 4 ? this.globalConfig?.ipv4NormalRoutePriority : this.globalConfig?.ipv6NormalRoutePriority;
+    return typeof v === "number" ? v : 1024;
+  }
+
   /** /calico/bgp/v1/global/node_mesh enabled (default true). */
   meshEnabled(): boolean {
     const v = this.globalConfig?.nodeToNodeMeshEnabled;
@@ -148,17 +171,14 @@ export class ConfdView {
     return false;
   }
 
-  /** secretWatcher.GetSecret: the value of key in the named Secret of calico-node's namespace. */
+  /**
+   * secretWatcher.GetSecret: the value of key in the named Secret of calico-node's namespace. It reads `data` only:
+   * the API server has folded any stringData into it.
+   */
   secret(ref: { name: string; key: string } | undefined): string | undefined {
     if (!ref) return undefined;
-    const s = this.secrets.get(ref.name);
-    if (!s) return undefined;
-    const data = s.data as Record<string, string> | undefined;
-    if (data && typeof data[ref.key] === "string")
-      return Buffer.from(data[ref.key]!, "base64").toString("utf8");
-    const stringData = s.stringData as Record<string, string> | undefined;
-    if (stringData && typeof stringData[ref.key] === "string") return stringData[ref.key];
-    return undefined;
+    const value = (this.secrets.get(ref.name)?.data as Record<string, string> | undefined)?.[ref.key];
+    return typeof value === "string" ? Buffer.from(value, "base64").toString("utf8") : undefined;
   }
 
   /** The node mesh password (BGPConfiguration default nodeMeshPassword), "" when none can be read. */

@@ -1,34 +1,14 @@
-export {
-  BgpFilterError,
-  BIRD_INT_MAX,
-  BIRD_OVERRIDE_PREFERENCE,
-  bgpFilterFunctions,
-  exportFilterText,
-  filterSymbolName,
-  importFilterText,
-  truncateAndHashName,
-} from "./bgp-filters.ts";
-export { type ConfdNode, ConfdView, DEFAULT_AS } from "./confd-view.ts";
-export { parseGoDurationSeconds } from "./go-values.ts";
+export { BgpFilterError } from "./bgp-filters.ts";
+export { ConfdView } from "./confd-view.ts";
 export type { ConfdInput, LocalWorkloadStatus } from "./input.ts";
-export { type PoolFilterLines, poolFilterLines } from "./ip-pool-filters.ts";
 export {
   type BgpPeeringModel,
   type BirdPeer,
   bgpPeeringModel,
   type CommunityRule,
   ConfdNodeError,
-  DEFAULT_DIRECT_INTERFACES,
   hashToIPv4,
 } from "./peering-model.ts";
-export {
-  computeV1Peerings,
-  globalPeerKey,
-  nodePeerKey,
-  peeringsFor,
-  type V1Peering,
-  type V1PeeringEntry,
-} from "./peerings.ts";
 export {
   type AffineBlock,
   type BgpRoutingModel,
@@ -39,6 +19,4 @@ export {
   type ServiceAdvertisement,
   type ServiceRoute,
   serviceAdvertisement,
-  sortByRouteKey,
-  staticRouteKey,
 } from "./service-advertisement.ts";

@@ -103,7 +103,7 @@ function poolLine(
  * which case confd writes no IPv4 kernel lines at all).
  */
 export function poolFilterLines(
-  pools: ApiObject[],
+  pools: readonly ApiObject[],
   family: 4 | 6,
   programClusterRoutes: unknown,
   localSubnet: string | undefined,

@@ -1,9 +1,9 @@
 import { sha256 } from "../../lib/index.ts";
-import { bgpFilterFunctions, exportFilterText, importFilterText } from "./bgp-filters.ts";
+import { bgpFilterFunctions, peerFilterTexts } from "./bgp-filters.ts";
 import { ConfdView } from "./confd-view.ts";
 import { durationSecondsText } from "./go-values.ts";
 import type { ConfdInput } from "./input.ts";
-import { computeV1Peerings, peeringsFor, type V1Peering } from "./peerings.ts";
+import { peeringsFor, type V1Peering } from "./peerings.ts";
 
 /**
  * The peering part of confd's GetBirdBGPConfig (bgp_processor.go) for one node and family: everything bird.cfg /
@@ -114,24 +114,20 @@ function communityRules(spec: Spec, family: 4 | 6): CommunityRule[] {
   return out;
 }
 
-function normalRoutePriority(global: Spec | undefined, family: 4 | 6): number {
-  const v = family === 4 ? global?.ipv4NormalRoutePriority : global?.ipv6NormalRoutePriority;
-  return typeof v === "number" ? v : 1024;
-}
-
 const ipForName = (ip: string, family: 4 | 6) =>
   family === 4 ? ip.replaceAll(".", "_") : ip.replaceAll(":", "_");
 
 /**
  * The BIRD peering model of `input.node` for one family (GetBirdBGPConfig without the IP pool filters, which
  * bird_ipam.cfg uses). Throws ConfdNodeError when the node has no Calico Node (confd then renders nothing).
+ * Pass a ConfdView to share it with bgpRoutingModel.
  */
-export function bgpPeeringModel(input: ConfdInput, family: 4 | 6): BgpPeeringModel {
-  const view = new ConfdView(input);
-  const me = view.node(input.node);
+export function bgpPeeringModel(input: ConfdInput | ConfdView, family: 4 | 6): BgpPeeringModel {
+  const view = ConfdView.of(input);
+  const me = view.node(view.nodeName);
   if (!me)
     throw new ConfdNodeError(
-      `node ${input.node} has no Calico Node: confd cannot render its BGP configuration`,
+      `node ${view.nodeName} has no Calico Node: confd cannot render its BGP configuration`,
     );
   const global = view.globalConfig;
   const asNumber = view.asOf(me.name);
@@ -149,14 +145,12 @@ export function bgpPeeringModel(input: ConfdInput, family: 4 | 6): BgpPeeringMod
   if (global?.bindMode === "NodeIP") listenAddress = family === 6 ? me.ipv6 : me.ipv4;
   const ignored: unknown[] = Array.isArray(global?.ignoredInterfaces) ? global.ignoredInterfaces : [];
   const directInterfaces = [...ignored.map((i) => `-"${String(i)}"`), DEFAULT_DIRECT_INTERFACES].join(", ");
-  const priority = normalRoutePriority(global, family);
+  const priority = view.normalRoutePriority(family);
   const currentIp = family === 4 ? me.ipv4 : me.ipv6;
 
   const peers: BirdPeer[] = [];
-  const filterArgs = (names: readonly string[], peerAS: string, nodeAS: string) => ({
-    importFilter: importFilterText(view.bgpFilters, names, peerAS, nodeAS, family, priority),
-    exportFilter: exportFilterText(view.bgpFilters, names, peerAS, nodeAS, family, priority),
-  });
+  const filterArgs = (names: readonly string[], peerAS: string, nodeAS: string) =>
+    peerFilterTexts(view.bgpFilters, names, peerAS, nodeAS, family, priority);
 
   // Node-to-node mesh, unless this node is a route reflector.
   if (me.rrClusterId === "" && view.meshEnabled()) {
@@ -183,8 +177,7 @@ export function bgpPeeringModel(input: ConfdInput, family: 4 | 6): BgpPeeringMod
     }
   }
 
-  const all = computeV1Peerings(view);
-  const { global: globalPeers, node: nodePeers } = peeringsFor(view, family, all);
+  const { global: globalPeers, node: nodePeers } = peeringsFor(view, family);
   const build = (p: V1Peering, prefix: string): BirdPeer | undefined => {
     if (p.ip === "" || p.ip === currentIp) return undefined;
     const type = prefix.toLowerCase() as BirdPeer["type"];

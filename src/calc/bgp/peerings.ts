@@ -306,8 +306,8 @@ export function computeV1Peerings(view: ConfdView): Map<string, V1Peering> {
 export function peeringsFor(
   view: ConfdView,
   family: 4 | 6,
-  all: Map<string, V1Peering> = computeV1Peerings(view),
 ): { global: V1PeeringEntry[]; node: V1PeeringEntry[] } {
+  const all = view.v1Peerings();
   const globalPrefix = `/calico/bgp/v1/global/peer_v${family}/`;
   const nodePrefix = `/calico/bgp/v1/host/${view.nodeName}/peer_v${family}/`;
   const pick = (prefix: string) =>

@@ -4,7 +4,7 @@ import { ConfdView } from "./confd-view.ts";
 import type { ConfdInput } from "./input.ts";
 import { poolFilterLines } from "./ip-pool-filters.ts";
 import { peeringsFor } from "./peerings.ts";
-import { serviceAdvertisement, staticRouteKey } from "./service-advertisement.ts";
+import { configCidrs, serviceAdvertisement, staticRouteKey } from "./service-advertisement.ts";
 
 /** A BGP peer only reachable through a gateway (BGPPeer reachableBy): `route <ip>/32 via <gateway>;`. */
 export interface PeerGatewayRoute {
@@ -64,12 +64,12 @@ function byKey(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function affineBlocks(input: ConfdInput, family: 4 | 6): AffineBlock[] {
+function affineBlocks(view: ConfdView, family: 4 | 6): AffineBlock[] {
   const blocks = new Map<string, AffineBlock>();
-  for (const o of input.objects) {
+  for (const o of view.objects) {
     if (o.kind !== "BlockAffinity") continue;
     const spec = o.spec ?? {};
-    if (spec.node !== input.node || (spec.type ?? "host") !== "host") continue;
+    if (spec.node !== view.nodeName || (spec.type ?? "host") !== "host") continue;
     if (spec.deleted === true || spec.deleted === "true") continue;
     const state = typeof spec.state === "string" ? spec.state : "";
     if (state === "pending") continue;
@@ -112,19 +112,16 @@ function wireguardLines(view: ConfdView, family: 4 | 6): string[] {
   return lines.sort();
 }
 
-function configCidrs(list: unknown): string[] {
-  if (!Array.isArray(list)) return [];
-  return list.map((b) => b?.cidr).filter((c): c is string => typeof c === "string" && c !== "");
-}
-
-/** The routing half of confd's BIRD configuration for `input.node` and one address family. */
-export function bgpRoutingModel(input: ConfdInput, family: 4 | 6): BgpRoutingModel {
-  const view = new ConfdView(input);
+/**
+ * The routing half of confd's BIRD configuration for `input.node` and one address family. Pass a ConfdView to
+ * share it with bgpPeeringModel.
+ */
+export function bgpRoutingModel(input: ConfdInput | ConfdView, family: 4 | 6): BgpRoutingModel {
+  const view = ConfdView.of(input);
   const spec = view.globalConfig ?? {};
-  const me = view.node(input.node);
-  const priorityField = family === 4 ? spec.ipv4NormalRoutePriority : spec.ipv6NormalRoutePriority;
-  const normalRoutePriority = typeof priorityField === "number" ? priorityField : 1024;
-  const services = serviceAdvertisement(input);
+  const me = view.node(view.nodeName);
+  const normalRoutePriority = view.normalRoutePriority(family);
+  const services = serviceAdvertisement(view);
   const peerings = peeringsFor(view, family);
   const gatewayRoutes = (entries: typeof peerings.global): PeerGatewayRoute[] =>
     entries
@@ -132,11 +129,11 @@ export function bgpRoutingModel(input: ConfdInput, family: 4 | 6): BgpRoutingMod
       .map((e) => ({ ip: e.peering.ip, reachableBy: e.peering.reachableBy }));
   // network_v4/v6 is only stored when the node has an address of that family.
   const localSubnet = (family === 4 ? me?.networkV4 : me?.networkV6) || undefined;
-  const pools = poolFilterLines(input.objects, family, spec.programClusterRoutes, localSubnet);
+  const pools = poolFilterLines(view.objects, family, spec.programClusterRoutes, localSubnet);
   return {
     family,
-    nodeName: input.node,
-    blocks: affineBlocks(input, family),
+    nodeName: view.nodeName,
+    blocks: affineBlocks(view, family),
     staticRoutes: services.staticRoutes.filter((c) => familyOf(c) === family),
     rejectCidrs: services.rejectCidrs.filter((c) => familyOf(c) === family),
     globalPeerRoutes: gatewayRoutes(peerings.global),

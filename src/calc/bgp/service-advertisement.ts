@@ -50,16 +50,12 @@ export function sortByRouteKey(cidrs: Iterable<string>): string[] {
   });
 }
 
-function configCidrs(list: unknown): string[] {
+/** The `cidr`s of a BGPConfiguration list (serviceClusterIPs, serviceExternalIPs, serviceLoadBalancerIPs). */
+export function configCidrs(list: unknown): string[] {
   if (!Array.isArray(list)) return [];
   return list
     .map((b) => (b && typeof b === "object" ? (b as { cidr?: unknown }).cidr : undefined))
     .filter((c): c is string => typeof c === "string" && c !== "");
-}
-
-/** Go's net.ParseCIDR as confd uses it: an address with a prefix length, both strict. */
-function goParseCidr(text: string): Cidr | undefined {
-  return parseCidr(text);
 }
 
 function isSingleAddress(cidr: string): boolean {
@@ -68,7 +64,7 @@ function isSingleAddress(cidr: string): boolean {
 
 /** updateGlobalRoutes refuses the whole list (and keeps nothing new) when any CIDR does not parse. */
 function validRanges(cidrs: string[]): string[] | undefined {
-  return cidrs.every((c) => goParseCidr(c) !== undefined) ? cidrs : undefined;
+  return cidrs.every((c) => parseCidr(c) !== undefined) ? cidrs : undefined;
 }
 
 interface AdvertisementConfig {
@@ -87,7 +83,7 @@ function advertisementConfig(view: ConfdView): AdvertisementConfig {
   const externalCidrs = configCidrs(spec.serviceExternalIPs);
   const lbCidrs = configCidrs(spec.serviceLoadBalancerIPs);
   const aggregateLoadBalancers = (spec.serviceLoadBalancerAggregation ?? "Enabled") === "Enabled";
-  const nets = (cidrs: string[]) => cidrs.map(goParseCidr).filter((c): c is Cidr => c !== undefined);
+  const nets = (cidrs: string[]) => cidrs.map((c) => parseCidr(c)).filter((c): c is Cidr => c !== undefined);
   const lbGlobal = aggregateLoadBalancers ? lbCidrs.filter((c) => !isSingleAddress(c)) : [];
   return {
     clusterCidrs: validRanges(clusterCidrs) ?? [],
@@ -191,10 +187,10 @@ function routesForService(svc: ServiceView, cfg: AdvertisementConfig): string[] 
  * excluded, and each chosen Service's addresses as /32 or /128 routes (externalTrafficPolicy Local only from
  * nodes with a ready local endpoint).
  */
-export function serviceAdvertisement(input: ConfdInput): ServiceAdvertisement {
-  const view = new ConfdView(input);
+export function serviceAdvertisement(input: ConfdInput | ConfdView): ServiceAdvertisement {
+  const view = ConfdView.of(input);
   const cfg = advertisementConfig(view);
-  const labels = view.node(input.node)?.labels ?? {};
+  const labels = view.node(view.nodeName)?.labels ?? {};
   const excluded = labels[EXCLUDE_LABEL] === "true";
 
   const global = [
@@ -209,16 +205,18 @@ export function serviceAdvertisement(input: ConfdInput): ServiceAdvertisement {
 
   const byRoute = new Map<string, Set<string>>();
   if (!excluded) {
-    const nodeRef = input.env?.CALICO_K8S_NODE_REF || input.node;
+    const nodeRef = view.env.CALICO_K8S_NODE_REF || view.nodeName;
     const slicesByService = new Map<string, ApiObject[]>();
-    for (const o of input.objects) {
+    for (const o of view.objects) {
       if (o.kind !== "EndpointSlice") continue;
       const svcName = o.metadata.labels?.[SERVICE_NAME_LABEL];
       if (!svcName) continue;
       const key = `${o.metadata.namespace ?? "default"}/${svcName}`;
-      slicesByService.set(key, [...(slicesByService.get(key) ?? []), o]);
+      const slices = slicesByService.get(key);
+      if (slices) slices.push(o);
+      else slicesByService.set(key, [o]);
     }
-    for (const o of input.objects) {
+    for (const o of view.objects) {
       if (o.kind !== "Service" || o.apiVersion !== "v1") continue;
       const svc = serviceView(o);
       const slices = slicesByService.get(svc.key) ?? [];
@@ -232,7 +230,7 @@ export function serviceAdvertisement(input: ConfdInput): ServiceAdvertisement {
     .sort()
     .map((cidr) => ({ cidr, services: [...(byRoute.get(cidr) ?? [])].sort() }));
   return {
-    node: input.node,
+    node: view.nodeName,
     excluded,
     ranges,
     serviceRoutes,

@@ -109,9 +109,22 @@ export function chooseNexthop(route: Route, flowHash: number): Nexthop | undefin
   return route.nexthops[0];
 }
 
-/** A 5-tuple hash (FNV-1a over the fields) standing in for fib_multipath_hash_policy=1. */
-export function flowHash(src: number, dst: number, proto: number, sport: number, dport: number): number {
-  return fnv1a5(src, dst, proto, sport, dport);
+/**
+ * A flow's multipath hash (FNV-1a standing in for the kernel's), over the fields net.ipv4.fib_multipath_hash_policy
+ * names: 0, Linux's default, the addresses only (every connection between two hosts takes the same path); 1 the
+ * 5-tuple; 3 the default custom fields (addresses and protocol). 2 hashes an encapsulated packet's inner addresses,
+ * which for the sim's unencapsulated packets is 0's.
+ */
+export function flowHash(
+  policy: number,
+  src: number,
+  dst: number,
+  proto: number,
+  sport: number,
+  dport: number,
+): number {
+  if (policy === 1) return fnv1a5(src, dst, proto, sport, dport);
+  return fnv1a5(src, dst, policy === 3 ? proto : 0, 0, 0);
 }
 
 function destinationText(r: Route): string {

@@ -74,7 +74,7 @@ export class Kernel {
    * is a chain of tail calls, so no two hooks of one namespace need their own context at the same time.
    */
   hookContext?: MatchContext;
-  readonly sysctl = { ipForward: false, rpFilter: 0, rpFilterDefault: 0 };
+  readonly sysctl = { ipForward: false, rpFilter: 0, rpFilterDefault: 0, multipathHashPolicy: 0 };
   private readonly localIps = new Set<number>();
   private nextIndex = 1;
   nextEphemeral = 32768;

@@ -326,14 +326,22 @@ export class Network {
     let route = kernel.isLocal(p.dst) ? undefined : kernel.main.lookup(p.dst);
     const local = kernel.isLocal(p.dst);
     if (!local && !route) return { kind: "unreachable", host: kernel.name, reason: "network" };
-    let hop = route && chooseNexthop(route, flowHash(p.src, p.dst, p.proto, p.sport, p.dport));
+    let hop =
+      route &&
+      chooseNexthop(
+        route,
+        flowHash(kernel.sysctl.multipathHashPolicy, p.src, p.dst, p.proto, p.sport, p.dport),
+      );
     let outDev = local ? "lo" : (hop?.dev ?? "");
     if (p.src === 0) {
       p.src = local ? p.dst : (route?.src ?? kernel.sourceFor(outDev, p.dst) ?? 0);
       // ip_route_connect's second lookup, with the source chosen: the nexthop of a multipath route is the one every
       // later packet of the flow hashes to (otherwise a SYN and its ACK could leave by different routers).
       if (route && route.nexthops.length > 1) {
-        hop = chooseNexthop(route, flowHash(p.src, p.dst, p.proto, p.sport, p.dport));
+        hop = chooseNexthop(
+          route,
+          flowHash(kernel.sysctl.multipathHashPolicy, p.src, p.dst, p.proto, p.sport, p.dport),
+        );
         outDev = hop?.dev ?? "";
       }
     }
@@ -369,7 +377,12 @@ export class Network {
       const nowLocal = kernel.isLocal(p.dst);
       route = nowLocal ? undefined : kernel.main.lookup(p.dst);
       if (!nowLocal && !route) return { kind: "unreachable", host: kernel.name, reason: "network" };
-      hop = route && chooseNexthop(route, flowHash(p.src, p.dst, p.proto, p.sport, p.dport));
+      hop =
+        route &&
+        chooseNexthop(
+          route,
+          flowHash(kernel.sysctl.multipathHashPolicy, p.src, p.dst, p.proto, p.sport, p.dport),
+        );
       outDev = nowLocal ? "lo" : (hop?.dev ?? "");
       ctx.outIface = outDev;
       if (trace) {
@@ -517,7 +530,10 @@ export class Network {
     const route = kernel.main.lookup(p.dst);
     if (!route) return { kind: "unreachable", host: kernel.name, reason: "network" };
     if (route.type !== "unicast") return this.routeFailure(kernel, route.type);
-    const hop = chooseNexthop(route, flowHash(p.src, p.dst, p.proto, p.sport, p.dport))!;
+    const hop = chooseNexthop(
+      route,
+      flowHash(kernel.sysctl.multipathHashPolicy, p.src, p.dst, p.proto, p.sport, p.dport),
+    )!;
     ctx.outIface = hop.dev;
     p.ttl = (p.ttl ?? 64) - 1;
     if (p.ttl <= 0) return { kind: "dropped", host: kernel.name, reason: "TTL exceeded" };

@@ -1,12 +1,13 @@
 import type { Kernel } from "./kernel.ts";
 
 /**
- * The sysctls the sim models, by their `sysctl` names: `net.ipv4.ip_forward` and
- * `net.ipv4.conf.{all,default,IFACE}.rp_filter`. Reading an unknown key answers as sysctl(8) does.
+ * The sysctls the sim models, by their `sysctl` names: `net.ipv4.ip_forward`,
+ * `net.ipv4.fib_multipath_hash_policy` and `net.ipv4.conf.{all,default,IFACE}.rp_filter`. Reading an unknown key answers as sysctl(8) does.
  */
 export class SysctlError extends Error {}
 
 const RP = /^net\.ipv4\.conf\.([^.]+)\.rp_filter$/;
+const MULTIPATH_POLICY = "net.ipv4.fib_multipath_hash_policy";
 
 function noSuchKey(name: string): SysctlError {
   return new SysctlError(
@@ -21,6 +22,7 @@ function normalise(key: string): string {
 export function sysctlGet(k: Kernel, key: string): number {
   const name = normalise(key);
   if (name === "net.ipv4.ip_forward") return k.sysctl.ipForward ? 1 : 0;
+  if (name === MULTIPATH_POLICY) return k.sysctl.multipathHashPolicy;
   const m = RP.exec(name);
   if (m) {
     if (m[1] === "all") return k.sysctl.rpFilter;
@@ -35,6 +37,11 @@ export function sysctlSet(k: Kernel, key: string, value: number): void {
   const name = normalise(key);
   if (name === "net.ipv4.ip_forward") {
     k.sysctl.ipForward = value !== 0;
+    return;
+  }
+  if (name === MULTIPATH_POLICY) {
+    if (!(value >= 0 && value <= 3)) throw new SysctlError(`sysctl: setting key "${name}": Invalid argument`);
+    k.sysctl.multipathHashPolicy = value;
     return;
   }
   const m = RP.exec(name);

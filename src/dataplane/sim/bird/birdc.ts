@@ -5,7 +5,7 @@
  */
 import { formatIpv4, parseIpv4, parseIpv4Prefix, prefixContains } from "../ipv4.ts";
 import type { BgpFabric, ProtocolStatus, Speaker } from "./fabric.ts";
-import type { Rte } from "./rib.ts";
+import { prefixKey, type Rte } from "./rib.ts";
 import type { BgpEnd } from "./session.ts";
 
 const TWENTY_HOURS = 20 * 3600 * 1000;
@@ -163,14 +163,17 @@ function routeLines(
     const last = path.length ? `AS${path[path.length - 1]}` : "";
     info = ` (${r.preference}${igp}) [${last}${"ie?"[r.attrs.bgp_origin ?? 0] ?? "?"}]`;
   }
+  // The best route is marked `*`, or `!` when the kernel refused it (KRF_SYNC_ERROR: EEXIST).
+  const mark = primary ? (s.syncErrors.has(prefixKey(r.net)) ? " !" : " *") : "";
   const head = bird2
-    ? `${net.padEnd(20)} ${r.dest} [${r.proto} ${tm}${from}]${primary ? " *" : ""}${info}`
-    : `${net.padEnd(18)} ${destText1(r)} [${r.proto} ${tm}${from}]${primary ? " *" : ""}${info}`;
+    ? `${net.padEnd(20)} ${r.dest} [${r.proto} ${tm}${from}]${mark}${info}`
+    : `${net.padEnd(18)} ${destText1(r)} [${r.proto} ${tm}${from}]${mark}${info}`;
   const out = [head];
   if (bird2 && r.dest === "unicast")
     for (const n of r.nexthops) {
       const w = r.nexthops.length > 1 ? ` weight ${n.weight}` : "";
-      out.push(n.gw !== undefined ? `\tvia ${formatIpv4(n.gw)} on ${n.iface}${w}` : `\tdev ${n.iface}${w}`);
+      // 2.0.7's `\tdev %s%s%s` has no conversion for the weight, so a device nexthop prints none.
+      out.push(n.gw !== undefined ? `\tvia ${formatIpv4(n.gw)} on ${n.iface}${w}` : `\tdev ${n.iface}`);
     }
   if (!bird2 && r.nexthops.length > 1)
     for (const n of r.nexthops) out.push(`\tvia ${formatIpv4(n.gw ?? 0)} on ${n.iface} weight ${n.weight}`);
@@ -284,6 +287,8 @@ function showRoute(fabric: BgpFabric, s: Speaker, args: string[]): string[] {
         : `${shown} of ${routesTotal} routes for ${nets} networks`,
     ];
   }
+  // rt-show.c: a `for` lookup that shows nothing answers 8001.
+  if (forIp !== undefined && shown === 0) return ["Network not found"];
   if (bird2 && out.length) out.unshift(`Table ${s.table.name}:`);
   return out;
 }

@@ -22,9 +22,21 @@ function isIbgp(e: BgpEnd): boolean {
   return e.proto.localAs === e.proto.neighbor.as;
 }
 
-/** An end's cluster id (`rr cluster id`, else its router id, as BIRD defaults it). */
-function clusterId(e: BgpEnd): number {
-  return e.proto.rrClusterId ?? e.routerId;
+/**
+ * An end's cluster id: only a session to a reflector client has one (`rr cluster id`, else the router id);
+ * BIRD sets rr_cluster_id only with `rr client`, so a session between reflectors checks no cluster loop.
+ */
+function clusterId(e: BgpEnd): number | undefined {
+  return e.proto.rrClient ? (e.proto.rrClusterId ?? e.routerId) : undefined;
+}
+
+/** RFC 1997's well-known communities, as (ASN, value) pairs. */
+const NO_EXPORT = 0xff01;
+const NO_ADVERTISE = 0xff02;
+const NO_EXPORT_SUBCONFED = 0xff03;
+
+function hasWellKnown(route: BirdRoute, value: number): boolean {
+  return route.attrs.bgp_community?.some(([asn, v]) => asn === 0xffff && v === value) ?? false;
 }
 
 /** Why bgp_preexport refuses a route for this session, or undefined when it goes on to the export filter. */
@@ -34,14 +46,18 @@ export function preexportRefusal(e: BgpEnd, route: Rte, source: BgpEnd | undefin
   if (isIbgp(e) && isIbgp(source) && e.proto.localAs === source.proto.localAs) {
     if (!e.proto.rrClient && !source.proto.rrClient)
       return "learned over iBGP: not sent to another iBGP peer (no route reflection)";
-    if (e.proto.rrClusterId !== undefined && route.attrs.bgp_cluster_list?.includes(e.proto.rrClusterId))
-      return "cluster list loop";
+    const cid = clusterId(e);
+    if (cid !== undefined && route.attrs.bgp_cluster_list?.includes(cid)) return "cluster list loop";
   }
+  // interpret communities (on by default): RFC 1997's well-known communities of a BGP route.
+  if (hasWellKnown(route, NO_ADVERTISE)) return "community no-advertise";
+  if (!isIbgp(e) && (hasWellKnown(route, NO_EXPORT) || hasWellKnown(route, NO_EXPORT_SUBCONFED)))
+    return "community no-export: not sent to an eBGP peer";
   return undefined;
 }
 
 /** bgp_update_attrs: the route as this end sends it. */
-export function outgoingAttrs(e: BgpEnd, route: BirdRoute, source: BgpEnd | undefined): BirdRoute {
+function outgoingAttrs(e: BgpEnd, route: BirdRoute, source: BgpEnd | undefined): BirdRoute {
   const a = { ...route.attrs };
   // Only BGP attributes go on the wire: krt_metric is the kernel protocol's, local to this speaker (Calico's export
   // filter sets it, and the peer's kernel must not see it).
@@ -57,10 +73,16 @@ export function outgoingAttrs(e: BgpEnd, route: BirdRoute, source: BgpEnd | unde
   } else {
     a.bgp_path = a.bgp_path ?? [];
     if (a.bgp_local_pref === undefined) a.bgp_local_pref = 100;
-    if (source && isIbgp(source)) {
-      // Route reflection (RFC 4456).
+    if (source && isIbgp(source) && source.proto.localAs === e.proto.localAs) {
+      // Route reflection (RFC 4456): the cluster id of the client side the route enters or leaves by, and
+      // both when it passes between two client sessions with different cluster ids.
       if (a.bgp_originator_id === undefined) a.bgp_originator_id = source.peer?.routerId ?? source.routerId;
-      a.bgp_cluster_list = [clusterId(e), ...(a.bgp_cluster_list ?? [])];
+      const from = clusterId(source);
+      const to = clusterId(e);
+      let list = a.bgp_cluster_list ?? [];
+      if (from !== undefined) list = [from, ...list];
+      if (to !== undefined && to !== from) list = [to, ...list];
+      a.bgp_cluster_list = list;
     }
   }
   const keep =
@@ -72,7 +94,7 @@ export function outgoingAttrs(e: BgpEnd, route: BirdRoute, source: BgpEnd | unde
   return { ...route, attrs: a };
 }
 
-let filterIds = new WeakMap<BirdFilter, number>();
+const filterIds = new WeakMap<BirdFilter, number>();
 let nextFilterId = 1;
 function filterId(f: BirdFilter): number {
   let id = filterIds.get(f);
@@ -83,17 +105,26 @@ function filterId(f: BirdFilter): number {
   return id;
 }
 
+/** The map under `key` in `m`, added empty when missing. */
+function branch<K, K2, V>(
+  m: { get(key: K): Map<K2, V> | undefined; set(key: K, value: Map<K2, V>): unknown },
+  key: K,
+): Map<K2, V> {
+  let child = m.get(key);
+  if (!child) {
+    child = new Map();
+    m.set(key, child);
+  }
+  return child;
+}
+
 /** Runs filters with a per-(filter, route object) cache: a filter's result depends only on the route. */
 export class FilterCache {
   private readonly results = new WeakMap<BirdRoute, Map<number, FilterResult>>();
 
   run(filter: BirdFilter, route: BirdRoute): FilterResult {
     const id = filterId(filter);
-    let m = this.results.get(route);
-    if (!m) {
-      m = new Map();
-      this.results.set(route, m);
-    }
+    const m = branch(this.results, route);
     let r = m.get(id);
     if (!r) {
       r = filter.run(route);
@@ -132,16 +163,7 @@ export class ExchangeCache {
       sig = `${filterId(e.proto.export)}|${e.proto.localAs}|${e.proto.neighbor.as}|${e.localIp}|${e.proto.nextHopSelf}|${e.proto.nextHopKeep}|${clusterId(e)}`;
       this.txSig.set(e, sig);
     }
-    let bySig = this.sent.get(route);
-    if (!bySig) {
-      bySig = new Map();
-      this.sent.set(route, bySig);
-    }
-    let bySource = bySig.get(sig);
-    if (!bySource) {
-      bySource = new Map();
-      bySig.set(sig, bySource);
-    }
+    const bySource = branch(branch(this.sent, route), sig);
     let out = bySource.get(source ?? null);
     if (out === undefined) {
       const f = this.filters.run(e.proto.export, route);
@@ -167,16 +189,7 @@ export class ExchangeCache {
       sig = `${e.proto.name}|${isIbgp(e) ? 1 : 0}|${filterId(e.proto.import)}|${at}|${e.proto.neighbor.ip}|${e.peer?.routerId}`;
       this.rxSig.set(e, sig);
     }
-    let bySig = this.received.get(sent);
-    if (!bySig) {
-      bySig = new Map();
-      this.received.set(sent, bySig);
-    }
-    let byNh = bySig.get(sig);
-    if (!byNh) {
-      byNh = new Map();
-      bySig.set(sig, byNh);
-    }
+    const byNh = branch(branch(this.received, sent), sig);
     let rte = byNh.get(nh);
     if (rte === undefined) {
       rte = null;
@@ -198,10 +211,13 @@ export class ExchangeCache {
 /** Why bgp_rx_update drops a received route before the import filter (loops), or undefined. */
 export function rxRefusal(e: BgpEnd, sent: BirdRoute): string | undefined {
   const a = sent.attrs;
-  if (!isIbgp(e) && a.bgp_path?.includes(e.proto.localAs) && e.proto.allowLocalAs === undefined)
-    return "AS path loop";
+  // bgp_as_path_loopy, on every session: more of our AS numbers than `allow local as N` allows (0 by default).
+  let ours = 0;
+  for (const as of a.bgp_path ?? []) if (as === e.proto.localAs) ours++;
+  if (ours > (e.proto.allowLocalAs ?? 0)) return "AS path loop";
   if (isIbgp(e) && a.bgp_originator_id === e.routerId) return "ORIGINATOR_ID is ours";
-  if (isIbgp(e) && a.bgp_cluster_list?.includes(clusterId(e))) return "cluster list loop";
+  const cid = clusterId(e);
+  if (cid !== undefined && a.bgp_cluster_list?.includes(cid)) return "cluster list loop";
   return undefined;
 }
 
@@ -230,7 +246,7 @@ export function incoming(e: BgpEnd, sent: BirdRoute, at: number, nh: BirdNexthop
 export function nextHopResolver(
   kernel: Kernel,
   mode: "recursive" | "direct",
-  intern: (gw: number, iface: string) => BirdNexthop = (gw, iface) => ({ gw, iface, weight: 1 }),
+  intern: (gw: number, iface: string) => BirdNexthop,
 ): (gw: number) => BirdNexthop | undefined {
   const cache = new Map<number, BirdNexthop | null>();
   return (gw) => {
@@ -261,8 +277,4 @@ export function protocolDecision(e: BgpEnd, why: string): FilterDecision {
     line: e.proto.line,
     text: `protocol bgp ${e.proto.name}: ${why}`,
   };
-}
-
-export function resetFilterIds(): void {
-  filterIds = new WeakMap();
 }

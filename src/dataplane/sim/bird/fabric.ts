@@ -100,6 +100,8 @@ export class Speaker {
   /** The ends that may carry routes learned over iBGP from a non-client: eBGP peers and reflector clients. */
   readonly reflectEnds: BgpEnd[] = [];
   readonly routerId: number;
+  /** Prefixes whose exported route the kernel refused (EEXIST): `show route` marks their best route `!`. */
+  readonly syncErrors = new Set<number>();
   /** Since-times of the non-BGP protocols. */
   readonly since = new Map<string, number>();
   resolve: Map<string, (gw: number) => BirdNexthop | undefined> = new Map();
@@ -322,14 +324,14 @@ export class BgpFabric {
   private program(s: Speaker): void {
     const kp = s.config.protocols.find((p): p is KernelProtocol => p.kind === "kernel");
     const wanted = new Set<number>();
+    s.syncErrors.clear();
     if (kp)
       for (const [key, routes] of s.table.nets) {
-        const exp = kernelExport(kp, routes, this.cache.filters);
+        const exp = kernelExport(kp, routes, this.cache.filters, s.config.dialect);
         if (!exp.length) continue;
-        const route = this.fibRoutes.build(exp[0]!, exp, kp.metric);
-        if (!route) continue;
+        const route = this.fibRoutes.build(exp[0]!, exp, kp.metric, kp.mergePathsLimit);
         wanted.add(key);
-        syncPrefix(s.kernel, route, route.dst);
+        if (!syncPrefix(s.kernel, route)) s.syncErrors.add(key);
       }
     for (const r of s.kernel.main.routes)
       if (r.proto === "bird" && !wanted.has(prefixKey(r.dst))) s.kernel.main.remove(r);

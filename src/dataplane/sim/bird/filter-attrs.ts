@@ -30,10 +30,11 @@ export interface AttrDef {
 }
 
 /**
- * A dynamic attribute. Its accessors name the property literally (one inline cache per attribute: a
- * computed `attrs[name]` shared by every attribute would be megamorphic and an order of magnitude slower).
+ * A dynamic attribute `key`. Its getter names the property literally (one inline cache per attribute: a
+ * computed `attrs[key]` shared by every attribute would be megamorphic and an order of magnitude slower on
+ * every read); the store, which happens only on a route this run has just copied, is keyed.
  */
-function dynamic(type: VType, get: Ev, store: (a: BirdAttributes, v: never) => void): AttrDef {
+function dynamic(type: VType, key: keyof BirdAttributes, get: Ev): AttrDef {
   const check = setterCheck(type);
   const error = setterError(type);
   return {
@@ -41,7 +42,7 @@ function dynamic(type: VType, get: Ev, store: (a: BirdAttributes, v: never) => v
     get,
     set: (c, v, at) => {
       if (!check(v)) runtime(at, error);
-      store(writableAttrs(c), v as never);
+      (writableAttrs(c) as Record<string, unknown>)[key] = v;
     },
   };
 }
@@ -148,79 +149,23 @@ function staticAttr(dialect: BirdDialect, name: string): AttrDef | undefined {
 }
 
 const DYNAMIC: Record<string, AttrDef> = {
-  krt_metric: dynamic(
-    "int",
-    (c) => c.route.attrs.krt_metric,
-    (a, v) => {
-      a.krt_metric = v;
-    },
-  ),
-  bgp_local_pref: dynamic(
-    "int",
-    (c) => c.route.attrs.bgp_local_pref,
-    (a, v) => {
-      a.bgp_local_pref = v;
-    },
-  ),
-  bgp_med: dynamic(
-    "int",
-    (c) => c.route.attrs.bgp_med,
-    (a, v) => {
-      a.bgp_med = v;
-    },
-  ),
-  bgp_origin: dynamic(
-    "origin",
-    (c) => c.route.attrs.bgp_origin,
-    (a, v) => {
-      a.bgp_origin = v;
-    },
-  ),
-  bgp_next_hop: dynamic(
-    "ip",
-    (c) => c.route.attrs.bgp_next_hop,
-    (a, v) => {
-      a.bgp_next_hop = v;
-    },
-  ),
-  bgp_path: dynamic(
-    "path",
-    (c) => c.route.attrs.bgp_path,
-    (a, v) => {
-      a.bgp_path = v;
-    },
-  ),
-  bgp_community: dynamic(
-    "clist",
-    (c) => c.route.attrs.bgp_community ?? EMPTY_LIST,
-    (a, v) => {
-      a.bgp_community = v;
-    },
-  ),
+  krt_metric: dynamic("int", "krt_metric", (c) => c.route.attrs.krt_metric),
+  bgp_local_pref: dynamic("int", "bgp_local_pref", (c) => c.route.attrs.bgp_local_pref),
+  bgp_med: dynamic("int", "bgp_med", (c) => c.route.attrs.bgp_med),
+  bgp_origin: dynamic("origin", "bgp_origin", (c) => c.route.attrs.bgp_origin),
+  bgp_next_hop: dynamic("ip", "bgp_next_hop", (c) => c.route.attrs.bgp_next_hop),
+  bgp_path: dynamic("path", "bgp_path", (c) => c.route.attrs.bgp_path),
+  bgp_community: dynamic("clist", "bgp_community", (c) => c.route.attrs.bgp_community ?? EMPTY_LIST),
   bgp_large_community: dynamic(
     "lclist",
+    "bgp_large_community",
     (c) => c.route.attrs.bgp_large_community ?? EMPTY_LIST,
-    (a, v) => {
-      a.bgp_large_community = v;
-    },
   ),
-  bgp_originator_id: dynamic(
-    "quad",
-    (c) => c.route.attrs.bgp_originator_id,
-    (a, v) => {
-      a.bgp_originator_id = v;
-    },
-  ),
+  bgp_originator_id: dynamic("quad", "bgp_originator_id", (c) => c.route.attrs.bgp_originator_id),
 };
 
 /** Calico's BIRD fork: the kernel protocol routes through this device (`krt_tunnel = "tunl0"`). */
-const KRT_TUNNEL = dynamic(
-  "string",
-  (c) => c.route.attrs.krt_tunnel,
-  (a, v) => {
-    a.krt_tunnel = v;
-  },
-);
+const KRT_TUNNEL = dynamic("string", "krt_tunnel", (c) => c.route.attrs.krt_tunnel);
 
 const UNSUPPORTED = new Set([
   "scope",

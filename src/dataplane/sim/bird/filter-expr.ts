@@ -11,6 +11,7 @@ import { parsePathMask, parseSet } from "./filter-literals.ts";
 import {
   type CExpr,
   type Ctx,
+  communityValue,
   compareValues,
   type Ev,
   FilterTermination,
@@ -31,50 +32,8 @@ import {
   type ValueSet,
   type VType,
 } from "./filter-runtime.ts";
+import { isKeyword, RETURNED, type Scope, type St, type Variable } from "./filter-scope.ts";
 import type { Token, TokenStream } from "./lexer.ts";
-import type { BirdDialect, BirdFilter, FilterDecision } from "./types.ts";
-
-/** A function's parameter or local variable: one storage cell, as BIRD keeps it on the symbol. */
-export interface Variable {
-  name: string;
-  type: VType;
-  /** For a `set` variable: its element type. */
-  elem?: VType;
-  value: unknown;
-}
-
-export type Outcome = FilterDecision | undefined;
-export type St = (c: Ctx) => Outcome;
-
-/** Returned by a body that executed `return`; the value is in `Ctx.ret`. */
-export const RETURNED: FilterDecision = { accepted: false, file: "", line: 0, text: "return" };
-
-export interface FunctionDef {
-  name: string;
-  params: Variable[];
-  /** Undefined while the body is being compiled. */
-  body?: St;
-  /** The type of its `return` values; "void" when it returns none. */
-  returnType?: VType;
-  at: Token;
-}
-
-export type Symbol =
-  | { kind: "function"; def: FunctionDef }
-  | { kind: "filter"; filter: BirdFilter }
-  | { kind: "constant"; expr: CExpr }
-  | { kind: "protocol" }
-  | { kind: "template" };
-
-export interface Scope {
-  dialect: BirdDialect;
-  ts: TokenStream;
-  globals: Map<string, Symbol>;
-  /** Variables of the function or filter being compiled. */
-  locals?: Map<string, Variable>;
-  /** The function being compiled (for `return`). */
-  fn?: FunctionDef;
-}
 
 const ENUMS: Record<string, VType> = {};
 for (const n of RTS_VALUES) ENUMS[n] = "rts";
@@ -84,29 +43,6 @@ function enumType(sc: Scope, name: string): VType | undefined {
   if (ENUMS[name]) return ENUMS[name];
   const rtd = sc.dialect === "bird1" ? RTD_VALUES_BIRD1 : RTD_VALUES_BIRD2;
   return rtd.includes(name) ? "rtd" : undefined;
-}
-
-const KEYWORDS = new Set([
-  "if",
-  "then",
-  "else",
-  "accept",
-  "reject",
-  "return",
-  "print",
-  "printn",
-  "true",
-  "false",
-  "defined",
-  "unset",
-  "case",
-  "filter",
-  "where",
-  "function",
-]);
-
-export function isKeyword(name: string): boolean {
-  return KEYWORDS.has(name);
 }
 
 const DUMMY_CTX = {} as Ctx;
@@ -275,14 +211,22 @@ function match(sc: Scope, a: CExpr, b: CExpr, want: boolean, at: Token): CExpr {
     test = (x, y) => prefixSetMatches(y as PrefixPattern[], x as never);
   else if (R === "set") {
     const elem = b.elem as VType;
+    // Loops, not `.some(…)`: a closure over `y` would be allocated on every run.
     if (sameKind(L, elem)) test = (x, y) => setHas(y as ValueSet, x);
-    else if ((L === "clist" && elem === "pair") || (L === "clist" && elem === "quad")) {
-      test = (x, y) =>
-        (x as [number, number][]).some((e) => setHas(y as ValueSet, ((e[0] << 16) | e[1]) >>> 0));
-    } else if (L === "lclist" && elem === "lc")
-      test = (x, y) => (x as number[][]).some((e) => setHas(y as ValueSet, e));
-    else if (L === "path" && elem === "int")
-      test = (x, y) => (x as number[]).some((e) => setHas(y as ValueSet, e));
+    else if (L === "clist" && (elem === "pair" || elem === "quad")) {
+      test = (x, y) => {
+        const list = x as [number, number][];
+        for (let i = 0; i < list.length; i++)
+          if (setHas(y as ValueSet, communityValue(list[i] as [number, number]))) return true;
+        return false;
+      };
+    } else if ((L === "lclist" && elem === "lc") || (L === "path" && elem === "int")) {
+      test = (x, y) => {
+        const list = x as unknown[];
+        for (let i = 0; i < list.length; i++) if (setHas(y as ValueSet, list[i])) return true;
+        return false;
+      };
+    }
   }
   if (!test) sc.ts.error(at, `${name} applied on unknown type pair (${typeName(L)}, ${typeName(R)})`);
   const t = test;
@@ -448,10 +392,7 @@ function parsePrimary(sc: Scope): CExpr {
     ts.next();
     if (ts.is("/") && ts.peek(1).kind === "num") {
       ts.next();
-      const len = ts.next().value;
-      if (len > 32 || (t.value & ~maskOf(len)) !== 0)
-        ts.error(t, `Invalid network prefix: ${t.text}/${len}.`);
-      return konst("prefix", { addr: t.value, len, mask: maskOf(len) }, t);
+      return konst("prefix", ts.prefix(t, ts.next().value), t);
     }
     return konst("ip", t.value, t);
   }
@@ -515,7 +456,7 @@ function parsePrimary(sc: Scope): CExpr {
       if (attr.unsupported) ts.error(t, `not supported yet: ${attr.unsupported}`);
       return { type: attr.type, fn: attr.get, at: t };
     }
-    if (name === "roa_check" || name === "case" || KEYWORDS.has(name)) ts.unexpected(t);
+    if (name === "roa_check" || name === "case" || isKeyword(name)) ts.unexpected(t);
   }
   ts.next();
   if (ts.is("(")) return parseCall(sc, t).expr;
@@ -563,10 +504,12 @@ function parseParen(sc: Scope): CExpr {
   }
   const [fa, fb, fc] = fns as [Ev, Ev, Ev];
   const fn: Ev = (c) => {
-    const v = [fa(c), fb(c), fc(c)];
-    if (v.some((x) => typeof x !== "number"))
+    const a = fa(c);
+    const b = fb(c);
+    const d = fc(c);
+    if (typeof a !== "number" || typeof b !== "number" || typeof d !== "number")
       runtime(open, "Can't operate with value of non-integer type in LC constructor");
-    return v;
+    return [a, b, d];
   };
   return folded({ type: "lc", fn, at: open }, ...parts);
 }

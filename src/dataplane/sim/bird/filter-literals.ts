@@ -2,7 +2,6 @@
  * Filter literals that need more than one token: AS path masks `[= 65000 * =]`, sets `[ 1, 2..5, (65000, *),
  * RTS_BGP ]` and prefix sets `[ 10.0.0.0/8{16,24}, 172.16.0.0/12+ ]`. Their items must be constants.
  */
-import { maskOf } from "../ipv4.ts";
 import {
   type CExpr,
   constValue,
@@ -124,9 +123,7 @@ function parsePrefixSet(ts: TokenStream, open: Token): CExpr {
     ts.expect("/");
     const lenTok = ts.next();
     if (lenTok.kind !== "num") ts.unexpected(lenTok);
-    const len = lenTok.value;
-    if (len > 32 || (ipTok.value & ~maskOf(len)) !== 0)
-      ts.error(ipTok, `Invalid network prefix: ${ipTok.text}/${len}.`);
+    const { addr, len } = ts.prefix(ipTok, lenTok.value);
     let lo = len;
     let hi = len;
     if (ts.accept("+")) hi = 32;
@@ -143,7 +140,7 @@ function parsePrefixSet(ts: TokenStream, open: Token): CExpr {
       lo = l.value;
       hi = h.value;
     }
-    patterns.push({ addr: ipTok.value, len, lo, hi });
+    patterns.push({ addr, len, lo, hi });
   } while (ts.accept(","));
   ts.expect("]");
   return konst("pset", patterns, open);

@@ -4,7 +4,7 @@
  * val_compare, val_same, patmatch, as_path_match, prefix patterns). Values are plain JS values chosen by
  * static type, so a filter run allocates nothing unless it modifies the route.
  */
-import type { Ipv4Prefix } from "../ipv4.ts";
+import { type Ipv4Prefix, maskOf } from "../ipv4.ts";
 import type { Token, TokenStream } from "./lexer.ts";
 import type { BirdAttributes, BirdRoute, FilterDecision } from "./types.ts";
 
@@ -269,9 +269,7 @@ export function prefixSetMatches(set: PrefixPattern[], p: Ipv4Prefix): boolean {
   for (let i = 0; i < set.length; i++) {
     const pat = set[i] as PrefixPattern;
     if (p.len < pat.lo || p.len > pat.hi) continue;
-    const n = Math.min(p.len, pat.len);
-    const m = n === 0 ? 0 : (0xffffffff << (32 - n)) >>> 0;
-    if (((p.addr ^ pat.addr) & m) >>> 0 === 0) return true;
+    if (((p.addr ^ pat.addr) & maskOf(Math.min(p.len, pat.len))) >>> 0 === 0) return true;
   }
   return false;
 }

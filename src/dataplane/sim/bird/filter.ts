@@ -5,27 +5,27 @@
  * of a filter is an error in BIRD ("did not return accept nor reject"), and the route is rejected.
  */
 import { attribute } from "./filter-attrs.ts";
-import {
-  type FunctionDef,
-  isKeyword,
-  type Outcome,
-  parseCall,
-  parseExpr,
-  RETURNED,
-  type Scope,
-  type St,
-  type Variable,
-} from "./filter-expr.ts";
+import { parseCall, parseExpr } from "./filter-expr.ts";
 import { type ListOpName, listOp } from "./filter-lists.ts";
 import {
   type CExpr,
   type Ctx,
+  EMPTY_LIST,
   FilterRuntimeError,
   FilterTermination,
   runtime,
   type VType,
   writableAttrs,
 } from "./filter-runtime.ts";
+import {
+  type FunctionDef,
+  isKeyword,
+  type Outcome,
+  RETURNED,
+  type Scope,
+  type St,
+  type Variable,
+} from "./filter-scope.ts";
 import type { Token, TokenStream } from "./lexer.ts";
 import type { BirdFilter, BirdRoute, FilterDecision, FilterResult } from "./types.ts";
 
@@ -88,6 +88,15 @@ function parseLocals(sc: Scope, into: Map<string, Variable>): Variable[] {
     sc.ts.expect(";");
   }
   return out;
+}
+
+/** `body` with the local variables reset to void before each run. */
+function withLocals(vars: Variable[], body: St): St {
+  if (vars.length === 0) return body;
+  return (c) => {
+    for (let i = 0; i < vars.length; i++) (vars[i] as Variable).value = undefined;
+    return body(c);
+  };
 }
 
 function sequence(sts: St[]): St {
@@ -223,7 +232,7 @@ function parseStatement(sc: Scope): St {
       if (op.text === "empty") {
         if (!["path", "clist", "lclist"].includes(attr.type))
           ts.error(op, "Can't empty a non-list attribute");
-        value = { type: attr.type, fn: () => [], at: op };
+        value = { type: attr.type, fn: () => EMPTY_LIST, at: op };
       } else {
         if (op.text !== "prepend" && op.text !== "add" && op.text !== "delete" && op.text !== "filter") {
           ts.unexpected(op);
@@ -301,13 +310,7 @@ export function parseFunction(sc: Scope): void {
   const localVars = parseLocals(inner, locals);
   const { body } = parseBraced(inner);
   def.returnType ??= "void";
-  def.body =
-    localVars.length === 0
-      ? body
-      : (c) => {
-          for (const v of localVars) v.value = undefined;
-          return body(c);
-        };
+  def.body = withLocals(localVars, body);
 }
 
 /** A compiled filter body with its decision bookkeeping. */
@@ -349,14 +352,7 @@ function parseFilterBody(sc: Scope, name: string | undefined): BirdFilter {
   const inner: Scope = { ...sc, locals, fn: undefined };
   const localVars = parseLocals(inner, locals);
   const { body, close } = parseBraced(inner);
-  const withLocals: St =
-    localVars.length === 0
-      ? body
-      : (c) => {
-          for (const v of localVars) v.value = undefined;
-          return body(c);
-        };
-  return makeFilter(sc, name, withLocals, close);
+  return makeFilter(sc, name, withLocals(localVars, body), close);
 }
 
 /** `filter NAME { … }` (the `filter` keyword already read). */

@@ -3,10 +3,11 @@
  * - `learn`: alien routes in the FIB (not `proto bird`, not the kernel's own connected routes) enter the
  *   table as RTS_INHERIT with preference 10;
  * - export: each prefix's best route through the export filter becomes a `proto bird` route, with
- *   `merge paths` adding the nexthops of the other routes bgp_rte_mergable with it (weight 1 each); the metric
- *   is `krt_metric`, else 0. A route the kernel already has from another protocol at the same metric is not
- *   replaced (netlink answers EEXIST to BIRD's NLM_F_EXCL add), and `proto bird` routes BIRD no longer exports
- *   are removed (krt_prune).
+ *   `merge paths` adding the nexthops of the other routes bgp_rte_mergable with it (weight 1 each, at most the
+ *   `limit`: the lowest gateways, as nexthop_merge keeps them); the metric is the protocol's `metric` when not
+ *   0 (BIRD 2's default 32), else `krt_metric`, else none (nl_send_route). A route the kernel already has from
+ *   another protocol at the same metric is not replaced (netlink answers EEXIST to BIRD's NLM_F_EXCL add), and
+ *   `proto bird` routes BIRD no longer exports are removed (krt_prune).
  * - direct: each interface address's prefix on interfaces the patterns admit (RTS_DEVICE, preference 240);
  * - static: blackhole/unreachable/prohibit routes, and `via` routes whose gateway is on a connected network.
  */
@@ -14,19 +15,9 @@ import type { Route } from "../fib.ts";
 import { maskOf } from "../ipv4.ts";
 import type { Kernel } from "../kernel.ts";
 import type { FilterCache } from "./exchange.ts";
+import { patmatch } from "./filter-runtime.ts";
 import { mergable, type Rte } from "./rib.ts";
-import type { DirectProtocol, KernelProtocol, StaticProtocol } from "./types.ts";
-
-/** Shell glob, as BIRD's patmatch: `*` and `?`. */
-export function patmatch(pattern: string, text: string): boolean {
-  const re = new RegExp(
-    `^${pattern
-      .replace(/[.+^${}()|[\]\\]/g, "\\$&")
-      .replace(/\*/g, ".*")
-      .replace(/\?/g, ".")}$`,
-  );
-  return re.test(text);
-}
+import type { BirdDialect, DirectProtocol, KernelProtocol, StaticProtocol } from "./types.ts";
 
 function admitted(p: DirectProtocol, dev: string): boolean {
   for (const pat of p.interfaces) if (patmatch(pat.pattern, dev)) return !pat.exclude;
@@ -124,27 +115,38 @@ export function learnedRoutes(kernel: Kernel, p: KernelProtocol, at: number): Rt
 
 /** Shares FIB route objects between hosts exporting the same routes (they are never changed in place). */
 export class FibRouteCache {
-  private readonly byBest = new WeakMap<Rte, { merged: Rte[]; route: Route | null }[]>();
+  private readonly byBest = new WeakMap<
+    Rte,
+    { merged: Rte[]; metric: number; limit: number; route: Route }[]
+  >();
 
-  /** The kernel route for a prefix's exported routes (the best first), or null when nothing is exported. */
-  build(best: Rte, merged: Rte[], metric: number): Route | null {
-    if (metric !== 0 && best.attrs.krt_metric === undefined) return toKernel(merged, metric);
+  /**
+   * The kernel route for a prefix's exported routes (the best first).
+   * `metric` is the kernel protocol's (0: none), `limit` its `merge paths` limit.
+   */
+  build(best: Rte, merged: Rte[], metric: number, limit = Number.POSITIVE_INFINITY): Route {
     let list = this.byBest.get(best);
     if (!list) {
       list = [];
       this.byBest.set(best, list);
     }
     for (const c of list)
-      if (c.merged.length === merged.length && c.merged.every((r, i) => r === merged[i])) return c.route;
-    const route = toKernel(merged);
-    if (list.length < 8) list.push({ merged, route });
+      if (
+        c.metric === metric &&
+        c.limit === limit &&
+        c.merged.length === merged.length &&
+        c.merged.every((r, i) => r === merged[i])
+      )
+        return c.route;
+    const route = toKernel(merged, metric, limit);
+    if (list.length < 8) list.push({ merged, metric, limit, route });
     return route;
   }
 }
 
-function toKernel(routes: Rte[], defaultMetric = 0): Route | null {
+function toKernel(routes: Rte[], protocolMetric: number, limit: number): Route {
   const best = routes[0]!;
-  const metric = best.attrs.krt_metric ?? defaultMetric;
+  const metric = protocolMetric || (best.attrs.krt_metric ?? 0);
   if (best.dest !== "unicast")
     return { type: best.dest, dst: best.net, nexthops: [], proto: "bird", scope: "global", metric };
   const nexthops: Route["nexthops"] = [];
@@ -160,15 +162,26 @@ function toKernel(routes: Rte[], defaultMetric = 0): Route | null {
   if (nexthops.length === 0)
     return { type: "unreachable", dst: best.net, nexthops: [], proto: "bird", scope: "global", metric };
   nexthops.sort((a, b) => (a.via ?? 0) - (b.via ?? 0));
+  if (routes.length > 1 && nexthops.length > limit) nexthops.length = limit;
   const scope = nexthops.every((n) => n.via === undefined) ? "link" : "global";
   return { type: "unicast", dst: best.net, nexthops, proto: "bird", scope, metric };
 }
 
-/** What the kernel protocol exports for one prefix: the best route and, with `merge paths`, its equals. */
-export function kernelExport(p: KernelProtocol, routes: Rte[] | undefined, filters: FilterCache): Rte[] {
+/**
+ * What the kernel protocol exports for one prefix: the best route and, with `merge paths`, its equals. BIRD 1.6
+ * exports no device route (one nexthop, no gateway: the direct protocol's) unless `device routes`.
+ */
+export function kernelExport(
+  p: KernelProtocol,
+  routes: Rte[] | undefined,
+  filters: FilterCache,
+  dialect: BirdDialect,
+): Rte[] {
   if (!routes?.length) return [];
   const best = routes[0]!;
   if (best.proto === p.name) return [];
+  const device = best.dest === "unicast" && best.nexthops.length === 1 && best.nexthops[0]!.gw === undefined;
+  if (device && dialect === "bird1" && !p.deviceRoutes) return [];
   const first = filters.run(p.export, best);
   if (!first.decision.accepted) return [];
   const out: Rte[] = [first.route === best ? best : { ...first.route, at: best.at }];
@@ -196,16 +209,21 @@ function sameRoute(a: Route, b: Route): boolean {
   );
 }
 
-/** Puts the wanted `proto bird` route for one prefix into the FIB (or removes it); krt's EEXIST rule. */
-export function syncPrefix(kernel: Kernel, want: Route | null, dst: Route["dst"]): void {
-  const here = kernel.main.at(dst);
+/**
+ * Puts the wanted `proto bird` route for its prefix into the FIB, replacing BIRD's old one; returns false when
+ * the kernel refuses it (EEXIST: another protocol's route at the same metric), as BIRD marks KRF_SYNC_ERROR.
+ */
+export function syncPrefix(kernel: Kernel, want: Route): boolean {
+  const here = kernel.main.at(want.dst);
   let keep: Route | undefined;
-  for (const r of [...here]) {
+  // `remove` replaces the table's list, so `here` stays as it was.
+  for (const r of here) {
     if (r.proto !== "bird") continue;
-    if (want && !keep && sameRoute(r, want)) keep = r;
+    if (!keep && sameRoute(r, want)) keep = r;
     else kernel.main.remove(r);
   }
-  if (!want || keep) return;
-  if (kernel.main.at(dst).some((r) => r.metric === want.metric)) return; // EEXIST: another protocol's route
+  if (keep) return true;
+  if (kernel.main.at(want.dst).some((r) => r.metric === want.metric)) return false;
   kernel.main.add(want);
+  return true;
 }

@@ -3,7 +3,7 @@
  * 'quoted'), the two-character operators, `#` and C comments, and `include "file";` spliced in place. Every
  * token keeps its file, line and column so the parser and the filters can name them as BIRD does.
  */
-import { parseIpv4 } from "../ipv4.ts";
+import { type Ipv4Prefix, maskOf, parseIpv4 } from "../ipv4.ts";
 import { BirdConfigError } from "./types.ts";
 
 export type TokenKind = "num" | "ip" | "str" | "sym" | "op" | "eof";
@@ -47,7 +47,7 @@ function isAlnum(ch: string): boolean {
 }
 
 /** Splits one file into tokens (no include expansion). */
-export function tokenize(file: string, text: string): Token[] {
+function tokenize(file: string, text: string): Token[] {
   const out: Token[] = [];
   let i = 0;
   let line = 1;
@@ -167,8 +167,8 @@ export function tokenize(file: string, text: string): Token[] {
 }
 
 /**
- * The tokens of `main` with every `include "name";` replaced by the tokens of `files[name]` (BIRD's
- * lexer does the same, so an include may appear anywhere a line may start).
+ * The tokens of `main` with every `include "name";` replaced by the tokens of `files[name]`. As in BIRD's
+ * lexer, an include is a line of its own (`^include "…";`); elsewhere the parser refuses the word.
  */
 export function tokenizeWithIncludes(files: Record<string, string>, main: string): Token[] {
   const expand = (file: string, depth: number, chain: string[]): Token[] => {
@@ -185,8 +185,12 @@ export function tokenizeWithIncludes(files: Record<string, string>, main: string
         t.kind === "sym" &&
         !t.quoted &&
         t.text === "include" &&
+        (i === 0 || (toks[i - 1] as Token).line !== t.line) &&
         name?.kind === "str" &&
-        semi?.text === ";"
+        name.line === t.line &&
+        semi?.kind === "op" &&
+        semi.text === ";" &&
+        semi.line === t.line
       ) {
         if (name.text === "") throw new BirdConfigError(file, t.line, t.col, "Include with empty argument");
         if (/[*?[]/.test(name.text)) {
@@ -249,6 +253,13 @@ export class TokenStream {
 
   error(at: Token, reason: string): never {
     throw new BirdConfigError(at.file, at.line, at.col, reason);
+  }
+
+  /** The network `ip/len`, refused as BIRD does when the length is over 32 or host bits are set. */
+  prefix(ip: Token, len: number): Ipv4Prefix {
+    const mask = len > 32 ? 0 : maskOf(len);
+    if (len > 32 || (ip.value & ~mask) !== 0) this.error(ip, `Invalid network prefix: ${ip.text}/${len}.`);
+    return { addr: ip.value, len, mask };
   }
 
   unexpected(at: Token, hint?: string): never {

@@ -4,7 +4,6 @@
  * unnamed protocols as BIRD does (kernel1, device1, …) and compiles every filter once. Anything else is
  * refused with a BirdConfigError naming file:line:col.
  */
-import type { Ipv4Prefix } from "../ipv4.ts";
 import {
   constantFilter,
   parseDefine,
@@ -12,7 +11,7 @@ import {
   parseFunction,
   parseImExport,
 } from "./filter.ts";
-import { isKeyword, type Scope } from "./filter-expr.ts";
+import { isKeyword, type Scope } from "./filter-scope.ts";
 import { type Token, TokenStream, tokenizeWithIncludes } from "./lexer.ts";
 import { type Draft, finishProtocol, type ProtocolKind } from "./protocols.ts";
 import type { BirdConfig, BirdDialect, StaticRoute } from "./types.ts";
@@ -99,7 +98,7 @@ export function parseBirdConfig(
       case "ipv6":
         return ts.error(t, "IPv6 is not supported: the sim is IPv4-only");
       case "include":
-        return ts.error(t, 'syntax error: include "file"; expected');
+        return ts.error(t, 'syntax error: include "file"; expected, on a line of its own');
       default:
         return ts.unexpected(t);
     }
@@ -228,13 +227,15 @@ function parseItem(sc: Scope, d: Draft): void {
       parseFilterClause(sc, d, t);
       return;
     case "table": {
+      if (!bird1) ts.error(t, "table belongs in the ipv4 channel in BIRD 2");
       const tbl = ts.next();
-      if (tbl.text !== (bird1 ? "master" : "master4"))
+      if (tbl.text !== "master")
         ts.error(tbl, "not supported yet: routing tables other than the master table");
       return void end();
     }
     case "ipv4":
       if (bird1) ts.unexpected(t);
+      if (d.kind === "device") ts.error(t, "The device protocol supports no channel");
       d.channel = true;
       if (ts.accept("{")) {
         while (!ts.accept("}")) parseChannelItem(sc, d);
@@ -379,10 +380,12 @@ function kernelItem(sc: Scope, d: Draft, t: Token): void {
       }
       break;
     }
-    case "kernel":
+    case "kernel": {
       ts.expect("table");
-      d.kernelTable = numValue(sc);
+      const at = ts.peek();
+      if (numValue(sc) !== 254) ts.error(at, "not supported yet: kernel tables other than main (254)");
       break;
+    }
     case "metric":
       if (sc.dialect !== "bird2") ts.error(t, `not supported yet: '${t.text}' in a kernel protocol`);
       d.kernelMetric = numValue(sc);
@@ -398,11 +401,7 @@ function staticRoute(sc: Scope, d: Draft): void {
   const pTok = ts.next();
   if (pTok.kind !== "ip") ts.unexpected(pTok, "prefix expected");
   ts.expect("/");
-  const len = numValue(sc);
-  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-  if (len > 32 || (pTok.value & ~mask) >>> 0 !== 0)
-    ts.error(pTok, `Invalid network prefix: ${pTok.text}/${len}.`);
-  const net: Ipv4Prefix = { addr: pTok.value, len, mask };
+  const net = ts.prefix(pTok, numValue(sc));
   const how = ts.next();
   let route: StaticRoute;
   switch (how.text) {

@@ -3,7 +3,7 @@
  * them into the seam's BirdProtocol with BIRD's defaults and checks (proto/bgp/bgp.c bgp_check_config,
  * sysdep/unix/krt.c, nest/rt-dev.c).
  */
-import type { Scope } from "./filter-expr.ts";
+import type { Scope } from "./filter-scope.ts";
 import type { Token, TokenStream } from "./lexer.ts";
 import type { BgpProtocol, BirdFilter, BirdProtocol, InterfacePattern, StaticRoute } from "./types.ts";
 
@@ -24,7 +24,6 @@ export interface Draft {
   mergePathsLimit?: number;
   kernelGracefulRestart?: boolean;
   deviceRoutes?: boolean;
-  kernelTable?: number;
   kernelMetric?: number;
   // direct
   interfaces: InterfacePattern[];
@@ -96,7 +95,6 @@ export function finishProtocol(
       };
       if (d.mergePaths) p.mergePathsLimit = d.mergePathsLimit ?? DEFAULT_ECMP_LIMIT;
       if (d.deviceRoutes !== undefined) p.deviceRoutes = d.deviceRoutes;
-      if (d.kernelTable !== undefined) p.kernelTable = d.kernelTable;
       break;
     case "device":
       p = {

@@ -21,7 +21,7 @@ export function prefixKey(p: Ipv4Prefix): number {
   return p.addr * 64 + p.len;
 }
 
-export const DEFAULT_LOCAL_PREF = 100;
+const DEFAULT_LOCAL_PREF = 100;
 
 /** BIRD 2.0's FIB walk order: net_hash_ip4 = u32_hash(prefix) ^ (pxlen << 26), ascending. */
 function hashBird2(p: Ipv4Prefix): number {
@@ -106,11 +106,11 @@ const SOURCE_RANK: Record<BirdRoute["source"], number> = {
 };
 
 /**
- * Negative when `a` is better. rte_better: a usable route beats an unreachable one, then higher preference;
- * between BGP routes bgp_rte_better's order: local pref, AS path length, origin, MED (same neighbour AS),
- * eBGP over iBGP, IGP metric (0 on the sim), originator/router id, cluster list length, neighbour address.
+ * Negative when `a` is better. rte_better: higher preference; between BGP routes bgp_rte_better's order: a
+ * resolvable next hop, local pref, AS path length, origin, MED (same neighbour AS), eBGP over iBGP, IGP metric
+ * (0 on the sim), originator/router id, cluster list length, neighbour address.
  */
-export function compareRoutes(a: Rte, b: Rte): number {
+function compareRoutes(a: Rte, b: Rte): number {
   if (a.preference !== b.preference) return b.preference - a.preference;
   if (a.source !== "RTS_BGP" || b.source !== "RTS_BGP") return SOURCE_RANK[a.source] - SOURCE_RANK[b.source];
   return compareBgp(a, b);

@@ -115,8 +115,8 @@ export function runSession(
   const pa = a.proto;
   // Direct sessions wait for the neighbour to appear on a connected network (BIRD: Idle).
   if (hopLimit(pa) === 1 && !onConnectedNet(a.kernel, pa.neighbor.ip)) {
-    settle(a, now, prior(a), { up: false, bgpState: "Idle" });
-    if (b) settle(b, now, prior(b), { up: false, bgpState: b.proto.passive ? "Active" : "Connect" });
+    settle(a, b, now, prior(a), { up: false, bgpState: "Idle" });
+    if (b) settle(b, a, now, prior(b), { up: false, bgpState: b.proto.passive ? "Active" : "Connect" });
     return;
   }
   let attempt: Attempt = { ok: false };
@@ -131,7 +131,7 @@ export function runSession(
     // A passive end learns of it through the established connection itself.
     if (p?.state === "Established" && pa.passive) attempt = connect(net, a);
     if (attempt.ok && p?.state === "Established") {
-      settle(a, now, p, {
+      settle(a, undefined, now, p, {
         up: false,
         bgpState: "Active",
         error: "Received: Peer de-configured",
@@ -144,7 +144,7 @@ export function runSession(
       : attempt.error
         ? `Socket: ${attempt.error}`
         : undefined;
-    settle(a, now, p, { up: false, bgpState: pa.passive || error ? "Active" : "Connect", error });
+    settle(a, undefined, now, p, { up: false, bgpState: pa.passive || error ? "Active" : "Connect", error });
     return;
   }
   const pb = b.proto;
@@ -154,8 +154,8 @@ export function runSession(
   if (!attempt.ok) {
     const error = attempt.error ? `Socket: ${attempt.error}` : undefined;
     const waiting = (p: BgpProtocol): BgpState => (p.passive || error ? "Active" : "Connect");
-    settle(a, now, prior(a), { up: false, bgpState: waiting(pa), error });
-    settle(b, now, prior(b), { up: false, bgpState: waiting(pb), error });
+    settle(a, b, now, prior(a), { up: false, bgpState: waiting(pa), error });
+    settle(b, a, now, prior(b), { up: false, bgpState: waiting(pb), error });
     return;
   }
   // OPEN exchange: each side checks the peer's AS against its `neighbor … as`.
@@ -163,8 +163,8 @@ export function runSession(
   const bBad = pb.neighbor.as !== pa.localAs;
   if (aBad || bBad) {
     const errFor = (bad: boolean) => (bad ? "BGP Error: Bad peer AS" : "Received: Bad peer AS");
-    settle(a, now, prior(a), { up: false, bgpState: "Idle", error: errFor(aBad), immediate: true });
-    settle(b, now, prior(b), { up: false, bgpState: "Idle", error: errFor(bBad), immediate: true });
+    settle(a, b, now, prior(a), { up: false, bgpState: "Idle", error: errFor(aBad), immediate: true });
+    settle(b, a, now, prior(b), { up: false, bgpState: "Idle", error: errFor(bBad), immediate: true });
     return;
   }
   // One TCP connection makes the session, so both ends come up together: when the first active end connects,
@@ -185,8 +185,8 @@ export function runSession(
       : now + end.proto.connectRetryTime * 1000;
   };
   const upAt = Math.min(connectsAt(a, pa0), connectsAt(b, pb0));
-  settle(a, now, pa0, { up: true, upAt });
-  settle(b, now, pb0, { up: true, upAt });
+  settle(a, b, now, pa0, { up: true, upAt });
+  settle(b, a, now, pb0, { up: true, upAt });
 }
 
 /** Marks two ends whose session is lost but within its hold time (or still up) as carrying routes. */
@@ -211,9 +211,16 @@ interface Outcome {
  * One end's state at `now` from its previous state and what the network allows now. A fresh protocol is Idle
  * until its connect delay has passed; a reachable session is then Established from that moment (the TCP and
  * OPEN exchange take no virtual time). An Established session that loses its peer stays up until the hold
- * timer expires, counted from when the loss was first seen.
+ * timer expires, counted from when the loss was first seen: the hold time the OPENs negotiated, the lower of
+ * the two ends' (0: no hold timer, the session is never timed out).
  */
-function settle(end: BgpEnd, now: number, prev: PriorState | undefined, o: Outcome): void {
+function settle(
+  end: BgpEnd,
+  other: BgpEnd | undefined,
+  now: number,
+  prev: PriorState | undefined,
+  o: Outcome,
+): void {
   const wasUp = prev?.state === "Established";
   if (o.up) {
     if (wasUp) {
@@ -237,8 +244,8 @@ function settle(end: BgpEnd, now: number, prev: PriorState | undefined, o: Outco
   }
   if (wasUp && !o.immediate) {
     const lostAt = prev.lostAt ?? now;
-    const hold = Math.min(end.proto.holdTime, end.peer?.proto.holdTime ?? end.proto.holdTime) * 1000;
-    if (now - lostAt < hold) {
+    const hold = Math.min(end.proto.holdTime, other?.proto.holdTime ?? end.proto.holdTime) * 1000;
+    if (hold === 0 || now - lostAt < hold) {
       end.state = { bgpState: "Established", since: prev.since, lostAt };
       return;
     }

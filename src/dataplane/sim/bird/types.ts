@@ -1,6 +1,6 @@
 /**
  * The seam between BIRD's configuration and the sim's BGP speakers: what the parser (`parse.ts`, `filter.ts`)
- * produces and the engine (`speaker.ts` and friends) runs. Templates are already resolved and unnamed
+ * produces and the engine (`fabric.ts` and friends) runs. Templates are already resolved and unnamed
  * protocols already named (`kernel1`, `device1`, `direct1`, `static1`, …) as BIRD names them.
  * IPv4 only: the sim has no IPv6 dataplane, so `bird6.cfg` is rendered but not run.
  */
@@ -107,9 +107,7 @@ export interface KernelProtocol extends ProtocolBase {
   mergePathsLimit?: number;
   /** `device routes` (BIRD 1): export device routes to the kernel too. */
   deviceRoutes?: boolean;
-  /** `kernel table N`: the kernel routing table; undefined means main (254). */
-  kernelTable?: number;
-  /** BIRD 2's `metric N`: the kernel metric of exported routes without `krt_metric` (default 32; BIRD 1.6: 0). */
+  /** `metric N`: the kernel metric of exported routes; when 0, a route's `krt_metric` is used (BIRD 2's default 32). */
   metric: number;
 }
 
