@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// Lists the test files explicitly, refuses to run with none, and runs them with node:test through tsx.
+// Lists the test files explicitly, refuses to run with none, and runs them with node:test through tsx. Builds
+// dist/tortie.cjs first: the tests run bin/tortie, which runs that bundle, and test/build.test.ts checks that it
+// is what the sources build.
 import { spawnSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
@@ -24,6 +26,13 @@ if (files.length === 0) {
   console.error("run-tests: no test files found");
   process.exit(1);
 }
+const build = spawnSync(process.execPath, [join(root, "scripts/build-bundle.mjs")], {
+  cwd: root,
+  stdio: "inherit",
+});
+// A failed build is reported by test/build.test.ts; bin/tortie meanwhile runs the sources through tsx.
+if (build.status !== 0)
+  console.error("run-tests: building dist/tortie.cjs failed; the bundle test will fail");
 console.log(`run-tests: ${files.length} test files`);
 for (const f of files) console.log(`  ${f}`);
 const result = spawnSync(

@@ -1,5 +1,13 @@
 export { type BgpWiring, type BirdInstance, hostBirdError } from "./sim-bgp.ts";
-export { emptySimState, SimCluster, type SimState } from "./sim-cluster.ts";
+export {
+  emptySimState,
+  SimCluster,
+  type SimClusterOptions,
+  type SimGlobalState,
+  type SimHostState,
+  type SimState,
+  type SimStateUpdate,
+} from "./sim-cluster.ts";
 export { type CommandResult, runSimCommand } from "./sim-commands.ts";
 export {
   type ProbeVia,

@@ -9,56 +9,39 @@ import {
   parseResponse,
 } from "../apps/index.ts";
 import { clusterDnsZone } from "../calc/index.ts";
-import { type ClusterTopology, calicoInterfaceName, POD_GATEWAY } from "../control/index.ts";
+import type { ClusterTopology, TopologyHost } from "../control/index.ts";
 import {
-  type BirdSavedState,
-  type ConntrackEntry,
-  counterEntries,
   formatIpv4,
-  joinSegment,
-  Kernel,
-  maskOf,
-  type Neighbour,
+  type Kernel,
   Network,
   parseIpv4,
-  parseIpv4Prefix,
-  ruleSaveText,
   type Segment,
   tcpExchange,
 } from "../dataplane/sim/index.ts";
-import { formatCidr } from "../net/index.ts";
-import { buildPolicyModel } from "../policy/index.ts";
-import {
-  buildServicePorts,
-  type FelixOrigins,
-  KubeProxyIptablesSyncer,
-  kubeProxyIptablesConfig,
-  renderFelixIptables,
-  renderKubeProxyJumps,
-  renderNftables,
-} from "../render/index.ts";
+import type { FelixIptables, FelixOrigins } from "../render/index.ts";
 import { type ResolverConfig, resolveName } from "./resolver.ts";
 import { type BgpWiring, forgetSessionTraces, startBgp } from "./sim-bgp.ts";
+import { bgpHorizon, birdRoutes, inputFingerprints } from "./sim-bgp-cache.ts";
+import { byKind, hostKernel, NodeRuleInputs, podKernel } from "./sim-plumbing.ts";
+import {
+  type BgpCacheMeta,
+  emptyHostState,
+  restoreCounters,
+  type SimGlobalState,
+  type SimHostState,
+  type SimState,
+  type SimStateUpdate,
+  saveCounters,
+} from "./sim-state.ts";
 
-/** What survives between two CLI invocations: the virtual clock, randomness, counters, conntrack, app logs. */
-export interface SimState {
-  now: number;
-  rngState: number;
-  counters: Record<string, [number, number]>;
-  conntrack: Record<string, ConntrackEntry[]>;
-  ephemeral: Record<string, number>;
-  logs: Record<string, string[]>;
-  /** Per namespace, its neighbour cache (`ip neigh`). */
-  neighbours?: Record<string, Neighbour[]>;
-  /** The wall clock (ms since the epoch) at which `now` was read; the next command advances `now` from it. */
-  wall?: number;
-  /** Per host and BIRD protocol, its state and since when (so `birdc`'s Since column survives commands). */
-  bgp?: BirdSavedState;
-}
-
-export function emptySimState(): SimState {
-  return { now: 0, rngState: 0x2545f491, counters: {}, conntrack: {}, ephemeral: {}, logs: {} };
-}
+export {
+  type BgpCacheMeta,
+  emptySimState,
+  type SimGlobalState,
+  type SimHostState,
+  type SimState,
+  type SimStateUpdate,
+} from "./sim-state.ts";
 
 /** A seeded generator (mulberry32) whose state is one number, so it can be saved with the cluster. */
 class SeededRandom {
@@ -72,62 +55,164 @@ class SeededRandom {
   };
 }
 
-function byKind(objects: ApiObject[], kind: string): ApiObject[] {
-  return objects.filter((o) => o.kind === kind);
-}
-
-function macFor(seed: string): string {
-  let h = 0x811c9dc5;
-  for (const c of seed) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0;
-  const b = [0x0a, 0x58, h >>> 24, (h >>> 16) & 255, (h >>> 8) & 255, h & 255];
-  return b.map((x) => x.toString(16).padStart(2, "0")).join(":");
+export interface SimClusterOptions {
+  /**
+   * Build namespaces when first asked for (`kernel(name)`, or a packet's ARP on the underlay), and take the
+   * routes BIRD programs from the last full BGP run when its inputs are unchanged and no BGP timer is due.
+   * Without it every host and pod is built and BGP runs in full (what `birdc` and the summaries need).
+   */
+  lazy?: boolean;
+  /**
+   * A key for the objects' version (the store's revision they were read at): when the saved state has the
+   * inputs' fingerprints for the same key, they are taken instead of hashing every object.
+   */
+  inputsKey?: string;
 }
 
 /**
  * The whole cluster on the sim dataplane, programmed the way the agents would: per node, calc → render →
  * kernel. Hosts share one underlay segment; each running pod is a namespace joined to its node by a cali veth.
+ *
+ * A lazy cluster (options.lazy) builds a host (with its pods) only when a command or a packet needs it, so a
+ * command's cost is the work it does, not the cluster's size; `buildAll()` builds the rest.
  */
 export class SimCluster {
+  /** The namespaces built so far (every one unless lazy): hosts by name, pods as NS/POD. */
   readonly kernels = new Map<string, Kernel>();
   readonly net: Network;
+  /** Per pod, the lines its apps logged during this command (appended to its log when the state is saved). */
   readonly logs = new Map<string, string[]>();
   /** Why parts of the cluster are not programmed (features not built yet). */
   readonly unsupported: string[] = [];
   /** What Felix would log a warning about and ignore (the sim ignores it too). */
   readonly warnings: string[] = [];
-  /** Per node, where each Felix rule came from (by table, chain and rule number), for `tortie trace`. */
+  /** Per node built, where each Felix rule came from (by table, chain and rule number), for `tortie trace`. */
   readonly felixOrigins = new Map<string, FelixOrigins>();
+  /** The hosts' BIRDs (sim-bgp.ts): their configurations, the speakers, and why a host runs none. */
+  bgp!: BgpWiring;
+  /** Whether BGP ran in full in this process ("full") or its routes came from the saved outcome ("cached"). */
+  bgpMode: "full" | "cached" = "full";
   private readonly rng: SeededRandom;
   private readonly podKernels = new Map<string, Kernel>();
   private readonly resolvers = new Map<Kernel, ResolverConfig>();
   private readonly bootTime: number;
   /** The wall-clock ms the virtual clock was last synchronised with (see advanceClock). */
   private wall: number | undefined;
-  /** The hosts' BIRDs (sim-bgp.ts): their configurations, the speakers, and why a host runs none. */
-  bgp!: BgpWiring;
+  private readonly underlay: Segment;
+  private readonly hostByName = new Map<string, TopologyHost>();
+  private readonly hostByIp = new Map<number, TopologyHost>();
+  /** Running pods (an IP and a node) by node, in the store's order. */
+  private readonly podsByNode = new Map<string, ApiObject[]>();
+  private readonly podByKey = new Map<string, ApiObject>();
+  private readonly podByIp = new Map<number, ApiObject>();
+  private readonly built = new Set<string>();
+  private readonly rules: NodeRuleInputs;
+  /** Felix's rendering per node, when it was rendered before the node was built (for the notes). */
+  private readonly felixRendered = new Map<string, FelixIptables>();
+  private zone?: ReturnType<typeof clusterDnsZone>;
+  /** Each built host's saved part as it was loaded (BGP's part passes through when BGP is cached). */
+  private readonly loaded = new Map<string, SimHostState>();
+  /** After a full BGP run: per host, the routes BIRD programmed and the port it listens on. */
+  private readonly bgpOutcome = new Map<string, { routes: SimHostState["bgpRoutes"]; port: number }>();
+  private bgpMeta: BgpCacheMeta | undefined;
+  private notes: SimGlobalState["notes"];
+  private readonly inputs: NonNullable<SimGlobalState["inputs"]>;
 
   constructor(
     readonly objects: ApiObject[],
     readonly topology: ClusterTopology,
-    state: SimState,
+    private readonly saved: SimState,
     /** The wall clock now (ms): the virtual clock catches up before the agents start (BGP sessions' Since). */
     wallMs?: number,
+    options: SimClusterOptions = {},
   ) {
-    this.rng = new SeededRandom(state.rngState);
+    this.rng = new SeededRandom(saved.global.rngState);
     this.net = new Network(this.rng.next);
-    this.net.now = state.now;
-    this.wall = state.wall;
+    this.net.now = saved.global.now;
+    this.wall = saved.global.wall;
     const topo = objects.find((o) => o.kind === "Topology");
     this.bootTime = Date.parse(topo?.metadata.creationTimestamp ?? "2026-01-01T00:00:00Z");
+    this.rules = new NodeRuleInputs(objects, topology);
+    this.underlay = {
+      name: "underlay",
+      members: [],
+      resolve: (ip) => {
+        const h = this.hostByIp.get(ip);
+        if (h) this.buildHost(h.name);
+      },
+    };
+    for (const h of topology.hosts) {
+      this.hostByName.set(h.name, h);
+      const ip = parseIpv4(h.ip);
+      if (ip !== undefined && !this.hostByIp.has(ip)) this.hostByIp.set(ip, h);
+    }
+    for (const pod of byKind(objects, "Pod")) {
+      if (!pod.status?.podIP || !pod.spec?.nodeName || !this.hostByName.has(pod.spec.nodeName)) continue;
+      const list = this.podsByNode.get(pod.spec.nodeName);
+      if (list) list.push(pod);
+      else this.podsByNode.set(pod.spec.nodeName, [pod]);
+      this.podByKey.set(`${pod.metadata.namespace}/${pod.metadata.name}`, pod);
+      const ip = pod.spec.hostNetwork ? undefined : parseIpv4(pod.status.podIP);
+      if (ip !== undefined && !this.podByIp.has(ip)) this.podByIp.set(ip, pod);
+    }
     if (wallMs !== undefined) this.advanceClock(wallMs);
-    this.build();
-    this.runBgp(state);
-    this.restore(state);
+    const known = saved.global.inputs;
+    if (options.inputsKey !== undefined && known?.key === options.inputsKey) this.inputs = known;
+    else {
+      const fp = inputFingerprints(topology, objects);
+      this.inputs = { key: options.inputsKey ?? "", bgp: fp.bgp, all: fp.all };
+    }
+    const fingerprint = this.inputs.bgp;
+    const meta = saved.global.bgp;
+    const holds =
+      meta && meta.fingerprint === fingerprint && (meta.horizon === undefined || this.net.now < meta.horizon);
+    if (options.lazy && holds) {
+      this.bgpMode = "cached";
+      this.bgpMeta = meta;
+      this.bgp = { fabric: undefined, instances: new Map(), failures: new Map(meta.failures) };
+      this.takeNotes();
+    } else {
+      for (const h of topology.hosts) this.buildHost(h.name, false);
+      this.notes = {
+        fingerprint: this.inputs.all,
+        unsupported: [...this.unsupported],
+        warnings: [...this.warnings],
+      };
+      this.runBgp(fingerprint);
+      for (const h of topology.hosts) this.restoreHost(h.name);
+    }
+  }
+
+  /**
+   * Felix's notes (what it cannot program, what it warns about) for every node, as a full build collects them:
+   * from the saved state when the inputs are the same, else by rendering every node's rules (kept for the nodes
+   * this command then builds). BGP's failures follow.
+   */
+  private takeNotes(): void {
+    const fingerprint = this.inputs.all;
+    const saved = this.saved.global.notes;
+    if (saved?.fingerprint === fingerprint) this.notes = saved;
+    else {
+      const unsupported: string[] = [];
+      const warnings: string[] = [];
+      for (const h of this.topology.hosts) {
+        if (h.role === "external") continue;
+        const felix = this.rules.felix(h);
+        this.felixRendered.set(h.name, felix);
+        for (const u of felix.unsupported) if (!unsupported.includes(u)) unsupported.push(u);
+        for (const w of felix.warnings) if (!warnings.includes(w)) warnings.push(w);
+      }
+      this.notes = { fingerprint, unsupported, warnings };
+    }
+    this.unsupported.push(...this.notes.unsupported);
+    this.warnings.push(...this.notes.warnings);
+    for (const [host, why] of this.bgp.failures) this.unsupported.push(`BGP on ${host}: ${why}`);
   }
 
   /**
    * BIRD on every host that runs it, after pods are plumbed and netfilter is loaded: the sessions connect over
-   * TCP 179 through the hosts' rules, and the kernel protocols program the routes between nodes.
+   * TCP 179 through the hosts' rules, and the kernel protocols program the routes between nodes. The outcome
+   * is kept (sim-bgp-cache.ts) for later commands to replay while its inputs stay the same.
    *
    * **Decision:** the sessions' packets leave no trace users see. A real BIRD's keepalives would count in
    * iptables counters and keep conntrack and neighbour entries alive, but the sim re-establishes the sessions
@@ -135,15 +220,24 @@ export class SimCluster {
    * conntrack entries, neighbour entries, ephemeral ports and random draws the sessions caused are forgotten
    * before the saved state is restored.
    */
-  private runBgp(state: SimState): void {
+  private runBgp(fingerprint: string): void {
     const rng = this.rng.state;
     const now = this.net.now;
+    const saved: NonNullable<Parameters<typeof startBgp>[0]["saved"]> = {};
+    let any = false;
+    for (const h of this.topology.hosts) {
+      const bgp = this.saved.bgpSessions(h.name);
+      if (bgp) {
+        saved[h.name] = bgp;
+        any = true;
+      }
+    }
     this.bgp = startBgp({
       net: this.net,
       kernels: this.kernels,
       topology: this.topology,
       objects: this.objects,
-      saved: state.bgp,
+      saved: any ? saved : undefined,
       clock: () => this.virtualDate(),
       ...(this.wall === undefined ? {} : { wallMs: this.wall }),
     });
@@ -151,74 +245,62 @@ export class SimCluster {
     forgetSessionTraces(this.kernels.values());
     this.rng.state = rng;
     this.net.now = now;
+    const fabric = this.bgp.fabric;
+    for (const [host, i] of this.bgp.instances) {
+      const k = this.kernels.get(host);
+      if (k && fabric)
+        this.bgpOutcome.set(host, { routes: birdRoutes(k), port: i.config.listen?.port ?? 179 });
+    }
+    const horizon = fabric ? bgpHorizon(fabric, now) : Number.POSITIVE_INFINITY;
+    this.bgpMeta = {
+      fingerprint,
+      ...(horizon === Number.POSITIVE_INFINITY ? {} : { horizon }),
+      failures: [...this.bgp.failures],
+    };
   }
 
-  private build(): void {
-    const underlay: Segment = { name: "underlay", members: [] };
-    const t = this.topology;
-    for (const h of t.hosts) {
-      const k = new Kernel(h.name);
-      // Ubuntu's sysctl defaults (10-network-security.conf): loose reverse-path filtering.
-      k.sysctl.rpFilter = k.sysctl.rpFilterDefault = 2;
-      const link = k.addLink({ name: h.interface, kind: "ether", mac: macFor(h.name), mtu: 1500 });
-      joinSegment(underlay, k, link);
-      k.addAddress(h.interface, parseIpv4Prefix(`${h.ip}/${h.prefix}`)!, parseIpv4(h.ip)!);
-      k.sysctl.ipForward = h.role !== "external";
-      this.kernels.set(h.name, k);
+  /** A host's saved part (loaded once). */
+  private hostState(name: string): SimHostState {
+    let s = this.loaded.get(name);
+    if (!s) {
+      s = this.saved.host(name) ?? emptyHostState();
+      this.loaded.set(name, s);
     }
-    // The lab's external host is its router. Cluster hosts route by default through it, as the seed's nodes do
-    // through their DHCP gateway; without a default route Linux's proxy ARP would not answer for 169.254.1.1.
-    const router = t.hosts.find((h) => h.role === "external");
-    if (router)
-      for (const h of t.hosts)
-        if (h !== router)
-          this.kernels.get(h.name)!.addRoute({
-            type: "unicast",
-            dst: { addr: 0, len: 0, mask: 0 },
-            nexthops: [{ via: parseIpv4(router.ip)!, dev: h.interface, weight: 1 }],
-            proto: "static",
-            scope: "global",
-            metric: 100,
-          });
-    const pods = byKind(this.objects, "Pod").filter((p) => p.status?.podIP && p.spec?.nodeName);
-    for (const pod of pods) this.plumbPod(pod);
-    const model = buildPolicyModel(this.objects);
-    const pools = byKind(this.objects, "IPPool").filter(
-      (p) => !p.spec?.disabled && !String(p.spec?.cidr).includes(":"),
-    );
-    const masq = pools.filter((p) => p.spec?.natOutgoing).map((p) => String(p.spec.cidr));
-    const all = pools.map((p) => String(p.spec.cidr));
-    const services = byKind(this.objects, "Service");
-    const slices = byKind(this.objects, "EndpointSlice");
-    for (const h of t.hosts) {
-      if (h.role === "external") continue;
-      const k = this.kernels.get(h.name)!;
-      const config = kubeProxyIptablesConfig({
-        nodeName: h.name,
-        nodeIP: h.ip,
-        clusterCIDR: formatCidr(t.clusterCIDR),
-      });
-      const proxyPorts = buildServicePorts(services, slices, h.name, 4);
-      if (t.kubeProxyMode === "nftables") {
-        // nftables mode: table ip kube-proxy instead of the KUBE-* chains (Felix stays on iptables).
-        k.nft.clock = () => this.net.now;
-        const serviceCIDRs = [formatCidr(t.serviceCIDR)];
-        k.nft.load(renderNftables({ config, serviceCIDRs, servicePorts: proxyPorts }), "kube-proxy.nft");
-      } else {
-        const sync = new KubeProxyIptablesSyncer(config).sync(proxyPorts);
-        k.netfilter.restore(sync.restore, { noflush: true });
-        k.netfilter.restore(renderKubeProxyJumps(), { noflush: true });
+    return s;
+  }
+
+  /** Builds every host and pod not built yet (commands that look at the whole cluster). */
+  buildAll(): void {
+    for (const h of this.topology.hosts) this.buildHost(h.name);
+  }
+
+  /**
+   * A host's namespace and its pods', programmed as the agents would: links and routes, kube-proxy's and
+   * Felix's rules, apps and host services, BIRD's routes (lazy: from the saved outcome), then its saved state.
+   */
+  private buildHost(name: string, restore = true): void {
+    if (this.built.has(name)) return;
+    const h = this.hostByName.get(name);
+    if (!h) return;
+    this.built.add(name);
+    const k = hostKernel(this.topology, h, this.underlay);
+    this.kernels.set(h.name, k);
+    const pods = this.podsByNode.get(h.name) ?? [];
+    for (const pod of pods) {
+      const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
+      if (pod.spec.hostNetwork) {
+        this.podKernels.set(key, k);
+        continue;
       }
-      const felix = renderFelixIptables({
-        model,
-        node: h.name,
-        masqueradePools: masq,
-        allPools: all,
-        interfaces: [
-          { name: "lo", ips: ["127.0.0.1"] },
-          { name: h.interface, ips: [h.ip] },
-        ],
-      });
+      const pk = podKernel(k, pod);
+      if (!pk) continue;
+      this.kernels.set(key, pk);
+      this.podKernels.set(key, pk);
+    }
+    if (h.role !== "external") {
+      this.rules.loadKubeProxy(k, h, () => this.net.now);
+      const felix = this.felixRendered.get(h.name) ?? this.rules.felix(h);
+      this.felixRendered.delete(h.name);
       k.ipsets.restore(felix.ipsets);
       // raw, mangle, filter and nat in one payload, as Felix's table syncers leave them.
       k.netfilter.restore(felix.restore, { noflush: true });
@@ -227,89 +309,46 @@ export class SimCluster {
       for (const w of felix.warnings) if (!this.warnings.includes(w)) this.warnings.push(w);
     }
     this.startApps(pods);
-    this.startHostServices();
+    for (const l of hostServices(h.role))
+      if (!k.sockets.has(`${l.protocol}:${l.port}`)) this.serve(k, l, () => {});
+    if (this.bgpMode === "cached") {
+      const s = this.hostState(h.name);
+      // BIRD's routes as the last full run programmed them, and its listening socket.
+      if (s.bgpPort !== undefined) k.listen({ protocol: "tcp", port: s.bgpPort, handle: () => undefined });
+      for (const r of s.bgpRoutes ?? []) k.addRoute(r);
+    }
+    if (restore) this.restoreHost(h.name);
   }
 
-  /** sshd, the API server and the kubelet in each host's own namespace. */
-  private startHostServices(): void {
-    for (const h of this.topology.hosts) {
-      const k = this.kernels.get(h.name)!;
-      for (const l of hostServices(h.role))
-        if (!k.sockets.has(`${l.protocol}:${l.port}`)) this.serve(k, l, () => {});
+  /** Puts a host's saved counters, conntrack, ephemeral ports and neighbours back on it and its pods. */
+  private restoreHost(name: string): void {
+    const s = this.hostState(name);
+    for (const k of this.unitKernels(name)) {
+      restoreCounters(k, s.counters);
+      const ct = s.conntrack[k.name];
+      if (ct) k.conntrack.restoreSnapshot(ct);
+      const port = s.ephemeral[k.name];
+      if (port !== undefined) k.nextEphemeral = port;
+      // A device that is gone (its pod deleted) took its entries with it.
+      for (const n of s.neighbours[k.name] ?? [])
+        if (k.links.has(n.dev)) k.neighbours.set(`${n.dev}|${n.ip}`, n);
     }
   }
 
-  /** Runs an app's listener in a namespace: its requests come from the kernel, its clock is the virtual one. */
-  private serve(k: Kernel, l: AppListener, log: (line: string) => void): void {
-    k.listen({
-      protocol: l.protocol,
-      port: l.port,
-      handle: (req) =>
-        l.handle(
-          { clientIp: formatIpv4(req.src), clientPort: req.sport, payload: req.payload },
-          { fetch: (url) => this.fetch(k, url), log, now: () => this.virtualDate() },
-        ),
-    });
-  }
-
-  private plumbPod(pod: ApiObject): void {
-    const ns = pod.metadata.namespace!;
-    const name = pod.metadata.name!;
-    const node = this.kernels.get(pod.spec.nodeName);
-    if (!node) return;
-    if (pod.spec.hostNetwork) {
-      this.podKernels.set(`${ns}/${name}`, node);
-      return;
+  /** A host's namespace and its pods' (the unit its state is saved in). */
+  private unitKernels(host: string): Kernel[] {
+    const out: Kernel[] = [];
+    const k = this.kernels.get(host);
+    if (k) out.push(k);
+    for (const pod of this.podsByNode.get(host) ?? []) {
+      const pk = this.kernels.get(`${pod.metadata.namespace}/${pod.metadata.name}`);
+      if (pk) out.push(pk);
     }
-    const ip = parseIpv4(pod.status.podIP);
-    if (ip === undefined) return;
-    const k = new Kernel(`${ns}/${name}`);
-    const iface = calicoInterfaceName(ns, name);
-    const eth0 = k.addLink({ name: "eth0", kind: "veth", mac: macFor(`${ns}/${name}`), mtu: 1450 });
-    const cali = node.addLink({ name: iface, kind: "veth", mac: "ee:ee:ee:ee:ee:ee", mtu: 1450 });
-    eth0.peer = { kernel: node, link: cali };
-    cali.peer = { kernel: k, link: eth0 };
-    cali.proxyArp = true;
-    // Felix's configureInterface: strict reverse-path filtering on workload interfaces (max(all, iface) wins).
-    cali.rpFilter = 1;
-    k.addAddress("eth0", { addr: ip, len: 32, mask: maskOf(32) }, ip);
-    const gw = parseIpv4(POD_GATEWAY)!;
-    k.addRoute({
-      type: "unicast",
-      dst: { addr: gw, len: 32, mask: maskOf(32) },
-      nexthops: [{ dev: "eth0", weight: 1 }],
-      proto: "boot",
-      scope: "link",
-      metric: 0,
-    });
-    k.addRoute({
-      type: "unicast",
-      dst: { addr: 0, len: 0, mask: 0 },
-      nexthops: [{ via: gw, dev: "eth0", weight: 1 }],
-      proto: "boot",
-      scope: "global",
-      metric: 0,
-    });
-    node.addRoute({
-      type: "unicast",
-      dst: { addr: ip, len: 32, mask: maskOf(32) },
-      nexthops: [{ dev: iface, weight: 1 }],
-      proto: "boot",
-      scope: "link",
-      metric: 0,
-    });
-    this.kernels.set(`${ns}/${name}`, k);
-    this.podKernels.set(`${ns}/${name}`, k);
+    return out;
   }
 
   private startApps(pods: ApiObject[]): void {
     const t = this.topology;
-    const zone = clusterDnsZone({
-      domain: t.clusterDomain,
-      services: byKind(this.objects, "Service"),
-      endpointSlices: byKind(this.objects, "EndpointSlice"),
-      pods: byKind(this.objects, "Pod"),
-    });
     for (const pod of pods) {
       const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
       const k = this.podKernels.get(key);
@@ -323,15 +362,40 @@ export class SimCluster {
         });
       for (const c of pod.spec.containers ?? []) {
         let listeners: AppListener[] | undefined = appsForImage(String(c.image ?? ""));
-        if (String(c.image).includes("coredns"))
+        if (String(c.image).includes("coredns")) {
+          const zone = this.dnsZone();
           listeners = dnsServer(() => ({
             domain: `${t.clusterDomain.replace(/\.$/, "")}.`,
             records: zone,
             serial: Math.floor(this.bootTime / 1000),
           }));
+        }
         for (const l of listeners ?? []) this.serve(k, l, (line) => this.log(key, line));
       }
     }
+  }
+
+  private dnsZone(): ReturnType<typeof clusterDnsZone> {
+    this.zone ??= clusterDnsZone({
+      domain: this.topology.clusterDomain,
+      services: byKind(this.objects, "Service"),
+      endpointSlices: byKind(this.objects, "EndpointSlice"),
+      pods: byKind(this.objects, "Pod"),
+    });
+    return this.zone;
+  }
+
+  /** Runs an app's listener in a namespace: its requests come from the kernel, its clock is the virtual one. */
+  private serve(k: Kernel, l: AppListener, log: (line: string) => void): void {
+    k.listen({
+      protocol: l.protocol,
+      port: l.port,
+      handle: (req) =>
+        l.handle(
+          { clientIp: formatIpv4(req.src), clientPort: req.sport, payload: req.payload },
+          { fetch: (url) => this.fetch(k, url), log, now: () => this.virtualDate() },
+        ),
+    });
   }
 
   log(pod: string, line: string): void {
@@ -356,8 +420,22 @@ export class SimCluster {
     return new Date(this.bootTime + this.net.now);
   }
 
+  /** A host's (by name) or a running pod's (NS/POD) namespace, built on first use; undefined if there is none. */
   kernel(target: string): Kernel | undefined {
+    const k = this.kernels.get(target);
+    if (k) return k;
+    const node = this.hostByName.has(target) ? target : this.podByKey.get(target)?.spec.nodeName;
+    if (node === undefined) return undefined;
+    this.buildHost(node);
     return this.kernels.get(target);
+  }
+
+  /** The namespace that has `ip` on an interface other than lo: a host's address or a pod's. */
+  kernelOwning(ip: number): Kernel | undefined {
+    const h = this.hostByIp.get(ip);
+    if (h) return this.kernel(h.name);
+    const pod = this.podByIp.get(ip);
+    return pod && this.kernel(`${pod.metadata.namespace}/${pod.metadata.name}`);
   }
 
   /** A namespace's resolv.conf: a pod's ClusterFirst one; a host asks the cluster DNS with no search list. */
@@ -410,67 +488,51 @@ export class SimCluster {
     return { ok: true, status: http.status, body: http.body };
   }
 
-  private counterKeys(): [string, { packets: number; bytes: number }][] {
-    const out: [string, { packets: number; bytes: number }][] = [];
-    for (const [host, k] of this.kernels)
-      for (const [table, chains] of k.netfilter.tables)
-        for (const [name, chain] of chains) {
-          if (chain.policy) out.push([`${host}|${table}|${name}|policy`, chain]);
-          const seen = new Map<string, number>();
-          for (const r of chain.rules) {
-            const text = ruleSaveText(r);
-            const n = seen.get(text) ?? 0;
-            seen.set(text, n + 1);
-            out.push([`${host}|${table}|${name}|${text}#${n}`, r]);
-          }
+  /**
+   * The state to save after a command: the global part, and the part of each host this command built (the
+   * others' stay as saved). Counters are kept per rule text, so a rule that stays keeps counting.
+   */
+  state(): SimStateUpdate {
+    const hosts = new Map<string, SimHostState>();
+    const sessions = this.bgpMode === "full" ? (this.bgp.fabric?.saved() ?? {}) : undefined;
+    for (const name of this.built) {
+      const s = emptyHostState();
+      for (const k of this.unitKernels(name)) {
+        saveCounters(k, s.counters);
+        const live = k.conntrack.snapshot(this.net.now);
+        if (live.length) s.conntrack[k.name] = live;
+        if (k.nextEphemeral !== 32768) s.ephemeral[k.name] = k.nextEphemeral;
+        if (k.neighbours.size) s.neighbours[k.name] = [...k.neighbours.values()];
+      }
+      if (this.bgpMode === "full") {
+        const outcome = this.bgpOutcome.get(name);
+        if (outcome) {
+          s.bgpRoutes = outcome.routes;
+          s.bgpPort = outcome.port;
         }
-    for (const [host, k] of this.kernels)
-      for (const [key, c] of counterEntries(k.nft)) out.push([`${host}|nft|${key}`, c]);
-    return out;
-  }
-
-  private restore(state: SimState): void {
-    for (const [key, c] of this.counterKeys()) {
-      const saved = state.counters[key];
-      if (saved) [c.packets, c.bytes] = saved;
+      } else {
+        const prev = this.hostState(name);
+        if (prev.bgpRoutes) s.bgpRoutes = prev.bgpRoutes;
+        if (prev.bgpPort !== undefined) s.bgpPort = prev.bgpPort;
+      }
+      hosts.set(name, s);
     }
-    for (const [host, entries] of Object.entries(state.conntrack))
-      this.kernels.get(host)?.conntrack.restoreSnapshot(entries);
-    for (const [host, port] of Object.entries(state.ephemeral)) {
-      const k = this.kernels.get(host);
-      if (k) k.nextEphemeral = port;
-    }
-    for (const [pod, lines] of Object.entries(state.logs)) this.logs.set(pod, [...lines]);
-    for (const [host, entries] of Object.entries(state.neighbours ?? {})) {
-      const k = this.kernels.get(host);
-      // A device that is gone (its pod deleted) took its entries with it.
-      if (k) for (const n of entries) if (k.links.has(n.dev)) k.neighbours.set(`${n.dev}|${n.ip}`, n);
-    }
-  }
-
-  /** The state to save after a command. Counters are kept per rule text, so a rule that stays keeps counting. */
-  state(): SimState {
-    const counters: SimState["counters"] = {};
-    for (const [key, c] of this.counterKeys()) if (c.packets || c.bytes) counters[key] = [c.packets, c.bytes];
-    const conntrack: SimState["conntrack"] = {};
-    const ephemeral: SimState["ephemeral"] = {};
-    const neighbours: Record<string, Neighbour[]> = {};
-    for (const [host, k] of this.kernels) {
-      const live = k.conntrack.snapshot(this.net.now);
-      if (live.length) conntrack[host] = live;
-      if (k.nextEphemeral !== 32768) ephemeral[host] = k.nextEphemeral;
-      if (k.neighbours.size) neighbours[host] = [...k.neighbours.values()];
-    }
-    return {
+    const global: SimGlobalState = {
       now: this.net.now,
       rngState: this.rng.state,
-      counters,
-      conntrack,
-      ephemeral,
-      logs: Object.fromEntries(this.logs),
-      neighbours,
       ...(this.wall === undefined ? {} : { wall: this.wall }),
-      ...(this.bgp.fabric ? { bgp: this.bgp.fabric.saved() } : {}),
+      ...(this.inputs.key ? { inputs: this.inputs } : {}),
+      ...(this.bgpMeta ? { bgp: this.bgpMeta } : {}),
+      ...(this.notes ? { notes: this.notes } : {}),
+    };
+    return {
+      global,
+      hosts,
+      ...(sessions
+        ? { bgpSessions: new Map(this.topology.hosts.map((h) => [h.name, sessions[h.name]])) }
+        : {}),
+      source: this.saved,
+      logs: this.logs,
     };
   }
 }

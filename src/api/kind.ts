@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type * as z from "zod";
 import type { FieldProblem } from "../lib/index.ts";
 import type { NameRule } from "./meta.ts";
 import type { ApiObject } from "./object.ts";
@@ -12,8 +12,8 @@ export interface KindDef {
   shortNames?: string[];
   namespaced: boolean;
   nameRule?: NameRule;
-  /** Top-level fields besides apiVersion, kind and metadata. */
-  body: z.ZodRawShape;
+  /** Top-level fields besides apiVersion, kind and metadata; built when first asked for (see lazySchema). */
+  body: () => z.ZodRawShape;
   /** Defaulting applied on every write, as the API server (or Calico's client) does. Mutates. */
   defaults?: (o: ApiObject) => void;
   /** Semantic checks beyond the schema; push one problem per broken rule. */

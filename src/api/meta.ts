@@ -1,24 +1,26 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { FieldProblem } from "../lib/index.ts";
-import { int, obj, opaque, str, strList, strMap } from "./schema-helpers.ts";
+import { int, lazySchema, obj, opaque, str, strList, strMap } from "./schema-helpers.ts";
 
-export const objectMetaSchema = obj({
-  name: str.optional(),
-  generateName: str.optional(),
-  namespace: str.optional(),
-  uid: str.optional(),
-  resourceVersion: str.optional(),
-  generation: int.optional(),
-  creationTimestamp: z.union([str, z.null()]).optional(),
-  deletionTimestamp: str.optional(),
-  deletionGracePeriodSeconds: int.optional(),
-  labels: strMap.optional(),
-  annotations: strMap.optional(),
-  ownerReferences: z.array(opaque).optional(),
-  finalizers: strList.optional(),
-  managedFields: z.array(opaque).optional(),
-  selfLink: str.optional(),
-});
+export const objectMetaSchema = lazySchema(() =>
+  obj({
+    name: str.optional(),
+    generateName: str.optional(),
+    namespace: str.optional(),
+    uid: str.optional(),
+    resourceVersion: str.optional(),
+    generation: int.optional(),
+    creationTimestamp: z.union([str, z.null()]).optional(),
+    deletionTimestamp: str.optional(),
+    deletionGracePeriodSeconds: int.optional(),
+    labels: strMap.optional(),
+    annotations: strMap.optional(),
+    ownerReferences: z.array(opaque).optional(),
+    finalizers: strList.optional(),
+    managedFields: z.array(opaque).optional(),
+    selfLink: str.optional(),
+  }),
+);
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;

@@ -1,16 +1,22 @@
-import { z } from "zod";
+import * as z from "zod";
 import { type FieldProblem, ValidationError } from "../lib/index.ts";
 import { apiVersionOf, type KindDef } from "./kind.ts";
 import { checkLabels, checkName, objectMetaSchema } from "./meta.ts";
 import type { ApiObject } from "./object.ts";
-import { calicoIssueMessage } from "./schema-helpers.ts";
+import { calicoIssueMessage, ensureSchemaHelpers } from "./schema-helpers.ts";
 
 const schemas = new WeakMap<KindDef, z.ZodType>();
 
 function schemaFor(def: KindDef): z.ZodType {
   let s = schemas.get(def);
   if (!s) {
-    s = z.strictObject({ apiVersion: z.string(), kind: z.string(), metadata: objectMetaSchema, ...def.body });
+    ensureSchemaHelpers();
+    s = z.strictObject({
+      apiVersion: z.string(),
+      kind: z.string(),
+      metadata: objectMetaSchema(),
+      ...def.body(),
+    });
     schemas.set(def, s);
   }
   return s;

@@ -1,10 +1,8 @@
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import {
   type CommandResult,
-  emptySimState,
   runSimCommand,
   SimCluster,
+  type SimClusterOptions,
   type SimState,
 } from "../agent/index.ts";
 import { type ApiObject, findKind } from "../api/index.ts";
@@ -13,36 +11,11 @@ import { TortieError } from "../lib/index.ts";
 import { installCaptureTaps } from "./capture.ts";
 import type { CliContext } from "./context.ts";
 import { readPolicySnapshot } from "./policy-snapshot.ts";
+import { forgetSimStateFiles, loadSimState, readSimLogs, saveSimStateUpdate } from "./sim-state-files.ts";
 import { runTcpdump, tcpdumpInvocation } from "./tcpdump.ts";
 
-const memoryStates = new WeakMap<CliContext, SimState>();
-
-function statePath(ctx: CliContext): string | undefined {
-  return ctx.stateDir === undefined ? undefined : join(ctx.stateDir, "sim-state.json");
-}
-
 function loadState(ctx: CliContext): SimState {
-  const path = statePath(ctx);
-  if (!path) return memoryStates.get(ctx) ?? emptySimState();
-  if (!existsSync(path)) return emptySimState();
-  try {
-    return JSON.parse(readFileSync(path, "utf8")) as SimState;
-  } catch (e) {
-    throw new TortieError(
-      "Invalid",
-      `${path}: the sim dataplane's saved state is unreadable (${(e as Error).message}); delete the file to start the dataplane afresh`,
-    );
-  }
-}
-
-function saveState(ctx: CliContext, state: SimState): void {
-  const path = statePath(ctx);
-  if (!path) {
-    memoryStates.set(ctx, state);
-    return;
-  }
-  writeFileSync(`${path}.tmp`, JSON.stringify(state));
-  renameSync(`${path}.tmp`, path);
+  return loadSimState(ctx.stateDir, ctx);
 }
 
 /** What confd reads besides the policy snapshot's kinds (calc.ConfdInput): BGP resources, Calico nodes, blocks. */
@@ -58,8 +31,9 @@ const CONFD_INPUTS = [
 /** What the sim dataplane is programmed from: the topology and the objects the agents read. */
 export async function readSimInputs(
   ctx: CliContext,
-): Promise<{ topology: ClusterTopology; objects: ApiObject[] }> {
+): Promise<{ topology: ClusterTopology; objects: ApiObject[]; revision?: number }> {
   const store = ctx.store();
+  const before = await store.backend.revision();
   const topology = await readTopology(store);
   if (!topology) throw new TortieError("NotFound", "no cluster: run 'tortie up' first");
   const objects: ApiObject[] = [...(await readPolicySnapshot(store)).objects];
@@ -71,7 +45,9 @@ export async function readSimInputs(
     ...CONFD_INPUTS,
   ])
     objects.push(...(await store.list(def)));
-  return { topology, objects };
+  // A revision only if nothing was written while reading: then the objects are exactly that revision's.
+  const after = await store.backend.revision();
+  return { topology, objects, ...(before === after ? { revision: before } : {}) };
 }
 
 /**
@@ -81,28 +57,42 @@ export async function readSimInputs(
 export async function openSimCluster(
   ctx: CliContext,
   edit?: (objects: ApiObject[]) => ApiObject[],
+  options: SimClusterOptions = {},
 ): Promise<SimCluster> {
-  const { topology, objects } = await readSimInputs(ctx);
+  const { topology, objects, revision } = await readSimInputs(ctx);
+  // The store's revision names the objects' version (with the cluster's identity, in case the store was remade).
+  const topo = objects.find((o) => o.kind === "Topology");
+  const inputsKey =
+    edit || revision === undefined
+      ? undefined
+      : `${revision}|${topo?.metadata.uid ?? topo?.metadata.creationTimestamp}`;
   const cluster = new SimCluster(
     edit ? edit(objects) : objects,
     topology,
     loadState(ctx),
     ctx.now().getTime(),
+    { ...options, ...(inputsKey === undefined ? {} : { inputsKey }) },
   );
   installCaptureTaps(ctx.stateDir, cluster);
   return cluster;
 }
 
+/**
+ * The cluster as openSimCluster gives it, built lazily: only the namespaces the command (or its packets) reach
+ * are built, and BGP's routes come from the last full run while its inputs are unchanged (agent's SimCluster).
+ */
+export function openLazySimCluster(ctx: CliContext): Promise<SimCluster> {
+  return openSimCluster(ctx, undefined, { lazy: true });
+}
+
 /** `down`: the dataplane's memory goes with the cluster (a later `up` starts its agents, and BIRD, afresh). */
 export function forgetSimState(ctx: CliContext): void {
-  const path = statePath(ctx);
-  if (!path) memoryStates.delete(ctx);
-  else rmSync(path, { force: true });
+  forgetSimStateFiles(ctx.stateDir, ctx);
 }
 
 /** Saves what the dataplane remembers after a command that ran on it (counters, conntrack, BGP sessions). */
 export function saveSimState(ctx: CliContext, cluster: SimCluster): void {
-  saveState(ctx, cluster.state());
+  saveSimStateUpdate(ctx.stateDir, ctx, cluster.state());
 }
 
 /** TARGET's namespace (a host name or NS/POD), or a NotFound error naming it. */
@@ -132,23 +122,21 @@ export async function execOnSim(ctx: CliContext, target: string, command: string
 
 /** execOnSim, returning the command's output instead of printing it (`tortie shell` pipes it on). */
 export async function runOnSim(ctx: CliContext, target: string, command: string[]): Promise<CommandResult> {
-  const cluster = await openSimCluster(ctx);
+  // BIRD's own view (birdc, also under sudo) needs every speaker: BGP runs in full for it.
+  const showsBgp = command.some((word) => word === "birdc" || word === "birdcl");
+  const cluster = showsBgp ? await openSimCluster(ctx) : await openLazySimCluster(ctx);
   const k = simTarget(cluster, target);
   const r = runSimCommand(cluster, k, command);
   // What the agents could not program may explain what the command saw, so it is said first.
   for (const reason of cluster.unsupported) ctx.err(`tortie: not programmed on the sim: ${reason}\n`);
-  saveState(ctx, cluster.state());
+  saveSimState(ctx, cluster);
   return r;
 }
 
-/** A command run through exec finished with this exit code (not an error of tortie's own). */
-export class CommandExit extends Error {
-  constructor(readonly code: number) {
-    super(`command exited with status ${code}`);
-  }
-}
+// A command run through exec finished with this exit code (not an error of tortie's own).
+export { CommandExit } from "./command-exit.ts";
 
 /** Every pod's log lines as the sim dataplane saved them (`NS/POD` → lines), read afresh each call. */
 export function simLogs(ctx: CliContext): Record<string, string[]> {
-  return loadState(ctx).logs;
+  return readSimLogs(ctx.stateDir, ctx);
 }

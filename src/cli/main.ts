@@ -1,15 +1,18 @@
 import { Command, CommanderError } from "commander";
 import { isTortieError } from "../lib/index.ts";
-import { bgpProgram } from "./bgp.ts";
-import { calicoctlErrorText, calicoctlProgram } from "./calicoctl.ts";
-import { calicoqProgram } from "./calicoq.ts";
-import { lifecycleProgram, settleCluster } from "./cluster.ts";
+import { CommandExit } from "./command-exit.ts";
 import { type CliContext, makeContext } from "./context.ts";
-import { CommandExit } from "./exec.ts";
-import { kubectlErrorText, kubectlProgram } from "./kubectl.ts";
-import { policyProgram } from "./policy.ts";
-import { execCommand, runShell } from "./shell.ts";
-import { traceProgram } from "./trace.ts";
+
+// Each command's module (and what it needs: the sim, the agents, the printers) is loaded only once the command
+// line has chosen it; `tortie kubectl get` does not pay for `tortie exec`'s dataplane.
+const kubectlModule = () => import("./kubectl.ts");
+const calicoctlModule = () => import("./calicoctl.ts");
+const clusterModule = () => import("./cluster.ts");
+const policyModule = () => import("./policy.ts");
+const traceModule = () => import("./trace.ts");
+const bgpModule = () => import("./bgp.ts");
+const calicoqModule = () => import("./calicoq.ts");
+const shellModule = () => import("./shell.ts");
 
 const KUBECTL_VERBS = new Set(["apply", "create", "replace", "get", "delete", "patch", "label", "describe"]);
 const LIFECYCLE = new Set(["up", "down", "status"]);
@@ -57,64 +60,39 @@ export async function runCli(argv: string[], ctx?: CliContext): Promise<number> 
   }
   const [first, ...args] = rest;
   let program: Command;
-  let formatError: (e: unknown) => string = kubectlErrorText;
+  let formatError: ((e: unknown) => string) | undefined;
   let from = rest;
   if (first === "kubectl") {
-    program = kubectlProgram(context);
+    const m = await kubectlModule();
+    program = m.kubectlProgram(context);
+    formatError = m.kubectlErrorText;
     from = args;
   } else if (first === "calicoctl") {
-    program = calicoctlProgram(context);
-    formatError = calicoctlErrorText;
+    const m = await calicoctlModule();
+    program = m.calicoctlProgram(context);
+    formatError = m.calicoctlErrorText;
     from = args;
   } else if (first && KUBECTL_VERBS.has(first)) {
-    program = kubectlProgram(context, "tortie");
+    const m = await kubectlModule();
+    program = m.kubectlProgram(context, "tortie");
+    formatError = m.kubectlErrorText;
   } else if (first && LIFECYCLE.has(first)) {
-    program = lifecycleProgram(context);
+    program = (await clusterModule()).lifecycleProgram(context);
   } else if (first === "policy") {
-    program = policyProgram(context);
+    program = (await policyModule()).policyProgram(context);
   } else if (first === "trace") {
-    program = traceProgram(context);
+    program = (await traceModule()).traceProgram(context);
   } else if (first === "bgp") {
-    program = bgpProgram(context);
+    program = (await bgpModule()).bgpProgram(context);
   } else if (first === "calicoq") {
-    program = calicoqProgram(context);
+    program = (await calicoqModule()).calicoqProgram(context);
     from = args;
   } else if (first === "exec") {
     return runExec(context, args);
   } else if (first === "shell") {
     return runShellCommand(context, args);
   } else {
-    program = new Command("tortie")
-      .description("Calico-compatible Kubernetes networking: the cluster's network, on one machine")
-      .option(
-        "--state-dir <dir>",
-        "where the cluster's state lives (default $TORTIE_STATE_DIR or ./.tortie)",
-      );
-    // The verbs are read from the programs themselves, so this list cannot fall behind them.
-    const verbs = (p: Command) => p.commands.map((c) => c.name()).join(", ");
-    program.command("kubectl").description(`kubectl's grammar and output: ${verbs(kubectlProgram(context))}`);
-    program
-      .command("calicoctl")
-      .description(`calicoctl's grammar and output: ${verbs(calicoctlProgram(context))}`);
-    for (const verb of KUBECTL_VERBS) program.command(verb).description(`same as 'tortie kubectl ${verb}'`);
-    for (const c of [
-      ...lifecycleProgram(context).commands,
-      ...policyProgram(context).commands,
-      ...traceProgram(context).commands,
-      ...bgpProgram(context).commands,
-    ])
-      program.command(c.name()).description(c.description());
-    program.command("calicoq").description("calicoq's queries: eval SELECTOR | endpoint NAME | policy NAME");
-    program
-      .command("exec")
-      .description(
-        "exec TARGET -- COMMAND: run ip, iptables, curl, ping, birdc, calicoctl node status, ... on a host or in NS/POD (sim)",
-      );
-    program
-      .command("shell")
-      .description(
-        "shell TARGET: an interactive shell on a host or in NS/POD running the same commands (sim)",
-      );
+    program = await topLevelProgram(context);
     if (!first) {
       context.out(program.helpInformation());
       return 0;
@@ -129,12 +107,13 @@ export async function runCli(argv: string[], ctx?: CliContext): Promise<number> 
     !from.includes("-h");
   try {
     await quiet(program, context).parseAsync(from, { from: "user" });
-    if (writes) await settleCluster(context);
+    if (writes) await (await clusterModule()).settleCluster(context);
     return 0;
   } catch (e) {
     // A write that failed part-way (e.g. at the third document of a manifest) leaves the earlier objects
     // stored; the controllers act on them now, and the command's own error is the one reported.
-    if (writes && !(e instanceof CommanderError)) await settleCluster(context).catch(() => undefined);
+    if (writes && !(e instanceof CommanderError))
+      await (await clusterModule()).settleCluster(context).catch(() => undefined);
     if (e instanceof CommandExit) return e.code;
     if (e instanceof CommanderError) {
       if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0)
@@ -142,12 +121,55 @@ export async function runCli(argv: string[], ctx?: CliContext): Promise<number> 
       return 2;
     }
     if (isTortieError(e)) {
+      // Commands other than calicoctl's report errors in kubectl's words.
+      formatError ??= (await kubectlModule()).kubectlErrorText;
       context.err(`${formatError(e)}\n`);
       return e.code === "Usage" ? 2 : 1;
     }
     context.err(`internal error: ${(e as Error).stack ?? e}\n`);
     return 1;
   }
+}
+
+/** `tortie` alone, `tortie --help`, and the parser that reports an unknown command: every command, described. */
+async function topLevelProgram(context: CliContext): Promise<Command> {
+  const [kubectl, calicoctl, cluster, policy, trace, bgp] = await Promise.all([
+    kubectlModule(),
+    calicoctlModule(),
+    clusterModule(),
+    policyModule(),
+    traceModule(),
+    bgpModule(),
+  ]);
+  const program = new Command("tortie")
+    .description("Calico-compatible Kubernetes networking: the cluster's network, on one machine")
+    .option("--state-dir <dir>", "where the cluster's state lives (default $TORTIE_STATE_DIR or ./.tortie)");
+  // The verbs are read from the programs themselves, so this list cannot fall behind them.
+  const verbs = (p: Command) => p.commands.map((c) => c.name()).join(", ");
+  program
+    .command("kubectl")
+    .description(`kubectl's grammar and output: ${verbs(kubectl.kubectlProgram(context))}`);
+  program
+    .command("calicoctl")
+    .description(`calicoctl's grammar and output: ${verbs(calicoctl.calicoctlProgram(context))}`);
+  for (const verb of KUBECTL_VERBS) program.command(verb).description(`same as 'tortie kubectl ${verb}'`);
+  for (const c of [
+    ...cluster.lifecycleProgram(context).commands,
+    ...policy.policyProgram(context).commands,
+    ...trace.traceProgram(context).commands,
+    ...bgp.bgpProgram(context).commands,
+  ])
+    program.command(c.name()).description(c.description());
+  program.command("calicoq").description("calicoq's queries: eval SELECTOR | endpoint NAME | policy NAME");
+  program
+    .command("exec")
+    .description(
+      "exec TARGET -- COMMAND: run ip, iptables, curl, ping, birdc, calicoctl node status, ... on a host or in NS/POD (sim)",
+    );
+  program
+    .command("shell")
+    .description("shell TARGET: an interactive shell on a host or in NS/POD running the same commands (sim)");
+  return program;
 }
 
 /** The process entry point used by bin/tortie. */
@@ -175,7 +197,7 @@ async function runExec(ctx: CliContext, args: string[]): Promise<number> {
   try {
     // On a host, kubectl, calicoctl and calicoq are tortie's own (`sudo calicoctl node status`, as seed 002
     // types it on node1); in a pod they do not exist, as in a real container.
-    return await execCommand(ctx, target, args.slice(dash + 1));
+    return await (await shellModule()).execCommand(ctx, target, args.slice(dash + 1));
   } catch (e) {
     if (!isTortieError(e)) throw e;
     ctx.err(`error: ${e.message}\n`);
@@ -196,7 +218,7 @@ async function runShellCommand(ctx: CliContext, args: string[]): Promise<number>
     return 2;
   }
   try {
-    return await runShell(ctx, args[0]!);
+    return await (await shellModule()).runShell(ctx, args[0]!);
   } catch (e) {
     if (!isTortieError(e)) throw e;
     ctx.err(`error: ${e.message}\n`);

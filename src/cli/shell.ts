@@ -1,7 +1,7 @@
 import { type CommandResult, runFilter } from "../agent/index.ts";
 import { isTortieError } from "../lib/index.ts";
 import type { CliContext } from "./context.ts";
-import { execOnSim, openSimCluster, runOnSim, simTarget } from "./exec.ts";
+import { execOnSim, openLazySimCluster, runOnSim, simTarget } from "./exec.ts";
 import { type LineSource, textLines } from "./line-source.ts";
 
 const SHELLS = new Set(["sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/bash", "/usr/bin/sh"]);
@@ -201,7 +201,7 @@ function hostToolCommand(command: string[]): string[] | undefined {
 export async function execCommand(ctx: CliContext, target: string, command: string[]): Promise<number> {
   const tool = hostToolCommand(command);
   if (!tool) return execShell(ctx, target, command) ?? execOnSim(ctx, target, command);
-  simTarget(await openSimCluster(ctx), target);
+  simTarget(await openLazySimCluster(ctx), target);
   if (target.includes("/")) {
     ctx.err(`error: exec: "${tool[0]}": executable file not found in $PATH\n`);
     return 1;
@@ -217,7 +217,7 @@ export async function execCommand(ctx: CliContext, target: string, command: stri
  * wc -l and python -m json.tool run in-process. Returns the shell's exit status.
  */
 export async function runShell(ctx: CliContext, target: string): Promise<number> {
-  simTarget(await openSimCluster(ctx), target);
+  simTarget(await openLazySimCluster(ctx), target);
   const source = lineSource(ctx);
   depth++;
   try {

@@ -2,7 +2,7 @@ import { compileFilter, FilterError, type LinkFrame, TcpdumpPrinter } from "../d
 import { TortieError } from "../lib/index.ts";
 import { CaptureTail, registerCapture, unregisterCapture } from "./capture.ts";
 import type { CliContext } from "./context.ts";
-import { openSimCluster, simTarget } from "./exec.ts";
+import { openLazySimCluster, simTarget } from "./exec.ts";
 
 /**
  * `tcpdump` on the sim, as tcpdump 4.9 behaves (the seed labs' Ubuntu): it captures on one namespace's
@@ -117,7 +117,7 @@ export async function runTcpdump(ctx: CliContext, target: string, args: string[]
   }
   if (ctx.stateDir === undefined)
     throw new TortieError("Unsupported", "not supported yet: tcpdump without a state directory");
-  const cluster = await openSimCluster(ctx);
+  const cluster = await openLazySimCluster(ctx);
   const k = simTarget(cluster, target);
   const iface = o.iface ?? [...k.links.values()].find((l) => l.kind !== "loopback")?.name ?? "lo";
   const link = iface === "any" ? undefined : k.links.get(iface);

@@ -1,12 +1,11 @@
 /** `tortie trace FROM TO[:PORT]` (CLI.md "Seeing why"): one connection through the sim dataplane, step by step. */
 import { Command, Option } from "commander";
-import type { SimCluster } from "../agent/index.ts";
 import { type TraceReport, traceConnection } from "../agent/index.ts";
-import { formatIpv4, type Kernel, parseIpv4 } from "../dataplane/sim/index.ts";
+import { formatIpv4, parseIpv4 } from "../dataplane/sim/index.ts";
 import { TortieError, UnsupportedError } from "../lib/index.ts";
 import { formatIp } from "../net/index.ts";
 import type { CliContext } from "./context.ts";
-import { openSimCluster } from "./exec.ts";
+import { openLazySimCluster } from "./exec.ts";
 import { readPolicySnapshot, resolvePlace } from "./policy-snapshot.ts";
 import { traceText } from "./trace-text.ts";
 
@@ -32,12 +31,6 @@ function parsePort(text: string | undefined, to: string, proto: Proto): number {
   return port;
 }
 
-function kernelOwning(cluster: SimCluster, ip: number): Kernel | undefined {
-  for (const k of cluster.kernels.values())
-    if (k.addresses.some((a) => a.ip === ip && a.dev !== "lo")) return k;
-  return undefined;
-}
-
 export function traceProgram(ctx: CliContext): Command {
   const program = new Command("tortie");
   program
@@ -57,7 +50,7 @@ export function traceProgram(ctx: CliContext): Command {
       const port = parsePort(target.port, to, o.proto);
       const snapshot = await readPolicySnapshot(ctx.store());
       const dst = resolvePlace(snapshot, target.place, "TO");
-      const cluster = await openSimCluster(ctx);
+      const cluster = await openLazySimCluster(ctx);
       let toIp: number | undefined;
       if (dst.kind === "endpoint") {
         const v4 = dst.endpoint.ips.find((ip) => ip.family === 4);
@@ -83,7 +76,7 @@ export function traceProgram(ctx: CliContext): Command {
             `FROM ${from}: the pod has no network namespace on the sim (not running)`,
           );
         const ip = src.kind === "ip" ? parseIpv4(formatIp(src.ip)) : undefined;
-        client = ip === undefined ? undefined : kernelOwning(cluster, ip);
+        client = ip === undefined ? undefined : cluster.kernelOwning(ip);
         if (!client)
           throw new TortieError("NotFound", `FROM ${from}: no host or pod of this cluster has that address`);
       }

@@ -54,6 +54,13 @@ export function newBlockSpec(
   };
 }
 
+/** formatIp, with IPv4 (every pod address of an IPv4 pool) printed without BigInt arithmetic. */
+export function ipText(ip: IpAddress): string {
+  if (ip.family !== 4) return formatIp(ip);
+  const v = Number(ip.value);
+  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+}
+
 const parsedCidrs = new Map<string, Cidr>();
 
 /** parseCidr, memoised: the same few thousand block CIDRs are parsed on every operation otherwise. */
@@ -68,13 +75,18 @@ export function blockCidr(text: string): Cidr | undefined {
   return c;
 }
 
-/** A deep copy cheap enough to take before every change (the cached copy may be the store's own). */
+/**
+ * A copy to change, cheap enough to take before every change (the cached spec may be the store's own). Every
+ * array and map a Block changes is copied; the attribute objects themselves are shared with the original,
+ * because nothing changes an attribute in place (Block adds new ones and drops old ones). Sharing them is what
+ * keeps each stored version of a block small: the store's history holds every version until it is compacted.
+ */
 export function cloneBlockSpec(b: BlockSpec): BlockSpec {
   return {
     ...b,
     allocations: b.allocations.slice(),
     unallocated: b.unallocated.slice(),
-    attributes: b.attributes.map((a) => (a.secondary ? { ...a, secondary: { ...a.secondary } } : { ...a })),
+    attributes: b.attributes.slice(),
     sequenceNumberForAllocation: { ...b.sequenceNumberForAllocation },
   };
 }
@@ -149,9 +161,23 @@ export class Block {
     if (affinityCheck && this.spec.affinity === undefined)
       throw new Error(`Attempt to assign from block ${this.spec.cidr} with no affinity`);
     const ips: IpAddress[] = [];
+    const free = this.spec.unallocated;
+    if (reservations.isEmpty) {
+      // Nothing reserved: the first `num` free ordinals, exactly what the loop below picks when no address matches.
+      const take = Math.min(num, free.length);
+      if (take === 0) return ips;
+      const attrIndex = this.findOrAddAttribute(handleId, attrs);
+      for (let i = 0; i < take; i++) {
+        const ordinal = free[i]!;
+        this.spec.allocations[ordinal] = attrIndex;
+        this.spec.sequenceNumberForAllocation[String(ordinal)] = this.spec.sequenceNumber;
+        ips.push(this.ordinalToIp(ordinal));
+      }
+      this.spec.unallocated = free.slice(take);
+      return ips;
+    }
     const keep: number[] = [];
     let attrIndex: number | undefined;
-    const free = this.spec.unallocated;
     for (let i = 0; i < free.length; i++) {
       const ordinal = free[i]!;
       if (ips.length >= num) {

@@ -18,18 +18,30 @@ import {
   type BlockSpec,
   blockCidr,
   cloneBlockSpec,
+  ipText,
   newBlockSpec,
   ReleaseConflict,
   type ReleaseRequest,
 } from "./block.ts";
 import { blockContaining, blockWalk } from "./block-walk.ts";
-import { type IpamKv, isCode, KindCache, type KvEntry } from "./kv.ts";
+import { Handles, handleKey } from "./handles.ts";
+import { InputMemo } from "./inputs.ts";
+import { affinityKey, blockKey } from "./keys.ts";
+import {
+  DATASTORE_RETRIES,
+  HAND_OVER,
+  type IpamKv,
+  isCode,
+  KindCache,
+  type KvEntry,
+  withSpec,
+} from "./kv.ts";
+import { blocksOfFamily, insidePools, type LeanCache, leanBlock } from "./lean-path.ts";
 import {
   type Affinity,
   affinityName,
   affinityString,
   cidrToName,
-  handleName,
   LOAD_BALANCER_AFFINITY,
   parseAffinity,
   sanitizeHandle,
@@ -46,15 +58,17 @@ import { AddressFilter } from "./reservations.ts";
 
 const kind = (apiVersion: string, k: string): KindDef => findKind(apiVersion, k)!;
 const IPAM_BLOCK = kind("projectcalico.org/v3", "IPAMBlock");
+const IPAM_HANDLE_KIND = kind("projectcalico.org/v3", "IPAMHandle");
 const BLOCK_AFFINITY = kind("projectcalico.org/v3", "BlockAffinity");
-const IPAM_HANDLE = kind("projectcalico.org/v3", "IPAMHandle");
 const IP_POOL = kind("projectcalico.org/v3", "IPPool");
 const IP_RESERVATION = kind("projectcalico.org/v3", "IPReservation");
 const IPAM_CONFIG = kind("projectcalico.org/v3", "IPAMConfiguration");
 const NODE = kind("v1", "Node");
+/** Where the lean path remembers its inputs (the keys they are read from). */
+const POOLS = prefixFor(IP_POOL);
+const RESERVATIONS = prefixFor(IP_RESERVATION);
+const IPAM_CONFIG_KEY = keyFor(IPAM_CONFIG, "default");
 
-/** Calico retries every compare-and-swap this many times before giving up. */
-const DATASTORE_RETRIES = 100;
 /** Another host may reclaim an empty block only this long after it was claimed. */
 const EMPTY_BLOCK_MIN_RECLAIM_AGE_MS = 60_000;
 /** Without a configured limit, a host may claim at most this many blocks per request (Calico's safeguard). */
@@ -156,15 +170,52 @@ interface Entry {
  * State is kept exactly as Calico keeps it: IPAMBlock, BlockAffinity and IPAMHandle objects. Every write is a
  * CAS, so several Ipam instances (several nodes, several processes) can share one store safely.
  */
+export interface IpamOptions {
+  now?: () => Date;
+  /**
+   * The lean path (default on). Between operations the Ipam keeps what it read: blocks and affinities (always),
+   * and pools, reservations, the IPAMConfiguration and Node labels. When the store's revision is the one it
+   * last saw, or moved only by its own writes, nothing is read again: an allocation from an affine block with
+   * room is one handle write and one block write. Any other write is found in the store's history and only what
+   * it touched is read again. Off, every operation reads everything, as Calico does; the results are the same
+   * (test/ipam/lean-path.test.ts compares them).
+   */
+  lean?: boolean;
+}
+
 export class Ipam {
   private readonly kv: IpamKv;
   private readonly now: () => Date;
   private readonly blocks: KindCache;
   private readonly affinities: KindCache;
+  private readonly lean: boolean;
+  private readonly memo: InputMemo;
+  private readonly leanCache: LeanCache;
+  /** Lean path: every cache reflects the store through this revision (-1: nothing known yet). */
+  private known = -1;
+  private readonly handles: Handles;
+  private stampSecond = Number.NaN;
+  private stampText = "";
 
-  constructor(kv: IpamKv, options: { now?: () => Date } = {}) {
+  constructor(kv: IpamKv, options: IpamOptions = {}) {
     this.kv = kv;
     this.now = options.now ?? (() => new Date());
+    this.lean = options.lean ?? true;
+    this.memo = new InputMemo(kv);
+    // Made once: closures made per call cost a name each under tsx (keepNames).
+    this.leanCache = {
+      affinityState: (affinity, c) => {
+        const e = this.affinities.get(affinityKey(affinity, c));
+        return e ? (e.value as ApiObject).spec.state : null;
+      },
+      block: (c) => this.blockEntry(c)?.obj.spec,
+    };
+    this.handles = new Handles(
+      kv,
+      this.lean,
+      (name, spec) => this.newObject(IPAM_HANDLE_KIND, name, spec),
+      (e) => this.wrote(e),
+    );
     this.blocks = new KindCache(kv, prefixFor(IPAM_BLOCK));
     this.affinities = new KindCache(kv, prefixFor(BLOCK_AFFINITY), (v) => {
       const s = (v as ApiObject).spec;
@@ -174,49 +225,104 @@ export class Ipam {
 
   // ---------------------------------------------------------------- reads
 
+  /**
+   * Brings the caches up to date. Lean: nothing to do if the store is at the revision we know; otherwise the
+   * history since then updates blocks and affinities and drops the remembered inputs it touches.
+   */
   private async sync(): Promise<void> {
+    if (!this.lean) {
+      await this.blocks.sync();
+      await this.affinities.sync();
+      return;
+    }
+    const rev = await this.kv.revision();
+    if (rev === this.known) return;
+    // Reads of inputs already under way may predate the writes found now: they must not be remembered.
+    this.memo.generation++;
     await this.blocks.sync();
     await this.affinities.sync();
+    if (this.known < 0) this.memo.clear();
+    else await this.memo.invalidate(this.known);
+    this.known = rev;
   }
 
+  /** Lean path: our own write at the revision right after the known one leaves every cache current. */
+  private wrote(e: KvEntry): void {
+    if (e.modRevision === this.known + 1) this.known = e.modRevision;
+  }
+
+  /** A remembered input (lean path, after `sync`), or a fresh read. */
+  private async input<T>(key: string, synced: boolean, read: () => Promise<T>): Promise<T> {
+    if (!this.lean) return read();
+    if (!synced) await this.sync();
+    if (this.memo.has(key)) return this.memo.get(key) as T;
+    const generation = this.memo.generation;
+    const value = await read();
+    if (this.memo.generation === generation) this.memo.set(key, value);
+    return value;
+  }
+
+  /** (Copies: what the lean path remembers must not change under it.) */
   async getIpamConfig(): Promise<IpamConfig> {
-    const e = await this.kv.get(keyFor(IPAM_CONFIG, "default"));
-    const spec = (e?.value as ApiObject | undefined)?.spec ?? {};
-    return {
-      strictAffinity: spec.strictAffinity === true,
-      autoAllocateBlocks: spec.autoAllocateBlocks !== false,
-      maxBlocksPerHost: spec.maxBlocksPerHost ?? 0,
-    };
+    return { ...(await this.ipamConfig(false)) };
   }
 
+  /** Every IP pool, enabled or not. */
   async allPools(): Promise<PoolInfo[]> {
-    const { items } = await this.kv.list(prefixFor(IP_POOL));
-    return items.map((i) => poolInfo(i.value as ApiObject));
+    return (await this.pools(false)).slice();
   }
 
-  private async enabledPools(family?: IpFamily): Promise<PoolInfo[]> {
-    return (await this.allPools()).filter(
+  private async ipamConfig(synced: boolean): Promise<IpamConfig> {
+    const key = keyFor(IPAM_CONFIG, "default");
+    return this.input(key, synced, async () => {
+      const e = await this.kv.get(key);
+      const spec = (e?.value as ApiObject | undefined)?.spec ?? {};
+      return {
+        strictAffinity: spec.strictAffinity === true,
+        autoAllocateBlocks: spec.autoAllocateBlocks !== false,
+        maxBlocksPerHost: spec.maxBlocksPerHost ?? 0,
+      };
+    });
+  }
+
+  private async pools(synced: boolean): Promise<PoolInfo[]> {
+    const prefix = prefixFor(IP_POOL);
+    return this.input(prefix, synced, async () => {
+      const { items } = await this.kv.list(prefix);
+      return items.map((i) => poolInfo(i.value as ApiObject));
+    });
+  }
+
+  private async enabledPools(family?: IpFamily, synced = false): Promise<PoolInfo[]> {
+    return (await this.pools(synced)).filter(
       (p) => !p.disabled && (family === undefined || p.cidr.family === family),
     );
   }
 
-  private async reservations(): Promise<AddressFilter> {
-    const { items } = await this.kv.list(prefixFor(IP_RESERVATION));
-    return AddressFilter.fromReservations(items.map((i) => i.value as ApiObject));
+  private async reservations(synced = false): Promise<AddressFilter> {
+    const prefix = prefixFor(IP_RESERVATION);
+    return this.input(prefix, synced, async () => {
+      const { items } = await this.kv.list(prefix);
+      return AddressFilter.fromReservations(items.map((i) => i.value as ApiObject));
+    });
   }
 
-  private async nodeLabels(host: string): Promise<Labels> {
-    const e = await this.kv.get(keyFor(NODE, host));
-    if (!e)
+  private async nodeLabels(host: string, synced = false): Promise<Labels> {
+    const key = keyFor(NODE, host);
+    const labels = await this.input(key, synced, async () => {
+      const e = await this.kv.get(key);
+      return e && ((e.value as ApiObject).metadata.labels ?? {});
+    });
+    if (!labels)
       throw new TortieError(
         "NotFound",
         `nodes "${host}" not found: IPAM needs the node's labels to choose pools`,
       );
-    return (e.value as ApiObject).metadata.labels ?? {};
+    return labels;
   }
 
   private blockEntry(cidr: Cidr): Entry | undefined {
-    const key = keyFor(IPAM_BLOCK, cidrToName(cidr));
+    const key = blockKey(cidr);
     const e = this.blocks.get(key);
     return e && { key, modRevision: e.modRevision, obj: e.value as ApiObject };
   }
@@ -240,8 +346,14 @@ export class Ipam {
 
   // ---------------------------------------------------------------- object helpers
 
+  /** RFC 3339 to the second; the text is made once per second of the clock, not once per object. */
   private timestamp(): string {
-    return `${this.now().toISOString().slice(0, 19)}Z`;
+    const second = Math.floor(this.now().getTime() / 1000);
+    if (second !== this.stampSecond) {
+      this.stampSecond = second;
+      this.stampText = `${new Date(second * 1000).toISOString().slice(0, 19)}Z`;
+    }
+    return this.stampText;
   }
 
   private newObject(def: KindDef, name: string, spec: unknown): ApiObject {
@@ -251,10 +363,6 @@ export class Ipam {
       metadata: { name, uid: randomUUID(), creationTimestamp: this.timestamp(), generation: 1 },
       spec,
     };
-  }
-
-  private withSpec(obj: ApiObject, spec: unknown): ApiObject {
-    return { ...obj, metadata: { ...obj.metadata, generation: (obj.metadata.generation ?? 0) + 1 }, spec };
   }
 
   private toEntry(e: KvEntry): Entry {
@@ -269,8 +377,9 @@ export class Ipam {
 
   private async updateBlock(entry: Entry, spec: BlockSpec): Promise<Entry> {
     spec.sequenceNumber++;
-    const written = await this.kv.update(entry.key, this.withSpec(entry.obj, spec), entry.modRevision);
+    const written = await this.kv.update(entry.key, withSpec(entry.obj, spec), entry.modRevision, HAND_OVER);
     this.blocks.set(written.key, written.modRevision, written.value);
+    this.wrote(written);
     return this.toEntry(written);
   }
 
@@ -293,28 +402,32 @@ export class Ipam {
   private async deleteBlock(entry: Entry): Promise<void> {
     const deleted = await this.kv.delete(entry.key, entry.modRevision);
     this.blocks.set(entry.key, deleted.modRevision, undefined);
+    this.wrote(deleted);
   }
 
   private async updateAffinity(entry: Entry, state: string): Promise<Entry> {
     const written = await this.kv.update(
       entry.key,
-      this.withSpec(entry.obj, { ...entry.obj.spec, state }),
+      withSpec(entry.obj, { ...entry.obj.spec, state }),
       entry.modRevision,
+      HAND_OVER,
     );
     this.affinities.set(written.key, written.modRevision, written.value);
+    this.wrote(written);
     return this.toEntry(written);
   }
 
   private async deleteAffinity(entry: Entry): Promise<void> {
     const deleted = await this.kv.delete(entry.key, entry.modRevision);
     this.affinities.set(entry.key, deleted.modRevision, undefined);
+    this.wrote(deleted);
   }
 
   // ---------------------------------------------------------------- block claiming
 
   /** Creates a pending affinity for (host, block), or returns the existing one (re-marked pending unless confirmed). */
   private async getPendingAffinity(affinity: Affinity, cidr: Cidr): Promise<Entry> {
-    const key = keyFor(BLOCK_AFFINITY, affinityName(affinity, cidr));
+    const key = affinityKey(affinity, cidr);
     const spec = {
       state: "pending",
       node: affinity.host,
@@ -326,8 +439,10 @@ export class Ipam {
       const created = await this.kv.create(
         key,
         this.newObject(BLOCK_AFFINITY, affinityName(affinity, cidr), spec),
+        HAND_OVER,
       );
       this.affinities.set(key, created.modRevision, created.value);
+      this.wrote(created);
       return this.toEntry(created);
     } catch (e) {
       if (!isCode(e, "AlreadyExists")) throw e;
@@ -351,11 +466,16 @@ export class Ipam {
   /** Creates the block for a pending affinity and confirms the affinity; loses cleanly to another host. */
   private async claimAffineBlock(aff: Entry, affinity: Affinity): Promise<Entry> {
     const cidr = blockCidr(aff.obj.spec.cidr)!;
-    const key = keyFor(IPAM_BLOCK, cidrToName(cidr));
+    const key = blockKey(cidr);
     const spec = newBlockSpec(cidr, affinity, this.timestamp(), this.now().getTime() * 1000);
     try {
-      const created = await this.kv.create(key, this.newObject(IPAM_BLOCK, cidrToName(cidr), spec));
+      const created = await this.kv.create(
+        key,
+        this.newObject(IPAM_BLOCK, cidrToName(cidr), spec),
+        HAND_OVER,
+      );
       this.blocks.set(key, created.modRevision, created.value);
+      this.wrote(created);
       await this.confirmAffinity(aff);
       return this.toEntry(created);
     } catch (e) {
@@ -395,7 +515,7 @@ export class Ipam {
   }
 
   private async refreshBlock(cidr: Cidr): Promise<Entry | undefined> {
-    const e = await this.blocks.refresh(keyFor(IPAM_BLOCK, cidrToName(cidr)));
+    const e = await this.blocks.refresh(blockKey(cidr));
     return e && this.toEntry(e);
   }
 
@@ -452,7 +572,7 @@ export class Ipam {
     cidr: Cidr,
     opts: { requireEmpty: boolean; requiredSequenceNumber?: number },
   ): Promise<void> {
-    const affKey = keyFor(BLOCK_AFFINITY, affinityName(affinity, cidr));
+    const affKey = affinityKey(affinity, cidr);
     const affE = await this.affinities.refresh(affKey);
     if (!affE) throw new TortieError("NotFound", `block affinity ${affKey} not found`);
     const block = await this.refreshBlock(cidr);
@@ -487,52 +607,6 @@ export class Ipam {
 
   // ---------------------------------------------------------------- handles
 
-  private handleKey(handleId: string): string {
-    return keyFor(IPAM_HANDLE, handleName(handleId));
-  }
-
-  private async incrementHandle(handleId: string, blockCidr: string, n: number): Promise<void> {
-    const key = this.handleKey(handleId);
-    for (let i = 0; i < DATASTORE_RETRIES; i++) {
-      const cur = await this.kv.get(key);
-      try {
-        if (!cur) {
-          const spec = { handleID: handleId, block: { [blockCidr]: n }, deleted: false };
-          await this.kv.create(key, this.newObject(IPAM_HANDLE, handleName(handleId), spec));
-        } else {
-          const obj = cur.value as ApiObject;
-          const block = { ...obj.spec.block, [blockCidr]: (obj.spec.block[blockCidr] ?? 0) + n };
-          await this.kv.update(key, this.withSpec(obj, { ...obj.spec, block }), cur.modRevision);
-        }
-        return;
-      } catch (e) {
-        if (!isCode(e, "Conflict") && !isCode(e, "AlreadyExists") && !isCode(e, "NotFound")) throw e;
-      }
-    }
-    throw new TortieError("Conflict", "Max retries hit - excessive concurrent IPAM requests");
-  }
-
-  private async decrementHandle(handleId: string, blockCidr: string, n: number): Promise<void> {
-    const key = this.handleKey(handleId);
-    for (let i = 0; i < DATASTORE_RETRIES; i++) {
-      const cur = await this.kv.get(key);
-      if (!cur) return;
-      const obj = cur.value as ApiObject;
-      const block: Record<string, number> = { ...obj.spec.block };
-      const left = (block[blockCidr] ?? 0) - n;
-      if (left > 0) block[blockCidr] = left;
-      else delete block[blockCidr];
-      try {
-        if (Object.keys(block).length === 0) await this.kv.delete(key, cur.modRevision);
-        else await this.kv.update(key, this.withSpec(obj, { ...obj.spec, block }), cur.modRevision);
-        return;
-      } catch (e) {
-        if (!isCode(e, "Conflict") && !isCode(e, "NotFound")) throw e;
-      }
-    }
-    throw new TortieError("Conflict", "Max retries hit - excessive concurrent IPAM requests");
-  }
-
   // ---------------------------------------------------------------- assignment
 
   /** Assigns addresses from the host's blocks, claiming and (unless strict affinity) borrowing as Calico does. */
@@ -549,6 +623,67 @@ export class Ipam {
     return out;
   }
 
+  /** CIDR texts of the host's block affinities, in the order the datastore lists them (by name). */
+  private affinityCidrs(affinity: Affinity): string[] {
+    const keys = this.affinities.keysIndexedBy(affinityString(affinity)).sort();
+    const out: string[] = [];
+    for (const k of keys) out.push((this.affinities.get(k)!.value as ApiObject).spec.cidr);
+    return out;
+  }
+
+  /**
+   * The lean path (IpamOptions.lean), right after `sync`: when the remembered inputs and the cached blocks show
+   * that the full path would take all `num` addresses from one affine block, take them with one handle write and
+   * one block write. Undefined, having written nothing, whenever the full path must decide.
+   */
+  private async leanAssign(
+    args: AutoAssignArgs,
+    affinity: Affinity,
+    version: IpFamily,
+    num: number,
+    requested: Cidr[],
+  ): Promise<Assignments | undefined> {
+    const reservations = this.memo.get(RESERVATIONS) as AddressFilter | undefined;
+    const pools = this.memo.get(POOLS) as PoolInfo[] | undefined;
+    const config = this.memo.get(IPAM_CONFIG_KEY) as IpamConfig | undefined;
+    const nodeLabels =
+      args.intendedUse === "LoadBalancer"
+        ? {}
+        : (args.nodeLabels ?? (this.memo.get(keyFor(NODE, args.hostname)) as Labels | undefined));
+    if (!reservations || !pools || !config || !nodeLabels) return undefined;
+    const cidr = leanBlock(
+      { reservations, pools, nodeLabels },
+      {
+        affinity,
+        version,
+        num,
+        requested,
+        use: args.intendedUse,
+        namespaceLabels: args.namespaceLabels,
+        affinityCidrs: this.affinityCidrs(affinity),
+      },
+      this.leanCache,
+    );
+    if (!cidr) return undefined;
+    let ips: string[];
+    try {
+      ips = await this.assignFromBlock(
+        this.blockEntry(cidr)!,
+        num,
+        args,
+        affinity,
+        config.strictAffinity,
+        reservations,
+      );
+    } catch {
+      // A lost race (or a failed write): assignFromBlock took its handle count back; the full path re-reads.
+      return undefined;
+    }
+    if (ips.length !== num)
+      throw new TortieError("Internal", `lean IPAM path took ${ips.length} of ${num} addresses`);
+    return { version, requested: num, ips, messages: [] };
+  }
+
   private async autoAssignFamily(
     args: AutoAssignArgs,
     version: IpFamily,
@@ -559,9 +694,13 @@ export class Ipam {
     const lb = use === "LoadBalancer";
     const affinity: Affinity = lb ? LOAD_BALANCER_AFFINITY : { type: "host", host: args.hostname };
     await this.sync();
-    const reservations = await this.reservations();
-    const nodeLabels = lb ? {} : (args.nodeLabels ?? (await this.nodeLabels(args.hostname)));
-    const enabled = await this.enabledPools(version);
+    if (this.lean) {
+      const done = await this.leanAssign(args, affinity, version, num, requested);
+      if (done) return done;
+    }
+    const reservations = await this.reservations(true);
+    const nodeLabels = lb ? {} : (args.nodeLabels ?? (await this.nodeLabels(args.hostname, true)));
+    const enabled = await this.enabledPools(version, true);
     let matching: PoolInfo[];
     try {
       matching = choosePools(enabled, requested, nodeLabels, args.namespaceLabels);
@@ -579,21 +718,16 @@ export class Ipam {
       );
 
     // The host's affine blocks in this family, in the order the datastore lists them (by name).
-    const affKeys = this.affinities.keysIndexedBy(affinityString(affinity)).sort();
-    const affBlocks: Cidr[] = [];
-    for (const k of affKeys) {
-      const c = blockCidr((this.affinities.get(k)!.value as ApiObject).spec.cidr);
-      if (c && c.family === version) affBlocks.push(c);
-    }
-    const inAllowed = (c: Cidr) => pools.some((p) => cidrContainsIp(p.cidr, c));
+    const affBlocks = blocksOfFamily(this.affinityCidrs(affinity), version);
+    const inAllowed = (c: Cidr) => insidePools(pools, c);
     const allowedAff = affBlocks.filter(inAllowed);
     // Empty blocks of pools that no longer select this node are given up.
     for (const c of affBlocks) {
-      if (inAllowed(c) || matching.some((p) => cidrContainsIp(p.cidr, c))) continue;
+      if (inAllowed(c) || insidePools(matching, c)) continue;
       await this.releaseBlockAffinity(affinity, c, { requireEmpty: true }).catch(() => undefined);
     }
 
-    const config = await this.getIpamConfig();
+    const config = await this.ipamConfig(true);
     let maxBlocks = args.maxBlocksPerHost ?? 0;
     if (config.maxBlocksPerHost > 0 && maxBlocks > 0 && maxBlocks > config.maxBlocksPerHost)
       maxBlocks = config.maxBlocksPerHost;
@@ -726,15 +860,15 @@ export class Ipam {
     if (ips.length === 0) return [];
     // The handle is counted first: a crash in between leaves a handle without addresses, which `ipam check`
     // reports, never an address without a handle.
-    if (args.handleId !== undefined) await this.incrementHandle(args.handleId, spec.cidr, ips.length);
+    if (args.handleId !== undefined) await this.handles.increment(args.handleId, spec.cidr, ips.length);
     try {
       await this.updateBlock(entry, spec);
     } catch (e) {
       if (args.handleId !== undefined)
-        await this.decrementHandle(args.handleId, spec.cidr, ips.length).catch(() => undefined);
+        await this.handles.decrement(args.handleId, spec.cidr, ips.length).catch(() => undefined);
       throw e;
     }
-    return ips.map(formatIp);
+    return ips.map(ipText);
   }
 
   private async findOrClaimBlock(
@@ -749,13 +883,13 @@ export class Ipam {
       const cidr = remaining.shift()!;
       if (reservations.coversCidr(cidr)) continue;
       for (let i = 0; i < DATASTORE_RETRIES; i++) {
-        const affE = this.affinities.get(keyFor(BLOCK_AFFINITY, affinityName(affinity, cidr)));
+        const affE = this.affinities.get(affinityKey(affinity, cidr));
         if (!affE) break;
         let block: Entry;
         try {
           block = await this.getBlockFromAffinity(
             {
-              key: keyFor(BLOCK_AFFINITY, affinityName(affinity, cidr)),
+              key: affinityKey(affinity, cidr),
               modRevision: affE.modRevision,
               obj: affE.value as ApiObject,
             },
@@ -822,12 +956,12 @@ export class Ipam {
           if (e instanceof AddressInUse) throw new AddressAlreadyAssigned(formatIp(ip));
           throw new TortieError("Invalid", (e as Error).message);
         }
-        if (args.handleId !== undefined) await this.incrementHandle(args.handleId, spec.cidr, 1);
+        if (args.handleId !== undefined) await this.handles.increment(args.handleId, spec.cidr, 1);
         try {
           await this.updateBlock(entry, spec);
         } catch (e) {
           if (args.handleId !== undefined)
-            await this.decrementHandle(args.handleId, spec.cidr, 1).catch(() => undefined);
+            await this.handles.decrement(args.handleId, spec.cidr, 1).catch(() => undefined);
           throw e;
         }
         return;
@@ -888,7 +1022,7 @@ export class Ipam {
       if (released.unallocated.length === new Set(reqs.map((r) => r.address)).size)
         return released.unallocated;
       if (!(await this.writeReleased(entry, block))) continue;
-      for (const [handle, n] of released.countByHandle) await this.decrementHandle(handle, spec.cidr, n);
+      for (const [handle, n] of released.countByHandle) await this.handles.decrement(handle, spec.cidr, n);
       return released.unallocated;
     }
     throw new TortieError("Conflict", "Max retries hit - excessive concurrent IPAM requests");
@@ -897,7 +1031,7 @@ export class Ipam {
   /** Releases every address held by a handle (optionally only those with the given sequence number). */
   async releaseByHandle(handleId: string, sequenceNumber?: number): Promise<number> {
     const id = sanitizeHandle(handleId);
-    const handle = await this.kv.get(this.handleKey(id));
+    const handle = await this.kv.get(handleKey(id));
     if (!handle) return 0;
     await this.sync();
     let total = 0;
@@ -908,7 +1042,7 @@ export class Ipam {
         const entry = this.blockEntry(cidr) ?? (await this.refreshBlock(cidr));
         if (!entry) {
           // The block is gone, so nothing of this handle is left in it: drop the handle's count for it.
-          await this.decrementHandle(id, cidrText, Number.MAX_SAFE_INTEGER);
+          await this.handles.decrement(id, cidrText, Number.MAX_SAFE_INTEGER);
           break;
         }
         const spec = this.mutableSpec(entry);
@@ -916,7 +1050,7 @@ export class Ipam {
         const n = block.releaseByHandle(id, sequenceNumber);
         if (n === 0) break;
         if (!(await this.writeReleased(entry, block))) continue;
-        await this.decrementHandle(id, cidrText, n);
+        await this.handles.decrement(id, cidrText, n);
         total += n;
         break;
       }
@@ -928,7 +1062,8 @@ export class Ipam {
   async releaseHostAffinities(host: string, mustBeEmpty: boolean): Promise<void> {
     await this.sync();
     const affinity: Affinity = { type: "host", host };
-    for (const key of this.affinities.keysIndexedBy(affinityString(affinity))) {
+    // In the datastore's order (by name), as Calico lists them; the cache's own order depends on its history.
+    for (const key of this.affinities.keysIndexedBy(affinityString(affinity)).sort()) {
       const cidr = blockCidr((this.affinities.get(key)!.value as ApiObject).spec.cidr);
       if (!cidr) continue;
       try {

@@ -1,4 +1,16 @@
+import type { ApiObject } from "../api/index.ts";
 import { TortieError } from "../lib/index.ts";
+
+/** Calico retries every compare-and-swap this many times before giving up. */
+export const DATASTORE_RETRIES = 100;
+
+/** IPAM's writes hand their values over to the store: every object written is built fresh and never changed after. */
+export const HAND_OVER = { handOver: true } as const;
+
+/** The next version of an object with a new spec (generation moves on; the rest is shared, never changed). */
+export function withSpec(obj: ApiObject, spec: unknown): ApiObject {
+  return { ...obj, metadata: { ...obj.metadata, generation: (obj.metadata.generation ?? 0) + 1 }, spec };
+}
 
 export interface KvEntry {
   key: string;
@@ -15,8 +27,14 @@ export interface IpamKv {
   revision(): Promise<number>;
   get(key: string): Promise<KvEntry | undefined>;
   list(prefix: string): Promise<{ items: KvEntry[]; revision: number }>;
-  create(key: string, value: unknown): Promise<KvEntry>;
-  update(key: string, value: unknown, expectedModRevision?: number): Promise<KvEntry>;
+  /** `hints.handOver`: the store may keep `value` itself rather than a copy (see the store's WriteHints). */
+  create(key: string, value: unknown, hints?: { handOver?: boolean }): Promise<KvEntry>;
+  update(
+    key: string,
+    value: unknown,
+    expectedModRevision?: number,
+    hints?: { handOver?: boolean },
+  ): Promise<KvEntry>;
   delete(key: string, expectedModRevision?: number): Promise<KvEntry>;
   history(
     prefix: string,

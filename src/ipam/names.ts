@@ -1,9 +1,17 @@
 import { type Cidr, formatCidr } from "../net/index.ts";
 
+const namesOfCidrs = new WeakMap<Cidr, string>();
+
 /** Calico's CIDRToName: the resource name of a block or an affinity's CIDR part ("10.0.1.0/26" → "10-0-1-0-26"). */
 export function cidrToName(cidr: Cidr | string): string {
-  const text = typeof cidr === "string" ? cidr : formatCidr(cidr);
-  return text.replace(/[.:/]/g, "-");
+  if (typeof cidr === "string") return cidr.replace(/[.:/]/g, "-");
+  // Block CIDRs are interned (blockCidr), so the name is worked out once per block, not once per operation.
+  let name = namesOfCidrs.get(cidr);
+  if (name === undefined) {
+    name = formatCidr(cidr).replace(/[.:/]/g, "-");
+    namesOfCidrs.set(cidr, name);
+  }
+  return name;
 }
 
 /** What a block is affine to: a node ("host") or the virtual node that holds LoadBalancer addresses. */

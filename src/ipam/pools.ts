@@ -64,12 +64,15 @@ export function choosePools(
       return p;
     });
   }
-  return enabled.filter(
-    (p) =>
+  const out: PoolInfo[] = [];
+  for (const p of enabled)
+    if (
       !p.manual &&
       p.nodeSelector.matches(nodeLabels) &&
-      (!p.namespaceSelector || p.namespaceSelector.matches(namespaceLabels ?? {})),
-  );
+      (!p.namespaceSelector || p.namespaceSelector.matches(namespaceLabels ?? {}))
+    )
+      out.push(p);
+  return out;
 }
 
 export class PoolNotUsable extends Error {}

@@ -17,8 +17,10 @@ const encoder = new TextEncoder();
 
 let scratch = new Uint8Array(256);
 
+let paddedLength = 0;
+
 /** UTF-8 bytes of `text` in a reused buffer (ASCII without TextEncoder), padded as SHA-256 requires. */
-function padded(text: string): { msg: Uint8Array; length: number } {
+function padded(text: string): Uint8Array {
   let n = text.length;
   let ascii = true;
   for (let i = 0; i < n; i++)
@@ -46,11 +48,19 @@ function padded(text: string): { msg: Uint8Array; length: number } {
   msg[length - 3] = (lo >>> 16) & 255;
   msg[length - 2] = (lo >>> 8) & 255;
   msg[length - 1] = lo & 255;
-  return { msg, length };
+  paddedLength = length;
+  return msg;
 }
 
-export function sha256(text: string): Uint8Array {
-  const { msg, length } = padded(text);
+const STATE = new Int32Array(8);
+
+/**
+ * The digest of `text` as eight big-endian 32-bit words, in a buffer reused by the next call (no allocation:
+ * callers that keep a few bits, like kube-proxy's chain names, read them from here).
+ */
+export function sha256Words(text: string): Int32Array {
+  const msg = padded(text);
+  const length = paddedLength;
   let h0 = 0x6a09e667 | 0;
   let h1 = 0xbb67ae85 | 0;
   let h2 = 0x3c6ef372 | 0;
@@ -104,8 +114,20 @@ export function sha256(text: string): Uint8Array {
     h6 = (h6 + g) | 0;
     h7 = (h7 + h) | 0;
   }
+  STATE[0] = h0;
+  STATE[1] = h1;
+  STATE[2] = h2;
+  STATE[3] = h3;
+  STATE[4] = h4;
+  STATE[5] = h5;
+  STATE[6] = h6;
+  STATE[7] = h7;
+  return STATE;
+}
+
+export function sha256(text: string): Uint8Array {
+  const words = sha256Words(text);
   const out = new Uint8Array(32);
-  const words = [h0, h1, h2, h3, h4, h5, h6, h7];
   for (let i = 0; i < 8; i++) {
     const v = words[i]!;
     out[i * 4] = v >>> 24;

@@ -9,14 +9,9 @@ import type { Direction, Endpoint, FailsafePort, Policy, PolicyRule, RuleAction 
 import type { PolicyIndex } from "./policy-index.ts";
 import { protocolName } from "./protocols.ts";
 import { type Packet, ruleMatches } from "./rule-match.ts";
+import type { Stage } from "./stage.ts";
 
-/** Where in the dataplane a decision is made. */
-export type Stage =
-  | "workload" // cali-tw-/cali-fw-: a pod's ingress or egress policy
-  | "host" // cali-fh-/cali-th-: traffic to or from the host itself
-  | "forward" // cali-fhfw-/cali-thfw-: traffic forwarded through a host endpoint (applyOnForward)
-  | "pre-dnat" // mangle PREROUTING, before kube-proxy's DNAT (ingress only)
-  | "untracked"; // raw table (doNotTrack)
+export { policyInStage, type Stage } from "./stage.ts";
 
 export type Verdict = "allow" | "deny" | "continue";
 
@@ -65,21 +60,6 @@ export interface Decision {
   profiles: ProfileStep[];
 }
 
-/** Whether a policy takes part at a stage (Felix's event_sequencer.go splits them this way); render uses it too. */
-export function policyInStage(stage: Stage, p: Policy): boolean {
-  switch (stage) {
-    case "workload":
-    case "host":
-      return !p.preDNAT && !p.doNotTrack;
-    case "forward":
-      return p.applyOnForward && !p.preDNAT && !p.doNotTrack;
-    case "pre-dnat":
-      return p.preDNAT;
-    case "untracked":
-      return p.doNotTrack;
-  }
-}
-
 function failsafeHit(
   list: FailsafePort[],
   packet: Packet,
@@ -117,11 +97,17 @@ function runRules(
   return undefined;
 }
 
+/** Placeholders when no explanation is built: never written to (runRules records steps only when explaining). */
+const NO_RULE_STEPS: RuleStep[] = [];
+const NO_TIER_STEP: TierStep = { tier: "", defaultAction: "Deny", policies: [], outcome: "end-of-tier" };
+const NO_PROFILE_STEP: ProfileStep = { profile: "", missing: false, rules: [], outcome: "no-match" };
+
 const policyLabel = (p: Policy) => (p.namespace ? `${p.namespace}/${p.name}` : p.name);
 
 /**
- * Evaluates the policy for `endpoint` in `direction` at `stage`. `explain` builds the step-by-step record;
- * without it only the verdict is computed (the matrix's fast path).
+ * Evaluates the policy for `endpoint` in `direction` at `stage`. `explain` builds the step-by-step record and
+ * names what decided (`reason`, `decidedBy`); without it only the verdict is computed (the matrix's fast path),
+ * though `reason` still says why when no rule decided.
  */
 export function evaluateAt(
   index: PolicyIndex,
@@ -161,18 +147,16 @@ export function evaluateAt(
     }
   }
   let anyTier = false;
-  for (const { tier, policies } of index.tiersFor(endpoint, direction, (p) => policyInStage(stage, p))) {
+  for (const { tier, policies } of index.tiersAt(endpoint, direction, stage)) {
     anyTier = true;
-    const tierStep: TierStep = {
-      tier: tier.name,
-      defaultAction: tier.defaultAction,
-      policies: [],
-      outcome: "end-of-tier",
-    };
+    // The step records are only built for an explanation (the matrix makes half a million decisions).
+    const tierStep: TierStep = explain
+      ? { tier: tier.name, defaultAction: tier.defaultAction, policies: [], outcome: "end-of-tier" }
+      : NO_TIER_STEP;
     if (explain) decision.tiers.push(tierStep);
     let passed = false;
     for (const p of policies) {
-      const ruleSteps: RuleStep[] = [];
+      const ruleSteps: RuleStep[] = explain ? [] : NO_RULE_STEPS;
       const hit = runRules(p[direction]!, packet, index, explain, ruleSteps);
       const outcome = hit
         ? hit.action === "Allow"
@@ -191,12 +175,14 @@ export function evaluateAt(
           outcome,
         });
       if (!hit) continue;
-      tierStep.outcome = outcome as TierStep["outcome"];
+      if (explain) tierStep.outcome = outcome as TierStep["outcome"];
       if (outcome === "pass") {
         passed = true;
         break;
       }
       decision.verdict = outcome === "allow" ? "allow" : "deny";
+      // Without an explanation only the verdict is wanted: naming what decided is left out too.
+      if (!explain) return decision;
       decision.decidedBy = {
         tier: tier.name,
         policy: p.name,
@@ -242,19 +228,22 @@ function profileDecision(
 ): Decision {
   for (const name of endpoint.profiles) {
     const profile = index.model.profiles.get(name);
-    const step: ProfileStep = { profile: name, missing: !profile, rules: [], outcome: "no-match" };
+    const step: ProfileStep = explain
+      ? { profile: name, missing: !profile, rules: [], outcome: "no-match" }
+      : NO_PROFILE_STEP;
     if (explain) decision.profiles.push(step);
     if (!profile) {
       // A referenced profile that does not exist drops everything (DummyDropRules).
-      step.outcome = "deny";
+      if (explain) step.outcome = "deny";
       decision.verdict = "deny";
       decision.reason = `denied: profile ${name} does not exist`;
       return decision;
     }
     const hit = runRules(profile[direction], packet, index, explain, step.rules);
     if (!hit || hit.action === "Pass") continue;
-    step.outcome = hit.action === "Allow" ? "allow" : "deny";
-    decision.verdict = step.outcome;
+    decision.verdict = hit.action === "Allow" ? "allow" : "deny";
+    if (!explain) return decision;
+    step.outcome = decision.verdict;
     decision.reason = `${step.outcome === "allow" ? "allowed" : "denied"} by profile ${name}${anyTier ? " after every tier passed" : " (no policy applies)"}`;
     return decision;
   }

@@ -13,6 +13,7 @@ export { k8sNetworkPolicyToCalico, k8sSelectorToCalico } from "./k8s-conversion.
 export { type MatrixCell, type MatrixPort, PolicyMatrix, podLabel } from "./matrix.ts";
 export type * from "./model.ts";
 export { policyKey, sortPolicies, sortTiers } from "./ordering.ts";
+export { type PodVerdict, podPacket, podToPodApplies, podToPodVerdict } from "./pod-verdict.ts";
 export { PolicyIndex } from "./policy-index.ts";
 export { protocolName, protocolNumber } from "./protocols.ts";
 export { type Identity, type IdentityLookup, type Packet, ruleMatches } from "./rule-match.ts";

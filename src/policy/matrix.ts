@@ -8,6 +8,7 @@ import { type Cidr, cidrContainsIp, formatIp } from "../net/index.ts";
 import { evaluateFlow } from "./flow.ts";
 import type { Endpoint, Policy, PolicyModel } from "./model.ts";
 import { sortPolicies } from "./ordering.ts";
+import { podPacket, podToPodApplies, podToPodVerdict } from "./pod-verdict.ts";
 import { PolicyIndex } from "./policy-index.ts";
 import { protocolName } from "./protocols.ts";
 
@@ -133,6 +134,19 @@ export class PolicyMatrix {
 
   private computeCell(src: EquivalenceClass, dst: EquivalenceClass): void {
     const P = this.ports.length;
+    const base = (src.slot * this.capacity + dst.slot) * P;
+    if (podToPodApplies(this.index, src.rep, dst.rep)) {
+      const packet = podPacket(src.rep, dst.rep);
+      for (let p = 0; p < P; p++) {
+        const port = this.ports[p]!;
+        packet.protocol = port.protocol;
+        packet.dstPort = port.port;
+        const v = podToPodVerdict(this.index, src.rep, dst.rep, packet);
+        this.evaluations += v === 0 ? 1 : 2;
+        this.cells[base + p] = v === 2 ? 1 : 0;
+      }
+      return;
+    }
     for (let p = 0; p < P; p++) {
       const port = this.ports[p]!;
       const r = evaluateFlow(
@@ -145,7 +159,7 @@ export class PolicyMatrix {
         false,
       );
       this.evaluations += r.paths[0]?.checks.length ?? 0;
-      this.cells[(src.slot * this.capacity + dst.slot) * P + p] = r.allowed ? 1 : 0;
+      this.cells[base + p] = r.allowed ? 1 : 0;
     }
   }
 

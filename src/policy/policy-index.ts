@@ -7,6 +7,7 @@ import { cidrContainsIp, type IpAddress } from "../net/index.ts";
 import { LabelIndex, type Selector } from "../selector/index.ts";
 import type { Direction, Endpoint, Policy, PolicyModel, Tier } from "./model.ts";
 import type { Identity, IdentityLookup } from "./rule-match.ts";
+import { policyInStage, type Stage } from "./stage.ts";
 
 /** Address keys, memoised per address object: bigint-to-string is the hot path of selector matching. */
 const ipKeys = new WeakMap<IpAddress, string>();
@@ -29,6 +30,11 @@ export class PolicyIndex implements IdentityLookup {
   readonly endpointsById = new Map<string, Endpoint>();
   readonly hostEndpointsByNode = new Map<string, Endpoint[]>();
   private readonly tierByName = new Map<string, Tier>();
+  /** `tiersFor` per stage, per endpoint's list of selecting policies (a list is replaced, never changed). */
+  private readonly tiersAtCache = new WeakMap<
+    Policy[],
+    ({ tier: Tier; policies: Policy[] }[] | undefined)[]
+  >();
 
   constructor(
     model: PolicyModel,
@@ -148,6 +154,27 @@ export class PolicyIndex implements IdentityLookup {
     return out;
   }
 
+  /** `tiersFor` with the policies that take part at `stage`, cached: the evaluator asks it for every decision. */
+  tiersAt(
+    endpoint: Endpoint,
+    direction: Direction,
+    stage: Stage,
+  ): readonly { tier: Tier; policies: Policy[] }[] {
+    const selecting = this.selecting(endpoint);
+    let slots = this.tiersAtCache.get(selecting);
+    if (!slots) {
+      slots = [];
+      this.tiersAtCache.set(selecting, slots);
+    }
+    const slot = STAGE_SLOT[stage] * 2 + (direction === "ingress" ? 0 : 1);
+    let out = slots[slot];
+    if (!out) {
+      out = this.tiersFor(endpoint, direction, (p) => policyInStage(stage, p));
+      slots[slot] = out;
+    }
+    return out;
+  }
+
   /** The same model with a new policy list; cached selections are kept except for endpoints `touched` selects. */
   withPolicies(policies: Policy[], touched: Policy[]): PolicyIndex {
     for (const [id, _] of this.selectingCache) {
@@ -173,3 +200,5 @@ export class PolicyIndex implements IdentityLookup {
     );
   }
 }
+
+const STAGE_SLOT: Record<Stage, number> = { workload: 0, host: 1, forward: 2, "pre-dnat": 3, untracked: 4 };

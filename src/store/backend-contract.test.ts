@@ -49,6 +49,28 @@ function contract(name: string, make: () => StoreBackend) {
       await b.close();
     });
 
+    test("a handed-over value is stored as given, with the same revisions, CAS and history", async () => {
+      const b = make();
+      const v = Object.freeze({ a: Object.freeze([1]) });
+      const c = await b.create("/h", v, { handOver: true });
+      assert.deepEqual([c.createRevision, c.modRevision], [1, 1]);
+      assert.deepEqual((await b.get("/h"))?.value, { a: [1] });
+      await assert.rejects(b.update("/h", { a: [2] }, 7, { handOver: true }), { code: "Conflict" });
+      await assert.rejects(b.create("/h", { a: [3] }, { handOver: true }), { code: "AlreadyExists" });
+      const u = await b.update("/h", { a: [2] }, 1, { handOver: true });
+      assert.deepEqual([u.createRevision, u.modRevision], [1, 2]);
+      assert.deepEqual(
+        (await b.history("/h", 0)).map((e) => [e.type, e.revision, e.value]),
+        [
+          ["put", 1, { a: [1] }],
+          ["put", 2, { a: [2] }],
+        ],
+      );
+      // The frozen value was never written to: the store does not change what it is given.
+      assert.deepEqual(v, { a: [1] });
+      await b.close();
+    });
+
     test("watch replays history from a revision, then streams; compaction is reported", async () => {
       const b = make();
       await b.create("/w/1", 1);

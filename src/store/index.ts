@@ -1,4 +1,4 @@
-export type { StoreBackend, StoredValue, WatchEvent } from "./backend.ts";
+export type { StoreBackend, StoredValue, WatchEvent, WriteHints } from "./backend.ts";
 export { FileBackend, type FileBackendOptions } from "./file-backend.ts";
 export { KeySpace, MemoryBackend } from "./memory-backend.ts";
 export { openFileStore, resolveStateDir } from "./open.ts";

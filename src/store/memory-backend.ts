@@ -1,5 +1,5 @@
 import { AlreadyExistsError, ConflictError, deepClone, NotFoundError, TortieError } from "../lib/index.ts";
-import type { StoreBackend, StoredValue, WatchEvent } from "./backend.ts";
+import type { StoreBackend, StoredValue, WatchEvent, WriteHints } from "./backend.ts";
 import { DirectoryIndex } from "./directory-index.ts";
 
 /** Applies one write to an in-memory key space; shared by the memory and file backends. */
@@ -12,12 +12,18 @@ export class KeySpace {
   readonly events: WatchEvent[] = [];
   private readonly listeners = new Set<{ prefix: string; fn: (e: WatchEvent) => void }>();
 
+  /**
+   * The key's current entry if the write may go ahead; throws AlreadyExists, NotFound or Conflict otherwise.
+   * `pending` holds writes accepted but not applied yet (a group commit), null for a delete: they count as done.
+   */
   checkWrite(
     op: "create" | "update" | "delete",
     key: string,
     expectedModRevision?: number,
+    pending?: Map<string, StoredValue | null>,
   ): StoredValue | undefined {
-    const cur = this.entries.get(key);
+    const staged = pending?.get(key);
+    const cur = staged === undefined ? this.entries.get(key) : (staged ?? undefined);
     if (op === "create" && cur) throw new AlreadyExistsError(`key ${key} already exists`);
     if (op !== "create" && !cur) throw new NotFoundError(`key ${key} not found`);
     if (cur && expectedModRevision !== undefined && cur.modRevision !== expectedModRevision)
@@ -109,16 +115,23 @@ export class MemoryBackend implements StoreBackend {
     return { items: this.space.list(prefix), revision: this.space.rev };
   }
 
-  async create(key: string, value: unknown): Promise<StoredValue> {
+  async create(key: string, value: unknown, hints?: WriteHints): Promise<StoredValue> {
     this.space.checkWrite("create", key);
     const rev = this.space.rev + 1;
-    return this.space.apply({ type: "put", key, value: deepClone(value), revision: rev }, rev);
+    const stored = hints?.handOver ? value : deepClone(value);
+    return this.space.apply({ type: "put", key, value: stored, revision: rev }, rev);
   }
 
-  async update(key: string, value: unknown, expectedModRevision?: number): Promise<StoredValue> {
+  async update(
+    key: string,
+    value: unknown,
+    expectedModRevision?: number,
+    hints?: WriteHints,
+  ): Promise<StoredValue> {
     const cur = this.space.checkWrite("update", key, expectedModRevision)!;
     const rev = this.space.rev + 1;
-    return this.space.apply({ type: "put", key, value: deepClone(value), revision: rev }, cur.createRevision);
+    const stored = hints?.handOver ? value : deepClone(value);
+    return this.space.apply({ type: "put", key, value: stored, revision: rev }, cur.createRevision);
   }
 
   async delete(key: string, expectedModRevision?: number): Promise<StoredValue> {

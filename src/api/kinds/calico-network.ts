@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { cidrsOverlap, isMasked, LINK_LOCAL_V4, LINK_LOCAL_V6, parseCidr } from "../../net/index.ts";
 import type { KindDef } from "../kind.ts";
 import {
@@ -7,6 +7,7 @@ import {
   condition,
   int,
   ipString,
+  lazySchema,
   netString,
   obj,
   opaque,
@@ -18,7 +19,7 @@ import {
 const G = "projectcalico.org";
 const V = "v3";
 
-const encapMode = z.enum(["Never", "Always", "CrossSubnet"]);
+const encapMode = lazySchema(() => z.enum(["Never", "Always", "CrossSubnet"]));
 
 export const IPPool: KindDef = {
   group: G,
@@ -28,11 +29,11 @@ export const IPPool: KindDef = {
   calicoctlNames: ["ippool", "ippools", "ipp", "ipps", "pool", "pools"],
   namespaced: false,
   nameRule: "dns1123-subdomain",
-  body: {
+  body: () => ({
     spec: obj({
       cidr: cidrString,
-      vxlanMode: encapMode.optional(),
-      ipipMode: encapMode.optional(),
+      vxlanMode: encapMode().optional(),
+      ipipMode: encapMode().optional(),
       natOutgoing: bool.optional(),
       disabled: bool.optional(),
       disableBGPExport: bool.optional(),
@@ -42,7 +43,7 @@ export const IPPool: KindDef = {
       allowedUses: z.array(z.enum(["Workload", "Tunnel", "LoadBalancer"])).optional(),
       assignmentMode: z.enum(["Automatic", "Manual"]).optional(),
     }),
-  },
+  }),
   defaults(o) {
     const s = o.spec;
     const cidr = parseCidr(s.cidr);
@@ -112,7 +113,7 @@ export const IPReservation: KindDef = {
   calicoctlNames: ["ipreservation", "ipreservations", "ipr", "iprs"],
   namespaced: false,
   nameRule: "dns1123-subdomain",
-  body: { spec: obj({ reservedCIDRs: z.array(netString).optional() }) },
+  body: () => ({ spec: obj({ reservedCIDRs: z.array(netString).optional() }) }),
 };
 
 export const IPAMConfiguration: KindDef = {
@@ -123,14 +124,14 @@ export const IPAMConfiguration: KindDef = {
   calicoctlNames: ["ipamconfiguration", "ipamconfigurations", "ipamconfig", "ipamconfigs"],
   namespaced: false,
   fixedNames: ["default"],
-  body: {
+  body: () => ({
     spec: obj({
       strictAffinity: bool.optional(),
       maxBlocksPerHost: int.min(0).optional(),
       autoAllocateBlocks: bool.optional(),
       kubeVirtVMAddressPersistence: z.enum(["Enabled", "Disabled"]).optional(),
     }),
-  },
+  }),
   defaults(o) {
     o.spec.strictAffinity ??= false;
     o.spec.autoAllocateBlocks ??= true;
@@ -150,7 +151,7 @@ export const IPAMBlock: KindDef = {
   kind: "IPAMBlock",
   plural: "ipamblocks",
   namespaced: false,
-  body: {
+  body: () => ({
     spec: obj({
       cidr: cidrString,
       affinity: str.optional(),
@@ -165,7 +166,7 @@ export const IPAMBlock: KindDef = {
       sequenceNumberForAllocation: z.record(z.string(), int).optional(),
       deleted: bool.optional(),
     }),
-  },
+  }),
   managedBy: "IPAM blocks are written by tortie's IPAM",
 };
 
@@ -175,7 +176,7 @@ export const BlockAffinity: KindDef = {
   kind: "BlockAffinity",
   plural: "blockaffinities",
   namespaced: false,
-  body: {
+  body: () => ({
     spec: obj({
       // "" is a legacy affinity, implicitly confirmed (Calico's state is a plain string; IPAM and confd read "" so).
       state: z.enum(["", "pending", "confirmed", "pendingDeletion"]),
@@ -184,7 +185,7 @@ export const BlockAffinity: KindDef = {
       type: str.optional(),
       deleted: z.union([bool, str]).optional(),
     }),
-  },
+  }),
   managedBy: "block affinities are written by tortie's IPAM",
 };
 
@@ -194,12 +195,12 @@ export const IPAMHandle: KindDef = {
   kind: "IPAMHandle",
   plural: "ipamhandles",
   namespaced: false,
-  body: { spec: obj({ handleID: str, block: z.record(z.string(), int), deleted: bool.optional() }) },
+  body: () => ({ spec: obj({ handleID: str, block: z.record(z.string(), int), deleted: bool.optional() }) }),
   managedBy: "IPAM handles are written by tortie's IPAM",
 };
 
 // The CRD allows an entry without a CIDR (confd ignores it).
-const cidrEntry = obj({ cidr: cidrString.optional() });
+const cidrEntry = lazySchema(() => obj({ cidr: cidrString.optional() }));
 
 export const BGPConfiguration: KindDef = {
   group: G,
@@ -208,14 +209,14 @@ export const BGPConfiguration: KindDef = {
   plural: "bgpconfigurations",
   calicoctlNames: ["bgpconfiguration", "bgpconfigurations", "bgpconfig", "bgpconfigs"],
   namespaced: false,
-  body: {
+  body: () => ({
     spec: obj({
       logSeverityScreen: z.enum(["Trace", "Debug", "Info", "Warning", "Error", "Fatal", "Panic"]).optional(),
       nodeToNodeMeshEnabled: bool.optional(),
       asNumber: int.min(1).max(4294967295).optional(),
-      serviceLoadBalancerIPs: z.array(cidrEntry).optional(),
-      serviceExternalIPs: z.array(cidrEntry).optional(),
-      serviceClusterIPs: z.array(cidrEntry).optional(),
+      serviceLoadBalancerIPs: z.array(cidrEntry()).optional(),
+      serviceExternalIPs: z.array(cidrEntry()).optional(),
+      serviceClusterIPs: z.array(cidrEntry()).optional(),
       serviceLoadBalancerAggregation: z.enum(["Enabled", "Disabled"]).optional(),
       listenPort: int.min(1).max(65535).optional(),
       communities: z.array(obj({ name: str, value: str })).optional(),
@@ -232,7 +233,7 @@ export const BGPConfiguration: KindDef = {
       ipv4NormalRoutePriority: int.optional(),
       ipv6NormalRoutePriority: int.optional(),
     }),
-  },
+  }),
   check(o, out) {
     for (const c of o.spec.communities ?? []) {
       if (!/^\d+:\d+(:\d+)?$/.test(c.value))
@@ -252,7 +253,7 @@ export const BGPPeer: KindDef = {
   calicoctlNames: ["bgppeer", "bgppeers", "bgpp", "bgpps", "bp", "bps"],
   namespaced: false,
   nameRule: "dns1123-subdomain",
-  body: {
+  body: () => ({
     spec: obj({
       node: str.optional(),
       peerIP: str.optional(),
@@ -276,7 +277,7 @@ export const BGPPeer: KindDef = {
       localASNumber: int.optional(),
       reversePeering: z.enum(["Auto", "Manual"]).optional(),
     }),
-  },
+  }),
   check(o, out) {
     const s = o.spec;
     if (s.peerIP !== undefined) {
@@ -294,19 +295,21 @@ export const BGPPeer: KindDef = {
   },
 };
 
-const bgpFilterRule = obj({
-  cidr: cidrString.optional(),
-  matchOperator: z.enum(["Equal", "NotEqual", "In", "NotIn"]).optional(),
-  action: z.enum(["Accept", "Reject"]),
-  source: z.enum(["RemotePeers"]).optional(),
-  interface: str.optional(),
-  prefixLength: obj({ min: int.optional(), max: int.optional() }).optional(),
-  peerType: str.optional(),
-  communities: opaque.optional(),
-  asPathPrefix: z.array(int).optional(),
-  priority: int.optional(),
-  operations: z.array(opaque).optional(),
-});
+const bgpFilterRule = lazySchema(() =>
+  obj({
+    cidr: cidrString.optional(),
+    matchOperator: z.enum(["Equal", "NotEqual", "In", "NotIn"]).optional(),
+    action: z.enum(["Accept", "Reject"]),
+    source: z.enum(["RemotePeers"]).optional(),
+    interface: str.optional(),
+    prefixLength: obj({ min: int.optional(), max: int.optional() }).optional(),
+    peerType: str.optional(),
+    communities: opaque.optional(),
+    asPathPrefix: z.array(int).optional(),
+    priority: int.optional(),
+    operations: z.array(opaque).optional(),
+  }),
+);
 
 export const BGPFilter: KindDef = {
   group: G,
@@ -316,14 +319,14 @@ export const BGPFilter: KindDef = {
   calicoctlNames: ["bgpfilter", "bgpfilters"],
   namespaced: false,
   nameRule: "dns1123-subdomain",
-  body: {
+  body: () => ({
     spec: obj({
-      exportV4: z.array(bgpFilterRule).optional(),
-      importV4: z.array(bgpFilterRule).optional(),
-      exportV6: z.array(bgpFilterRule).optional(),
-      importV6: z.array(bgpFilterRule).optional(),
+      exportV4: z.array(bgpFilterRule()).optional(),
+      importV4: z.array(bgpFilterRule()).optional(),
+      exportV6: z.array(bgpFilterRule()).optional(),
+      importV6: z.array(bgpFilterRule()).optional(),
     }),
-  },
+  }),
   check(o, out) {
     for (const key of ["exportV4", "importV4", "exportV6", "importV6"]) {
       for (const [i, r] of (o.spec[key] ?? []).entries()) {
@@ -342,7 +345,7 @@ export const CalicoNode: KindDef = {
   calicoctlNames: ["node", "nodes", "no", "nos"],
   namespaced: false,
   nameRule: "dns1123-subdomain",
-  body: {
+  body: () => ({
     spec: obj({
       bgp: obj({
         asNumber: int.optional(),
@@ -368,7 +371,7 @@ export const CalicoNode: KindDef = {
       wireguardPublicKeyV6: str.optional(),
       bgp: opaque.optional(),
     }).optional(),
-  },
+  }),
 };
 
 export const FelixConfiguration: KindDef = {
@@ -379,7 +382,7 @@ export const FelixConfiguration: KindDef = {
   calicoctlNames: ["felixconfiguration", "felixconfigurations", "felixconfig", "felixconfigs"],
   namespaced: false,
   // Felix has ~200 settings; the ones tortie acts on are typed, the others are stored as given (docs/API.md).
-  body: {
+  body: () => ({
     spec: z.looseObject({
       wireguardEnabled: bool.optional(),
       wireguardEnabledV6: bool.optional(),
@@ -409,7 +412,7 @@ export const FelixConfiguration: KindDef = {
       routeTableRange: opaque.optional(),
       healthPort: int.optional(),
     }),
-  },
+  }),
 };
 
 export const KubeControllersConfiguration: KindDef = {
@@ -425,7 +428,7 @@ export const KubeControllersConfiguration: KindDef = {
   ],
   namespaced: false,
   fixedNames: ["default"],
-  body: {
+  body: () => ({
     spec: obj({
       logSeverityScreen: str.optional(),
       healthChecks: z.enum(["Enabled", "Disabled"]).optional(),
@@ -451,7 +454,7 @@ export const KubeControllersConfiguration: KindDef = {
       }).optional(),
     }),
     status: opaque.optional(),
-  },
+  }),
 };
 
 export const ClusterInformation: KindDef = {
@@ -462,7 +465,7 @@ export const ClusterInformation: KindDef = {
   calicoctlNames: ["clusterinformation", "clusterinformations", "clusterinfo", "clusterinfos"],
   namespaced: false,
   fixedNames: ["default"],
-  body: {
+  body: () => ({
     spec: obj({
       clusterGUID: str.optional(),
       clusterType: str.optional(),
@@ -470,7 +473,7 @@ export const ClusterInformation: KindDef = {
       datastoreReady: bool.optional(),
       variant: str.optional(),
     }),
-  },
+  }),
   managedBy: "ClusterInformation is maintained by tortie",
 };
 
@@ -480,7 +483,7 @@ export const Installation: KindDef = {
   kind: "Installation",
   plural: "installations",
   namespaced: false,
-  body: {
+  body: () => ({
     spec: z.looseObject({
       variant: str.optional(),
       calicoNetwork: z
@@ -512,7 +515,7 @@ export const Installation: KindDef = {
         .optional(),
     }),
     status: opaque.optional(),
-  },
+  }),
 };
 
 export const TigeraStatus: KindDef = {
@@ -521,7 +524,10 @@ export const TigeraStatus: KindDef = {
   kind: "TigeraStatus",
   plural: "tigerastatuses",
   namespaced: false,
-  body: { spec: opaque.optional(), status: obj({ conditions: z.array(condition).optional() }).optional() },
+  body: () => ({
+    spec: opaque.optional(),
+    status: obj({ conditions: z.array(condition).optional() }).optional(),
+  }),
 };
 
 export const calicoNetworkKinds: KindDef[] = [

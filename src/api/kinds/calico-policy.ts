@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { FieldProblem } from "../../lib/index.ts";
 import { parseSelector, selectorUsesGlobal } from "../../selector/index.ts";
 import type { KindDef } from "../kind.ts";
@@ -9,6 +9,7 @@ import {
   calicoPort,
   calicoTagError,
   int,
+  lazySchema,
   netString,
   num,
   obj,
@@ -22,35 +23,43 @@ import {
 const G = "projectcalico.org";
 const V = "v3";
 
-const protocol = z.union([z.enum(["TCP", "UDP", "ICMP", "ICMPv6", "SCTP", "UDPLite"]), int.min(1).max(255)]);
-const icmp = obj({ type: int.min(0).max(254).optional(), code: int.min(0).max(255).optional() });
+const protocol = lazySchema(() =>
+  z.union([z.enum(["TCP", "UDP", "ICMP", "ICMPv6", "SCTP", "UDPLite"]), int.min(1).max(255)]),
+);
+const icmp = lazySchema(() =>
+  obj({ type: int.min(0).max(254).optional(), code: int.min(0).max(255).optional() }),
+);
 
-const entityRule = obj({
-  nets: z.array(netString).max(256).optional(),
-  notNets: z.array(netString).max(256).optional(),
-  selector: selectorString.optional(),
-  notSelector: selectorString.optional(),
-  namespaceSelector: selectorString.optional(),
-  ports: z.array(calicoPort).max(50).optional(),
-  notPorts: z.array(calicoPort).max(50).optional(),
-  serviceAccounts: obj({ names: strList.optional(), selector: selectorString.optional() }).optional(),
-  services: obj({ name: str, namespace: str.optional() }).optional(),
-});
+const entityRule = lazySchema(() =>
+  obj({
+    nets: z.array(netString).max(256).optional(),
+    notNets: z.array(netString).max(256).optional(),
+    selector: selectorString.optional(),
+    notSelector: selectorString.optional(),
+    namespaceSelector: selectorString.optional(),
+    ports: z.array(calicoPort).max(50).optional(),
+    notPorts: z.array(calicoPort).max(50).optional(),
+    serviceAccounts: obj({ names: strList.optional(), selector: selectorString.optional() }).optional(),
+    services: obj({ name: str, namespace: str.optional() }).optional(),
+  }),
+);
 
-const rule = obj({
-  action: str,
-  ipVersion: z.union([z.literal(4), z.literal(6)]).optional(),
-  protocol: protocol.optional(),
-  notProtocol: protocol.optional(),
-  icmp: icmp.optional(),
-  notICMP: icmp.optional(),
-  source: entityRule.optional(),
-  destination: entityRule.optional(),
-  http: obj({ methods: strList.optional(), paths: z.array(opaque).optional() }).optional(),
-  metadata: obj({ annotations: strMap.optional() }).optional(),
-});
+const rule = lazySchema(() =>
+  obj({
+    action: str,
+    ipVersion: z.union([z.literal(4), z.literal(6)]).optional(),
+    protocol: protocol().optional(),
+    notProtocol: protocol().optional(),
+    icmp: icmp().optional(),
+    notICMP: icmp().optional(),
+    source: entityRule().optional(),
+    destination: entityRule().optional(),
+    http: obj({ methods: strList.optional(), paths: z.array(opaque).optional() }).optional(),
+    metadata: obj({ annotations: strMap.optional() }).optional(),
+  }),
+);
 
-type Rule = z.infer<typeof rule>;
+type Rule = z.infer<ReturnType<typeof rule>>;
 
 function checkRules(
   rules: Rule[] | undefined,
@@ -153,7 +162,7 @@ function checkTieredName(o: ApiObject, out: FieldProblem[]): void {
     });
 }
 
-const policyCommon = {
+const policyCommon = lazySchema(() => ({
   tier: str.optional(),
   order: num.optional(),
   selector: selectorString.max(1024).optional(),
@@ -163,10 +172,10 @@ const policyCommon = {
     .min(1)
     .max(2)
     .optional(),
-  ingress: z.array(rule).max(1024).optional(),
-  egress: z.array(rule).max(1024).optional(),
+  ingress: z.array(rule()).max(1024).optional(),
+  egress: z.array(rule()).max(1024).optional(),
   performanceHints: z.array(z.enum(["AssumeNeededOnEveryNode"])).optional(),
-};
+}));
 
 export const NetworkPolicy: KindDef = {
   group: G,
@@ -177,7 +186,7 @@ export const NetworkPolicy: KindDef = {
   calicoctlNames: ["networkpolicy", "networkpolicies", "policy", "np", "policies", "pol", "pols"],
   namespaced: true,
   nameRule: "dns1123-subdomain",
-  body: { spec: obj(policyCommon) },
+  body: () => ({ spec: obj(policyCommon()) }),
   defaults: defaultTypes,
   check(o, out) {
     checkTieredName(o, out);
@@ -195,15 +204,15 @@ export const GlobalNetworkPolicy: KindDef = {
   calicoctlNames: ["globalnetworkpolicy", "globalnetworkpolicies", "gnp", "gnps"],
   namespaced: false,
   nameRule: "dns1123-subdomain",
-  body: {
+  body: () => ({
     spec: obj({
-      ...policyCommon,
+      ...policyCommon(),
       namespaceSelector: selectorString.optional(),
       doNotTrack: bool.optional(),
       preDNAT: bool.optional(),
       applyOnForward: bool.optional(),
     }),
-  },
+  }),
   defaults: defaultTypes,
   check(o, out) {
     const s = o.spec;
@@ -269,9 +278,9 @@ export const Tier: KindDef = {
   calicoctlNames: ["tier", "tiers"],
   namespaced: false,
   nameRule: "dns1123-label",
-  body: {
+  body: () => ({
     spec: obj({ order: num.optional(), defaultAction: z.enum(["Deny", "Pass"]).optional() }).optional(),
-  },
+  }),
   defaults(o) {
     o.spec ??= {};
     o.spec.defaultAction ??= "Deny";
@@ -292,7 +301,9 @@ export const Tier: KindDef = {
   },
 };
 
-const netsSpec = obj({ nets: z.array(netString).optional(), allowedEgressDomains: strList.optional() });
+const netsSpec = lazySchema(() =>
+  obj({ nets: z.array(netString).optional(), allowedEgressDomains: strList.optional() }),
+);
 
 export const NetworkSet: KindDef = {
   group: G,
@@ -302,7 +313,7 @@ export const NetworkSet: KindDef = {
   calicoctlNames: ["networkset", "networksets", "netset", "netsets"],
   namespaced: true,
   nameRule: "dns1123-subdomain",
-  body: { spec: netsSpec.optional() },
+  body: () => ({ spec: netsSpec().optional() }),
 };
 
 export const GlobalNetworkSet: KindDef = {
@@ -313,7 +324,7 @@ export const GlobalNetworkSet: KindDef = {
   calicoctlNames: ["globalnetworkset", "globalnetworksets"],
   namespaced: false,
   nameRule: "dns1123-subdomain",
-  body: { spec: netsSpec.optional() },
+  body: () => ({ spec: netsSpec().optional() }),
 };
 
 export const HostEndpoint: KindDef = {
@@ -324,7 +335,7 @@ export const HostEndpoint: KindDef = {
   calicoctlNames: ["hostendpoint", "hostendpoints", "hep", "heps"],
   namespaced: false,
   nameRule: "dns1123-subdomain",
-  body: {
+  body: () => ({
     spec: obj({
       node: str.optional(),
       interfaceName: str.optional(),
@@ -334,7 +345,7 @@ export const HostEndpoint: KindDef = {
         .array(obj({ name: str, protocol: z.enum(["TCP", "UDP", "SCTP"]), port: int.min(1).max(65535) }))
         .optional(),
     }),
-  },
+  }),
   check(o, out) {
     if (!o.spec.node) out.push({ path: "spec.node", message: "node is required" });
     if (!o.spec.interfaceName && (o.spec.expectedIPs ?? []).length === 0)
@@ -349,13 +360,13 @@ export const Profile: KindDef = {
   plural: "profiles",
   calicoctlNames: ["profile", "profiles", "pro", "pros"],
   namespaced: false,
-  body: {
+  body: () => ({
     spec: obj({
-      ingress: z.array(rule).optional(),
-      egress: z.array(rule).optional(),
+      ingress: z.array(rule()).optional(),
+      egress: z.array(rule()).optional(),
       labelsToApply: strMap.optional(),
     }).optional(),
-  },
+  }),
   managedBy: "Profiles are derived from namespaces and service accounts",
 };
 
@@ -366,7 +377,7 @@ export const WorkloadEndpoint: KindDef = {
   plural: "workloadendpoints",
   calicoctlNames: ["workloadendpoint", "workloadendpoints", "wep", "weps"],
   namespaced: true,
-  body: {
+  body: () => ({
     spec: obj({
       orchestrator: str.optional(),
       workload: str.optional(),
@@ -385,7 +396,7 @@ export const WorkloadEndpoint: KindDef = {
       ports: z.array(opaque).optional(),
       allowSpoofedSourcePrefixes: strList.optional(),
     }),
-  },
+  }),
   managedBy: "WorkloadEndpoints are written by the CNI step when pods start",
 };
 

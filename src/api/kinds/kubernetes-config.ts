@@ -11,7 +11,7 @@ export const ConfigMap: KindDef = {
   shortNames: ["cm"],
   namespaced: true,
   nameRule: "dns1123-subdomain",
-  body: { data: strMap.optional(), binaryData: strMap.optional(), immutable: bool.optional() },
+  body: () => ({ data: strMap.optional(), binaryData: strMap.optional(), immutable: bool.optional() }),
 };
 
 const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
@@ -25,12 +25,12 @@ export const Secret: KindDef = {
   plural: "secrets",
   namespaced: true,
   nameRule: "dns1123-subdomain",
-  body: {
+  body: () => ({
     data: strMap.optional(),
     stringData: strMap.optional(),
     type: str.optional(),
     immutable: bool.optional(),
-  },
+  }),
   defaults(o) {
     // The API server folds stringData into data (base64) and never stores stringData.
     const stringData = o.stringData as Record<string, string> | undefined;

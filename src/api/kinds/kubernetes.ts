@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { FieldProblem } from "../../lib/index.ts";
 import { parseCidr, parseIp } from "../../net/index.ts";
 import type { KindDef } from "../kind.ts";
@@ -12,6 +12,7 @@ import {
   intOrString,
   ipString,
   labelSelector,
+  lazySchema,
   obj,
   opaque,
   portNumber,
@@ -24,43 +25,49 @@ import { ConfigMap, Secret } from "./kubernetes-config.ts";
 
 const IANA_SVC_NAME = /^(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 
-export const containerPort = obj({
-  name: str.optional(),
-  containerPort: portNumber,
-  protocol: protocolK8s.optional(),
-  hostPort: int.optional(),
-  hostIP: str.optional(),
-});
+export const containerPort = lazySchema(() =>
+  obj({
+    name: str.optional(),
+    containerPort: portNumber,
+    protocol: protocolK8s.optional(),
+    hostPort: int.optional(),
+    hostIP: str.optional(),
+  }),
+);
 
 /** The container fields tortie acts on are typed; the rest of Kubernetes' container spec is kept as given. */
-export const container = z.looseObject({
-  name: str,
-  image: str.optional(),
-  imagePullPolicy: z.enum(["Always", "IfNotPresent", "Never"]).optional(),
-  command: strList.optional(),
-  args: strList.optional(),
-  ports: z.array(containerPort).optional(),
-  env: z.array(opaque).optional(),
-});
+export const container = lazySchema(() =>
+  z.looseObject({
+    name: str,
+    image: str.optional(),
+    imagePullPolicy: z.enum(["Always", "IfNotPresent", "Never"]).optional(),
+    command: strList.optional(),
+    args: strList.optional(),
+    ports: z.array(containerPort()).optional(),
+    env: z.array(opaque).optional(),
+  }),
+);
 
-export const podSpec = z.looseObject({
-  containers: z.array(container).min(1),
-  initContainers: z.array(container).optional(),
-  nodeName: str.optional(),
-  nodeSelector: strMap.optional(),
-  serviceAccountName: str.optional(),
-  serviceAccount: str.optional(),
-  hostNetwork: bool.optional(),
-  restartPolicy: z.enum(["Always", "OnFailure", "Never"]).optional(),
-  dnsPolicy: z.enum(["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"]).optional(),
-  terminationGracePeriodSeconds: int.optional(),
-  schedulerName: str.optional(),
-  securityContext: opaque.optional(),
-  hostname: str.optional(),
-  subdomain: str.optional(),
-});
+export const podSpec = lazySchema(() =>
+  z.looseObject({
+    containers: z.array(container()).min(1),
+    initContainers: z.array(container()).optional(),
+    nodeName: str.optional(),
+    nodeSelector: strMap.optional(),
+    serviceAccountName: str.optional(),
+    serviceAccount: str.optional(),
+    hostNetwork: bool.optional(),
+    restartPolicy: z.enum(["Always", "OnFailure", "Never"]).optional(),
+    dnsPolicy: z.enum(["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"]).optional(),
+    terminationGracePeriodSeconds: int.optional(),
+    schedulerName: str.optional(),
+    securityContext: opaque.optional(),
+    hostname: str.optional(),
+    subdomain: str.optional(),
+  }),
+);
 
-const podTemplate = obj({ metadata: opaque.optional(), spec: podSpec });
+const podTemplate = lazySchema(() => obj({ metadata: opaque.optional(), spec: podSpec() }));
 
 function defaultPodSpec(spec: Record<string, unknown> | undefined): void {
   if (!spec) return;
@@ -107,7 +114,7 @@ export const Namespace: KindDef = {
   shortNames: ["ns"],
   namespaced: false,
   nameRule: "dns1123-label",
-  body: { spec: obj({ finalizers: strList.optional() }).optional(), status: opaque.optional() },
+  body: () => ({ spec: obj({ finalizers: strList.optional() }).optional(), status: opaque.optional() }),
   defaults(o) {
     o.metadata.labels = { ...o.metadata.labels, "kubernetes.io/metadata.name": o.metadata.name! };
     o.spec ??= {};
@@ -124,7 +131,7 @@ export const Node: KindDef = {
   shortNames: ["no"],
   namespaced: false,
   nameRule: "dns1123-subdomain",
-  body: {
+  body: () => ({
     spec: obj({
       podCIDR: cidrString.optional(),
       podCIDRs: z.array(cidrString).optional(),
@@ -139,7 +146,7 @@ export const Node: KindDef = {
         nodeInfo: opaque.optional(),
       })
       .optional(),
-  },
+  }),
 };
 
 export const Pod: KindDef = {
@@ -150,7 +157,7 @@ export const Pod: KindDef = {
   shortNames: ["po"],
   namespaced: true,
   nameRule: "dns1123-subdomain",
-  body: { spec: podSpec, status: opaque.optional() },
+  body: () => ({ spec: podSpec(), status: opaque.optional() }),
   defaults(o) {
     defaultPodSpec(o.spec);
     o.spec.serviceAccountName ??= "default";
@@ -160,42 +167,46 @@ export const Pod: KindDef = {
   },
 };
 
-const servicePort = obj({
-  name: str.optional(),
-  protocol: protocolK8s.optional(),
-  appProtocol: str.optional(),
-  port: portNumber,
-  targetPort: intOrString.optional(),
-  nodePort: int.optional(),
-});
+const servicePort = lazySchema(() =>
+  obj({
+    name: str.optional(),
+    protocol: protocolK8s.optional(),
+    appProtocol: str.optional(),
+    port: portNumber,
+    targetPort: intOrString.optional(),
+    nodePort: int.optional(),
+  }),
+);
 
-const serviceSpec = obj({
-  type: z.enum(["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"]).optional(),
-  selector: strMap.optional(),
-  ports: z.array(servicePort).optional(),
-  clusterIP: str.optional(),
-  clusterIPs: strList.optional(),
-  externalIPs: z.array(ipString).optional(),
-  externalName: str.optional(),
-  externalTrafficPolicy: z.enum(["Cluster", "Local"]).optional(),
-  internalTrafficPolicy: z.enum(["Cluster", "Local"]).optional(),
-  healthCheckNodePort: int.optional(),
-  sessionAffinity: z.enum(["None", "ClientIP"]).optional(),
-  sessionAffinityConfig: obj({
-    clientIP: obj({ timeoutSeconds: int.min(1).max(86400).optional() }).optional(),
-  }).optional(),
-  loadBalancerIP: str.optional(),
-  loadBalancerSourceRanges: z.array(cidrString).optional(),
-  loadBalancerClass: str.optional(),
-  allocateLoadBalancerNodePorts: bool.optional(),
-  ipFamilies: z
-    .array(z.enum(["IPv4", "IPv6"]))
-    .max(2)
-    .optional(),
-  ipFamilyPolicy: z.enum(["SingleStack", "PreferDualStack", "RequireDualStack"]).optional(),
-  publishNotReadyAddresses: bool.optional(),
-  trafficDistribution: str.optional(),
-});
+const serviceSpec = lazySchema(() =>
+  obj({
+    type: z.enum(["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"]).optional(),
+    selector: strMap.optional(),
+    ports: z.array(servicePort()).optional(),
+    clusterIP: str.optional(),
+    clusterIPs: strList.optional(),
+    externalIPs: z.array(ipString).optional(),
+    externalName: str.optional(),
+    externalTrafficPolicy: z.enum(["Cluster", "Local"]).optional(),
+    internalTrafficPolicy: z.enum(["Cluster", "Local"]).optional(),
+    healthCheckNodePort: int.optional(),
+    sessionAffinity: z.enum(["None", "ClientIP"]).optional(),
+    sessionAffinityConfig: obj({
+      clientIP: obj({ timeoutSeconds: int.min(1).max(86400).optional() }).optional(),
+    }).optional(),
+    loadBalancerIP: str.optional(),
+    loadBalancerSourceRanges: z.array(cidrString).optional(),
+    loadBalancerClass: str.optional(),
+    allocateLoadBalancerNodePorts: bool.optional(),
+    ipFamilies: z
+      .array(z.enum(["IPv4", "IPv6"]))
+      .max(2)
+      .optional(),
+    ipFamilyPolicy: z.enum(["SingleStack", "PreferDualStack", "RequireDualStack"]).optional(),
+    publishNotReadyAddresses: bool.optional(),
+    trafficDistribution: str.optional(),
+  }),
+);
 
 export const Service: KindDef = {
   group: "",
@@ -205,13 +216,13 @@ export const Service: KindDef = {
   shortNames: ["svc"],
   namespaced: true,
   nameRule: "dns1123-label",
-  body: {
-    spec: serviceSpec,
+  body: () => ({
+    spec: serviceSpec(),
     status: obj({
       loadBalancer: obj({ ingress: z.array(opaque).optional() }).optional(),
       conditions: z.array(condition).optional(),
     }).optional(),
-  },
+  }),
   defaults(o) {
     const s = o.spec;
     s.type ??= "ClusterIP";
@@ -278,18 +289,22 @@ export const Service: KindDef = {
   },
 };
 
-const endpointAddress = obj({
-  ip: ipString,
-  hostname: str.optional(),
-  nodeName: str.optional(),
-  targetRef: opaque.optional(),
-});
-const endpointPort = obj({
-  name: str.optional(),
-  port: portNumber,
-  protocol: protocolK8s.optional(),
-  appProtocol: str.optional(),
-});
+const endpointAddress = lazySchema(() =>
+  obj({
+    ip: ipString,
+    hostname: str.optional(),
+    nodeName: str.optional(),
+    targetRef: opaque.optional(),
+  }),
+);
+const endpointPort = lazySchema(() =>
+  obj({
+    name: str.optional(),
+    port: portNumber,
+    protocol: protocolK8s.optional(),
+    appProtocol: str.optional(),
+  }),
+);
 
 export const Endpoints: KindDef = {
   group: "",
@@ -299,17 +314,17 @@ export const Endpoints: KindDef = {
   shortNames: ["ep"],
   namespaced: true,
   nameRule: "dns1123-subdomain",
-  body: {
+  body: () => ({
     subsets: z
       .array(
         obj({
-          addresses: z.array(endpointAddress).optional(),
-          notReadyAddresses: z.array(endpointAddress).optional(),
-          ports: z.array(endpointPort).optional(),
+          addresses: z.array(endpointAddress()).optional(),
+          notReadyAddresses: z.array(endpointAddress()).optional(),
+          ports: z.array(endpointPort()).optional(),
         }),
       )
       .optional(),
-  },
+  }),
 };
 
 export const EndpointSlice: KindDef = {
@@ -319,7 +334,7 @@ export const EndpointSlice: KindDef = {
   plural: "endpointslices",
   namespaced: true,
   nameRule: "dns1123-subdomain",
-  body: {
+  body: () => ({
     addressType: z.enum(["IPv4", "IPv6", "FQDN"]),
     endpoints: z
       .array(
@@ -348,7 +363,7 @@ export const EndpointSlice: KindDef = {
         }),
       )
       .optional(),
-  },
+  }),
 };
 
 export const ServiceAccount: KindDef = {
@@ -359,11 +374,11 @@ export const ServiceAccount: KindDef = {
   shortNames: ["sa"],
   namespaced: true,
   nameRule: "dns1123-subdomain",
-  body: {
+  body: () => ({
     secrets: z.array(opaque).optional(),
     imagePullSecrets: z.array(opaque).optional(),
     automountServiceAccountToken: bool.optional(),
-  },
+  }),
 };
 
 export const Deployment: KindDef = {
@@ -374,11 +389,11 @@ export const Deployment: KindDef = {
   shortNames: ["deploy"],
   namespaced: true,
   nameRule: "dns1123-subdomain",
-  body: {
+  body: () => ({
     spec: obj({
       replicas: int.min(0).optional(),
       selector: labelSelector,
-      template: podTemplate,
+      template: podTemplate(),
       strategy: opaque.optional(),
       minReadySeconds: int.optional(),
       revisionHistoryLimit: int.optional(),
@@ -386,7 +401,7 @@ export const Deployment: KindDef = {
       paused: bool.optional(),
     }),
     status: opaque.optional(),
-  },
+  }),
   defaults(o) {
     const s = o.spec;
     s.replicas ??= 1;
@@ -422,15 +437,15 @@ export const ReplicaSet: KindDef = {
   shortNames: ["rs"],
   namespaced: true,
   nameRule: "dns1123-subdomain",
-  body: {
+  body: () => ({
     spec: obj({
       replicas: int.min(0).optional(),
       selector: labelSelector,
-      template: podTemplate,
+      template: podTemplate(),
       minReadySeconds: int.optional(),
     }),
     status: opaque.optional(),
-  },
+  }),
   defaults(o) {
     o.spec.replicas ??= 1;
     defaultPodSpec(o.spec.template?.spec);
@@ -440,16 +455,20 @@ export const ReplicaSet: KindDef = {
   },
 };
 
-const npPort = obj({
-  protocol: protocolK8s.optional(),
-  port: intOrString.optional(),
-  endPort: int.optional(),
-});
-const npPeer = obj({
-  podSelector: labelSelector.optional(),
-  namespaceSelector: labelSelector.optional(),
-  ipBlock: obj({ cidr: cidrString, except: z.array(cidrString).optional() }).optional(),
-});
+const npPort = lazySchema(() =>
+  obj({
+    protocol: protocolK8s.optional(),
+    port: intOrString.optional(),
+    endPort: int.optional(),
+  }),
+);
+const npPeer = lazySchema(() =>
+  obj({
+    podSelector: labelSelector.optional(),
+    namespaceSelector: labelSelector.optional(),
+    ipBlock: obj({ cidr: cidrString, except: z.array(cidrString).optional() }).optional(),
+  }),
+);
 
 function checkNetworkPolicyRules(
   rules: ApiObject[] | undefined,
@@ -521,17 +540,19 @@ export const NetworkPolicy: KindDef = {
   shortNames: ["netpol"],
   namespaced: true,
   nameRule: "dns1123-subdomain",
-  body: {
+  body: () => ({
     spec: obj({
       podSelector: labelSelector,
       policyTypes: z.array(z.enum(["Ingress", "Egress"])).optional(),
       ingress: z
-        .array(obj({ from: z.array(npPeer).optional(), ports: z.array(npPort).optional() }))
+        .array(obj({ from: z.array(npPeer()).optional(), ports: z.array(npPort()).optional() }))
         .optional(),
-      egress: z.array(obj({ to: z.array(npPeer).optional(), ports: z.array(npPort).optional() })).optional(),
+      egress: z
+        .array(obj({ to: z.array(npPeer()).optional(), ports: z.array(npPort()).optional() }))
+        .optional(),
     }),
     status: opaque.optional(),
-  },
+  }),
   defaults(o) {
     const s = o.spec;
     // The API server fills policyTypes: Ingress always, Egress when egress rules are given.

@@ -1,34 +1,36 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { FieldProblem } from "../../lib/index.ts";
 import { cidrContainsCidr, cidrContainsIp, formatIp, parseCidr, parseIp } from "../../net/index.ts";
 import type { KindDef } from "../kind.ts";
 import { isDns1123Label } from "../meta.ts";
-import { bool, cidrString, int, ipString, obj, str, strMap } from "../schema-helpers.ts";
+import { bool, cidrString, int, ipString, lazySchema, obj, str, strMap } from "../schema-helpers.ts";
 
-const host = obj({
-  name: str,
-  /** Underlay address with prefix, e.g. 198.19.0.1/20. */
-  address: cidrString,
-  role: z.enum(["control-plane", "worker", "external"]),
-  /** The underlay interface name inside the host (ens4, ens160, …). */
-  interface: str.optional(),
-  labels: strMap.optional(),
-  /**
-   * An external host's own BIRD 2 configuration (bird.conf), run by the sim's BGP speaker: the lab's host1 is
-   * its router. Cluster hosts run Calico's BIRD, rendered from the datastore, and may not carry one.
-   */
-  bird: str.optional(),
-  /** Taints of the host's Node (kubeadm taints its control plane; k3s does not). */
-  taints: z
-    .array(
-      obj({
-        key: str,
-        value: str.optional(),
-        effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]),
-      }),
-    )
-    .optional(),
-});
+const host = lazySchema(() =>
+  obj({
+    name: str,
+    /** Underlay address with prefix, e.g. 198.19.0.1/20. */
+    address: cidrString,
+    role: z.enum(["control-plane", "worker", "external"]),
+    /** The underlay interface name inside the host (ens4, ens160, …). */
+    interface: str.optional(),
+    labels: strMap.optional(),
+    /**
+     * An external host's own BIRD 2 configuration (bird.conf), run by the sim's BGP speaker: the lab's host1 is
+     * its router. Cluster hosts run Calico's BIRD, rendered from the datastore, and may not carry one.
+     */
+    bird: str.optional(),
+    /** Taints of the host's Node (kubeadm taints its control plane; k3s does not). */
+    taints: z
+      .array(
+        obj({
+          key: str,
+          value: str.optional(),
+          effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]),
+        }),
+      )
+      .optional(),
+  }),
+);
 
 /**
  * The cluster tortie builds with `tortie up`: hosts, underlay, pod and service ranges, the default pool.
@@ -41,7 +43,7 @@ export const Topology: KindDef = {
   plural: "topologies",
   namespaced: false,
   nameRule: "dns1123-label",
-  body: {
+  body: () => ({
     spec: obj({
       clusterCIDR: cidrString,
       serviceCIDR: cidrString,
@@ -61,12 +63,12 @@ export const Topology: KindDef = {
         natOutgoing: bool.optional(),
         encapsulation: z.enum(["None", "IPIP", "IPIPCrossSubnet", "VXLAN", "VXLANCrossSubnet"]).optional(),
       }),
-      hosts: z.array(host).min(1),
+      hosts: z.array(host()).min(1),
       /** kube-proxy's mode on every node: iptables (KUBE-* chains) or nftables (table ip kube-proxy). */
       kubeProxyMode: z.enum(["iptables", "nftables"]).optional(),
     }),
     status: z.looseObject({}).optional(),
-  },
+  }),
   defaults(o) {
     const s = o.spec;
     s.nodePortRange ??= "30000-32767";

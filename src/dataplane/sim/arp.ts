@@ -13,12 +13,30 @@ export function resolveNeighbour(
     const answer = answers(link.peer.kernel, link.peer.link, ip);
     if (answer) return answer;
   }
-  if (link.segment)
-    for (const m of link.segment.members) {
-      if (m === link) continue;
-      const answer = answers(segmentOwners.get(m)!, m, ip);
-      if (answer) return answer;
-    }
+  if (link.segment) {
+    const segment = link.segment;
+    const answer = segmentAnswer(segment, link, ip, 0);
+    if (answer || !segment.resolve) return answer;
+    const before = segment.members.length;
+    segment.resolve(ip);
+    if (segment.members.length > before) return segmentAnswer(segment, link, ip, before);
+  }
+  return undefined;
+}
+
+/** Whichever member of the segment (from index `from` on) answers for `ip`. */
+function segmentAnswer(
+  segment: Segment,
+  link: Link,
+  ip: number,
+  from: number,
+): { kernel: Kernel; link: Link; proxy: boolean } | undefined {
+  for (let i = from; i < segment.members.length; i++) {
+    const m = segment.members[i]!;
+    if (m === link) continue;
+    const answer = answers(segmentOwners.get(m)!, m, ip);
+    if (answer) return answer;
+  }
   return undefined;
 }
 

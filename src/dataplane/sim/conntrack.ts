@@ -66,7 +66,27 @@ export function replyTupleOf(p: Packet): Tuple {
     : { src: p.dst, dst: p.src, sport: p.dport, dport: p.sport };
 }
 
-/** One direction of a connection in the hash: the tuple as it was when the connection was confirmed. */
+/**
+ * `replyTupleOf(p)` written into a tuple the caller owns (conntrack's confirm step: the reply tuple is the packet
+ * as it leaves, reversed), so confirming a connection allocates no second tuple.
+ */
+export function setReplyTuple(t: Tuple, p: Packet): void {
+  t.src = p.dst;
+  t.dst = p.src;
+  if (p.proto === ICMP) {
+    t.sport = p.sport;
+    t.dport = 0;
+  } else {
+    t.sport = p.dport;
+    t.dport = p.sport;
+  }
+}
+
+/**
+ * One direction of a connection in the hash: the tuple as it was when the connection was confirmed. Slots whose
+ * tuples hash alike are chained through `next` (one object per direction, no bucket arrays: every connection
+ * adds two, and the garbage collector copies all of them).
+ */
 interface Slot {
   entry: ConntrackEntry;
   reply: boolean;
@@ -75,48 +95,84 @@ interface Slot {
   sport: number;
   dst: number;
   dport: number;
+  next: Slot | undefined;
 }
 
-/** The table's key: a number, so a lookup builds no string. */
-function tupleHash(proto: number, src: number, sport: number, dst: number, dport: number): number {
-  return fnv1a5(proto, src, sport, dst, dport);
+/**
+ * The table's key: a number, so a lookup builds no string; 30 bits, so it is a small integer (a Smi) in V8 and a
+ * lookup boxes no heap number for it (a 32-bit hash is a heap number half the time).
+ */
+export function tupleHash(proto: number, src: number, sport: number, dst: number, dport: number): number {
+  return fnv1a5(proto, src, sport, dst, dport) & 0x3fffffff;
 }
 
 /** The connection tracking table of one network namespace. */
 export class Conntrack {
-  /** Both directions of every confirmed connection, by tuple hash (a bucket holds the rare collisions). */
-  private readonly byTuple = new Map<number, Slot[]>();
+  /** Both directions of every confirmed connection, by tuple hash (a chain of slots holds the rare collisions). */
+  private readonly byTuple = new Map<number, Slot>();
   readonly entries = new Set<ConntrackEntry>();
 
   private find(proto: number, src: number, sport: number, dst: number, dport: number): Slot | undefined {
-    const bucket = this.byTuple.get(tupleHash(proto, src, sport, dst, dport));
-    if (bucket)
-      for (const s of bucket)
-        if (s.proto === proto && s.src === src && s.sport === sport && s.dst === dst && s.dport === dport)
-          return s;
+    let s = this.byTuple.get(tupleHash(proto, src, sport, dst, dport));
+    while (s !== undefined) {
+      if (s.proto === proto && s.src === src && s.sport === sport && s.dst === dst && s.dport === dport)
+        return s;
+      s = s.next;
+    }
     return undefined;
   }
 
+  /** Maps one direction's tuple to the entry; a tuple another entry held is taken over by this one. */
   private insert(entry: ConntrackEntry, reply: boolean): void {
     const t = reply ? entry.reply : entry.orig;
-    const old = this.find(entry.proto, t.src, t.sport, t.dst, t.dport);
+    const proto = entry.proto;
+    const h = tupleHash(proto, t.src, t.sport, t.dst, t.dport);
+    const head = this.byTuple.get(h);
+    for (let s = head; s !== undefined; s = s.next)
+      if (
+        s.proto === proto &&
+        s.src === t.src &&
+        s.sport === t.sport &&
+        s.dst === t.dst &&
+        s.dport === t.dport
+      ) {
+        s.entry = entry;
+        s.reply = reply;
+        return;
+      }
     const slot: Slot = {
       entry,
       reply,
-      proto: entry.proto,
+      proto,
       src: t.src,
       sport: t.sport,
       dst: t.dst,
       dport: t.dport,
+      next: head,
     };
-    if (old) {
-      Object.assign(old, slot);
-      return;
-    }
+    this.byTuple.set(h, slot);
+  }
+
+  /** Unmaps `entry`'s slot for tuple `t` (a slot another entry took over stays). */
+  private unlink(entry: ConntrackEntry, t: Tuple): void {
     const h = tupleHash(entry.proto, t.src, t.sport, t.dst, t.dport);
-    const bucket = this.byTuple.get(h);
-    if (bucket) bucket.push(slot);
-    else this.byTuple.set(h, [slot]);
+    let prev: Slot | undefined;
+    let s = this.byTuple.get(h);
+    while (s !== undefined) {
+      const next = s.next;
+      if (
+        s.entry === entry &&
+        s.src === t.src &&
+        s.sport === t.sport &&
+        s.dst === t.dst &&
+        s.dport === t.dport
+      ) {
+        if (prev) prev.next = next;
+        else if (next) this.byTuple.set(h, next);
+        else this.byTuple.delete(h);
+      } else prev = s;
+      s = next;
+    }
   }
 
   lookup(p: Packet, now: number): { entry: ConntrackEntry; reply: boolean } | undefined {
@@ -130,8 +186,8 @@ export class Conntrack {
   }
 
   /** Whether a tuple is taken, in either direction (for NAT port choice). */
-  inUse(proto: number, t: Tuple, now: number): boolean {
-    const hit = this.find(proto, t.src, t.sport, t.dst, t.dport);
+  inUse(proto: number, src: number, sport: number, dst: number, dport: number, now: number): boolean {
+    const hit = this.find(proto, src, sport, dst, dport);
     return hit !== undefined && hit.entry.expires > now;
   }
 
@@ -159,23 +215,8 @@ export class Conntrack {
 
   remove(entry: ConntrackEntry): void {
     this.entries.delete(entry);
-    for (const t of [entry.orig, entry.reply]) {
-      const h = tupleHash(entry.proto, t.src, t.sport, t.dst, t.dport);
-      const bucket = this.byTuple.get(h);
-      if (!bucket) continue;
-      const kept = bucket.filter(
-        (s) =>
-          !(
-            s.entry === entry &&
-            s.src === t.src &&
-            s.sport === t.sport &&
-            s.dst === t.dst &&
-            s.dport === t.dport
-          ),
-      );
-      if (kept.length === 0) this.byTuple.delete(h);
-      else if (kept.length !== bucket.length) this.byTuple.set(h, kept);
-    }
+    this.unlink(entry, entry.orig);
+    this.unlink(entry, entry.reply);
   }
 
   /** Moves the entry's state on for a packet that passed (the TCP state machine, UDP/ICMP timeouts). */

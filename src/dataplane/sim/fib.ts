@@ -25,7 +25,11 @@ export interface Route {
 export class RouteTable {
   private readonly byLength: Map<number, Route[]>[] = Array.from({ length: 33 }, () => new Map());
   private lengths: number[] = [];
-  /** Answers by address since the table last changed (the kernel caches its FIB results too). */
+  /**
+   * Answers by address since the table last changed (the kernel caches its FIB results too). Keyed by the address
+   * as a signed 32-bit number, which V8 keeps as a small integer (an address above 127.255.255.255 as an unsigned
+   * number would be a heap number, boxed for every lookup).
+   */
   private readonly cache = new Map<number, Route | null>();
 
   get routes(): Route[] {
@@ -80,7 +84,8 @@ export class RouteTable {
   }
 
   lookup(ip: number): Route | undefined {
-    const cached = this.cache.get(ip);
+    const key = ip | 0;
+    const cached = this.cache.get(key);
     if (cached !== undefined) return cached ?? undefined;
     let found: Route | undefined;
     for (const len of this.lengths) {
@@ -92,7 +97,7 @@ export class RouteTable {
       }
     }
     if (this.cache.size >= 4096) this.cache.clear();
-    this.cache.set(ip, found ?? null);
+    this.cache.set(key, found ?? null);
     return found;
   }
 }

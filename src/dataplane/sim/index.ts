@@ -17,7 +17,13 @@ export {
   type Segment,
   type ServerSocket,
 } from "./kernel.ts";
-export { Netfilter, RestoreError, ruleSaveText, type TableName } from "./netfilter/index.ts";
+export {
+  type CounterKey,
+  Netfilter,
+  RestoreError,
+  ruleSaveText,
+  type TableName,
+} from "./netfilter/index.ts";
 export type { PacketTap } from "./network.ts";
 export {
   type Delivery,

@@ -9,6 +9,11 @@ import { Nftables } from "./nft/index.ts";
 export interface Segment {
   name: string;
   members: Link[];
+  /**
+   * Called when no member answers ARP for an address: the owner of the segment may join the namespace that
+   * owns it then (a cluster that builds its hosts on demand). Members joined meanwhile are asked again.
+   */
+  resolve?: (ip: number) => void;
 }
 
 export interface Link {
@@ -24,7 +29,10 @@ export interface Link {
   proxyArp: boolean;
   /** net.ipv4.conf.IFACE.rp_filter (0 off, 1 strict, 2 loose); sysctl.ts reads and writes it. */
   rpFilter: number;
-  /** The neighbours this link resolved, by address, and when (the fast path in front of ARP; network.ts). */
+  /**
+   * The neighbours this link resolved, by address (`ip | 0`: a small integer key), and when (the fast path in
+   * front of ARP; network.ts).
+   */
   resolved?: Map<number, { kernel: Kernel; link: Link; proxy: boolean; at: number; entry: Neighbour }>;
 }
 

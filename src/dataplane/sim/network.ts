@@ -1,5 +1,6 @@
 import { resolveNeighbour } from "./arp.ts";
-import { type ConntrackEntry, replyTupleOf } from "./conntrack.ts";
+import { type ConntrackEntry, setReplyTuple } from "./conntrack.ts";
+import { applyNat, manipTracked } from "./conntrack-nat.ts";
 import { chooseNexthop, flowHash } from "./fib.ts";
 import { mix32 } from "./hash.ts";
 import { formatIpv4 } from "./ipv4.ts";
@@ -8,8 +9,6 @@ import { KernelMatchContext } from "./match-context.ts";
 import {
   type CtState,
   type Hook,
-  ICMP,
-  type MatchContext,
   type Packet,
   type RuleHit,
   type TableName,
@@ -18,8 +17,9 @@ import {
   type TraversalResult,
 } from "./netfilter/index.ts";
 import { traverseHook } from "./nft/index.ts";
+import { copyPacket } from "./packet-copy.ts";
 import { isIcmpError, rejectReply } from "./reject.ts";
-import { relatedEntry, translateRelated, unconfirmedEntry } from "./related.ts";
+import { relatedEntry, unconfirmedEntry } from "./related.ts";
 import { rpFilterAccepts } from "./sysctl.ts";
 import { endpoint, protoLabel, type Trace, type TraceHop, traceRoute, traceSeq } from "./trace-record.ts";
 
@@ -72,7 +72,7 @@ export class Network {
    * back to `packet`, which is otherwise left as the process made it (the network works on a copy).
    */
   send(kernel: Kernel, packet: Packet, trace?: Trace): Delivery {
-    const p = { ...packet };
+    const p = copyPacket(packet);
     const d = this.output(kernel, p, trace, 0, packet);
     return d.kind === "rejected" && d.at ? this.answerRefused(d.at, p, d.with, kernel) : d;
   }
@@ -109,22 +109,15 @@ export class Network {
     };
   }
 
-  private context(
-    kernel: Kernel,
-    inIface: string,
-    outIface: string,
-    ctState: CtState,
-    entry?: ConntrackEntry,
-  ): MatchContext {
+  /** The namespace's match context, reused for each packet (its conntrack fields are set by `track`). */
+  private context(kernel: Kernel, inIface: string, outIface: string): KernelMatchContext {
     const reused = kernel.hookContext;
     if (reused instanceof KernelMatchContext && reused.random === this.random) {
       reused.inIface = inIface;
       reused.outIface = outIface;
-      reused.ctState = ctState;
-      reused.ctNat = entry;
       return reused;
     }
-    const fresh = new KernelMatchContext(kernel, inIface, outIface, ctState, entry, this.random);
+    const fresh = new KernelMatchContext(kernel, inIface, outIface, "INVALID", undefined, this.random);
     kernel.hookContext = fresh;
     return fresh;
   }
@@ -134,7 +127,7 @@ export class Network {
     table: TableName,
     hook: Hook,
     p: Packet,
-    ctx: MatchContext,
+    ctx: KernelMatchContext,
     trace: Trace | undefined,
   ): TraversalResult {
     const hits: RuleHit[] | undefined = trace ? [] : undefined;
@@ -159,161 +152,43 @@ export class Network {
     return r;
   }
 
-  /** Conntrack lookup at the first hook: the entry, the direction and the state rules see. */
-  private track(
-    kernel: Kernel,
-    p: Packet,
-  ): { entry?: ConntrackEntry; reply: boolean; fresh: boolean; state: CtState } {
-    const r = this.trackPacket(kernel, p);
-    // Fields set in place: this runs for every packet in every namespace.
+  /**
+   * Conntrack lookup at the first hook: the entry, the direction and the state rules see, set on the
+   * namespace's context (no object per packet: this runs for every packet in every namespace).
+   */
+  private track(kernel: Kernel, p: Packet, ctx: KernelMatchContext): void {
+    this.trackPacket(kernel, p, ctx);
     this.lastTracked.kernel = kernel;
-    this.lastTracked.entry = r.entry;
-    this.lastTracked.fresh = r.fresh;
-    return r;
+    this.lastTracked.entry = ctx.ctEntry;
+    this.lastTracked.fresh = ctx.ctFresh;
   }
 
-  private trackPacket(
-    kernel: Kernel,
-    p: Packet,
-  ): { entry?: ConntrackEntry; reply: boolean; fresh: boolean; state: CtState } {
+  private trackPacket(kernel: Kernel, p: Packet, ctx: KernelMatchContext): void {
     const attached = this.attached?.kernel === kernel ? this.attached.entry : undefined;
     if (isIcmpError(p)) {
       const related = relatedEntry(kernel.conntrack, p, this.now);
-      if (related) return { ...related, fresh: false, state: "RELATED" };
-      if (attached) return { entry: attached, reply: true, fresh: false, state: "RELATED" };
-      return { reply: false, fresh: false, state: "INVALID" };
+      if (related) ctx.track(related.entry, related.reply, false, "RELATED");
+      else if (attached) ctx.track(attached, true, false, "RELATED");
+      else ctx.track(undefined, false, false, "INVALID");
+      return;
     }
     const hit = kernel.conntrack.lookup(p, this.now);
     if (hit) {
       const state: CtState = hit.reply || hit.entry.seenReply ? "ESTABLISHED" : "NEW";
-      return { entry: hit.entry, reply: hit.reply, fresh: false, state };
-    }
-    if (attached) return { entry: attached, reply: true, fresh: false, state: "RELATED" };
-    if (p.proto === TCP && !(p.tcpFlags & TCP_SYN) && p.tcpFlags !== 0) {
+      ctx.track(hit.entry, hit.reply, false, state);
+    } else if (attached) ctx.track(attached, true, false, "RELATED");
+    else if (p.proto === TCP && !(p.tcpFlags & TCP_SYN) && p.tcpFlags !== 0) {
       // tcp_loose pick-up is off here: a mid-stream packet without an entry is INVALID.
-      return { reply: false, fresh: false, state: "INVALID" };
-    }
-    return { entry: kernel.conntrack.newEntry(p), reply: false, fresh: true, state: "NEW" };
+      ctx.track(undefined, false, false, "INVALID");
+    } else ctx.track(kernel.conntrack.newEntry(p), false, true, "NEW");
   }
 
   /**
    * nf_conntrack_in, after raw: a known connection's state moves on (TCP state, seen reply, timeout) as the
    * packet enters, whether or not a later rule drops it. A new connection is confirmed only if it leaves.
    */
-  private conntrackIn(
-    kernel: Kernel,
-    p: Packet,
-    ct: { entry?: ConntrackEntry; reply: boolean; fresh: boolean },
-  ) {
-    if (ct.entry && !ct.fresh) kernel.conntrack.update(ct.entry, p, ct.reply, this.now);
-  }
-
-  /** Conntrack's NAT of a known connection's packet (`half` dst at PREROUTING/OUTPUT, src at POSTROUTING/INPUT). */
-  private manip(
-    kernel: Kernel,
-    entry: ConntrackEntry,
-    reply: boolean,
-    p: Packet,
-    half: "dst" | "src",
-    trace: Trace | undefined,
-  ): void {
-    const before = !trace
-      ? ""
-      : half === "dst"
-        ? endpoint(p.dst, p.dport, p.proto)
-        : endpoint(p.src, p.sport, p.proto);
-    if (isIcmpError(p)) translateRelated(entry, reply, p, half);
-    else if (half === "dst") this.manipDst(entry, reply, p);
-    else this.manipSrc(entry, reply, p);
-    if (!trace) return;
-    const after = half === "dst" ? endpoint(p.dst, p.dport, p.proto) : endpoint(p.src, p.sport, p.proto);
-    if (before !== after) {
-      const kind = half === "dst" ? (reply ? "un-SNAT" : "DNAT") : reply ? "un-DNAT" : "SNAT";
-      trace.nat.push({
-        host: kernel.name,
-        kind: `${kind} (conntrack)`,
-        from: before,
-        to: after,
-        at: traceSeq(trace),
-      });
-    }
-  }
-
-  /** NAT for packets of known connections: the destination half at PREROUTING/OUTPUT. */
-  private manipDst(entry: ConntrackEntry, reply: boolean, p: Packet): void {
-    const t = reply ? entry.orig : entry.reply;
-    p.dst = t.src;
-    if (p.proto !== 1) p.dport = t.sport;
-  }
-
-  /** …and the source half at POSTROUTING/INPUT. */
-  private manipSrc(entry: ConntrackEntry, reply: boolean, p: Packet): void {
-    const t = reply ? entry.orig : entry.reply;
-    p.src = t.dst;
-    if (p.proto !== 1) p.sport = t.dport;
-  }
-
-  private applyNat(
-    kernel: Kernel,
-    r: TraversalResult,
-    p: Packet,
-    outDev: string,
-    trace: Trace | undefined,
-    entry?: ConntrackEntry,
-  ): void {
-    const nat = r.nat;
-    if (!nat) return;
-    // A binding changes one half of the tuple: the destination (DNAT) or the source.
-    const dnat = nat.kind === "DNAT";
-    const ipBefore = dnat ? p.dst : p.src;
-    const portBefore = dnat ? p.dport : p.sport;
-    if (dnat) {
-      p.dst = nat.ip;
-      if (nat.portMin) p.dport = nat.portMin + Math.floor(this.random() * (nat.portMax - nat.portMin + 1));
-    } else {
-      const ip = nat.kind === "SNAT" ? nat.ip : kernel.sourceFor(outDev, p.dst);
-      if (ip === undefined) return;
-      p.src = ip;
-      p.sport = this.natPort(kernel, p, nat.portMin, nat.portMax, nat.randomFully);
-    }
-    const ipAfter = dnat ? p.dst : p.src;
-    const portAfter = dnat ? p.dport : p.sport;
-    // IPS_DST_NAT / IPS_SRC_NAT: set when the binding changed the tuple (`--ctstate DNAT`/`SNAT` see them).
-    if (entry && (ipAfter !== ipBefore || portAfter !== portBefore)) entry[dnat ? "dnat" : "snat"] = true;
-    trace?.nat.push({
-      host: kernel.name,
-      kind: nat.kind,
-      from: endpoint(ipBefore, portBefore, p.proto),
-      to: endpoint(ipAfter, portAfter, p.proto),
-      at: traceSeq(trace),
-    });
-  }
-
-  /**
-   * The source port after SNAT: kept unless taken (or a range/random-fully says otherwise), as
-   * nf_nat_l4proto_unique_tuple picks it. An ICMP echo's identifier (`sport`) is its port, from 0–65535.
-   */
-  private natPort(kernel: Kernel, p: Packet, min: number, max: number, randomFully: boolean): number {
-    const icmp = p.proto === ICMP;
-    const lo = icmp ? 0 : min || 1024;
-    const hi = icmp ? 65535 : max || 65535;
-    // `p.src` is already translated: the port is free when the reply tuple it makes is.
-    const free = (port: number) =>
-      !kernel.conntrack.inUse(
-        p.proto,
-        icmp
-          ? { src: p.dst, sport: port, dst: p.src, dport: 0 }
-          : { src: p.dst, sport: p.dport, dst: p.src, dport: port },
-        this.now,
-      );
-    if (!randomFully && (icmp || min === 0 || (p.sport >= lo && p.sport <= hi)) && free(p.sport))
-      return p.sport;
-    for (let i = 0; i < 64; i++) {
-      const port = lo + Math.floor(this.random() * (hi - lo + 1));
-      if (free(port)) return port;
-    }
-    for (let port = lo; port <= hi; port++) if (free(port)) return port;
-    return p.sport;
+  private conntrackIn(kernel: Kernel, p: Packet, ctx: KernelMatchContext) {
+    if (ctx.ctEntry && !ctx.ctFresh) kernel.conntrack.update(ctx.ctEntry, p, ctx.ctReply, this.now);
   }
 
   private output(
@@ -357,21 +232,21 @@ export class Network {
       if (route) sent.route = traceRoute(route, hop);
       trace.hops.push(sent);
     }
-    let ct = this.track(kernel, p);
-    if (sent) sent.conntrack = { state: ct.state, reply: ct.reply };
-    const ctx = this.context(kernel, "", outDev, ct.state, ct.entry);
+    const ctx = this.context(kernel, "", outDev);
+    this.track(kernel, p, ctx);
+    if (sent) sent.conntrack = { state: ctx.ctState, reply: ctx.ctReply };
     for (const table of RAW_MANGLE) {
       const r = this.run(kernel, table, "OUTPUT", p, ctx, trace);
       if (r.verdict !== "ACCEPT") return this.refuse(kernel, r, "OUTPUT", table);
-      if (r.notrack) ct = untrack(ctx);
-      if (table === "raw") this.conntrackIn(kernel, p, ct);
+      if (r.notrack) ctx.untrack();
+      if (table === "raw") this.conntrackIn(kernel, p, ctx);
     }
     const dstBefore = p.dst;
-    if (ct.fresh) {
+    if (ctx.ctFresh) {
       const r = this.run(kernel, "nat", "OUTPUT", p, ctx, trace);
       if (r.verdict !== "ACCEPT") return this.refuse(kernel, r, "OUTPUT", "nat");
-      this.applyNat(kernel, r, p, outDev, trace, ct.entry);
-    } else if (ct.entry) this.manip(kernel, ct.entry, ct.reply, p, "dst", trace);
+      applyNat(kernel, r, p, outDev, trace, ctx.ctEntry, this.random, this.now);
+    } else if (ctx.ctEntry) manipTracked(kernel, ctx.ctEntry, ctx.ctReply, p, "dst", trace);
     if (p.dst !== dstBefore) {
       // Rerouted after DNAT, as ip_route_me_harder does.
       const nowLocal = kernel.isLocal(p.dst);
@@ -400,7 +275,7 @@ export class Network {
       const r = this.run(kernel, "filter", "OUTPUT", p, ctx, trace);
       if (r.verdict !== "ACCEPT") return this.refuse(kernel, r, "OUTPUT", "filter");
     }
-    const post = this.postrouting(kernel, p, ctx, ct, outDev, trace);
+    const post = this.postrouting(kernel, p, ctx, outDev, trace);
     if (post) return post;
     if (kernel.isLocal(p.dst)) return this.input(kernel, "lo", p, trace, depth, true);
     if (route?.type !== "unicast") return this.routeFailure(kernel, route?.type);
@@ -410,27 +285,28 @@ export class Network {
   private postrouting(
     kernel: Kernel,
     p: Packet,
-    ctx: MatchContext,
-    ct: { entry?: ConntrackEntry; reply: boolean; fresh: boolean },
+    ctx: KernelMatchContext,
     outDev: string,
     trace: Trace | undefined,
   ): Delivery | undefined {
     const r = this.run(kernel, "mangle", "POSTROUTING", p, ctx, trace);
     if (r.verdict !== "ACCEPT") return this.refuse(kernel, r, "POSTROUTING", "mangle");
-    if (ct.fresh && ct.entry) {
+    const entry = ctx.ctEntry;
+    if (ctx.ctFresh && entry) {
       const n = this.run(kernel, "nat", "POSTROUTING", p, ctx, trace);
       if (n.verdict !== "ACCEPT") return this.refuse(kernel, n, "POSTROUTING", "nat");
-      this.applyNat(kernel, n, p, outDev, trace, ct.entry);
-      this.confirm(kernel, ct.entry, p);
-    } else if (ct.entry) {
-      this.manip(kernel, ct.entry, ct.reply, p, "src", trace);
+      applyNat(kernel, n, p, outDev, trace, entry, this.random, this.now);
+      this.confirm(kernel, entry, p);
+    } else if (entry) {
+      manipTracked(kernel, entry, ctx.ctReply, p, "src", trace);
     }
     return undefined;
   }
 
   private confirm(kernel: Kernel, entry: ConntrackEntry, p: Packet): void {
-    // The reply tuple is the packet as it leaves, reversed.
-    entry.reply = replyTupleOf(p);
+    // The reply tuple is the packet as it leaves, reversed (written into the entry's own tuple: nothing else
+    // holds it before the connection is confirmed).
+    setReplyTuple(entry.reply, p);
     kernel.conntrack.confirm(entry, p, this.now);
   }
 
@@ -464,7 +340,8 @@ export class Network {
     const link = kernel.links.get(dev);
     if (!link?.up) return { kind: "unreachable", host: kernel.name, reason: "host" };
     // A neighbour stays REACHABLE for 30 s after it answered, as in the kernel's neighbour table.
-    const last = link.resolved?.get(nextHop);
+    // Keyed by the address as a signed 32-bit number: a small integer for V8, never a boxed heap number.
+    const last = link.resolved?.get(nextHop | 0);
     const neighbour = last?.link.up && this.now - last.at < 30_000 ? last : resolveNeighbour(link, nextHop);
     if (!neighbour) {
       trace?.hops.push({
@@ -479,7 +356,7 @@ export class Network {
       const entry = { ip: nextHop, dev, mac: neighbour.link.mac, confirmed: this.now };
       kernel.neighbours.set(`${dev}|${nextHop}`, entry);
       link.resolved ??= new Map();
-      link.resolved.set(nextHop, { ...neighbour, at: this.now, entry });
+      link.resolved.set(nextHop | 0, { ...neighbour, at: this.now, entry });
     }
     trace?.hops.push({
       host: kernel.name,
@@ -497,34 +374,34 @@ export class Network {
   private receive(kernel: Kernel, dev: string, p: Packet, trace: Trace | undefined, depth: number): Delivery {
     // A packet from another namespace or host carries no mark (veth and the wire scrub it).
     p.mark = 0;
-    let ct = this.track(kernel, p);
-    const ctx = this.context(kernel, dev, "", ct.state, ct.entry);
+    const ctx = this.context(kernel, dev, "");
+    this.track(kernel, p, ctx);
     if (trace)
       trace.hops.push({
         host: kernel.name,
         stage: "receive",
         detail: `in ${dev}: ${endpoint(p.src, p.sport, p.proto)} → ${endpoint(p.dst, p.dport, p.proto)}`,
         inIface: dev,
-        conntrack: { state: ct.state, reply: ct.reply },
+        conntrack: { state: ctx.ctState, reply: ctx.ctReply },
       });
     for (const table of RAW_MANGLE) {
       const r = this.run(kernel, table, "PREROUTING", p, ctx, trace);
       if (r.verdict !== "ACCEPT") return this.refuse(kernel, r, "PREROUTING", table);
-      if (r.notrack) ct = untrack(ctx);
-      if (table === "raw") this.conntrackIn(kernel, p, ct);
+      if (r.notrack) ctx.untrack();
+      if (table === "raw") this.conntrackIn(kernel, p, ctx);
     }
-    if (ct.fresh) {
+    if (ctx.ctFresh) {
       const r = this.run(kernel, "nat", "PREROUTING", p, ctx, trace);
       if (r.verdict !== "ACCEPT") return this.refuse(kernel, r, "PREROUTING", "nat");
-      this.applyNat(kernel, r, p, "", trace, ct.entry);
-    } else if (ct.entry) this.manip(kernel, ct.entry, ct.reply, p, "dst", trace);
+      applyNat(kernel, r, p, "", trace, ctx.ctEntry, this.random, this.now);
+    } else if (ctx.ctEntry) manipTracked(kernel, ctx.ctEntry, ctx.ctReply, p, "dst", trace);
     if (!rpFilterAccepts(kernel, dev, p.src))
       return {
         kind: "dropped",
         host: kernel.name,
         reason: `rp_filter: no route back to ${formatIpv4(p.src)} via ${dev}`,
       };
-    if (kernel.isLocal(p.dst)) return this.inputAfterPrerouting(kernel, dev, p, trace, ct, ctx);
+    if (kernel.isLocal(p.dst)) return this.inputAfterPrerouting(kernel, dev, p, trace, ctx);
     if (!kernel.sysctl.ipForward)
       return { kind: "dropped", host: kernel.name, reason: "not forwarding (ip_forward=0)" };
     const route = kernel.main.lookup(p.dst);
@@ -550,7 +427,7 @@ export class Network {
       const r = this.run(kernel, table, "FORWARD", p, ctx, trace);
       if (r.verdict !== "ACCEPT") return this.refuse(kernel, r, "FORWARD", table);
     }
-    const post = this.postrouting(kernel, p, ctx, ct, hop.dev, trace);
+    const post = this.postrouting(kernel, p, ctx, hop.dev, trace);
     if (post) return post;
     return this.transmit(kernel, hop.dev, hop.via ?? p.dst, p, trace, depth);
   }
@@ -566,22 +443,18 @@ export class Network {
     if (loopback) this.tap?.(kernel, dev, "in", p, { src: LOOPBACK_MAC, dst: LOOPBACK_MAC });
     // A looped-back packet is already tracked: PREROUTING's nat does not see it again.
     const hit = isIcmpError(p) ? undefined : kernel.conntrack.lookup(p, this.now);
-    let ct: { entry?: ConntrackEntry; reply: boolean; fresh: boolean; state: CtState } = hit
-      ? {
-          entry: hit.entry,
-          reply: hit.reply,
-          fresh: false,
-          state: (hit.reply || hit.entry.seenReply ? "ESTABLISHED" : "NEW") as CtState,
-        }
-      : this.track(kernel, p);
-    const ctx = this.context(kernel, dev, "", ct.state, ct.entry);
-    if (loopback)
+    const ctx = this.context(kernel, dev, "");
+    if (hit) ctx.track(hit.entry, hit.reply, false, hit.reply || hit.entry.seenReply ? "ESTABLISHED" : "NEW");
+    else this.track(kernel, p, ctx);
+    if (loopback) {
       for (const table of RAW_MANGLE) {
         const r = this.run(kernel, table, "PREROUTING", p, ctx, trace);
         if (r.verdict !== "ACCEPT") return this.refuse(kernel, r, "PREROUTING", table);
-        if (r.notrack) ct = untrack(ctx);
+        if (r.notrack) ctx.untrack();
       }
-    return this.inputAfterPrerouting(kernel, dev, p, trace, { ...ct, fresh: ct.fresh && !loopback }, ctx);
+      ctx.ctFresh = false;
+    }
+    return this.inputAfterPrerouting(kernel, dev, p, trace, ctx);
   }
 
   private inputAfterPrerouting(
@@ -589,20 +462,20 @@ export class Network {
     dev: string,
     p: Packet,
     trace: Trace | undefined,
-    ct: { entry?: ConntrackEntry; reply: boolean; fresh: boolean },
-    ctx: MatchContext,
+    ctx: KernelMatchContext,
   ): Delivery {
     for (const table of MANGLE_FILTER) {
       const r = this.run(kernel, table, "INPUT", p, ctx, trace);
       if (r.verdict !== "ACCEPT") return this.refuse(kernel, r, "INPUT", table);
     }
-    if (ct.fresh && ct.entry) {
+    const entry = ctx.ctEntry;
+    if (ctx.ctFresh && entry) {
       const r = this.run(kernel, "nat", "INPUT", p, ctx, trace);
       if (r.verdict !== "ACCEPT") return this.refuse(kernel, r, "INPUT", "nat");
-      this.applyNat(kernel, r, p, dev, trace, ct.entry);
-      this.confirm(kernel, ct.entry, p);
-    } else if (ct.entry) {
-      if (dev !== "lo") this.manip(kernel, ct.entry, ct.reply, p, "src", trace);
+      applyNat(kernel, r, p, dev, trace, entry, this.random, this.now);
+      this.confirm(kernel, entry, p);
+    } else if (entry) {
+      if (dev !== "lo") manipTracked(kernel, entry, ctx.ctReply, p, "src", trace);
     }
     if (trace)
       trace.hops.push({
@@ -610,15 +483,8 @@ export class Network {
         stage: "deliver",
         detail: `in ${dev}: ${endpoint(p.src, p.sport, p.proto)} → ${endpoint(p.dst, p.dport, p.proto)}`,
         inIface: dev,
-        conntrack: { state: ctx.ctState, reply: ct.reply },
+        conntrack: { state: ctx.ctState, reply: ctx.ctReply },
       });
     return { kind: "delivered", kernel, packet: p };
   }
-}
-
-/** After NOTRACK in raw: no conntrack entry, no NAT, and rules see the state UNTRACKED. */
-function untrack(ctx: MatchContext): { reply: boolean; fresh: boolean; state: CtState } {
-  ctx.ctState = "UNTRACKED";
-  ctx.ctNat = undefined;
-  return { reply: false, fresh: false, state: "UNTRACKED" };
 }

@@ -1,4 +1,4 @@
-import { sha256Base32 } from "../../lib/index.ts";
+import { sha256Base32Prefix } from "../../lib/index.ts";
 
 /**
  * kube-proxy's chain names (pkg/proxy/iptables/proxier.go portProtoHash, servicePortEndpointChainName;
@@ -16,7 +16,7 @@ export function joinHostPort(ip: string, port: number): string {
 }
 
 function portProtoHash(spn: string, protocol: string): string {
-  return sha256Base32(spn + protocol.toLowerCase()).slice(0, 16);
+  return sha256Base32Prefix(spn + protocol.toLowerCase(), 16);
 }
 
 export interface ServiceChainNames {
@@ -41,7 +41,7 @@ export function serviceChainNames(spn: string, protocol: string): ServiceChainNa
 }
 
 export function endpointChainName(spn: string, protocol: string, endpoint: string): string {
-  return `KUBE-SEP-${sha256Base32(spn + protocol.toLowerCase() + endpoint).slice(0, 16)}`;
+  return `KUBE-SEP-${sha256Base32Prefix(spn + protocol.toLowerCase() + endpoint, 16)}`;
 }
 
 /** Chains kube-proxy owns per service; stale ones are flushed and deleted. */
@@ -51,7 +51,7 @@ export function isServiceChainName(chain: string): boolean {
 
 /** nftables: first 8 base32 chars of sha256(name), `-`, the name, cut to 112 characters with `...`. */
 export function hashAndTruncate(name: string): string {
-  const full = `${sha256Base32(name).slice(0, 8)}-${name}`;
+  const full = `${sha256Base32Prefix(name, 8)}-${name}`;
   return full.length > 112 ? `${full.slice(0, 109)}...` : full;
 }
 

@@ -11,12 +11,12 @@ export { type KubeProxyIptablesConfig, kubeProxyIptablesConfig } from "./iptable
 export {
   type IptablesSyncInput,
   type IptablesSyncOutput,
-  probability,
   renderIptablesSync,
 } from "./iptables-rules.ts";
 export { type IptablesSyncResult, KubeProxyIptablesSyncer } from "./iptables-syncer.ts";
 export { renderKubeProxyJumps } from "./jump-rules.ts";
 export { type NftablesInput, renderNftables } from "./nftables.ts";
+export { probability } from "./service-port-rules.ts";
 export {
   buildServicePorts,
   type CategorizedEndpoints,

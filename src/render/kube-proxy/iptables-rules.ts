@@ -1,27 +1,23 @@
-import { cidrContainsIp, parseCidr, parseIp } from "../../net/index.ts";
-import { endpointChainName, isServiceChainName, joinHostPort, serviceChainNames } from "./chain-names.ts";
+import { isServiceChainName } from "./chain-names.ts";
 import type { KubeProxyIptablesConfig } from "./iptables-config.ts";
 import {
-  categorizeEndpoints,
-  externallyAccessible,
-  type ProxyEndpoint,
-  type ProxyServicePort,
-  serviceKeyOf,
-  spnOf,
-  usesClusterEndpoints,
-} from "./service-ports.ts";
+  KUBE_EXTERNAL_SERVICES,
+  KUBE_FIREWALL,
+  KUBE_FORWARD,
+  KUBE_MARK_MASQ,
+  KUBE_NODEPORTS,
+  KUBE_POSTROUTING,
+  KUBE_PROXY_FIREWALL,
+  KUBE_SERVICES,
+  Lines,
+  quoted,
+  type RenderSettings,
+} from "./service-port-rules.ts";
+import type { ProxyServicePort } from "./service-ports.ts";
+import { IptablesSyncCache, writeServicePorts } from "./sync-body.ts";
 
 /** kube-proxy switches to terse rules (no per-endpoint comments) above this many endpoints. */
 export const LARGE_CLUSTER_ENDPOINTS = 1000;
-
-const KUBE_SERVICES = "KUBE-SERVICES";
-const KUBE_EXTERNAL_SERVICES = "KUBE-EXTERNAL-SERVICES";
-const KUBE_FORWARD = "KUBE-FORWARD";
-const KUBE_NODEPORTS = "KUBE-NODEPORTS";
-const KUBE_PROXY_FIREWALL = "KUBE-PROXY-FIREWALL";
-const KUBE_FIREWALL = "KUBE-FIREWALL";
-const KUBE_POSTROUTING = "KUBE-POSTROUTING";
-const KUBE_MARK_MASQ = "KUBE-MARK-MASQ";
 
 export interface IptablesSyncInput {
   config: KubeProxyIptablesConfig;
@@ -40,7 +36,10 @@ export interface IptablesSyncInput {
 }
 
 export interface IptablesSyncOutput {
-  /** The `iptables-restore --noflush` payload: `*filter … COMMIT` then `*nat … COMMIT`. */
+  /**
+   * The `iptables-restore --noflush` payload: `*filter … COMMIT` then `*nat … COMMIT`. Built by concatenating
+   * large pieces (see joinLines): the one copy into contiguous text happens where it is first read.
+   */
   restore: string;
   filter: string;
   nat: string;
@@ -52,17 +51,6 @@ export interface IptablesSyncOutput {
   deletedNatChains: string[];
 }
 
-class Lines {
-  readonly lines: string[] = [];
-  write(...parts: (string | string[])[]): void {
-    this.lines.push(parts.flat().join(" "));
-  }
-}
-
-function quoted(text: string): string {
-  return `"${text}"`;
-}
-
 interface Table {
   chains: Lines;
   rules: Lines;
@@ -71,9 +59,13 @@ interface Table {
 /**
  * One sync of kube-proxy's iptables mode (pkg/proxy/iptables/proxier.go syncProxyRules), as pure text.
  * Services are emitted in service-port-name order; kube-proxy uses Go map order, so only the order of
- * rules between services differs, which iptables does not care about.
+ * rules between services differs, which iptables does not care about. A syncer passes the same `cache` to
+ * every sync, so unchanged runs of services reuse their text (see sync-body.ts).
  */
-export function renderIptablesSync(input: IptablesSyncInput): IptablesSyncOutput {
+export function renderIptablesSync(
+  input: IptablesSyncInput,
+  cache: IptablesSyncCache = new IptablesSyncCache(),
+): IptablesSyncOutput {
   const { config } = input;
   const isV6 = config.family === 6;
   const mark = config.masqueradeMark;
@@ -113,20 +105,20 @@ export function renderIptablesSync(input: IptablesSyncInput): IptablesSyncOutput
   const settings: RenderSettings = { config, largeCluster };
   const settingsKey = `${JSON.stringify(config)}|${largeCluster}`;
   const serviceChains = new Map<string, string[]>();
-  const ordered = [...input.servicePorts].sort((a, b) => cmp(sortKey(a), sortKey(b)));
-  for (const sp of ordered) {
-    const rules = cachedServicePort(sp, settings, settingsKey);
-    if (rules.filter) filter.rules.lines.push(rules.filter);
-    if (rules.natTop) nat.rules.lines.push(rules.natTop);
-    const key = serviceKeyOf(sp);
-    if (input.changedServices !== undefined && !input.changedServices.has(key)) continue;
-    const list = serviceChains.get(key);
-    if (list) list.push(...rules.chains);
-    else serviceChains.set(key, [...rules.chains]);
-    for (const c of rules.chains) writtenNatChains.add(c);
-    if (rules.chainLines) nat.chains.lines.push(rules.chainLines);
-    if (rules.chainRules) nat.rules.lines.push(rules.chainRules);
-  }
+  writeServicePorts(
+    input.servicePorts,
+    settings,
+    settingsKey,
+    input.changedServices,
+    {
+      filterRules: filter.rules.lines,
+      natChainLines: nat.chains.lines,
+      natRules: nat.rules.lines,
+      serviceChains,
+      writtenNatChains,
+    },
+    cache,
+  );
 
   const deletedNatChains: string[] = [];
   for (const chain of [...new Set(input.staleCandidates)].sort()) {
@@ -187,314 +179,19 @@ export function renderIptablesSync(input: IptablesSyncInput): IptablesSyncOutput
   };
 }
 
-const sortKeys = new WeakMap<ProxyServicePort, string>();
-
-function sortKey(sp: ProxyServicePort): string {
-  let k = sortKeys.get(sp);
-  if (k === undefined) {
-    k = spnOf(sp) + sp.protocol;
-    sortKeys.set(sp, k);
-  }
-  return k;
-}
-
-const probabilities = new Map<number, string>();
-
-/** `%0.10f` of 1/n: the share of the remaining endpoints this rule takes. */
-export function probability(n: number): string {
-  let p = probabilities.get(n);
-  if (p === undefined) {
-    p = (1 / n).toFixed(10);
-    probabilities.set(n, p);
-  }
-  return p;
-}
-
-/** Each line followed by a newline (no array spreading: a large sync has a million lines). */
-function joinLines(lines: string[]): string {
-  return lines.length === 0 ? "" : `${lines.join("\n")}\n`;
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
+/** Past this many blocks the text is joined into one flat string; below it, concatenated (see joinLines). */
+const ROPE_MAX_BLOCKS = 4096;
 
 /**
- * What one service port contributes to a sync, as blocks of newline-separated lines ("" when none); cached per
- * port object, so an unchanged port costs a few array pushes.
+ * Each block followed by a newline (no array spreading: a large sync has a million lines). A partial sync's
+ * tables are a few hundred large cached blocks (KUBE-SERVICES is rewritten in full, ~1.3 MB at 10k services):
+ * concatenating them makes a rope in O(blocks), where joining would copy every byte again on every sync. The
+ * copy then happens once, where the text is consumed (written to iptables-restore, or parsed).
  */
-interface ServicePortRules {
-  filter: string;
-  /** KUBE-SERVICES and KUBE-NODEPORTS entries. */
-  natTop: string;
-  /** The port's own SVC/SVL/EXT/FW/SEP chains, in emission order. */
-  chains: string[];
-  chainLines: string;
-  chainRules: string;
-}
-
-interface RenderSettings {
-  config: KubeProxyIptablesConfig;
-  largeCluster: boolean;
-}
-
-function renderServicePort(sp: ProxyServicePort, settings: RenderSettings): ServicePortRules {
-  const { config, largeCluster } = settings;
-  const filterRules = new Lines();
-  const natTop = new Lines();
-  const chainRules = new Lines();
-  const chains: string[] = [];
-  const localMatch = config.clusterCIDR ? `-s ${config.clusterCIDR}` : undefined;
-  const notLocalMatch = config.clusterCIDR ? `! -s ${config.clusterCIDR}` : undefined;
-  const nodeIP = parseIp(config.nodeIP);
-  const isV6 = config.family === 6;
-  const spn = spnOf(sp);
-  const proto = sp.protocol.toLowerCase();
-  const protoMatch = `-m ${proto} -p ${proto}`;
-  const names = serviceChainNames(spn, sp.protocol);
-  const { cluster, local, allLocallyReachable, hasAny } = categorizeEndpoints(sp);
-  // Each endpoint's chain name is a sha256; computed once per endpoint.
-  const epNames = new Map<ProxyEndpoint, string>();
-  const epChain = (e: ProxyEndpoint) => {
-    let name = epNames.get(e);
-    if (name === undefined) {
-      name = endpointChainName(spn, sp.protocol, joinHostPort(e.ip, e.port));
-      epNames.set(e, name);
-    }
-    return name;
-  };
-
-  const usesClusterChain = cluster.length > 0 && usesClusterEndpoints(sp);
-  const usesLocalChain = local.length > 0 && (sp.internalPolicyLocal || sp.externalPolicyLocal);
-  const internalChain = sp.internalPolicyLocal ? names.local : names.cluster;
-  const hasInternal = sp.internalPolicyLocal ? hasAny && local.length > 0 : hasAny;
-  const externalPolicyChain = sp.externalPolicyLocal ? names.local : names.cluster;
-  const hasExternal = sp.externalPolicyLocal ? hasAny && local.length > 0 : hasAny;
-  const usesExternalChain = hasAny && externallyAccessible(sp);
-  const usesFirewallChain = hasAny && sp.loadBalancerIPs.length > 0 && sp.loadBalancerSourceRanges.length > 0;
-  const lbChain = usesFirewallChain ? names.firewall : names.external;
-
-  let internalFilter = { target: "", comment: "" };
-  let externalFilter = { target: "", comment: "" };
-  if (!hasAny) {
-    internalFilter = { target: "REJECT", comment: quoted(`${spn} has no endpoints`) };
-    externalFilter = internalFilter;
-  } else {
-    if (!hasInternal) internalFilter = { target: "DROP", comment: quoted(`${spn} has no local endpoints`) };
-    if (!hasExternal) externalFilter = { target: "DROP", comment: quoted(`${spn} has no local endpoints`) };
-  }
-
-  // The cluster IP.
-  const clusterMatch = [protoMatch, `-d ${sp.clusterIP} --dport ${sp.port}`];
-  if (hasInternal)
-    natTop.write(
-      `-A ${KUBE_SERVICES} -m comment --comment`,
-      quoted(`${spn} cluster IP`),
-      clusterMatch,
-      `-j ${internalChain}`,
-    );
-  else
-    filterRules.write(
-      `-A ${KUBE_SERVICES} -m comment --comment`,
-      internalFilter.comment,
-      clusterMatch,
-      `-j ${internalFilter.target}`,
-    );
-
-  for (const ip of sp.externalIPs) {
-    const match = [protoMatch, `-d ${ip} --dport ${sp.port}`];
-    if (hasAny)
-      natTop.write(
-        `-A ${KUBE_SERVICES} -m comment --comment`,
-        quoted(`${spn} external IP`),
-        match,
-        `-j ${names.external}`,
-      );
-    if (!hasExternal)
-      filterRules.write(
-        `-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment`,
-        externalFilter.comment,
-        match,
-        `-j ${externalFilter.target}`,
-      );
-  }
-
-  for (const ip of sp.loadBalancerIPs) {
-    const match = [protoMatch, `-d ${ip} --dport ${sp.port}`];
-    if (hasAny)
-      natTop.write(
-        `-A ${KUBE_SERVICES} -m comment --comment`,
-        quoted(`${spn} loadbalancer IP`),
-        match,
-        `-j ${lbChain}`,
-      );
-    if (usesFirewallChain)
-      filterRules.write(
-        `-A ${KUBE_PROXY_FIREWALL} -m comment --comment`,
-        quoted(`${spn} traffic not accepted by ${names.firewall}`),
-        match,
-        "-j DROP",
-      );
-  }
-  if (!hasExternal)
-    for (const ip of sp.loadBalancerIPs)
-      filterRules.write(
-        `-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment`,
-        externalFilter.comment,
-        protoMatch,
-        `-d ${ip} --dport ${sp.port} -j ${externalFilter.target}`,
-      );
-
-  if (sp.nodePort !== 0) {
-    if (hasAny) {
-      const loopbackAllowed =
-        config.nodePortIPs === undefined || config.nodePortIPs.some((ip) => ip.startsWith("127."));
-      if (
-        !isV6 &&
-        config.localhostNodePorts &&
-        loopbackAllowed &&
-        config.nfacct.localhostNodePortsAcceptedPkts
-      )
-        natTop.write(
-          `-A ${KUBE_NODEPORTS} -m comment --comment ${spn}`,
-          protoMatch,
-          `-d 127.0.0.0/8 --dport ${sp.nodePort} -m nfacct --nfacct-name localhost_nps_accepted_pkts -j ${names.external}`,
-        );
-      natTop.write(
-        `-A ${KUBE_NODEPORTS} -m comment --comment ${spn}`,
-        protoMatch,
-        `--dport ${sp.nodePort} -j ${names.external}`,
-      );
-    }
-    if (!hasExternal)
-      filterRules.write(
-        `-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment`,
-        externalFilter.comment,
-        "-m addrtype --dst-type LOCAL",
-        protoMatch,
-        `--dport ${sp.nodePort} -j ${externalFilter.target}`,
-      );
-  }
-
-  if (sp.healthCheckNodePort !== 0)
-    filterRules.write(
-      `-A ${KUBE_NODEPORTS} -m comment --comment`,
-      quoted(`${spn} health check node port`),
-      `-m tcp -p tcp --dport ${sp.healthCheckNodePort} -j ACCEPT`,
-    );
-
-  const addChain = (chain: string) => {
-    chains.push(chain);
-  };
-
-  // Off-cluster traffic to the cluster IP is masqueraded: it may have been routed here from anywhere.
-  if (hasInternal) {
-    const args = [`-A ${internalChain} -m comment --comment`, quoted(`${spn} cluster IP`), ...clusterMatch];
-    if (config.masqueradeAll) chainRules.write(args, `-j ${KUBE_MARK_MASQ}`);
-    else if (notLocalMatch) chainRules.write(args, notLocalMatch, `-j ${KUBE_MARK_MASQ}`);
-  }
-
-  if (usesExternalChain) {
-    addChain(names.external);
-    if (!sp.externalPolicyLocal) {
-      chainRules.write(
-        `-A ${names.external} -m comment --comment`,
-        quoted(`masquerade traffic for ${spn} external destinations`),
-        `-j ${KUBE_MARK_MASQ}`,
-      );
-    } else {
-      // Pods reaching an external address of the service behave as if the traffic came back in from outside.
-      if (localMatch)
-        chainRules.write(
-          `-A ${names.external} -m comment --comment`,
-          quoted(`pod traffic for ${spn} external destinations`),
-          localMatch,
-          `-j ${names.cluster}`,
-        );
-      chainRules.write(
-        `-A ${names.external} -m comment --comment`,
-        quoted(`masquerade LOCAL traffic for ${spn} external destinations`),
-        `-m addrtype --src-type LOCAL -j ${KUBE_MARK_MASQ}`,
-      );
-      chainRules.write(
-        `-A ${names.external} -m comment --comment`,
-        quoted(`route LOCAL traffic for ${spn} external destinations`),
-        `-m addrtype --src-type LOCAL -j ${names.cluster}`,
-      );
-    }
-    if (hasExternal) chainRules.write(`-A ${names.external} -j ${externalPolicyChain}`);
-  }
-
-  if (usesFirewallChain) {
-    addChain(names.firewall);
-    const args = `-A ${names.firewall} -m comment --comment ${quoted(`${spn} loadbalancer IP`)}`;
-    let allowFromNode = false;
-    for (const range of sp.loadBalancerSourceRanges) {
-      chainRules.write(args, `-s ${range} -j ${names.external}`);
-      const cidr = parseCidr(range);
-      if (cidr && nodeIP && cidr.family === nodeIP.family && cidrContainsIp(cidr, nodeIP))
-        allowFromNode = true;
-    }
-    // A VIP bound locally loops requests from this node back with the VIP as source.
-    if (allowFromNode)
-      for (const ip of sp.loadBalancerIPs) chainRules.write(args, `-s ${ip} -j ${names.external}`);
-    chainRules.write(
-      `-A ${names.firewall} -m comment --comment`,
-      quoted(`other traffic to ${spn} will be dropped by KUBE-PROXY-FIREWALL`),
-    );
-  }
-
-  // The per-endpoint rules are most of a large ruleset, so they are built as plain template strings.
-  const writeServiceToEndpoints = (chain: string, endpoints: ProxyEndpoint[]) => {
-    const comment = (e: ProxyEndpoint) =>
-      largeCluster ? "" : ` -m comment --comment "${spn} -> ${joinHostPort(e.ip, e.port)}"`;
-    if (sp.affinityTimeoutSeconds !== undefined)
-      for (const e of endpoints)
-        chainRules.lines.push(
-          `-A ${chain}${comment(e)} -m recent --name ${epChain(e)} --rcheck --seconds ${sp.affinityTimeoutSeconds} --reap -j ${epChain(e)}`,
-        );
-    const n = endpoints.length;
-    for (let i = 0; i < n; i++) {
-      const e = endpoints[i]!;
-      const statistic = i < n - 1 ? ` -m statistic --mode random --probability ${probability(n - i)}` : "";
-      chainRules.lines.push(`-A ${chain}${comment(e)}${statistic} -j ${epChain(e)}`);
-    }
-  };
-  if (usesClusterChain) {
-    addChain(names.cluster);
-    writeServiceToEndpoints(names.cluster, cluster);
-  }
-  if (usesLocalChain) {
-    addChain(names.local);
-    writeServiceToEndpoints(names.local, local);
-  }
-
-  const sepComment = largeCluster ? "" : ` -m comment --comment ${spn}`;
-  for (const e of allLocallyReachable) {
-    const chain = epChain(e);
-    addChain(chain);
-    // Hairpin: a pod reaching itself through the service must be masqueraded or it would answer itself directly.
-    chainRules.lines.push(`-A ${chain}${sepComment} -s ${e.ip} -j ${KUBE_MARK_MASQ}`);
-    const affinity = sp.affinityTimeoutSeconds !== undefined ? ` -m recent --name ${chain} --set` : "";
-    chainRules.lines.push(
-      `-A ${chain}${sepComment}${affinity} ${protoMatch} -j DNAT --to-destination ${joinHostPort(e.ip, e.port)}`,
-    );
-  }
-  return {
-    filter: filterRules.lines.join("\n"),
-    natTop: natTop.lines.join("\n"),
-    chains,
-    chainLines: chains.map((c) => `:${c} - [0:0]`).join("\n"),
-    chainRules: chainRules.lines.join("\n"),
-  };
-}
-
-const renderCache = new WeakMap<ProxyServicePort, { settings: string; rules: ServicePortRules }>();
-
-function cachedServicePort(sp: ProxyServicePort, settings: RenderSettings, key: string): ServicePortRules {
-  const hit = renderCache.get(sp);
-  if (hit && hit.settings === key) return hit.rules;
-  const rules = renderServicePort(sp, settings);
-  renderCache.set(sp, { settings: key, rules });
-  return rules;
+function joinLines(lines: string[]): string {
+  if (lines.length === 0) return "";
+  if (lines.length > ROPE_MAX_BLOCKS) return `${lines.join("\n")}\n`;
+  let out = "";
+  for (const line of lines) out = `${out}${line}\n`;
+  return out;
 }

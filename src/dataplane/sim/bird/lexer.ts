@@ -21,71 +21,134 @@ export interface Token {
   col: number;
 }
 
-const TWO_CHAR_OPS = new Set(["!=", "!~", "<=", ">=", "&&", "||", "[=", "=]", ".."]);
-const ONE_CHAR_OPS = "={}:;,.()+*/%<>~[]?!|-";
 const MAX_INCLUDE_DEPTH = 8;
 
 const IPV6 = /[0-9a-fA-F:.]*:[0-9a-fA-F:.]*:[0-9a-fA-F:.]*/y;
 const HEX_COLON = /^[0-9a-fA-F]*:/;
-const DOTTED_QUAD = /^\d+\.\d+\.\d+\.\d+$/;
-const NUMBER = /^(0x[0-9a-fA-F]+|\d+)$/;
 
-function isHexOrDot(ch: string): boolean {
-  return (ch >= "0" && ch <= "9") || (ch >= "a" && ch <= "f") || (ch >= "A" && ch <= "F") || ch === ".";
+// Character classes by code, so the lexer reads each character once with charCodeAt and builds no strings
+// but the tokens' own text.
+const ALPHA = 1; // a-z A-Z _
+const DIGIT = 2; // 0-9
+const HEX = 4; // 0-9 a-f A-F
+const OP = 8; // one-character operators
+const CLASS = new Uint8Array(128);
+for (let c = 48; c <= 57; c++) CLASS[c] = DIGIT | HEX;
+for (let c = 65; c <= 90; c++) CLASS[c] = ALPHA | (c <= 70 ? HEX : 0);
+for (let c = 97; c <= 122; c++) CLASS[c] = ALPHA | (c <= 102 ? HEX : 0);
+CLASS[95] = ALPHA;
+for (const ch of "={}:;,.()+*/%<>~[]?!|-") {
+  const c = ch.charCodeAt(0);
+  CLASS[c] = CLASS[c]! | OP;
 }
 
-function isAlpha(ch: string): boolean {
-  return (ch >= "a" && ch <= "z") || (ch >= "A" && ch <= "Z") || ch === "_";
+function cls(c: number): number {
+  return c < 128 ? CLASS[c]! : 0;
 }
 
-function isDigit(ch: string): boolean {
-  return ch >= "0" && ch <= "9";
+const DOT = 46;
+const COLON = 58;
+const NL = 10;
+
+/** The two-character operators: `!= !~ <= >= && || [= =] ..`. */
+function isTwoCharOp(a: number, b: number): boolean {
+  switch (a) {
+    case 33: // !
+      return b === 61 || b === 126;
+    case 60: // <
+    case 62: // >
+      return b === 61;
+    case 38: // &
+      return b === 38;
+    case 124: // |
+      return b === 124;
+    case 91: // [
+      return b === 61;
+    case 61: // =
+      return b === 93;
+    case DOT:
+      return b === DOT;
+    default:
+      return false;
+  }
 }
 
-function isAlnum(ch: string): boolean {
-  return isAlpha(ch) || isDigit(ch);
+/** `\d+\.\d+\.\d+\.\d+` over text[start, end). */
+function isDottedQuad(text: string, start: number, end: number): boolean {
+  let dots = 0;
+  let digits = 0;
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c === DOT) {
+      if (digits === 0) return false;
+      dots++;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) digits++;
+    else return false;
+  }
+  return dots === 3 && digits > 0;
+}
+
+/** `0x[0-9a-fA-F]+` or `\d+` over text[start, end). */
+function isNumber(text: string, start: number, end: number): boolean {
+  if (end - start > 2 && text.charCodeAt(start) === 48 && text.charCodeAt(start + 1) === 120) {
+    for (let i = start + 2; i < end; i++) if (!(cls(text.charCodeAt(i)) & HEX)) return false;
+    return true;
+  }
+  for (let i = start; i < end; i++) if (!(cls(text.charCodeAt(i)) & DIGIT)) return false;
+  return end > start;
+}
+
+function token(
+  kind: TokenKind,
+  text: string,
+  value: number,
+  quoted: boolean,
+  file: string,
+  line: number,
+  col: number,
+): Token {
+  return { kind, text, value, quoted, file, line, col };
 }
 
 /** Splits one file into tokens (no include expansion). */
 function tokenize(file: string, text: string): Token[] {
   const out: Token[] = [];
+  const n = text.length;
   let i = 0;
   let line = 1;
   let lineStart = 0;
-  const fail = (col: number, reason: string): never => {
-    throw new BirdConfigError(file, line, col, reason);
-  };
-  const push = (kind: TokenKind, tokText: string, start: number, value = 0, quoted = false) => {
-    out.push({ kind, text: tokText, value, quoted, file, line, col: start - lineStart + 1 });
-  };
-  while (i < text.length) {
-    const ch = text[i] as string;
-    if (ch === "\n") {
+  while (i < n) {
+    const ch = text.charCodeAt(i);
+    if (ch === NL) {
       i++;
       line++;
       lineStart = i;
       continue;
     }
-    if (ch === " " || ch === "\t" || ch === "\r") {
+    if (ch === 32 || ch === 9 || ch === 13) {
       i++;
       continue;
     }
-    if (ch === "#") {
-      while (i < text.length && text[i] !== "\n") i++;
+    if (ch === 35 /* # */) {
+      while (i < n && text.charCodeAt(i) !== NL) i++;
       continue;
     }
-    if (ch === "/" && text[i + 1] === "*") {
-      const startCol = i - lineStart + 1;
+    const start = i;
+    const col = start - lineStart + 1;
+    if (ch === 47 /* / */ && text.charCodeAt(i + 1) === 42 /* * */) {
       const startLine = line;
       i += 2;
       for (;;) {
-        if (i >= text.length) throw new BirdConfigError(file, startLine, startCol, "Unterminated comment");
-        if (text[i] === "*" && text[i + 1] === "/") {
+        if (i >= n) throw new BirdConfigError(file, startLine, col, "Unterminated comment");
+        const c = text.charCodeAt(i);
+        if (c === 42 && text.charCodeAt(i + 1) === 47) {
           i += 2;
           break;
         }
-        if (text[i] === "/" && text[i + 1] === "*") fail(i - lineStart + 1, "Comment nesting not supported");
-        if (text[i] === "\n") {
+        if (c === 47 && text.charCodeAt(i + 1) === 42)
+          throw new BirdConfigError(file, line, i - lineStart + 1, "Comment nesting not supported");
+        if (c === NL) {
           line++;
           lineStart = i + 1;
         }
@@ -93,76 +156,90 @@ function tokenize(file: string, text: string): Token[] {
       }
       continue;
     }
-    const start = i;
-    if (isAlnum(ch) || ch === ":") {
+    const k = cls(ch);
+    if (k & (ALPHA | DIGIT) || ch === COLON) {
       let j = i;
-      while (j < text.length && isHexOrDot(text[j] as string)) j++;
-      if (text[j] === ":") {
+      while (j < n) {
+        const c = text.charCodeAt(j);
+        if (!(cls(c) & HEX) && c !== DOT) break;
+        j++;
+      }
+      if (text.charCodeAt(j) === COLON) {
         IPV6.lastIndex = i;
         const m = IPV6.exec(text);
         if (m && HEX_COLON.test(m[0]))
-          fail(start - lineStart + 1, `IPv6 is not supported: the sim is IPv4-only (${m[0]})`);
+          throw new BirdConfigError(file, line, col, `IPv6 is not supported: the sim is IPv4-only (${m[0]})`);
       }
     }
-    if (isDigit(ch)) {
+    if (k & DIGIT) {
       let j = i;
-      while (j < text.length && (isAlnum(text[j] as string) || text[j] === ".")) {
-        // `1.2.3.4..5` never occurs; stop before `..` so ranges `1..5` lex as NUM DDOT NUM.
-        if (text[j] === "." && text[j + 1] === ".") break;
+      while (j < n) {
+        const c = text.charCodeAt(j);
+        if (c === DOT) {
+          // `1.2.3.4..5` never occurs; stop before `..` so ranges `1..5` lex as NUM DDOT NUM.
+          if (text.charCodeAt(j + 1) === DOT) break;
+        } else if (!(cls(c) & (ALPHA | DIGIT))) break;
         j++;
       }
       const word = text.slice(i, j);
-      if (DOTTED_QUAD.test(word)) {
+      if (isDottedQuad(text, i, j)) {
         const ip = parseIpv4(word);
-        if (ip === undefined) fail(start - lineStart + 1, `Invalid IPv4 address ${word}`);
-        push("ip", word, start, ip);
-      } else if (NUMBER.test(word)) {
-        const n = Number(word);
-        if (n > 0xffffffff) fail(start - lineStart + 1, "Number out of range");
-        push("num", word, start, n);
+        if (ip === undefined) throw new BirdConfigError(file, line, col, `Invalid IPv4 address ${word}`);
+        out.push(token("ip", word, ip, false, file, line, col));
+      } else if (isNumber(text, i, j)) {
+        const v = Number(word);
+        if (v > 0xffffffff) throw new BirdConfigError(file, line, col, "Number out of range");
+        out.push(token("num", word, v, false, file, line, col));
       } else {
-        fail(start - lineStart + 1, `syntax error, unexpected '${word}'`);
+        throw new BirdConfigError(file, line, col, `syntax error, unexpected '${word}'`);
       }
       i = j;
       continue;
     }
-    if (isAlpha(ch)) {
+    if (k & ALPHA) {
       let j = i + 1;
-      while (j < text.length && isAlnum(text[j] as string)) j++;
-      push("sym", text.slice(i, j), start);
+      while (j < n && cls(text.charCodeAt(j)) & (ALPHA | DIGIT)) j++;
+      out.push(token("sym", text.slice(i, j), 0, false, file, line, col));
       i = j;
       continue;
     }
-    if (ch === "'") {
+    if (ch === 39 /* ' */) {
       let j = i + 1;
-      while (j < text.length && (isAlnum(text[j] as string) || "-.:".includes(text[j] as string))) j++;
-      if (text[j] !== "'") fail(start - lineStart + 1, "Unknown character");
-      push("sym", text.slice(i + 1, j), start, 0, true);
+      while (j < n) {
+        const c = text.charCodeAt(j);
+        if (!(cls(c) & (ALPHA | DIGIT)) && c !== 45 && c !== DOT && c !== COLON) break;
+        j++;
+      }
+      if (text.charCodeAt(j) !== 39) throw new BirdConfigError(file, line, col, "Unknown character");
+      out.push(token("sym", text.slice(i + 1, j), 0, true, file, line, col));
       i = j + 1;
       continue;
     }
-    if (ch === '"') {
+    if (ch === 34 /* " */) {
       let j = i + 1;
-      while (j < text.length && text[j] !== '"' && text[j] !== "\n") j++;
-      if (text[j] !== '"') fail(start - lineStart + 1, "Unterminated string");
-      push("str", text.slice(i + 1, j), start);
+      while (j < n) {
+        const c = text.charCodeAt(j);
+        if (c === 34 || c === NL) break;
+        j++;
+      }
+      if (text.charCodeAt(j) !== 34) throw new BirdConfigError(file, line, col, "Unterminated string");
+      out.push(token("str", text.slice(i + 1, j), 0, false, file, line, col));
       i = j + 1;
       continue;
     }
-    const two = text.slice(i, i + 2);
-    if (TWO_CHAR_OPS.has(two)) {
-      push("op", two, start);
+    if (i + 1 < n && isTwoCharOp(ch, text.charCodeAt(i + 1))) {
+      out.push(token("op", text.slice(i, i + 2), 0, false, file, line, col));
       i += 2;
       continue;
     }
-    if (ONE_CHAR_OPS.includes(ch)) {
-      push("op", ch, start);
+    if (k & OP) {
+      out.push(token("op", text[i]!, 0, false, file, line, col));
       i++;
       continue;
     }
-    fail(start - lineStart + 1, "Unknown character");
+    throw new BirdConfigError(file, line, col, "Unknown character");
   }
-  out.push({ kind: "eof", text: "end of file", value: 0, quoted: false, file, line, col: i - lineStart + 1 });
+  out.push(token("eof", "end of file", 0, false, file, line, i - lineStart + 1));
   return out;
 }
 

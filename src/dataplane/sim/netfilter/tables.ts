@@ -1,8 +1,11 @@
 import { formatIpv4 } from "../ipv4.ts";
+import { type CounterEntry, type CounterKey, countedRules, setChainCounters } from "./counters.ts";
 import { RuleSyntaxError } from "./extensions.ts";
+import { JumpTargets } from "./jump-targets.ts";
 import type { MatchContext, Packet } from "./packet.ts";
 import { protocolName } from "./packet.ts";
-import { parseRule, type Rule, ruleMatches, ruleSaveText, splitWords } from "./rule.ts";
+import { parseRule, parseRuleText, type Rule, ruleMatches, ruleSaveText, splitWords } from "./rule.ts";
+import { StagedTable } from "./staged.ts";
 import type { TargetAction } from "./targets.ts";
 
 export type TableName = "raw" | "mangle" | "nat" | "filter";
@@ -71,27 +74,34 @@ export class Netfilter {
   /** `traverse`'s call stack of user chains and where to resume in each, kept between packets. */
   private readonly chainStack: Chain[] = [];
   private readonly resumeStack: number[] = [];
+  /** Jump and goto targets as `traverse` resolved them; emptied when a restore commits (jump-targets.ts). */
+  private readonly jumps = new JumpTargets();
 
   /**
    * `iptables-restore [--noflush]`. Every table block is checked completely before any is committed, so a
    * bad payload changes nothing. With `counters`, `[p:b]` prefixes set rule counters.
    */
   restore(text: string, options: { noflush?: boolean } = {}): void {
-    const staged = new Map<TableName, Table>();
-    let current: { name: TableName; table: Table; declared: Set<string> } | undefined;
-    const lines = text.split("\n");
-    for (let i = 0; i < lines.length; i++) {
-      const lineNo = i + 1;
-      const line = lines[i]!.trim();
-      if (line === "" || line.startsWith("#")) continue;
+    const staged = new Map<TableName, StagedTable>();
+    let current: { name: TableName; table: StagedTable } | undefined;
+    let lineNo = 0;
+    let from = 0;
+    while (from <= text.length) {
+      let nl = text.indexOf("\n", from);
+      if (nl < 0) nl = text.length;
+      lineNo++;
+      const line = text.slice(from, nl).trim();
+      from = nl + 1;
+      if (line === "" || line.charCodeAt(0) === 35 /* # */) continue;
       try {
-        if (line.startsWith("*")) {
+        if (line.charCodeAt(0) === 42 /* * */) {
           const name = line.slice(1) as TableName;
           if (!(name in TABLE_HOOKS)) throw new RuleSyntaxError(`table '${name}' does not exist`);
-          const base = options.noflush
-            ? cloneTable(staged.get(name) ?? this.tables.get(name)!)
-            : emptyTable(name);
-          current = { name, table: base, declared: new Set() };
+          // --noflush builds on the live table (or this payload's earlier block of it); otherwise on an empty one.
+          const table = options.noflush
+            ? (staged.get(name) ?? new StagedTable(this.tables.get(name)!))
+            : new StagedTable(emptyTable(name));
+          current = { name, table };
           continue;
         }
         if (!current) throw new RuleSyntaxError("no table specified");
@@ -100,95 +110,40 @@ export class Netfilter {
           current = undefined;
           continue;
         }
-        if (line.startsWith(":")) {
-          const [name, policy, counts] = line.slice(1).split(/\s+/);
-          if (!name) throw new RuleSyntaxError("chain name missing");
-          const builtin =
-            current.table.get(name)?.policy !== undefined && TABLE_HOOKS[current.name].includes(name as Hook);
-          const [p, b] = parseCounts(counts);
-          if (builtin) {
-            if (policy !== "ACCEPT" && policy !== "DROP")
-              throw new RuleSyntaxError(`Bad built-in chain policy "${policy}"`);
-            // A built-in chain's line sets its policy and counters; its rules stay (restore flushes whole tables).
-            const c = current.table.get(name)!;
-            current.table.set(name, { ...c, policy, packets: p, bytes: b });
-          } else {
-            if (policy !== "-") throw new RuleSyntaxError(`Invalid policy for user-defined chain "${name}"`);
-            if (name.length > 28)
-              throw new RuleSyntaxError(`chain name \`${name}' too long (must be under 29 chars)`);
-            current.table.set(name, { name, packets: 0, bytes: 0, rules: [] });
-          }
-          current.declared.add(name);
-          continue;
-        }
-        let words = splitWords(line);
-        let counts: [number, number] | undefined;
-        const cm = /^\[(\d+):(\d+)\]$/.exec(words[0] ?? "");
-        if (cm) {
-          counts = [Number(cm[1]), Number(cm[2])];
-          words = words.slice(1);
-        }
-        const op = words[0];
-        const chainName = words[1];
-        const table = current.table;
-        const chain = chainName === undefined ? undefined : table.get(chainName);
-        if (op === "-X") {
-          if (chainName === undefined) {
-            for (const [n, c] of table) if (c.policy === undefined) table.delete(n);
-          } else {
-            if (!chain) throw new RuleSyntaxError(`Chain '${chainName}' does not exist`);
-            table.delete(chainName);
-          }
-          continue;
-        }
-        if (op === "-F") {
-          if (chainName === undefined) for (const c of table.values()) c.rules = [];
-          else if (!chain) throw new RuleSyntaxError(`Chain '${chainName}' does not exist`);
-          else chain.rules = [];
-          continue;
-        }
-        if (op === "-N") {
-          if (!chainName) throw new RuleSyntaxError("chain name missing");
-          table.set(chainName, { name: chainName, packets: 0, bytes: 0, rules: [] });
-          continue;
-        }
-        if (op !== "-A" && op !== "-I" && op !== "-D" && op !== "--append" && op !== "--insert")
-          throw new RuleSyntaxError(`Bad argument \`${op}'`);
-        if (!chain) throw new RuleSyntaxError(`Chain '${chainName}' does not exist`);
-        let rest = words.slice(2);
-        let position = chain.rules.length;
-        if (op === "-I" || op === "--insert") {
-          position = 0;
-          if (/^\d+$/.test(rest[0] ?? "")) {
-            position = Number(rest[0]) - 1;
-            rest = rest.slice(1);
-          }
-        }
-        const rule = parseRule(rest, (name) => table.has(name));
-        if (op === "-D") {
-          const text = ruleSaveText(rule);
-          const idx = chain.rules.findIndex((r) => ruleSaveText(r) === text);
-          if (idx < 0) throw new RuleSyntaxError("Bad rule (does a matching rule exist in that chain?)");
-          chain.rules.splice(idx, 1);
-          continue;
-        }
-        if (counts) [rule.packets, rule.bytes] = counts;
-        chain.rules.splice(position, 0, rule);
+        if (line.charCodeAt(0) === 58 /* : */) chainLine(current.name, current.table, line);
+        else ruleLine(current.table, line);
       } catch (e) {
         if (e instanceof RuleSyntaxError) throw new RestoreError(lineNo, e.message);
         throw e;
       }
     }
-    if (current) throw new RestoreError(lines.length, "COMMIT expected at the end of the table");
-    for (const [name, table] of staged) {
-      for (const chain of table.values())
-        for (const rule of chain.rules) {
-          const a = rule.target?.action;
-          if (a && (a.kind === "JUMP" || a.kind === "GOTO") && !table.has(a.chain))
-            throw new RestoreError(0, `Chain '${a.chain}' does not exist (referenced from ${chain.name})`);
-        }
-      this.tables.set(name, table);
+    if (current) throw new RestoreError(lineNo, "COMMIT expected at the end of the table");
+    for (const table of staged.values()) {
+      const dangling = table.danglingJump();
+      if (dangling)
+        throw new RestoreError(0, `Chain '${dangling[1]}' does not exist (referenced from ${dangling[0]})`);
     }
+    // Everything is checked: only now does any table change.
+    for (const [name, table] of staged) this.tables.set(name, table.commit());
+    this.jumps.clear();
+  }
+
+  /**
+   * Rules and chain policies whose counters are not zero, with the key the sim saves them under: table, chain,
+   * the rule's `iptables -S` text and how many rules before it in the chain have the same text (`policy` for
+   * a built-in chain's own counters). Only chains with a counted rule have their rules' text computed.
+   */
+  countedRules(): CounterEntry[] {
+    return countedRules(this.tables);
+  }
+
+  /**
+   * Sets counters by the keys `countedRules` gives; entries naming a chain or rule that is not there are
+   * skipped. Returns how many were set.
+   */
+  setCounters(table: TableName, chain: string, entries: Iterable<CounterKey>): number {
+    const c = this.tables.get(table)?.get(chain);
+    return c ? setChainCounters(c, entries) : 0;
   }
 
   /**
@@ -266,7 +221,7 @@ export class Netfilter {
               break;
             case "JUMP":
             case "GOTO": {
-              const target = t.get(action.chain);
+              const target = this.jumps.resolve(t, action);
               if (!target) break;
               if (action.kind === "JUMP") {
                 stack[depth] = chain;
@@ -421,10 +376,202 @@ function parseCounts(text: string | undefined): [number, number] {
   return [Number(m[1]), Number(m[2])];
 }
 
-function cloneTable(t: Table): Table {
-  const out: Table = new Map();
-  for (const [n, c] of t) out.set(n, { ...c, rules: [...c.rules] });
-  return out;
+/** `:NAME POLICY [p:b]`: a built-in chain's policy and counters, or a user chain created (or emptied). */
+function chainLine(tableName: TableName, table: StagedTable, line: string): void {
+  const [name, policy, counts] = line.slice(1).split(/\s+/);
+  if (!name) throw new RuleSyntaxError("chain name missing");
+  const builtin = table.get(name)?.policy !== undefined && TABLE_HOOKS[tableName].includes(name as Hook);
+  const [p, b] = parseCounts(counts);
+  if (builtin) {
+    if (policy !== "ACCEPT" && policy !== "DROP")
+      throw new RuleSyntaxError(`Bad built-in chain policy "${policy}"`);
+    // A built-in chain's line sets its policy and counters; its rules stay (restore flushes whole tables).
+    const c = table.writable(name)!;
+    c.policy = policy;
+    c.packets = p;
+    c.bytes = b;
+  } else {
+    if (policy !== "-") throw new RuleSyntaxError(`Invalid policy for user-defined chain "${name}"`);
+    if (name.length > 28)
+      throw new RuleSyntaxError(`chain name \`${name}' too long (must be under 29 chars)`);
+    table.set(name, { name, packets: 0, bytes: 0, rules: [] });
+  }
+}
+
+/** The end of the word starting at `from` (a blank or the end of the line). */
+function wordEnd(line: string, from: number): number {
+  let i = from;
+  while (i < line.length) {
+    const c = line.charCodeAt(i);
+    if (c === 32 || c === 9) break;
+    i++;
+  }
+  return i;
+}
+
+function skipBlanks(line: string, from: number): number {
+  let i = from;
+  while (i < line.length) {
+    const c = line.charCodeAt(i);
+    if (c !== 32 && c !== 9) break;
+    i++;
+  }
+  return i;
+}
+
+/** Whether a word can be taken as written: no quote or backslash for splitWords to interpret. */
+function plainWord(line: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = line.charCodeAt(i);
+    if (c === 34 || c === 92) return false;
+  }
+  return true;
+}
+
+const COUNTS = /^\[(\d+):(\d+)\]$/;
+
+/**
+ * A command line of the payload: `[p:b] -A CHAIN rule…`, `-I CHAIN [n] rule…`, `-D`, `-N`, `-F`, `-X`. The
+ * words before the rule are cut from the line in place; the rule's own text goes to parseRuleText, which
+ * remembers rules it has parsed. A line whose leading words are quoted or escaped is split in full.
+ */
+function ruleLine(table: StagedTable, line: string): void {
+  let counts: [number, number] | undefined;
+  let pos = 0;
+  let end = wordEnd(line, pos);
+  if (!plainWord(line, pos, end)) {
+    ruleWords(table, splitWords(line));
+    return;
+  }
+  if (line.charCodeAt(0) === 91 /* [ */) {
+    const cm = COUNTS.exec(line.slice(0, end));
+    if (cm) {
+      counts = [Number(cm[1]), Number(cm[2])];
+      pos = skipBlanks(line, end);
+      end = wordEnd(line, pos);
+      if (!plainWord(line, pos, end)) {
+        ruleWords(table, splitWords(line));
+        return;
+      }
+    }
+  }
+  const op = line.slice(pos, end);
+  pos = skipBlanks(line, end);
+  end = wordEnd(line, pos);
+  if (!plainWord(line, pos, end)) {
+    ruleWords(table, splitWords(line));
+    return;
+  }
+  const chainName = end > pos ? line.slice(pos, end) : undefined;
+  pos = skipBlanks(line, end);
+  if (!isRuleOp(op)) {
+    command(table, op, chainName);
+    return;
+  }
+  const chain = chainName === undefined ? undefined : table.writable(chainName);
+  if (!chain) throw new RuleSyntaxError(`Chain '${chainName}' does not exist`);
+  let position = chain.rules.length;
+  if (op === "-I" || op === "--insert") {
+    position = 0;
+    end = wordEnd(line, pos);
+    if (end > pos && isDigits(line, pos, end)) {
+      position = Number(line.slice(pos, end)) - 1;
+      pos = skipBlanks(line, end);
+    }
+  }
+  const rule = parseRuleText(pos === 0 ? line : line.slice(pos), (name) => table.has(name));
+  addRule(chain, op, rule, position, counts);
+}
+
+/** The same as ruleLine, from words already split (the rare line that quotes its leading words). */
+function ruleWords(table: StagedTable, all: string[]): void {
+  let words = all;
+  let counts: [number, number] | undefined;
+  const cm = COUNTS.exec(words[0] ?? "");
+  if (cm) {
+    counts = [Number(cm[1]), Number(cm[2])];
+    words = words.slice(1);
+  }
+  const op = words[0] ?? "";
+  const chainName = words[1];
+  if (!isRuleOp(op)) {
+    command(table, op, chainName);
+    return;
+  }
+  const chain = chainName === undefined ? undefined : table.writable(chainName);
+  if (!chain) throw new RuleSyntaxError(`Chain '${chainName}' does not exist`);
+  let rest = words.slice(2);
+  let position = chain.rules.length;
+  if (op === "-I" || op === "--insert") {
+    position = 0;
+    if (/^\d+$/.test(rest[0] ?? "")) {
+      position = Number(rest[0]) - 1;
+      rest = rest.slice(1);
+    }
+  }
+  addRule(
+    chain,
+    op,
+    parseRule(rest, (name) => table.has(name)),
+    position,
+    counts,
+  );
+}
+
+function isDigits(line: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = line.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+function isRuleOp(op: string): boolean {
+  return op === "-A" || op === "-I" || op === "-D" || op === "--append" || op === "--insert";
+}
+
+/** `-X [CHAIN]`, `-F [CHAIN]`, `-N CHAIN`; anything else is refused. */
+function command(table: StagedTable, op: string, chainName: string | undefined): void {
+  if (op === "-X") {
+    if (chainName === undefined) {
+      for (const n of [...table.names()]) if (table.get(n)!.policy === undefined) table.delete(n);
+    } else {
+      if (!table.has(chainName)) throw new RuleSyntaxError(`Chain '${chainName}' does not exist`);
+      table.delete(chainName);
+    }
+    return;
+  }
+  if (op === "-F") {
+    if (chainName === undefined) for (const n of [...table.names()]) table.writable(n)!.rules = [];
+    else if (!table.has(chainName)) throw new RuleSyntaxError(`Chain '${chainName}' does not exist`);
+    else table.writable(chainName)!.rules = [];
+    return;
+  }
+  if (op === "-N") {
+    if (!chainName) throw new RuleSyntaxError("chain name missing");
+    table.set(chainName, { name: chainName, packets: 0, bytes: 0, rules: [] });
+    return;
+  }
+  throw new RuleSyntaxError(`Bad argument \`${op}'`);
+}
+
+function addRule(
+  chain: Chain,
+  op: string,
+  rule: Rule,
+  position: number,
+  counts: [number, number] | undefined,
+): void {
+  if (op === "-D") {
+    const text = ruleSaveText(rule);
+    const idx = chain.rules.findIndex((r) => ruleSaveText(r) === text);
+    if (idx < 0) throw new RuleSyntaxError("Bad rule (does a matching rule exist in that chain?)");
+    chain.rules.splice(idx, 1);
+    return;
+  }
+  if (counts) [rule.packets, rule.bytes] = counts;
+  if (position === chain.rules.length) chain.rules.push(rule);
+  else chain.rules.splice(position, 0, rule);
 }
 
 /** xtables_print_num: counters above 99999 are shown in K, M, G, T (rounded), unless -x. */

@@ -59,12 +59,18 @@ const TARGET_OPTIONS: Record<string, Record<string, number>> = {
   },
 };
 
-export function targetOptions(name: string): Record<string, number> | undefined {
-  return TARGET_OPTIONS[name];
+/** Each built-in target's option arities, as Maps: names and flags come from rule text. */
+const TARGET_ARITY = new Map(
+  Object.entries(TARGET_OPTIONS).map(([n, o]) => [n, new Map(Object.entries(o))] as const),
+);
+
+/** The option arities of a built-in target; undefined for a chain. */
+export function targetArity(name: string): Map<string, number> | undefined {
+  return TARGET_ARITY.get(name);
 }
 
 export function isBuiltinTarget(name: string): boolean {
-  return name in TARGET_OPTIONS;
+  return TARGET_ARITY.has(name);
 }
 
 function opt(options: RuleOption[], flag: string): RuleOption | undefined {
@@ -88,8 +94,42 @@ function natToText(ip: number | undefined, portMin: number, portMax: number): st
   return ports === "" ? formatIpv4(ip) : `${formatIpv4(ip)}:${ports}`;
 }
 
+/**
+ * A jump to a chain, and a DNAT: the targets a kube-proxy ruleset has one of per endpoint. Their text is
+ * built when asked for (listing, saving), not kept: a large ruleset holds hundreds of thousands of them.
+ */
+class JumpTarget implements CompiledTarget {
+  readonly list = "";
+  readonly action: { kind: "JUMP" | "GOTO"; chain: string };
+
+  constructor(
+    readonly name: string,
+    goto: boolean,
+  ) {
+    this.action = { kind: goto ? "GOTO" : "JUMP", chain: name };
+  }
+
+  get save(): string {
+    return `${this.action.kind === "GOTO" ? "-g" : "-j"} ${this.name}`;
+  }
+}
+
+class DnatTarget implements CompiledTarget {
+  readonly name = "DNAT";
+
+  constructor(readonly action: { kind: "DNAT"; ip: number; portMin: number; portMax: number }) {}
+
+  get list(): string {
+    return `to:${natToText(this.action.ip, this.action.portMin, this.action.portMax)}`;
+  }
+
+  get save(): string {
+    return `-j DNAT --to-destination ${natToText(this.action.ip, this.action.portMin, this.action.portMax)}`;
+  }
+}
+
 export function compileTarget(name: string, goto: boolean, options: RuleOption[]): CompiledTarget {
-  if (goto) return { name, action: { kind: "GOTO", chain: name }, list: "", save: `-g ${name}` };
+  if (goto) return new JumpTarget(name, true);
   switch (name) {
     case "ACCEPT":
     case "DROP":
@@ -111,13 +151,7 @@ export function compileTarget(name: string, goto: boolean, options: RuleOption[]
       const to = opt(options, "--to-destination");
       if (!to) throw new RuleSyntaxError('DNAT: option "--to-destination" must be specified');
       const t = parseNatTo(to.args[0]!, true);
-      const text = natToText(t.ip, t.portMin, t.portMax);
-      return {
-        name,
-        action: { kind: "DNAT", ...t },
-        list: `to:${text}`,
-        save: `-j DNAT --to-destination ${text}`,
-      };
+      return new DnatTarget({ kind: "DNAT", ip: t.ip, portMin: t.portMin, portMax: t.portMax });
     }
     case "SNAT": {
       const to = opt(options, "--to-source");
@@ -187,7 +221,7 @@ export function compileTarget(name: string, goto: boolean, options: RuleOption[]
       };
     }
     default:
-      return { name, action: { kind: "JUMP", chain: name }, list: "", save: `-j ${name}` };
+      return new JumpTarget(name, false);
   }
 }
 

@@ -1,0 +1,42 @@
+// Loading the API builds no zod schema (start-up cost): the shared field schemas and each kind's body are built
+// on first validation, and then validate as before. This file runs in its own process (node:test), so the
+// module state checked here is fresh.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { allKinds, prepareObject, resolveKubectlResource } from "../src/api/index.ts";
+import * as helpers from "../src/api/schema-helpers.ts";
+
+test("importing the API and resolving kinds builds no schema; the first validation builds them", () => {
+  assert.equal(helpers.str, undefined, "schema helpers built at import");
+  assert.ok(allKinds.length > 30);
+  assert.equal(resolveKubectlResource("pods")?.kind, "Pod");
+  assert.equal(helpers.str, undefined, "schema helpers built by a kind lookup");
+
+  const def = resolveKubectlResource("configmaps")!;
+  const o = prepareObject(def, {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name: "a", namespace: "default" },
+    data: { k: "v" },
+  });
+  assert.deepEqual(o.data, { k: "v" });
+  assert.notEqual(helpers.str, undefined);
+  assert.throws(
+    () =>
+      prepareObject(def, {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "a", namespace: "default" },
+        data: { k: 1 },
+      } as never),
+    /data\.k/,
+  );
+});
+
+test("every kind's body builds, with only known helper schemas", () => {
+  for (const def of allKinds) {
+    const body = def.body();
+    assert.ok(Object.keys(body).length > 0, def.kind);
+    for (const [field, schema] of Object.entries(body)) assert.ok(schema, `${def.kind}.${field}`);
+  }
+});
