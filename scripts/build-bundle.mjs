@@ -27,8 +27,11 @@ import { fileURLToPath } from "node:url";
 export const BUNDLE = "dist/tortie.cjs";
 const HEADER = "// tortie bundle sha256=";
 
-/** The newest mtime of the sources under src/ (tests aside): bin/tortie's staleness test, for the stamp. */
-function newestSourceMtime(root) {
+/** Inputs of the bundle besides src/: the same list as bin/tortie's EXTRA_INPUTS. */
+const EXTRA_INPUTS = ["package.json", "package-lock.json", "tsconfig.json", "scripts/build-bundle.mjs"];
+
+/** The newest mtime of bin/tortie's staleness inputs (src/ but tests, EXTRA_INPUTS), for the stamp. */
+function newestInputMtime(root) {
   let newest = 0;
   const walk = (dir) => {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -38,6 +41,8 @@ function newestSourceMtime(root) {
     }
   };
   walk(join(root, "src"));
+  for (const f of EXTRA_INPUTS)
+    newest = Math.max(newest, statSync(join(root, f), { throwIfNoEntry: false })?.mtimeMs ?? 0);
   return newest;
 }
 
@@ -106,15 +111,16 @@ export function bundleHash(text) {
  */
 export async function buildBundle(root, options = {}) {
   const started = Date.now();
-  const newest = newestSourceMtime(root);
+  const newest = newestInputMtime(root);
   const text = await bundleText(root, options);
   const out = join(root, BUNDLE);
   mkdirSync(dirname(out), { recursive: true });
   const tmp = `${out}.${process.pid}.tmp`;
   try {
     writeFileSync(tmp, text, "latin1");
-    // A source dated in the future would otherwise make every run rebuild.
-    const stamp = (newest > started ? newest : started - 50) / 1000;
+    // An input dated in the future would otherwise make every run rebuild. utimes takes seconds as a double,
+    // which drops the sub-microsecond digits: a millisecond more keeps the stamp at or after that input.
+    const stamp = (newest > started ? Math.ceil(newest) + 1 : started - 50) / 1000;
     utimesSync(tmp, stamp, stamp);
     renameSync(tmp, out);
   } finally {
@@ -137,8 +143,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     }
     console.log(`${BUNDLE} matches the sources (sha256 ${bundleHash(want)})`);
   } else {
-    // npm's prepare passes --optional: an install without devDependencies has no esbuild, and bin/tortie then
-    // runs the sources through tsx, so that install must not fail.
+    // npm's prepare passes --optional: an install that cannot load esbuild (it normally comes with tsx, a
+    // dependency) must not fail; bin/tortie then runs the sources through tsx.
     if (process.argv.includes("--optional")) {
       try {
         await import("esbuild");

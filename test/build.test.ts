@@ -148,6 +148,16 @@ test("a source newer than the bundle makes bin/tortie rebuild it; without the bu
   assert.equal(fallback.out, rebuilt.out);
 });
 
+test("an input dated in the future (package.json here) makes one rebuild, not one per run", () => {
+  const dir = packageCopy();
+  // touch keeps the nanoseconds (utimes would round them away), as an editor's or git's write does.
+  const future = `@${Math.floor(Date.now() / 1000) + 3600}.123456789`;
+  assert.equal(spawnSync("touch", ["-d", future, join(dir, "package.json")]).status, 0);
+  assert.equal(tortie(dir, ["--help"]).trace[0], `tortie: rebuilt ${BUNDLE}`);
+  const next = tortie(dir, ["--help"]);
+  assert.ok(next.trace[0]?.startsWith(`tortie: ran ${BUNDLE}`), next.trace.join("; "));
+});
+
 test("the code cache is written after a run, used by the next, and a bad one is ignored and replaced", () => {
   const dir = packageCopy();
   const cache = join(dir, "dist/tortie.cjs.cache");

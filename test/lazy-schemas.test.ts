@@ -33,10 +33,22 @@ test("importing the API and resolving kinds builds no schema; the first validati
   );
 });
 
+/** Fails on a field whose schema is undefined (a helper read before ensureSchemaHelpers assigned it), at any depth. */
+function assertNoHoles(schema: unknown, path: string): void {
+  // zod 4's definition: an object's shape, an optional's inner type, an array's element, a record's key and
+  // value types, a union's options.
+  const d = (schema as { _zod?: { def?: Record<string, unknown> } } | undefined)?._zod?.def;
+  assert.ok(d, `${path}: no schema`);
+  for (const [k, v] of Object.entries((d.shape as Record<string, unknown> | undefined) ?? {}))
+    assertNoHoles(v, `${path}.${k}`);
+  for (const inner of [d.innerType, d.element, d.keyType, d.valueType, ...((d.options as unknown[]) ?? [])])
+    if (inner !== undefined) assertNoHoles(inner, path);
+}
+
 test("every kind's body builds, with only known helper schemas", () => {
   for (const def of allKinds) {
     const body = def.body();
     assert.ok(Object.keys(body).length > 0, def.kind);
-    for (const [field, schema] of Object.entries(body)) assert.ok(schema, `${def.kind}.${field}`);
+    for (const [field, schema] of Object.entries(body)) assertNoHoles(schema, `${def.kind}.${field}`);
   }
 });

@@ -41,10 +41,12 @@ const bigints = (_key: string, value: unknown): unknown => (typeof value === "bi
 export function inputFingerprints(
   topology: ClusterTopology,
   objects: readonly ApiObject[],
+  /** The code's identity (tortie's build): another version may program differently from the same objects. */
+  build = "",
 ): { bgp: string; all: string } {
   const bgp = createHash("sha256");
   const all = createHash("sha256");
-  const top = `${JSON.stringify(topology, bigints)}\n`;
+  const top = `${build}\n${JSON.stringify(topology, bigints)}\n`;
   bgp.update(top);
   all.update(top);
   for (const o of objects) {

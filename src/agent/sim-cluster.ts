@@ -35,7 +35,6 @@ import {
 } from "./sim-state.ts";
 
 export {
-  type BgpCacheMeta,
   emptySimState,
   type SimGlobalState,
   type SimHostState,
@@ -67,6 +66,11 @@ export interface SimClusterOptions {
    * inputs' fingerprints for the same key, they are taken instead of hashing every object.
    */
   inputsKey?: string;
+  /**
+   * The code's identity (bin/tortie passes the bundle's hash): saved outcomes and notes of another build are not
+   * replayed, since it may program the same objects differently.
+   */
+  build?: string;
 }
 
 /**
@@ -74,7 +78,7 @@ export interface SimClusterOptions {
  * kernel. Hosts share one underlay segment; each running pod is a namespace joined to its node by a cali veth.
  *
  * A lazy cluster (options.lazy) builds a host (with its pods) only when a command or a packet needs it, so a
- * command's cost is the work it does, not the cluster's size; `buildAll()` builds the rest.
+ * command's cost is the work it does, not the cluster's size.
  */
 export class SimCluster {
   /** The namespaces built so far (every one unless lazy): hosts by name, pods as NS/POD. */
@@ -159,7 +163,7 @@ export class SimCluster {
     const known = saved.global.inputs;
     if (options.inputsKey !== undefined && known?.key === options.inputsKey) this.inputs = known;
     else {
-      const fp = inputFingerprints(topology, objects);
+      const fp = inputFingerprints(topology, objects, options.build);
       this.inputs = { key: options.inputsKey ?? "", bgp: fp.bgp, all: fp.all };
     }
     const fingerprint = this.inputs.bgp;
@@ -267,11 +271,6 @@ export class SimCluster {
       this.loaded.set(name, s);
     }
     return s;
-  }
-
-  /** Builds every host and pod not built yet (commands that look at the whole cluster). */
-  buildAll(): void {
-    for (const h of this.topology.hosts) this.buildHost(h.name);
   }
 
   /**

@@ -34,7 +34,7 @@ export function byKind(objects: readonly ApiObject[], kind: string): ApiObject[]
   return objects.filter((o) => o.kind === kind);
 }
 
-export function macFor(seed: string): string {
+function macFor(seed: string): string {
   let h = 0x811c9dc5;
   for (const c of seed) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0;
   const b = [0x0a, 0x58, h >>> 24, (h >>> 16) & 255, (h >>> 8) & 255, h & 255];

@@ -12,8 +12,8 @@ import {
 /**
  * What survives between two CLI invocations, split so that a command reads and writes only what it touched:
  * one small global part (the virtual clock, randomness, the BGP outcome's fingerprint) and one part per host
- * (the host and its pods' namespaces: counters, conntrack, neighbours, ephemeral ports, BIRD's sessions and
- * the routes BIRD programmed). App logs are kept apart (append-only, per pod).
+ * (the host and its pods' namespaces: counters, conntrack, neighbours, ephemeral ports, the routes BIRD
+ * programmed). BIRD's sessions (SimState.bgpSessions) and app logs (append-only, per pod) are kept apart.
  */
 export interface SimGlobalState {
   now: number;

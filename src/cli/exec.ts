@@ -62,16 +62,18 @@ export async function openSimCluster(
   const { topology, objects, revision } = await readSimInputs(ctx);
   // The store's revision names the objects' version (with the cluster's identity, in case the store was remade).
   const topo = objects.find((o) => o.kind === "Topology");
+  // bin/tortie names the code it runs (the bundle's hash, or the sources' newest change).
+  const build = process.env.TORTIE_BUILD ?? "";
   const inputsKey =
     edit || revision === undefined
       ? undefined
-      : `${revision}|${topo?.metadata.uid ?? topo?.metadata.creationTimestamp}`;
+      : `${revision}|${topo?.metadata.uid ?? topo?.metadata.creationTimestamp}|${build}`;
   const cluster = new SimCluster(
     edit ? edit(objects) : objects,
     topology,
     loadState(ctx),
     ctx.now().getTime(),
-    { ...options, ...(inputsKey === undefined ? {} : { inputsKey }) },
+    { ...options, build, ...(inputsKey === undefined ? {} : { inputsKey }) },
   );
   installCaptureTaps(ctx.stateDir, cluster);
   return cluster;

@@ -201,7 +201,7 @@ export function addLogsCommand(program: Command, ctx: CliContext): void {
         logs = simLogs(ctx);
         keys.forEach((k, i) => {
           const lines = logs[k] ?? [];
-          // A pod recreated under the same name starts a new log.
+          // The log was rotated (sim-state-files.ts appendLog): the current file starts anew.
           if (lines.length < printed[i]!) printed[i] = 0;
           for (const l of lines.slice(printed[i])) ctx.out(`${prefixes[i]}${l}\n`);
           printed[i] = lines.length;

@@ -3,8 +3,8 @@ import { isTortieError } from "../lib/index.ts";
 import { CommandExit } from "./command-exit.ts";
 import { type CliContext, makeContext } from "./context.ts";
 
-// Each command's module (and what it needs: the sim, the agents, the printers) is loaded only once the command
-// line has chosen it; `tortie kubectl get` does not pay for `tortie exec`'s dataplane.
+// Each command's module (and what it needs) is loaded only once the command line has chosen it. (kubectl.ts
+// itself imports shell.ts for `kubectl exec`, so `tortie kubectl get` still loads the sim's modules.)
 const kubectlModule = () => import("./kubectl.ts");
 const calicoctlModule = () => import("./calicoctl.ts");
 const clusterModule = () => import("./cluster.ts");

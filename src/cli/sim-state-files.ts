@@ -28,7 +28,7 @@ import type { BirdSavedState } from "../dataplane/sim/index.ts";
 import { TortieError } from "../lib/index.ts";
 
 /** The kubelet's default containerLogMaxSize (10Mi). */
-export const LOG_MAX_BYTES = 10 * 1024 * 1024;
+const LOG_MAX_BYTES = 10 * 1024 * 1024;
 
 interface MemoryState {
   global: SimGlobalState;
@@ -39,7 +39,7 @@ interface MemoryState {
 
 const memoryStates = new WeakMap<object, MemoryState>();
 
-export function globalStatePath(stateDir: string): string {
+function globalStatePath(stateDir: string): string {
   return join(stateDir, "sim-state.json");
 }
 
@@ -54,7 +54,12 @@ function sessionsPath(stateDir: string, host: string): string {
 /** Per loaded state, the text each host file had when read, so that an unchanged part is not written again. */
 const readTexts = new WeakMap<SimState, Map<string, string>>();
 
-function readHostFile<T>(path: string, texts: Map<string, string>): T | undefined {
+/**
+ * A host's file (or undefined if there is none). When it is unreadable, the advice is to delete the global file:
+ * the next command then starts afresh and runs BGP in full, rewriting every host's file. Deleting the host's file
+ * alone would leave a lazy command replaying the saved BGP outcome without that host's routes.
+ */
+function readHostFile<T>(path: string, texts: Map<string, string>, stateDir: string): T | undefined {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -65,7 +70,7 @@ function readHostFile<T>(path: string, texts: Map<string, string>): T | undefine
   try {
     return JSON.parse(text) as T;
   } catch (e) {
-    throw unreadable(path, e);
+    throw unreadable(path, e, `delete ${globalStatePath(stateDir)}`);
   }
 }
 
@@ -83,10 +88,10 @@ function logPath(stateDir: string, pod: string): string {
   return join(logsDir(stateDir), `${pod.replace("/", "_")}.log`);
 }
 
-function unreadable(path: string, e: unknown): TortieError {
+function unreadable(path: string, e: unknown, fix = "delete the file"): TortieError {
   return new TortieError(
     "Invalid",
-    `${path}: the sim dataplane's saved state is unreadable (${(e as Error).message}); delete the file to start the dataplane afresh`,
+    `${path}: the sim dataplane's saved state is unreadable (${(e as Error).message}); ${fix} to start the dataplane afresh`,
   );
 }
 
@@ -98,9 +103,11 @@ function readJson<T>(path: string): T {
   }
 }
 
+/** Write-then-rename; the temporary file is this process's own, so two commands saving at once never share it. */
 function writeAtomic(path: string, text: string): void {
-  writeFileSync(`${path}.tmp`, text);
-  renameSync(`${path}.tmp`, path);
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
 }
 
 const INITIAL: SimGlobalState = { now: 0, rngState: 0x2545f491 };
@@ -139,8 +146,9 @@ export function loadSimState(stateDir: string | undefined, key: object): SimStat
   const texts = new Map<string, string>();
   const state: SimState = {
     global,
-    host: (name) => readHostFile<SimHostState>(hostPath(stateDir, name), texts),
-    bgpSessions: (name) => readHostFile<BirdSavedState[string]>(sessionsPath(stateDir, name), texts),
+    host: (name) => readHostFile<SimHostState>(hostPath(stateDir, name), texts, stateDir),
+    bgpSessions: (name) =>
+      readHostFile<BirdSavedState[string]>(sessionsPath(stateDir, name), texts, stateDir),
   };
   readTexts.set(state, texts);
   return state;
@@ -174,13 +182,43 @@ export function saveSimStateUpdate(stateDir: string | undefined, key: object, u:
   }
   if (u.hosts.size || u.bgpSessions?.size) mkdirSync(join(stateDir, "sim"), { recursive: true });
   const texts = u.source && readTexts.get(u.source);
-  for (const [host, s] of u.hosts) writeHostFile(hostPath(stateDir, host), JSON.stringify(s), texts);
+  // Routes replayed from the saved outcome belong to the full run that made them. Another command may have run
+  // BGP in full since this one loaded them: its outcome (on disk now) is kept, not overwritten by the older one.
+  const replayed = u.bgpSessions === undefined;
+  for (const [host, s] of u.hosts) {
+    const path = hostPath(stateDir, host);
+    writeHostFile(path, JSON.stringify(replayed ? withBgpOnDisk(path, s) : s), texts);
+  }
   for (const [host, s] of u.bgpSessions ?? []) {
     const path = sessionsPath(stateDir, host);
     if (s) writeHostFile(path, JSON.stringify(s), texts);
     else rmSync(path, { force: true });
   }
-  writeAtomic(globalStatePath(stateDir), JSON.stringify(u.global));
+  let global = u.global;
+  if (replayed) {
+    const onDisk = existsSync(globalStatePath(stateDir))
+      ? globalOf(readJson<Record<string, unknown>>(globalStatePath(stateDir)))
+      : undefined;
+    const { bgp: _loaded, ...rest } = u.global;
+    global = onDisk?.bgp ? { ...rest, bgp: onDisk.bgp } : rest;
+  }
+  writeAtomic(globalStatePath(stateDir), JSON.stringify(global));
+}
+
+/** A host's part with the BGP outcome its file holds now (a concurrent full run's), rather than the one loaded. */
+function withBgpOnDisk(path: string, s: SimHostState): SimHostState {
+  let disk: SimHostState | undefined;
+  try {
+    disk = JSON.parse(readFileSync(path, "utf8")) as SimHostState;
+  } catch {
+    disk = undefined;
+  }
+  const { bgpRoutes: _routes, bgpPort: _port, ...rest } = s;
+  return {
+    ...rest,
+    ...(disk?.bgpRoutes ? { bgpRoutes: disk.bgpRoutes } : {}),
+    ...(disk?.bgpPort !== undefined ? { bgpPort: disk.bgpPort } : {}),
+  };
 }
 
 /** Appends lines to a log, first moving a file that would grow past `maxBytes` to `….1` (kubelet's rotation). */

@@ -256,10 +256,21 @@ export class FileBackend implements StoreBackend {
       let text = "";
       for (const rec of recs) text += `${JSON.stringify(rec)}\n`;
       const data = Buffer.from(text);
-      let written = 0;
-      while (written < data.length)
-        written += writeSync(fd, data, written, data.length - written, this.walOffset + written);
-      fdatasyncSync(fd);
+      try {
+        let written = 0;
+        while (written < data.length)
+          written += writeSync(fd, data, written, data.length - written, this.walOffset + written);
+        fdatasyncSync(fd);
+      } catch (e) {
+        // Every call of the batch fails, so none of it may stay: complete lines of a partly written batch would
+        // otherwise be applied by the next refresh (ours or another process's) as if they had succeeded.
+        try {
+          ftruncateSync(fd, this.walOffset);
+        } catch {
+          // Nothing more to do here; the error to report is the first one.
+        }
+        throw e;
+      }
       this.syncs++;
       this.walOffset += data.length;
       this.walRecords += recs.length;
@@ -314,6 +325,14 @@ export class FileBackend implements StoreBackend {
    */
   private commit(batch: PendingWrite[]): void {
     const accepted: { w: PendingWrite; rec: LogRecord; event: WatchEvent; createRevision: number }[] = [];
+    // Writes that fail their check are told a turn later, after the ones that won have gone on: a batch fails
+    // every CAS loser of a hot key at once, and if they all retried before the winner's next step (as Calico's
+    // block claim needs it to win several CAS in a row) no one would finish. One at a time under the lock, the
+    // winner's next write always got in first; this keeps that.
+    const failed: (() => void)[] = [];
+    setImmediate(() => {
+      for (const f of failed) f();
+    });
     try {
       this.refresh();
       const staged = new Map<string, StoredValue | null>();
@@ -323,7 +342,7 @@ export class FileBackend implements StoreBackend {
         try {
           cur = this.space.checkWrite(w.op, w.key, w.expected, staged);
         } catch (e) {
-          w.reject(e);
+          failed.push(() => w.reject(e));
           continue;
         }
         r++;
@@ -349,11 +368,21 @@ export class FileBackend implements StoreBackend {
       if (accepted.length === 0) return;
       this.appendRecords(accepted.map((a) => a.rec));
     } catch (e) {
-      // Nothing of the batch is applied (a write already rejected stays so: a settled promise ignores this).
+      // Nothing of the batch is applied. Writes that failed their check keep their own error (a settled promise
+      // ignores the second reject).
+      for (const f of failed.splice(0)) f();
       for (const w of batch) w.reject(e);
       return;
     }
-    const results = accepted.map((a) => this.space.apply(a.event, a.createRevision));
+    // Each write is applied even if a watcher throws on an earlier one (that write's call fails, as it did
+    // before group commit): the log already holds them all, and this process reads it only past walOffset.
+    const results: (StoredValue | { failed: unknown })[] = accepted.map((a) => {
+      try {
+        return this.space.apply(a.event, a.createRevision);
+      } catch (e) {
+        return { failed: e };
+      }
+    });
     try {
       if (this.walRecords >= this.options.compactAfterRecords && this.walRecords > this.space.entries.size)
         this.snapshot();
@@ -361,7 +390,11 @@ export class FileBackend implements StoreBackend {
       for (const a of accepted) a.w.reject(e);
       return;
     }
-    for (let i = 0; i < accepted.length; i++) accepted[i]!.w.resolve(results[i]!);
+    for (let i = 0; i < accepted.length; i++) {
+      const r = results[i]!;
+      if ("failed" in r) accepted[i]!.w.reject(r.failed);
+      else accepted[i]!.w.resolve(r);
+    }
   }
 
   /** Folds the log into a new snapshot (under the lock). History before it is gone: watchers get Compacted. */

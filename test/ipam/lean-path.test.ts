@@ -5,11 +5,14 @@
  * revision, except the random uids), every result and error the same, and so `ipam check`'s report.
  */
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import fc from "fast-check";
 import { type ApiObject, findKind } from "../../src/api/index.ts";
 import { checkIpam, Ipam } from "../../src/ipam/index.ts";
-import { MemoryBackend, ResourceClient } from "../../src/store/index.ts";
+import { FileBackend, MemoryBackend, ResourceClient } from "../../src/store/index.ts";
 
 const HOSTS = ["a1", "a2", "b1"] as const;
 const ZONES = ["a", "b"] as const;
@@ -330,4 +333,35 @@ test("lean path: a steady stream of allocations on one host writes exactly one h
   assert.equal(writes[0], "create /registry/projectcalico.org/ipamhandles/two");
   assert.match(writes[1]!, /^update \/registry\/projectcalico\.org\/ipamblocks\/10-[0-9-]+-29$/);
   assert.deepEqual(reads, ["revision"], "nothing is read again but the store's revision");
+});
+
+test("concurrent allocations on one host over the file store (group commit) all succeed, lean or not", async () => {
+  for (const lean of [true, false]) {
+    const dir = mkdtempSync(join(tmpdir(), "tortie-ipam-concurrent-"));
+    try {
+      const backend = new FileBackend(dir);
+      const client = new ResourceClient(backend);
+      await client.ensureBuiltIns();
+      await client.create({
+        apiVersion: "projectcalico.org/v3",
+        kind: "IPPool",
+        metadata: { name: "p" },
+        spec: { cidr: "10.0.0.0/24", blockSize: 28 },
+      });
+      await client.create({ apiVersion: "v1", kind: "Node", metadata: { name: "n1", labels: {} } });
+      const ipams = [new Ipam(backend, { lean }), new Ipam(backend, { lean })];
+      await ipams[0]!.autoAssign({ num4: 1, hostname: "n1", handleId: "warm", intendedUse: "Workload" });
+      // 60 at once on one host: several new blocks are claimed while every caller contends for them.
+      const results = await Promise.all(
+        Array.from({ length: 60 }, (_, i) =>
+          ipams[i % 2]!.autoAssign({ num4: 1, hostname: "n1", handleId: `h${i}`, intendedUse: "Workload" }),
+        ),
+      );
+      const ips = results.flatMap((r) => r.v4?.ips ?? []);
+      assert.equal(ips.length, 60, `lean ${lean}`);
+      assert.equal(new Set(ips).size, 60, `lean ${lean}: an address handed out twice`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
 });

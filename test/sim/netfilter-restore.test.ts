@@ -83,13 +83,19 @@ const config = kubeProxyIptablesConfig({
 test("a rule from the memo is the rule a cold parse gives, for every rule of the probe and of kube-proxy", () => {
   const full = new KubeProxyIptablesSyncer(config).sync(services(20, 5)).restore;
   const lines = `${probe}\n${full}`.split("\n").filter((l) => l.startsWith("-A "));
+  const always = () => true;
+  const textOf = (line: string) => line.slice(line.indexOf(" ", 3) + 1);
+  // Each cold parse starts from empty memos: it shares no compiled match or target with the memoised side.
+  const colds = lines.map((line) => {
+    clearRuleMemo();
+    return parseRule(splitWords(textOf(line)), always);
+  });
   clearRuleMemo();
   for (let round = 0; round < 2; round++)
-    for (const line of lines) {
-      const rest = line.slice(line.indexOf(" ", 3) + 1);
-      const always = () => true;
+    for (const [i, line] of lines.entries()) {
+      const rest = textOf(line);
       const memo = parseRuleText(rest, always); // round 0 fills the memo, round 1 reads it
-      const cold = parseRule(splitWords(rest), always);
+      const cold = colds[i]!;
       assert.equal(ruleSaveText(memo), ruleSaveText(cold), line);
       assert.deepEqual(
         [memo.src, memo.dst, memo.in, memo.out, memo.protocol, memo.target?.action, memo.target?.list],
@@ -173,6 +179,8 @@ test("--noflush: a failing payload leaves every chain as it was, objects include
     "*filter\n:ZZ - [0:0]\n-A FORWARD -j ZZ\n-X ZZ\nCOMMIT\n",
     // A good table, then a bad one.
     "*nat\n:NEW1 - [0:0]\n-A NEW1 -j RETURN\nCOMMIT\n*filter\n-A NOPE -j ACCEPT\nCOMMIT\n",
+    // A block left open by another table line: iptables-restore refuses it (its changes must not carry over).
+    "*filter\n-A FORWARD -j ACCEPT\nCOMMIT\n*filter\n-A FORWARD -j DROP\n*filter\nCOMMIT\n",
   ];
   for (const text of bad) {
     assert.throws(() => nf.restore(text, { noflush: true }), RestoreError);

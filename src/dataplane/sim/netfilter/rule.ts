@@ -126,7 +126,7 @@ function makeRule(
 }
 
 /** A fresh rule (counters at zero) with the parsed parts of `r`, which are never mutated and so are shared. */
-export function copyRule(r: Rule): Rule {
+function copyRule(r: Rule): Rule {
   return makeRule(r.src, r.dst, r.in, r.out, r.protocol, r.matches, r.target, r.text);
 }
 
