@@ -11,7 +11,7 @@ import { TortieError } from "../lib/index.ts";
 import { installCaptureTaps } from "./capture.ts";
 import type { CliContext } from "./context.ts";
 import { readPolicySnapshot } from "./policy-snapshot.ts";
-import { forgetSimStateFiles, loadSimState, readSimLogs, saveSimStateUpdate } from "./sim-state-files.ts";
+import { forgetSimStateFiles, loadSimState, saveSimStateUpdate } from "./sim-state-files.ts";
 import { runTcpdump, tcpdumpInvocation } from "./tcpdump.ts";
 
 function loadState(ctx: CliContext): SimState {
@@ -137,8 +137,3 @@ export async function runOnSim(ctx: CliContext, target: string, command: string[
 
 // A command run through exec finished with this exit code (not an error of tortie's own).
 export { CommandExit } from "./command-exit.ts";
-
-/** Every pod's log lines as the sim dataplane saved them (`NS/POD` → lines), read afresh each call. */
-export function simLogs(ctx: CliContext): Record<string, string[]> {
-  return readSimLogs(ctx.stateDir, ctx);
-}

@@ -5,8 +5,8 @@ import { type ApiObject, resolveKubectlResource } from "../api/index.ts";
 import { controlKinds, type LabelSelector, matchesLabelSelector } from "../control/index.ts";
 import { TortieError } from "../lib/index.ts";
 import type { CliContext } from "./context.ts";
-import { simLogs } from "./exec.ts";
 import { parseLabelSelector } from "./label-selector.ts";
+import { readSimLogs } from "./sim-state-files.ts";
 
 /** How often `logs -f` looks at the sim's saved logs for lines other commands made the apps write. */
 const FOLLOW_POLL_MS = 100;
@@ -172,7 +172,7 @@ export function addLogsCommand(program: Command, ctx: CliContext): void {
         o.prefix ? `[pod/${p.metadata.name}/${o.container ?? p.spec?.containers?.[0]?.name ?? ""}] ` : "",
       );
       const printed = keys.map(() => 0);
-      let logs = simLogs(ctx);
+      let logs = readSimLogs(ctx.stateDir, ctx);
       keys.forEach((k, i) => {
         const lines = logs[k] ?? [];
         const shown = tail < 0 ? lines : tail === 0 ? [] : lines.slice(-tail);
@@ -198,7 +198,7 @@ export function addLogsCommand(program: Command, ctx: CliContext): void {
           if (now === seen) continue;
           seen = now;
         }
-        logs = simLogs(ctx);
+        logs = readSimLogs(ctx.stateDir, ctx);
         keys.forEach((k, i) => {
           const lines = logs[k] ?? [];
           // The log was rotated (sim-state-files.ts appendLog): the current file starts anew.

@@ -15,8 +15,8 @@ import {
 } from "../api/index.ts";
 import { deepEqual, TortieError } from "../lib/index.ts";
 import { ResourceError } from "../store/index.ts";
+import { CommandExit } from "./command-exit.ts";
 import type { CliContext } from "./context.ts";
-import { CommandExit } from "./exec.ts";
 import type { GoData } from "./go-fmt.ts";
 import { addClusterCommands } from "./kubectl-cluster.ts";
 import { createFromGenerator } from "./kubectl-create.ts";
@@ -25,7 +25,6 @@ import { ALLOWED_FORMATS, isTemplateFormat, printWithTemplate } from "./kubectl-
 import { kubectlTable } from "./kubectl-tables.ts";
 import { parseLabelSelector } from "./label-selector.ts";
 import { type DeleteTarget, deleteTargetsFromFile, locateError, prepareForWrite } from "./manifests.ts";
-import { execCommand } from "./shell.ts";
 import { formatTable, KUBECTL_STYLE } from "./tabwriter.ts";
 
 const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
@@ -427,6 +426,8 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
     .option("-t, --tty", "accepted for compatibility")
     .action(async (pod: string, command: string[], o: Common) => {
       const target = `${o.namespace ?? "default"}/${pod.replace(/^pods?\//, "")}`;
+      // Loaded here: the dataplane's modules cost every other kubectl command nothing.
+      const { execCommand } = await import("./shell.ts");
       const code = await execCommand(ctx, target, command);
       if (code !== 0) throw new CommandExit(code);
     });
