@@ -13,7 +13,7 @@ function ipOf(n: number, base: number): string {
 }
 
 /** N services, each one TCP port with E ready endpoints spread over 100 nodes; node-0 renders. */
-function syntheticServices(services: number, endpoints: number): ProxyServicePort[] {
+export function syntheticServices(services: number, endpoints: number): ProxyServicePort[] {
   const out: ProxyServicePort[] = [];
   for (let s = 0; s < services; s++) {
     const eps = [];

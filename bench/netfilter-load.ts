@@ -7,46 +7,12 @@
  */
 import { spawnSync } from "node:child_process";
 import { Netfilter } from "../src/dataplane/sim/index.ts";
-import {
-  KubeProxyIptablesSyncer,
-  kubeProxyIptablesConfig,
-  type ProxyServicePort,
-} from "../src/render/index.ts";
+import { KubeProxyIptablesSyncer, kubeProxyIptablesConfig } from "../src/render/index.ts";
+import { syntheticServices } from "./kube-proxy.ts";
 import type { Anchor, RecordRow } from "./record.ts";
 
 function ipOf(n: number, base: number): string {
   return [base, (n >> 16) & 255, (n >> 8) & 255, n & 255].join(".");
-}
-
-/** The services bench/kube-proxy.ts renders: N services, one TCP port, E endpoints over 100 nodes. */
-function services(n: number, endpoints: number): ProxyServicePort[] {
-  const out: ProxyServicePort[] = [];
-  for (let s = 0; s < n; s++)
-    out.push({
-      namespace: `ns${s % 50}`,
-      name: `svc${s}`,
-      portName: "http",
-      protocol: "TCP",
-      port: 80,
-      clusterIP: ipOf(s + 1, 172),
-      nodePort: s % 4 === 0 ? 30000 + (s % 2768) : 0,
-      externalIPs: [],
-      loadBalancerIPs: [],
-      loadBalancerSourceRanges: [],
-      externalPolicyLocal: false,
-      internalPolicyLocal: false,
-      healthCheckNodePort: 0,
-      affinityTimeoutSeconds: undefined,
-      endpoints: Array.from({ length: endpoints }, (_, e) => ({
-        ip: ipOf(s * endpoints + e, 10),
-        port: 8080,
-        isLocal: (s + e) % 100 === 0,
-        ready: true,
-        serving: true,
-        terminating: false,
-      })),
-    });
-  return out;
 }
 
 /** The payloads: the full sync, and the partial syncs that move one endpoint away and back. */
@@ -58,7 +24,7 @@ export function netfilterPayloads(scale: number): {
   back: string;
 } {
   const n = Math.max(1, Math.round(10_000 * scale));
-  const ports = services(n, 25);
+  const ports = syntheticServices(n, 25);
   const syncer = new KubeProxyIptablesSyncer(
     kubeProxyIptablesConfig({ nodeName: "node-0", nodeIP: "192.168.0.2", clusterCIDR: "10.0.0.0/8" }),
   );

@@ -46,39 +46,36 @@ export class Handles {
     const key = handleKey(handleId);
     if (this.lean) {
       const last = this.last?.key === key ? this.last : undefined;
-      try {
-        this.done(
-          last
-            ? await this.kv.update(key, this.plus(last, blockCidr, n), last.modRevision, HAND_OVER)
-            : await this.kv.create(
-                key,
-                this.newHandle(handleName(handleId), this.spec(handleId, blockCidr, n)),
-                HAND_OVER,
-              ),
-        );
-        return;
-      } catch (e) {
-        if (!isCode(e, "Conflict") && !isCode(e, "AlreadyExists") && !isCode(e, "NotFound")) throw e;
-      }
+      if (await this.tryIncrement(key, handleId, blockCidr, n, last)) return;
     }
-    for (let i = 0; i < DATASTORE_RETRIES; i++) {
-      const cur = await this.kv.get(key);
-      try {
-        this.done(
-          cur
-            ? await this.kv.update(key, this.plus(cur, blockCidr, n), cur.modRevision, HAND_OVER)
-            : await this.kv.create(
-                key,
-                this.newHandle(handleName(handleId), this.spec(handleId, blockCidr, n)),
-                HAND_OVER,
-              ),
-        );
-        return;
-      } catch (e) {
-        if (!isCode(e, "Conflict") && !isCode(e, "AlreadyExists") && !isCode(e, "NotFound")) throw e;
-      }
-    }
+    for (let i = 0; i < DATASTORE_RETRIES; i++)
+      if (await this.tryIncrement(key, handleId, blockCidr, n, await this.kv.get(key))) return;
     throw new TortieError("Conflict", "Max retries hit - excessive concurrent IPAM requests");
+  }
+
+  /** One CAS write of the handle as `cur` has it (absent: a create); false when another writer got there first. */
+  private async tryIncrement(
+    key: string,
+    handleId: string,
+    blockCidr: string,
+    n: number,
+    cur: KvEntry | undefined,
+  ): Promise<boolean> {
+    try {
+      this.done(
+        cur
+          ? await this.kv.update(key, this.plus(cur, blockCidr, n), cur.modRevision, HAND_OVER)
+          : await this.kv.create(
+              key,
+              this.newHandle(handleName(handleId), this.spec(handleId, blockCidr, n)),
+              HAND_OVER,
+            ),
+      );
+      return true;
+    } catch (e) {
+      if (!isCode(e, "Conflict") && !isCode(e, "AlreadyExists") && !isCode(e, "NotFound")) throw e;
+      return false;
+    }
   }
 
   async decrement(handleId: string, blockCidr: string, n: number): Promise<void> {
