@@ -45,6 +45,18 @@ export class CliHarness {
     return { code, out, err };
   }
 
+  /** A context on this harness's state that prints nothing (for calling the CLI's library functions directly). */
+  silentContext(): CliContext {
+    return {
+      out: () => {},
+      err: () => {},
+      now: () => this.now,
+      stdin: () => "",
+      store: () => this.store(),
+      stateDir: this.stateDir,
+    };
+  }
+
   cleanup(): void {
     rmSync(this.stateDir, { recursive: true, force: true });
   }

@@ -50,14 +50,7 @@ export async function labScenario(): Promise<Scenario> {
       const r = await h.run(line, stdin);
       if (r.code !== 0) throw new Error(`${line}: ${r.err}`);
     }
-    const ctx: CliContext = {
-      out: () => {},
-      err: () => {},
-      now: () => h.now,
-      stdin: () => "",
-      store: () => h.store(),
-      stateDir: h.stateDir,
-    };
+    const ctx: CliContext = h.silentContext();
     const cluster = await openSimCluster(ctx);
     const node1 = cluster.kernel("node1")!;
     const host1 = cluster.kernel("host1")!;

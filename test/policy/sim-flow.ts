@@ -13,14 +13,7 @@ import { protocolNumber } from "../../src/policy/index.ts";
 import type { CliHarness } from "../cli/harness.ts";
 
 function contextOf(h: CliHarness): CliContext {
-  return {
-    out: () => {},
-    err: () => {},
-    now: () => h.now,
-    stdin: () => "",
-    store: () => h.store(),
-    stateDir: h.stateDir,
-  };
+  return h.silentContext();
 }
 
 export interface SimFlowResult {

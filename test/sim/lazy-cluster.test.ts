@@ -23,14 +23,7 @@ after(() => {
 });
 
 function ctxOf(h: CliHarness): CliContext {
-  return {
-    out: () => {},
-    err: () => {},
-    now: () => h.now,
-    stdin: () => "",
-    store: () => h.store(),
-    stateDir: h.stateDir,
-  };
+  return h.silentContext();
 }
 
 /** Both clusters, opened as a command would open them now (same store, same saved state, same clock). */

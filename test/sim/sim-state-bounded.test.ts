@@ -23,14 +23,7 @@ after(() => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-const ctx: CliContext = {
-  out: () => {},
-  err: () => {},
-  now: () => h.now,
-  stdin: () => "",
-  store: () => h.store(),
-  stateDir: h.stateDir,
-};
+const ctx: CliContext = h.silentContext();
 
 /** Bytes of the saved dataplane state (the global file and every host's), logs apart. */
 function stateBytes(): number {
