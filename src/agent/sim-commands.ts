@@ -1,4 +1,5 @@
 import { formatIpv4, type Kernel, parseIpv4, ping, type TableName } from "../dataplane/sim/index.ts";
+import { MAX_SIM_PING_COUNT } from "../lib/index.ts";
 import { birdc } from "./birdc-command.ts";
 import { dig, nslookup } from "./dns-tools.ts";
 import { ipShow } from "./ip-show.ts";
@@ -202,10 +203,17 @@ function pingCommand(cluster: SimCluster, k: Kernel, args: string[]): CommandRes
     if (args[i] === "-c") {
       const text = args[++i];
       if (text === undefined) return fail("ping: option requires an argument -- 'c'\n", 2);
-      if (!/^\d+$/.test(text)) return fail(`ping: invalid argument: '${text}'\n`);
+      if (!/^-?\d+$/.test(text)) return fail(`ping: invalid argument: '${text}'\n`);
+      // iputils parses with strtoll: past 2^63-1 is ERANGE, below 1 is out of its range.
+      if (BigInt(text) > 9223372036854775807n || BigInt(text) < -9223372036854775808n)
+        return fail(`ping: invalid argument: '${text}': Numerical result out of range\n`);
       count = Number(text);
       if (count < 1)
         return fail(`ping: invalid argument: '${text}': out of range: 1 <= value <= 9223372036854775807\n`);
+      if (count > MAX_SIM_PING_COUNT)
+        return fail(
+          `not supported yet: ping -c above ${MAX_SIM_PING_COUNT} on the sim dataplane (${text})\n`,
+        );
     } else if (args[i]!.startsWith("-"))
       return fail(`not supported yet: ping ${args[i]} on the sim dataplane\n`);
     else dest = args[i];

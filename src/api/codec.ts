@@ -1,6 +1,7 @@
-import { type Document, isMap, isSeq, LineCounter, parseAllDocuments, stringify } from "yaml";
-import { isPlainObject, ParseError } from "../lib/index.ts";
+import { isMap, isSeq, LineCounter, stringify } from "yaml";
+import { isPlainObject, MAX_REQUEST_BYTES, ParseError, requestTooLargeMessage } from "../lib/index.ts";
 import type { ApiObject } from "./object.ts";
+import { checkKeys, checkPlainData, documentToJs, parseDocumentsBounded } from "./yaml-guard.ts";
 
 /** One resource read from a manifest, with enough context to point at the line a problem came from. */
 export interface ManifestEntry {
@@ -26,21 +27,23 @@ function objectsOf(value: unknown): unknown[] {
 
 /**
  * Parses multi-document YAML or JSON (JSON is YAML 1.2), expanding `kind: List` and top-level sequences.
- * Every error names `source:line:column`.
+ * Every error names `source:line:column`. The input's size, documents, depth and aliases are bounded
+ * (lib/limits.ts, yaml-guard.ts), and so is each object's size as a request.
  */
 export function parseManifests(text: string, source: string): ManifestEntry[] {
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const docList = parseDocumentsBounded(text, source, lineCounter);
   const out: ManifestEntry[] = [];
-  const docList: Document.Parsed[] = Array.isArray(docs) ? docs : [];
-  if (!Array.isArray(docs)) throw new ParseError(source, "not a YAML stream");
   for (const doc of docList) {
     const err = doc.errors[0];
     if (err) {
       const pos = lineCounter.linePos(err.pos[0]);
       throw new ParseError(source, `invalid YAML: ${err.message.split("\n")[0]}`, pos.line, pos.col);
     }
-    const value = doc.toJS({ maxAliasCount: 100 });
+    const docLine = lineCounter.linePos(doc.range[0]).line;
+    checkKeys(doc, source, lineCounter);
+    const value = documentToJs(doc, source, docLine);
+    checkPlainData(value, (m) => new ParseError(source, `invalid YAML: ${m}`, docLine));
     if (value === null || value === undefined) continue;
     const contents = doc.contents;
     const items = objectsOf(value);
@@ -63,6 +66,9 @@ export function parseManifests(text: string, source: string): ManifestEntry[] {
       if (item.metadata !== undefined && !isPlainObject(item.metadata))
         throw new ParseError(source, "metadata must be a mapping", line);
       const object = { ...item, metadata: (item.metadata ?? {}) as ApiObject["metadata"] } as ApiObject;
+      // kubectl sends each object as its own request, so the API server's body limit applies per object.
+      if (Buffer.byteLength(JSON.stringify(object)) > MAX_REQUEST_BYTES)
+        throw new ParseError(source, requestTooLargeMessage(), line);
       out.push({
         object,
         source,

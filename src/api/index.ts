@@ -1,6 +1,8 @@
 export { type ManifestEntry, parseManifests, sortKeysDeep, toJson, toYaml } from "./codec.ts";
 export { apiVersionOf, type KindDef } from "./kind.ts";
+export { ipv4MappedProblem, poolComparable } from "./kinds/ipv4-mapped.ts";
 export { checkLabels, isDns1123Label, labelKeyProblem, labelValueProblem } from "./meta.ts";
+export { immutableMetaProblems } from "./meta-update.ts";
 export { type ApiObject, type ObjectMeta, objectName } from "./object.ts";
 export { jsonPatch, mergeKeyFor, mergePatch, strategicMergePatch, threeWayMerge } from "./patch.ts";
 export {

@@ -16,6 +16,11 @@ export interface KindDef {
   body: () => z.ZodRawShape;
   /** Defaulting applied on every write, as the API server (or Calico's client) does. Mutates. */
   defaults?: (o: ApiObject) => void;
+  /**
+   * Cheap bounds checked before the schema decodes anything (a ConfigMap's 1 MiB), so an oversized object costs no
+   * schema pass or copy. Must tolerate malformed input: the schema reports that afterwards.
+   */
+  precheck?: (o: ApiObject, out: FieldProblem[]) => void;
   /** Semantic checks beyond the schema; push one problem per broken rule. */
   check?: (o: ApiObject, out: FieldProblem[]) => void;
   /** Set when only tortie's controllers write this kind; the reason users see. */

@@ -1,27 +1,68 @@
-import { deepEqual, isPlainObject, TortieError } from "../lib/index.ts";
-
-/** RFC 7386 JSON merge patch: objects merge, `null` deletes, everything else replaces. */
-export function mergePatch(target: unknown, patch: unknown): unknown {
-  if (!isPlainObject(patch)) return structuredClone(patch);
-  const out: Record<string, unknown> = isPlainObject(target) ? structuredClone(target) : {};
-  for (const [k, v] of Object.entries(patch)) {
-    if (v === null) delete out[k];
-    else out[k] = mergePatch(out[k], v);
-  }
-  return out;
-}
+import { deepEqual, isPlainObject, MAX_JSON_PATCH_OPERATIONS, TortieError } from "../lib/index.ts";
+import { checkPlainData } from "./yaml-guard.ts";
 
 function invalidPatch(message: string): TortieError {
   return new TortieError("Invalid", `invalid patch: ${message}`);
 }
 
+/** A patch and its result stay plain data: bounded depth, no `__proto__` keys (lib/limits.ts). */
+function checkData(value: unknown, what: string): void {
+  checkPlainData(value, (m) => invalidPatch(`${what}: ${m}`));
+}
+
+/** Go's json.Unmarshal message for a value that is not the object a patch must be. */
+function notAnObject(v: unknown): TortieError {
+  const type = Array.isArray(v) ? "array" : typeof v === "boolean" ? "bool" : typeof v;
+  return new TortieError(
+    "Invalid",
+    `json: cannot unmarshal ${type} into Go value of type map[string]interface {}`,
+  );
+}
+
+/** Own properties only: a key like `constructor` is data, never a walk into the prototype. */
+function own(o: Record<string, unknown>, k: string): unknown {
+  return Object.hasOwn(o, k) ? o[k] : undefined;
+}
+
+function merge(target: unknown, patch: unknown): unknown {
+  if (!isPlainObject(patch)) return structuredClone(patch);
+  const out: Record<string, unknown> = isPlainObject(target) ? structuredClone(target) : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = merge(own(out, k), v);
+  }
+  return out;
+}
+
+/**
+ * RFC 7386 JSON merge patch: objects merge, `null` deletes, everything else replaces. A patch that is not an
+ * object is refused as the API server's merge (evanphx/json-patch) refuses it: "Invalid JSON Patch".
+ */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (!isPlainObject(patch)) throw new TortieError("Invalid", "Invalid JSON Patch");
+  checkData(patch, "the patch");
+  const out = merge(target, patch);
+  checkData(out, "the patched object");
+  return out;
+}
+
 function decodePointer(pointer: string): string[] {
   if (pointer === "") return [];
   if (!pointer.startsWith("/")) throw invalidPatch(`path ${JSON.stringify(pointer)} must start with "/"`);
-  return pointer
+  const parts = pointer
     .slice(1)
     .split("/")
     .map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~"));
+  if (parts.includes("__proto__"))
+    throw invalidPatch(`path ${JSON.stringify(pointer)}: the key "__proto__" is not allowed`);
+  return parts;
+}
+
+/** One step down a JSON pointer: array elements by index, object members by own key only. */
+function step(cur: unknown, p: string): unknown {
+  if (Array.isArray(cur)) return /^(0|[1-9][0-9]*)$/.test(p) ? cur[Number(p)] : undefined;
+  if (isPlainObject(cur)) return own(cur, p);
+  return undefined;
 }
 
 type Container = Record<string, unknown> | unknown[];
@@ -29,9 +70,7 @@ type Container = Record<string, unknown> | unknown[];
 function parentOf(doc: unknown, parts: string[], pointer: string): [Container, string] {
   let cur: unknown = doc;
   for (const p of parts.slice(0, -1)) {
-    if (Array.isArray(cur)) cur = cur[Number(p)];
-    else if (isPlainObject(cur)) cur = cur[p];
-    else cur = undefined;
+    cur = step(cur, p);
     if (cur === undefined) throw invalidPatch(`path ${pointer} does not exist`);
   }
   if (!Array.isArray(cur) && !isPlainObject(cur)) throw invalidPatch(`path ${pointer} does not exist`);
@@ -50,9 +89,7 @@ function arrayIndex(arr: unknown[], key: string, pointer: string, forInsert: boo
 function getAt(doc: unknown, pointer: string): unknown {
   let cur: unknown = doc;
   for (const p of decodePointer(pointer)) {
-    if (Array.isArray(cur)) cur = cur[Number(p)];
-    else if (isPlainObject(cur)) cur = cur[p];
-    else cur = undefined;
+    cur = step(cur, p);
     if (cur === undefined) throw invalidPatch(`path ${pointer} does not exist`);
   }
   return cur;
@@ -63,7 +100,7 @@ function removeAt(doc: unknown, pointer: string): unknown {
   if (parts.length === 0) throw invalidPatch("cannot remove the whole document");
   const [parent, key] = parentOf(doc, parts, pointer);
   if (Array.isArray(parent)) return parent.splice(arrayIndex(parent, key, pointer, false), 1)[0];
-  if (!(key in parent)) throw invalidPatch(`path ${pointer} does not exist`);
+  if (!Object.hasOwn(parent, key)) throw invalidPatch(`path ${pointer} does not exist`);
   const old = parent[key];
   delete parent[key];
   return old;
@@ -78,9 +115,15 @@ function addAt(doc: unknown, pointer: string, value: unknown): unknown {
   return doc;
 }
 
-/** RFC 6902 JSON patch. */
+/** RFC 6902 JSON patch, with the API server's bound on its operations. */
 export function jsonPatch(target: unknown, ops: unknown): unknown {
   if (!Array.isArray(ops)) throw invalidPatch("a JSON patch must be a list of operations");
+  if (ops.length > MAX_JSON_PATCH_OPERATIONS)
+    throw new TortieError(
+      "Invalid",
+      `The allowed maximum operations in a JSON patch is ${MAX_JSON_PATCH_OPERATIONS}, got ${ops.length}`,
+    );
+  checkData(ops, "the patch");
   let doc = structuredClone(target);
   for (const [i, raw] of ops.entries()) {
     if (!isPlainObject(raw) || typeof raw.op !== "string" || typeof raw.path !== "string")
@@ -115,6 +158,7 @@ export function jsonPatch(target: unknown, ops: unknown): unknown {
         throw invalidPatch(`unknown operation ${JSON.stringify(op)}`);
     }
   }
+  checkData(doc, "the patched object");
   return doc;
 }
 
@@ -142,8 +186,20 @@ export function mergeKeyFor(kind: string, path: string): string | undefined {
 
 const join = (path: string, key: string) => (path ? `${path}.${key}` : key);
 
-/** Strategic merge patch for the Kubernetes kinds: keyed list merging plus the `$patch` directives. */
-export function strategicMergePatch(kind: string, target: unknown, patch: unknown, path = ""): unknown {
+/**
+ * Strategic merge patch for the Kubernetes kinds: keyed list merging plus the `$patch` directives. As the API
+ * server decodes the patch into a map, `null` changes nothing and any other non-object is refused.
+ */
+export function strategicMergePatch(kind: string, target: unknown, patch: unknown): unknown {
+  if (patch === null) return structuredClone(target);
+  if (!isPlainObject(patch)) throw notAnObject(patch);
+  checkData(patch, "the patch");
+  const out = strategic(kind, target, patch, "");
+  checkData(out, "the patched object");
+  return out;
+}
+
+function strategic(kind: string, target: unknown, patch: unknown, path: string): unknown {
   if (!isPlainObject(patch)) return structuredClone(patch);
   if (patch.$patch === "replace") {
     const { $patch: _, ...rest } = patch;
@@ -154,10 +210,11 @@ export function strategicMergePatch(kind: string, target: unknown, patch: unknow
     if (k.startsWith("$")) continue;
     const childPath = join(path, k);
     const key = mergeKeyFor(kind, childPath);
+    const live = own(out, k);
     if (v === null) delete out[k];
-    else if (Array.isArray(v) && key && Array.isArray(out[k]))
-      out[k] = mergeList(kind, out[k] as unknown[], v, key, childPath);
-    else if (isPlainObject(v)) out[k] = strategicMergePatch(kind, out[k], v, childPath);
+    else if (Array.isArray(v) && key && Array.isArray(live))
+      out[k] = mergeList(kind, live as unknown[], v, key, childPath);
+    else if (isPlainObject(v)) out[k] = strategic(kind, live, v, childPath);
     else out[k] = structuredClone(v);
   }
   return out;
@@ -166,15 +223,15 @@ export function strategicMergePatch(kind: string, target: unknown, patch: unknow
 function mergeList(kind: string, live: unknown[], patch: unknown[], key: string, path: string): unknown[] {
   const out = structuredClone(live);
   for (const item of patch) {
-    if (!isPlainObject(item) || !(key in item)) {
+    if (!isPlainObject(item) || !Object.hasOwn(item, key)) {
       out.push(structuredClone(item));
       continue;
     }
     const at = out.findIndex((e) => isPlainObject(e) && e[key] === item[key]);
     if (item.$patch === "delete") {
       if (at !== -1) out.splice(at, 1);
-    } else if (at === -1) out.push(strategicMergePatch(kind, {}, item, path));
-    else out[at] = strategicMergePatch(kind, out[at], item, path);
+    } else if (at === -1) out.push(strategic(kind, {}, item, path));
+    else out[at] = strategic(kind, out[at], item, path);
   }
   return out;
 }

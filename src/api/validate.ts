@@ -59,6 +59,9 @@ export function prepareObject(def: KindDef, given: ApiObject): ApiObject {
   // Go decodes `spec:` with no value (null) into the zero struct: an empty spec.
   const input = given.spec === null ? { ...given, spec: {} } : given;
   const subject = describeObject(def, input);
+  const early: FieldProblem[] = [];
+  def.precheck?.(input, early);
+  if (early.length > 0) throw new ValidationError(subject, early);
   const parsed = schemaFor(def).safeParse(input);
   if (!parsed.success) throw new ValidationError(subject, parsed.error.issues.flatMap(issueToProblems));
   const o = structuredClone(input);

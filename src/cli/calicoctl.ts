@@ -10,13 +10,15 @@ import {
   toJson,
   toYaml,
 } from "../api/index.ts";
-import { TortieError } from "../lib/index.ts";
+import { escapeControl, TortieError } from "../lib/index.ts";
 import { ResourceError } from "../store/index.ts";
 import { addIpamCommands } from "./calicoctl-ipam.ts";
 import { addNodeCommands } from "./calicoctl-node.ts";
 import { calicoctlTable } from "./calicoctl-tables.ts";
 import type { CliContext } from "./context.ts";
 import { type DeleteTarget, deleteTargetsFromFile, prepareForWrite } from "./manifests.ts";
+import { checkPatchedObject } from "./patch-checks.ts";
+import { checkPatchedKind } from "./patch-identity.ts";
 import { CALICOCTL_STYLE, formatTable } from "./tabwriter.ts";
 
 /** Kinds calico-node creates at startup; calicoctl can patch them on a fresh cluster. */
@@ -137,7 +139,8 @@ export function calicoctlProgram(ctx: CliContext): Command {
             );
           throw new TortieError(
             (e as TortieError).code ?? "Internal",
-            `Partial success: ${verb === "apply" ? "applied" : verb === "create" ? "created" : "replaced"} the first ${done} out of ${prepared.length}${kindText} resources:\nHit error(s): [${msg}]`,
+            `Partial success: ${verb === "apply" ? "applied" : verb === "create" ? "created" : "replaced"} the first ${done} out of ${prepared.length}${kindText} resources:\nHit error(s): [${escapeControl(msg)}]`,
+            { multiline: true },
           );
         }
         const past = { apply: "applied", create: "created", replace: "replaced" }[verb];
@@ -265,7 +268,9 @@ export function calicoctlProgram(ctx: CliContext): Command {
           `Hit error: resource does not exist: ${def.kind}(${name}) with error: ${def.plural} "${name}" not found`,
         );
       // Calico's Go types carry no merge keys, so strategic merge behaves as a JSON merge patch here.
-      const patched = (o.type === "json" ? jsonPatch(live, patch) : mergePatch(live, patch)) as ApiObject;
+      const patched: unknown = o.type === "json" ? jsonPatch(live, patch) : mergePatch(live, patch);
+      checkPatchedObject(patched, name, ns);
+      checkPatchedKind(def, live, patched);
       patched.apiVersion = apiVersionOf(def);
       patched.kind = def.kind;
       try {

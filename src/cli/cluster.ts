@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { Command, Option } from "commander";
 import { hostBirdError, type SimCluster } from "../agent/index.ts";
 import { type ApiObject, parseManifests } from "../api/index.ts";
@@ -15,12 +16,18 @@ import { bundledApp, bundledAppNames, pinToNodes } from "../lab/index.ts";
 import { TortieError, UnsupportedError } from "../lib/index.ts";
 import { formatCidr } from "../net/index.ts";
 import type { CliContext } from "./context.ts";
+import { asControllerLeader } from "./controller-lock.ts";
 import { forgetSimState, openSimCluster, saveSimState } from "./exec.ts";
 
-/** Runs the controllers until the cluster settles (no-op when no cluster is up). */
+/**
+ * Runs the controllers until the cluster settles (no-op when no cluster is up). On a state dir, one process at
+ * a time does (the controllers' leader lock): another process settling waits its turn, then settles what is left.
+ */
 export async function settleCluster(ctx: CliContext): Promise<void> {
   const store = ctx.store();
-  await reconcileCluster(store, new Ipam(store.backend, { now: ctx.now }), ctx.now);
+  const settle = () => reconcileCluster(store, new Ipam(store.backend, { now: ctx.now }), ctx.now);
+  if (ctx.stateDir && existsSync(join(ctx.stateDir, "store"))) await asControllerLeader(ctx.stateDir, settle);
+  else await settle();
 }
 
 function loadTopology(spec: string): ApiObject {

@@ -1,8 +1,8 @@
-import { readFileSync } from "node:fs";
 import { type ManifestEntry, parseManifests } from "../api/index.ts";
-import { serviceAllocation } from "../control/index.ts";
+import { externalIPAdmission, serviceAllocation } from "../control/index.ts";
 import { TortieError } from "../lib/index.ts";
 import { openFileStore, type ResourceClient, resolveStateDir } from "../store/index.ts";
+import { readFdBounded, readFileBounded } from "./bounded-read.ts";
 import { type LineSource, stdinLines } from "./line-source.ts";
 
 /** What every command needs: where output goes, the clock, and the store (opened on first use). */
@@ -44,7 +44,7 @@ export function makeContext(stateDirFlag: string | undefined): CliContext {
     out: (t) => process.stdout.write(t),
     err: (t) => process.stderr.write(t),
     now,
-    stdin: () => readFileSync(0, "utf8"),
+    stdin: () => readFdBounded(0, "STDIN"),
     lines: () => {
       lines ??= stdinLines();
       return lines;
@@ -57,9 +57,12 @@ export function makeContext(stateDirFlag: string | undefined): CliContext {
   };
 }
 
-/** The state dir's store with the API server's admission steps (service IP and node port allocation). */
+/**
+ * The state dir's store with the API server's admission steps: service IP and node port allocation, then the
+ * externalIPs rule (CVE-2020-8554), which sees the allocated cluster IP.
+ */
 export function openClusterStore(stateDir: string, now: () => Date): ResourceClient {
-  return openFileStore(stateDir, { now }).use(serviceAllocation);
+  return openFileStore(stateDir, { now }).use(serviceAllocation).use(externalIPAdmission);
 }
 
 /** Reads `-f FILE` (or `-` for stdin) into manifest entries; a missing file is a one-line error. */
@@ -67,8 +70,9 @@ export function readManifests(ctx: CliContext, file: string): ManifestEntry[] {
   if (file === "-") return parseManifests(ctx.stdin(), "STDIN");
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
+    text = readFileBounded(file);
   } catch (e) {
+    if (e instanceof TortieError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT") throw new TortieError("NotFound", `the path "${file}" does not exist`);
     if (code === "EISDIR")

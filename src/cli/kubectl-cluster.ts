@@ -4,6 +4,7 @@ import { conditionIsTrue, controlKinds } from "../control/index.ts";
 import { TortieError } from "../lib/index.ts";
 import type { CliContext } from "./context.ts";
 import { kubectlKindName } from "./kubectl.ts";
+import { parseReplicasFlag } from "./replicas-flag.ts";
 
 /** `deployment/x`, `deploy x`, `pod/x` → kind and name. */
 function target(args: string[]): { def: KindDef; name: string } {
@@ -34,9 +35,7 @@ export function addClusterCommands(program: Command, ctx: CliContext): void {
           "Invalid",
           `cannot scale ${kubectlKindName(def)}: only deployments and replicasets scale`,
         );
-      const replicas = Number(o.replicas);
-      if (!Number.isInteger(replicas) || replicas < 0)
-        throw new TortieError("Usage", `The --replicas=${o.replicas} flag must be a non-negative integer`);
+      const replicas = parseReplicasFlag(o.replicas);
       const store = ctx.store();
       const live = await store.mustGet(def, name, o.namespace);
       await store.update({ ...live, spec: { ...live.spec, replicas } });

@@ -31,6 +31,7 @@ function oneName(args: string[], generator: string): string {
     throw new TortieError(
       "Invalid",
       `exactly one NAME is required, got ${args.length}\nSee 'kubectl create ${generator} -h' for help and examples`,
+      { multiline: true },
     );
   return args[0]!;
 }
@@ -101,6 +102,7 @@ export async function createFromGenerator(
         "Invalid",
         `Unexpected args: [${args.join(" ")}]
 See 'kubectl create -h' for help and examples`,
+        { multiline: true },
       );
   }
   if (o.fromLiteral?.length && object.kind !== "ConfigMap")

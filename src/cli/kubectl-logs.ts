@@ -66,6 +66,7 @@ async function targetPods(
       throw new TortieError(
         "Usage",
         "only a selector (-l) or a POD name is allowed\nSee 'kubectl logs -h' for help and examples",
+        { multiline: true },
       );
     const match = parseLabelSelector(o.selector);
     const pods = (await store.list(controlKinds.Pod, ns)).filter((p) => match(p.metadata.labels));
@@ -76,6 +77,7 @@ async function targetPods(
     throw new TortieError(
       "Usage",
       "expected 'logs [-f] [-p] (POD | TYPE/NAME) [-c CONTAINER]'.\nPOD or TYPE/NAME is a required argument for the logs command\nSee 'kubectl logs -h' for help and examples",
+      { multiline: true },
     );
   const slash = target.indexOf("/");
   const def = slash < 0 ? controlKinds.Pod : resolveKubectlResource(target.slice(0, slash));

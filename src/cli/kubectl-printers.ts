@@ -117,6 +117,7 @@ export function printWithTemplate(
         `\ttemplate was:\n\t\t${text}\n` +
         // kubectl's message ends in three newlines; the CLI adds the last one after every error.
         `\tobject given to jsonpath engine was:\n\t\t${formatSharpV(data)}\n\n`,
+      { multiline: true },
     );
   }
 }

@@ -25,6 +25,8 @@ import { ALLOWED_FORMATS, isTemplateFormat, printWithTemplate } from "./kubectl-
 import { kubectlTable } from "./kubectl-tables.ts";
 import { parseLabelSelector } from "./label-selector.ts";
 import { type DeleteTarget, deleteTargetsFromFile, locateError, prepareForWrite } from "./manifests.ts";
+import { checkPatchedObject } from "./patch-checks.ts";
+import { checkPatchedKind } from "./patch-identity.ts";
 import { formatTable, KUBECTL_STYLE } from "./tabwriter.ts";
 
 const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
@@ -340,13 +342,14 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
           `strategic merge patch is not supported for custom resources like ${def.kind}; use --type merge`,
         );
       const live = await store.mustGet(def, names[0]!, namespaceFor(def, o.namespace));
-      const patched = (
+      const patched: unknown =
         o.type === "json"
           ? jsonPatch(live, patch)
           : o.type === "merge"
             ? mergePatch(live, patch)
-            : strategicMergePatch(def.kind, live, patch)
-      ) as ApiObject;
+            : strategicMergePatch(def.kind, live, patch);
+      checkPatchedObject(patched, names[0]!, namespaceFor(def, o.namespace));
+      checkPatchedKind(def, live, patched);
       if (deepEqual(patched, live)) {
         ctx.out(`${kubectlKindName(def)}/${names[0]} patched (no change)\n`);
         return;

@@ -2,6 +2,10 @@ import { TortieError } from "../lib/index.ts";
 
 type Requirement = (labels: Record<string, string>) => boolean;
 
+/** A label's value, never a property inherited from Object.prototype (`-l constructor` matches no object). */
+const own = (l: Record<string, string>, k: string): string | undefined =>
+  Object.hasOwn(l, k) ? l[k] : undefined;
+
 /** Kubernetes label selector syntax for `-l`: `a=b`, `a==b`, `a!=b`, `a in (x,y)`, `a notin (x)`, `a`, `!a`. */
 export function parseLabelSelector(text: string): (labels: Record<string, string> | undefined) => boolean {
   const parts: string[] = [];
@@ -21,20 +25,20 @@ export function parseLabelSelector(text: string): (labels: Record<string, string
     let m = /^([\w./-]+)\s*(==|=|!=)\s*([\w.-]*)$/.exec(p);
     if (m) {
       const [, k, op, v] = m as unknown as [string, string, string, string];
-      return op === "!=" ? (l) => l[k] !== v : (l) => l[k] === v;
+      return op === "!=" ? (l) => own(l, k) !== v : (l) => own(l, k) === v;
     }
     m = /^([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(p);
     if (m) {
       const [, k, op, list] = m as unknown as [string, string, string, string];
       const values = list.split(",").map((s) => s.trim());
       return op === "in"
-        ? (l) => k in l && values.includes(l[k]!)
-        : (l) => !(k in l) || !values.includes(l[k]!);
+        ? (l) => Object.hasOwn(l, k) && values.includes(l[k]!)
+        : (l) => !Object.hasOwn(l, k) || !values.includes(l[k]!);
     }
     m = /^(!?)([\w./-]+)$/.exec(p);
     if (m) {
       const [, neg, k] = m as unknown as [string, string, string];
-      return neg ? (l) => !(k in l) : (l) => k in l;
+      return neg ? (l) => !Object.hasOwn(l, k) : (l) => Object.hasOwn(l, k);
     }
     throw new TortieError("Usage", `unable to parse requirement: ${JSON.stringify(p)}`);
   });

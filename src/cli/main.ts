@@ -1,5 +1,5 @@
 import { Command, CommanderError } from "commander";
-import { isTortieError } from "../lib/index.ts";
+import { escapeControl, isTortieError } from "../lib/index.ts";
 import { CommandExit } from "./command-exit.ts";
 import { type CliContext, makeContext } from "./context.ts";
 
@@ -13,6 +13,7 @@ const traceModule = () => import("./trace.ts");
 const bgpModule = () => import("./bgp.ts");
 const calicoqModule = () => import("./calicoq.ts");
 const shellModule = () => import("./shell.ts");
+const storeModule = () => import("./store.ts");
 
 const KUBECTL_VERBS = new Set(["apply", "create", "replace", "get", "delete", "patch", "label", "describe"]);
 const LIFECYCLE = new Set(["up", "down", "status"]);
@@ -43,7 +44,10 @@ export function extractStateDir(argv: string[]): { stateDir?: string; rest: stri
 }
 
 function quiet(program: Command, ctx: CliContext): Command {
-  program.exitOverride().configureOutput({ writeOut: ctx.out, writeErr: ctx.err });
+  // commander's own errors quote what was typed: keep them one line (help text written to stderr is left alone).
+  const writeErr = (t: string) =>
+    ctx.err(t.startsWith("error:") ? `${escapeControl(t.replace(/\n$/, ""))}\n` : t);
+  program.exitOverride().configureOutput({ writeOut: ctx.out, writeErr });
   for (const c of program.commands) quiet(c, ctx);
   return program;
 }
@@ -87,6 +91,8 @@ export async function runCli(argv: string[], ctx?: CliContext): Promise<number> 
   } else if (first === "calicoq") {
     program = (await calicoqModule()).calicoqProgram(context);
     from = args;
+  } else if (first === "store") {
+    program = (await storeModule()).storeProgram(context);
   } else if (first === "exec") {
     return runExec(context, args);
   } else if (first === "shell") {
@@ -107,7 +113,7 @@ export async function runCli(argv: string[], ctx?: CliContext): Promise<number> 
     !from.includes("-h");
   try {
     await quiet(program, context).parseAsync(from, { from: "user" });
-    if (writes) await (await clusterModule()).settleCluster(context);
+    if (writes) await settleAfterOwnWrite(context);
     return 0;
   } catch (e) {
     // A write that failed part-way (e.g. at the third document of a manifest) leaves the earlier objects
@@ -123,7 +129,8 @@ export async function runCli(argv: string[], ctx?: CliContext): Promise<number> 
     if (isTortieError(e)) {
       // Commands other than calicoctl's report errors in kubectl's words.
       formatError ??= (await kubectlModule()).kubectlErrorText;
-      context.err(`${formatError(e)}\n`);
+      const text = formatError(e);
+      context.err(`${e.multiline ? text : escapeControl(text)}\n`);
       return e.code === "Usage" ? 2 : 1;
     }
     context.err(`internal error: ${(e as Error).stack ?? e}\n`);
@@ -131,15 +138,30 @@ export async function runCli(argv: string[], ctx?: CliContext): Promise<number> 
   }
 }
 
+/**
+ * Settles the cluster after the command's own write succeeded. The exit status reports that write: controller
+ * trouble (a racing process, a lock held too long, a controller bug) is one warning line, and the next command's
+ * settle takes the cluster the rest of the way.
+ */
+async function settleAfterOwnWrite(context: CliContext): Promise<void> {
+  try {
+    await (await clusterModule()).settleCluster(context);
+  } catch (e) {
+    const why = ((e as Error)?.message ?? String(e)).replace(/\s*\n\s*/g, " ");
+    context.err(`warning: the controllers have not settled yet (${why}); the next command retries\n`);
+  }
+}
+
 /** `tortie` alone, `tortie --help`, and the parser that reports an unknown command: every command, described. */
 async function topLevelProgram(context: CliContext): Promise<Command> {
-  const [kubectl, calicoctl, cluster, policy, trace, bgp] = await Promise.all([
+  const [kubectl, calicoctl, cluster, policy, trace, bgp, store] = await Promise.all([
     kubectlModule(),
     calicoctlModule(),
     clusterModule(),
     policyModule(),
     traceModule(),
     bgpModule(),
+    storeModule(),
   ]);
   const program = new Command("tortie")
     .description("Calico-compatible Kubernetes networking: the cluster's network, on one machine")
@@ -158,6 +180,7 @@ async function topLevelProgram(context: CliContext): Promise<Command> {
     ...policy.policyProgram(context).commands,
     ...trace.traceProgram(context).commands,
     ...bgp.bgpProgram(context).commands,
+    ...store.storeProgram(context).commands,
   ])
     program.command(c.name()).description(c.description());
   program.command("calicoq").description("calicoq's queries: eval SELECTOR | endpoint NAME | policy NAME");
@@ -174,6 +197,8 @@ async function topLevelProgram(context: CliContext): Promise<Command> {
 
 /** The process entry point used by bin/tortie. */
 export async function main(): Promise<void> {
+  // The state dir holds the cluster's Secrets: whatever tortie writes there is the owner's alone (0700/0600).
+  process.umask(0o077);
   // `tortie ... | head` closes the pipe early; that is not an error.
   process.stdout.on("error", (e: NodeJS.ErrnoException) => {
     if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
@@ -191,7 +216,7 @@ async function runExec(ctx: CliContext, args: string[]): Promise<number> {
     return 2;
   }
   if (dash !== 1) {
-    ctx.err(`error: unexpected argument before --: ${args[1]}\n`);
+    ctx.err(`error: unexpected argument before --: ${escapeControl(args[1] ?? "")}\n`);
     return 2;
   }
   try {
@@ -200,7 +225,7 @@ async function runExec(ctx: CliContext, args: string[]): Promise<number> {
     return await (await shellModule()).execCommand(ctx, target, args.slice(dash + 1));
   } catch (e) {
     if (!isTortieError(e)) throw e;
-    ctx.err(`error: ${e.message}\n`);
+    ctx.err(`error: ${escapeControl(e.message)}\n`);
     return e.code === "Usage" ? 2 : 1;
   }
 }
@@ -221,7 +246,7 @@ async function runShellCommand(ctx: CliContext, args: string[]): Promise<number>
     return await (await shellModule()).runShell(ctx, args[0]!);
   } catch (e) {
     if (!isTortieError(e)) throw e;
-    ctx.err(`error: ${e.message}\n`);
+    ctx.err(`error: ${escapeControl(e.message)}\n`);
     return e.code === "Usage" ? 2 : 1;
   }
 }

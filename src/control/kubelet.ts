@@ -25,6 +25,10 @@ export async function runKubelets(
   topology: ClusterTopology,
   now: Date,
 ): Promise<void> {
+  // Handles and endpoints are read before the pods: one made for a pod created after this read is not seen,
+  // so a pod missing from the (later) pod list is really gone, not merely newer than the list.
+  const handles = await w.client.list(kinds.IPAMHandle);
+  const endpoints = await w.client.list(kinds.WorkloadEndpoint);
   const pods = await w.client.list(kinds.Pod);
   const hosts = new Map(topology.hosts.filter((h) => h.role !== "external").map((h) => [h.name, h]));
   const namespaces = new Map((await w.client.list(kinds.Namespace)).map((n) => [n.metadata.name!, n]));
@@ -68,7 +72,7 @@ export async function runKubelets(
     }
     await w.setStatus(annotated, runningStatus(annotated, host.ip, ips, started));
   }
-  await releaseVanished(w, ipam, pods);
+  await releaseVanished(w, ipam, pods, handles, endpoints);
 }
 
 function withPrefix(ip: string): string {
@@ -168,16 +172,22 @@ function waitingStatus(pod: ApiObject, message: string, started: string): Record
 }
 
 /** Pods that no longer exist: release their IPAM handles and delete their WorkloadEndpoints. */
-async function releaseVanished(w: Writer, ipam: Ipam, pods: ApiObject[]): Promise<void> {
+async function releaseVanished(
+  w: Writer,
+  ipam: Ipam,
+  pods: ApiObject[],
+  handles: ApiObject[],
+  endpoints: ApiObject[],
+): Promise<void> {
   // Container IDs derive from pod UIDs, so a pod's handle is known even before its annotations are written.
   const live = new Set(pods.map((p) => containerIdFor(p.metadata.uid!)));
   const liveHandles = new Set([...live].map((id) => podHandleId(id).toLowerCase()));
-  for (const h of await w.client.list(kinds.IPAMHandle)) {
+  for (const h of handles) {
     const id: string = h.spec?.handleID ?? "";
     if (!id.startsWith("k8s-pod-network.") || liveHandles.has(id.toLowerCase())) continue;
     w.writes++;
     await ipam.releaseByHandle(id);
   }
-  for (const wep of await w.client.list(kinds.WorkloadEndpoint))
+  for (const wep of endpoints)
     if (!live.has(wep.spec?.containerID)) await w.remove(kinds.WorkloadEndpoint, wep);
 }

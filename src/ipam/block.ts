@@ -290,6 +290,16 @@ export class Block {
     return ordinals.length;
   }
 
+  /** The addresses `handleId` holds in this block, in ordinal order (Calico's IPsByHandle, one block). */
+  addressesOf(handleId: string): string[] {
+    const ips: string[] = [];
+    this.spec.allocations.forEach((idx, ordinal) => {
+      const h = idx === null ? undefined : this.spec.attributes[idx]?.handle_id;
+      if (h !== undefined && sanitizeHandle(h) === handleId) ips.push(ipText(this.ordinalToIp(ordinal)));
+    });
+    return ips;
+  }
+
   /** The attribute of an allocated address, or undefined if the address is free or outside the block. */
   attributeOf(ip: IpAddress): AllocationAttribute | undefined {
     const ordinal = this.ipToOrdinal(ip);

@@ -1048,7 +1048,13 @@ export class Ipam {
         const spec = this.mutableSpec(entry);
         const block = new Block(spec);
         const n = block.releaseByHandle(id, sequenceNumber);
-        if (n === 0) break;
+        if (n === 0) {
+          // Nothing of this handle is left in the block: a release or an assignment killed between its block
+          // and handle writes (the handle is written first). Drop the stale count, or the handle leaks for good.
+          if (sequenceNumber === undefined)
+            await this.handles.decrement(id, cidrText, Number.MAX_SAFE_INTEGER);
+          break;
+        }
         if (!(await this.writeReleased(entry, block))) continue;
         await this.handles.decrement(id, cidrText, n);
         total += n;
@@ -1056,6 +1062,24 @@ export class Ipam {
       }
     }
     return total;
+  }
+
+  /**
+   * The addresses a handle holds, read from the blocks its handle names (Calico's IPsByHandle); undefined when
+   * there is no such handle.
+   */
+  async ipsByHandle(handleId: string): Promise<string[] | undefined> {
+    const id = sanitizeHandle(handleId);
+    const handle = await this.kv.get(handleKey(id));
+    if (!handle) return undefined;
+    await this.sync();
+    const ips: string[] = [];
+    for (const cidrText of Object.keys((handle.value as ApiObject).spec.block ?? {})) {
+      const cidr = blockCidr(cidrText);
+      const entry = cidr && (await this.refreshBlock(cidr));
+      if (entry) ips.push(...new Block(entry.obj.spec).addressesOf(id));
+    }
+    return ips;
   }
 
   /** Gives up all of a host's block affinities (a node was removed); with `mustBeEmpty`, only empty blocks. */

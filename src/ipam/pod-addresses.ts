@@ -42,6 +42,13 @@ export async function assignPodAddresses(
   };
   if (podAnn[IP_ADDRS_NO_IPAM] !== undefined)
     throw new TortieError("Unsupported", `not supported yet: the ${IP_ADDRS_NO_IPAM} annotation`);
+  // A retried ADD (the kubelet killed after the allocation, before the pod was marked Running) gets the
+  // handle's addresses back; anything else the handle holds (a half-done earlier try) is released first.
+  const held = await ipam.ipsByHandle(handleId);
+  if (held !== undefined) {
+    if (held.length > 0 && fitsRequest(held, req)) return { handleId, ips: held };
+    await ipam.releaseByHandle(handleId);
+  }
   try {
     if (podAnn[IP_ADDRS] !== undefined) {
       const ips = parseStringList(podAnn[IP_ADDRS], IP_ADDRS).map((text) => {
@@ -97,6 +104,29 @@ export async function assignPodAddresses(
     await ipam.releaseByHandle(handleId).catch(() => undefined);
     throw e;
   }
+}
+
+/** `ips` are what a fresh assignment for this request would give: the pinned addresses, or one per family. */
+function fitsRequest(ips: string[], req: PodAddressRequest): boolean {
+  const podAnn = req.pod.metadata.annotations ?? {};
+  const pinned = podAnn[IP_ADDRS];
+  if (pinned !== undefined) {
+    let want: string[];
+    try {
+      want = parseStringList(pinned, IP_ADDRS).map((t) => {
+        const ip = parseIp(t);
+        return ip ? formatIp(ip) : t;
+      });
+    } catch {
+      return false;
+    }
+    return want.length === ips.length && want.every((ip) => ips.includes(ip));
+  }
+  const nsAnn = req.namespace.metadata.annotations ?? {};
+  const families = new Set(req.families ?? [4]);
+  if ((podAnn[POOLS_ANNOTATION[6]] ?? nsAnn[POOLS_ANNOTATION[6]]) !== undefined) families.add(6);
+  const v6 = ips.filter((ip) => ip.includes(":")).length;
+  return v6 === (families.has(6) ? 1 : 0) && ips.length - v6 === (families.has(4) ? 1 : 0);
 }
 
 function parseStringList(text: string, annotation: string): string[] {

@@ -16,10 +16,16 @@ export type ErrorCode =
 
 export class TortieError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string) {
+  /**
+   * The message is several lines on purpose (kubectl's "See '... -h' for help"), so the CLI prints it as it
+   * is; every other message is printed on one line, its control characters escaped (`escapeControl`).
+   */
+  readonly multiline: boolean;
+  constructor(code: ErrorCode, message: string, options: { multiline?: boolean } = {}) {
     super(message);
     this.code = code;
     this.name = `${code}Error`;
+    this.multiline = options.multiline ?? false;
   }
 }
 
@@ -92,4 +98,28 @@ export class UnsupportedError extends TortieError {
 
 export function isTortieError(e: unknown): e is TortieError {
   return e instanceof TortieError;
+}
+
+/**
+ * An error message as one line: control characters (a newline in a name, a NUL) are escaped the way Go's %q
+ * escapes them (kubectl quotes names with %q), so every error the CLI prints stays one line.
+ */
+export function escapeControl(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+  return text.replace(/[\u0000-\u001f\u007f\u0085\u2028\u2029]/g, (c) => {
+    const named: Record<string, string> = {
+      "\n": "\\n",
+      "\r": "\\r",
+      "\t": "\\t",
+      "\u0007": "\\a",
+      "\b": "\\b",
+      "\f": "\\f",
+      "\v": "\\v",
+    };
+    const code = c.charCodeAt(0);
+    return (
+      named[c] ??
+      (code < 0x80 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`)
+    );
+  });
 }

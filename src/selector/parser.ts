@@ -1,3 +1,4 @@
+import { MAX_SELECTOR_DEPTH } from "../lib/index.ts";
 import type { SelectorNode } from "./ast.ts";
 import { SelectorSyntaxError, type Token, tokenize } from "./tokenizer.ts";
 
@@ -8,6 +9,7 @@ import { SelectorSyntaxError, type Token, tokenize } from "./tokenizer.ts";
 export function parseSelectorAst(input: string): SelectorNode {
   const tokens = tokenize(input);
   let pos = 0;
+  let depth = 0;
   const peek = (): Token => tokens[pos]!;
   const next = (): Token => tokens[pos++]!;
 
@@ -77,7 +79,11 @@ export function parseSelectorAst(input: string): SelectorNode {
       case "has":
         return { op: "has", label: t.value };
       case "lparen": {
+        // Bounded so a hostile selector fails with a syntax error, not a stack overflow (lib/limits.ts).
+        if (++depth > MAX_SELECTOR_DEPTH)
+          throw new SelectorSyntaxError(`exceeded max depth of ${MAX_SELECTOR_DEPTH} parentheses`);
         const inner = orExpr();
+        depth--;
         if (next().kind !== "rparen") throw new SelectorSyntaxError("expected )");
         return inner;
       }

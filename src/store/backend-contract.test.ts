@@ -148,7 +148,7 @@ test("file backend: two instances (as two processes) see each other's writes and
 test("file backend: a damaged snapshot or an unusable directory is a clear error, and nothing is changed", async () => {
   const dir = tempDir();
   writeFileSync(join(dir, "snapshot.json"), "{damaged");
-  assert.throws(() => new FileBackend(dir), /store snapshot .*snapshot.json is unreadable/);
+  assert.throws(() => new FileBackend(dir), /store snapshot .*snapshot.json is damaged: not valid JSON/);
   assert.equal(readFileSync(join(dir, "snapshot.json"), "utf8"), "{damaged");
   const file = join(tempDir(), "a-file");
   writeFileSync(file, "");

@@ -3,62 +3,49 @@ import {
   existsSync,
   fdatasyncSync,
   fstatSync,
-  fsyncSync,
   ftruncateSync,
   mkdirSync,
   openSync,
   readFileSync,
   readSync,
-  renameSync,
   statSync,
   writeSync,
 } from "node:fs";
 import { join, resolve } from "node:path";
 import { deepClone, TortieError } from "../lib/index.ts";
+import { writeFileAtomic } from "./atomic-file.ts";
 import type { StoreBackend, StoredValue, WatchEvent, WriteHints } from "./backend.ts";
+import { faultBeforeWalAppend } from "./fault-injection.ts";
+import { LOCK_KEY } from "./lock-key.ts";
 import { KeySpace } from "./memory-backend.ts";
+import { tighten } from "./permissions.ts";
 import { ProcessLock } from "./process-lock.ts";
+import {
+  decodeSnapshot,
+  encodeHeader,
+  encodeRecord,
+  encodeSnapshot,
+  type LogHeader,
+  type LogRecord,
+  RECOVERY,
+} from "./wal-format.ts";
+import { WalScanner } from "./wal-scanner.ts";
 
-/** One line of the write-ahead log. `c` is the key's create revision (puts only). */
-interface LogRecord {
-  r: number;
-  t: "put" | "delete";
-  k: string;
-  v?: unknown;
-  c?: number;
+export const SNAPSHOT = "snapshot.json";
+export const WAL = "wal.log";
+
+/** Blocks this thread for `ms` (a reload racing a compaction waits for the compacting writer to finish). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-interface Snapshot {
-  format: 1;
+/** What `tortie store check` reports about a store that read cleanly. */
+export interface StoreSummary {
+  dir: string;
   revision: number;
-  /** [key, createRevision, modRevision, value] */
-  entries: [string, number, number, unknown][];
-}
-
-const SNAPSHOT = "snapshot.json";
-const WAL = "wal.log";
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Writes a file so that readers see the old content or the new, never a mix: temp file, fsync, rename. */
-function writeFileAtomic(dir: string, name: string, data: string): void {
-  const tmp = join(dir, `.${name}.${process.pid}.tmp`);
-  const fd = openSync(tmp, "w");
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, join(dir, name));
-  fsyncDir(dir);
+  keys: number;
+  snapshot: { revision: number; format: number; bytes: number } | undefined;
+  log: { base: number; format: number; records: number; bytes: number; tornBytes: number } | undefined;
 }
 
 /** A write waiting for the next group commit. `value` is already the store's own copy. */
@@ -97,6 +84,11 @@ export class FileBackend implements StoreBackend {
   private walIno = -1;
   private walOffset = 0;
   private walRecords = 0;
+  /** Checks each log line read, and knows the last revision and line number. */
+  private scan: WalScanner;
+  private snapInfo: StoreSummary["snapshot"];
+  /** The store was found damaged: every later call fails with this, and nothing is written. */
+  private failure: unknown;
   private readonly options: Required<FileBackendOptions>;
   private pollTimer: NodeJS.Timeout | undefined;
   private watchers = 0;
@@ -107,11 +99,15 @@ export class FileBackend implements StoreBackend {
   constructor(dir: string, options: FileBackendOptions = {}) {
     this.dir = resolve(dir);
     try {
-      mkdirSync(this.dir, { recursive: true });
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      // Tighten a store made by an older tortie (or under a loose umask); another user's store is left alone.
+      tighten(this.dir, 0o700);
+      for (const name of [SNAPSHOT, WAL, LOCK_KEY]) tighten(join(this.dir, name), 0o600);
     } catch (e) {
       throw new TortieError("Invalid", `cannot use ${this.dir} as a store: ${(e as Error).message}`);
     }
     this.lock = new ProcessLock(this.dir);
+    this.scan = new WalScanner(this.walPath());
     this.options = { compactAfterRecords: 50_000, pollIntervalMs: 50, ...options };
     this.reload();
   }
@@ -122,52 +118,77 @@ export class FileBackend implements StoreBackend {
 
   /** Loads snapshot + log from scratch (at start, or after another process compacted). */
   private reload(): void {
+    let mismatch = "";
     for (let attempt = 0; attempt < 10; attempt++) {
+      if (attempt > 0) sleepSync(2 * attempt);
       const space = new KeySpace();
       const snapPath = join(this.dir, SNAPSHOT);
       let snapRev = 0;
-      if (existsSync(snapPath)) {
-        let snap: Snapshot;
-        try {
-          snap = JSON.parse(readFileSync(snapPath, "utf8")) as Snapshot;
-        } catch (e) {
-          // Snapshots are replaced atomically, so this is damage from outside tortie: say so, change nothing.
-          throw new TortieError(
-            "Internal",
-            `store snapshot ${snapPath} is unreadable (${(e as Error).message}); restore it from a backup or move the state dir aside`,
+      let text: Buffer | undefined;
+      try {
+        text = readFileSync(snapPath);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "ENOENT")
+          throw this.fail(
+            new TortieError("Internal", `cannot read store snapshot ${snapPath}: ${(e as Error).message}`),
           );
+      }
+      this.snapInfo = undefined;
+      if (text !== undefined) {
+        let snap: ReturnType<typeof decodeSnapshot>;
+        try {
+          snap = decodeSnapshot(text, snapPath);
+        } catch (e) {
+          throw this.fail(e);
         }
         for (const [key, c, m, value] of snap.entries)
           space.load({ key, value, createRevision: c, modRevision: m });
         space.rev = snap.revision;
         space.compactedRevision = snap.revision;
         snapRev = snap.revision;
+        this.snapInfo = { revision: snapRev, format: snap.format, bytes: text.length };
       }
       this.space = space;
       this.walIno = -1;
       this.walOffset = 0;
       this.walRecords = 0;
-      if (!existsSync(this.walPath())) return;
-      const base = this.readWalTail(true);
-      if (base === undefined || base === snapRev) return;
-      // The log continues a newer snapshot than the one we read: a compaction raced us. Read again.
+      this.scan = new WalScanner(this.walPath());
+      this.scan.lastRev = snapRev;
+      const header = this.readWalTail(true);
+      if (header === undefined) return; // no log yet
+      // A log whose base is older than the snapshot is the one a compaction folded in and then died (or is
+      // about to replace): fine as long as it reaches the snapshot's revision (records up to it are skipped).
+      if (header.base === snapRev || (header.base < snapRev && this.scan.lastRev >= snapRev)) return;
+      // Otherwise a compaction may be racing us (we read the old snapshot and the new log, or the reverse).
+      mismatch =
+        header.base > snapRev
+          ? `store log ${this.walPath()} continues revision ${header.base}, but the snapshot holds revision ${snapRev}`
+          : `store log ${this.walPath()} ends at revision ${this.scan.lastRev}, before the snapshot's revision ${snapRev}`;
     }
-    throw new TortieError(
-      "Internal",
-      `store at ${this.dir} keeps changing under a reload; is it being compacted in a loop?`,
-    );
+    throw this.fail(new TortieError("Internal", `${mismatch}; ${RECOVERY}`));
+  }
+
+  /** Remembers that the store is damaged (nothing may be written any more) and returns the error to throw. */
+  private fail(e: unknown): unknown {
+    this.failure = e;
+    return e;
   }
 
   /**
-   * Applies complete log lines past our offset. Returns the log's base revision when the header was read.
-   * A trailing line without its newline is a write in progress or torn by a crash: not applied.
+   * Applies complete log lines past our offset, checking each (header shape, checksum, record shape, revisions
+   * counting up by one). Returns the header when it was read. Only a torn tail is passed over: a last line
+   * without its newline (a write in progress, or cut by a crash); the next writer truncates it. Any other damage
+   * throws, naming the line.
    */
-  private readWalTail(fromStart = false): number | undefined {
+  private readWalTail(fromStart = false): LogHeader | undefined {
     let fd: number;
     try {
       fd = openSync(this.walPath(), "r");
-    } catch {
-      return undefined;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw this.fail(
+        new TortieError("Internal", `cannot read store log ${this.walPath()}: ${(e as Error).message}`),
+      );
     }
     try {
       const st = fstatSync(fd);
@@ -178,6 +199,8 @@ export class FileBackend implements StoreBackend {
         return undefined;
       }
       this.walIno = st.ino;
+      if (st.size === 0 && this.walOffset === 0)
+        throw this.fail(this.scan.damaged(0, "the log is empty, but it always starts with a header line"));
       if (st.size <= this.walOffset) return undefined;
       const buf = Buffer.alloc(st.size - this.walOffset);
       let read = 0;
@@ -186,37 +209,52 @@ export class FileBackend implements StoreBackend {
         if (n === 0) break;
         read += n;
       }
-      let base: number | undefined;
+      let header: LogHeader | undefined;
       let start = 0;
       while (true) {
         const nl = buf.indexOf(10, start);
-        if (nl === -1 || nl >= read) break;
-        const line = buf.toString("utf8", start, nl);
-        let rec: LogRecord | { base: number };
-        try {
-          rec = JSON.parse(line);
-        } catch {
-          break; // garbage from a crash before fsync: the log ends here
+        if (nl === -1 || nl >= read) {
+          // The header is written whole (by a rename), so a header without its newline is damage, not a crash.
+          if (this.walOffset + start === 0)
+            throw this.fail(this.scan.damaged(0, "the header line is incomplete"));
+          break; // a torn tail: nothing more to apply
         }
-        if ("base" in rec) base = rec.base;
-        else if (rec.r > this.space.rev) {
-          const createRevision =
-            rec.t === "put" ? (rec.c ?? rec.r) : (this.space.entries.get(rec.k)?.createRevision ?? rec.r);
-          this.space.apply(
-            {
-              type: rec.t,
-              key: rec.k,
-              value: rec.t === "put" ? rec.v : this.space.entries.get(rec.k)?.value,
-              revision: rec.r,
-            },
-            createRevision,
-          );
-          this.walRecords++;
+        const offset = this.walOffset + start;
+        let got: ReturnType<WalScanner["next"]>;
+        try {
+          got = this.scan.next(buf.subarray(start, nl), offset, buf.indexOf(10, nl + 1) === -1);
+        } catch (e) {
+          throw this.fail(e);
         }
         start = nl + 1;
+        if ("base" in got) {
+          header = got;
+          // A log continuing a newer snapshot than ours: the caller reads both again.
+          if (fromStart && got.base > this.space.rev) break;
+          continue;
+        }
+        if (got.r > this.space.rev) {
+          const cur = this.space.entries.get(got.k);
+          if (got.t === "delete" && !cur)
+            throw this.fail(
+              this.scan.damaged(
+                offset,
+                `the record deletes ${got.k}, which does not exist`,
+                got.r,
+                this.scan.lines,
+              ),
+            );
+          const createRevision =
+            got.t === "put" ? (got.c ?? (cur ? cur.createRevision : got.r)) : cur!.createRevision;
+          this.space.apply(
+            { type: got.t, key: got.k, value: got.t === "put" ? got.v : cur!.value, revision: got.r },
+            createRevision,
+          );
+        }
+        this.walRecords++;
       }
       this.walOffset += start;
-      return base;
+      return header;
     } finally {
       if (fd !== -1) closeSync(fd);
     }
@@ -224,6 +262,7 @@ export class FileBackend implements StoreBackend {
 
   /** Catches up with other processes' writes. */
   private refresh(): void {
+    if (this.failure !== undefined) throw this.failure;
     if (this.walIno === -1) {
       if (existsSync(this.walPath())) this.reload();
       return;
@@ -239,11 +278,13 @@ export class FileBackend implements StoreBackend {
   }
 
   private createWal(baseRevision: number): void {
-    writeFileAtomic(this.dir, WAL, `${JSON.stringify({ base: baseRevision })}\n`);
+    const header = encodeHeader(baseRevision);
+    writeFileAtomic(this.dir, WAL, header);
     const st = statSync(this.walPath());
     this.walIno = st.ino;
     this.walOffset = st.size;
     this.walRecords = 0;
+    this.scan.started(baseRevision);
   }
 
   /** Appends log lines with one write and one fdatasync: a batch is durable as a whole before anyone is told. */
@@ -254,9 +295,10 @@ export class FileBackend implements StoreBackend {
       // Drop a torn tail left by a writer that died mid-write, so the log stays line-aligned.
       if (fstatSync(fd).size !== this.walOffset) ftruncateSync(fd, this.walOffset);
       let text = "";
-      for (const rec of recs) text += `${JSON.stringify(rec)}\n`;
+      for (const rec of recs) text += encodeRecord(rec);
       const data = Buffer.from(text);
       try {
+        faultBeforeWalAppend(fd, data, this.walOffset);
         let written = 0;
         while (written < data.length)
           written += writeSync(fd, data, written, data.length - written, this.walOffset + written);
@@ -274,6 +316,7 @@ export class FileBackend implements StoreBackend {
       this.syncs++;
       this.walOffset += data.length;
       this.walRecords += recs.length;
+      this.scan.appended(recs);
     } finally {
       closeSync(fd);
     }
@@ -399,14 +442,57 @@ export class FileBackend implements StoreBackend {
 
   /** Folds the log into a new snapshot (under the lock). History before it is gone: watchers get Compacted. */
   private snapshot(): void {
-    const snap: Snapshot = {
-      format: 1,
-      revision: this.space.rev,
-      entries: [...this.space.entries.values()].map((e) => [e.key, e.createRevision, e.modRevision, e.value]),
-    };
-    writeFileAtomic(this.dir, SNAPSHOT, JSON.stringify(snap));
+    const text = encodeSnapshot(
+      this.space.rev,
+      [...this.space.entries.values()].map((e) => [e.key, e.createRevision, e.modRevision, e.value]),
+    );
+    writeFileAtomic(this.dir, SNAPSHOT, text);
+    this.snapInfo = { revision: this.space.rev, format: 2, bytes: text.length };
     this.createWal(this.space.rev);
     this.space.compact(this.space.rev);
+  }
+
+  /** What `tortie store check` prints: everything was verified on the way in (and again from the start now). */
+  summary(): StoreSummary {
+    this.reload();
+    const h = this.scan.header;
+    let size = 0;
+    try {
+      size = statSync(this.walPath()).size;
+    } catch {
+      // No log yet.
+    }
+    return {
+      dir: this.dir,
+      revision: this.space.rev,
+      keys: this.space.entries.size,
+      snapshot: this.snapInfo,
+      log: h && {
+        base: h.base,
+        format: h.format,
+        records: this.walRecords,
+        bytes: size,
+        tornBytes: size - this.walOffset,
+      },
+    };
+  }
+
+  /**
+   * The whole store as one sealed snapshot (the backup format), read under the lock so no write is half in it:
+   * every write acknowledged before the call is in it.
+   */
+  exportSnapshot(): Promise<{ text: Buffer; revision: number; keys: number }> {
+    return this.lock.withLock(() => {
+      this.refresh();
+      const entries = [...this.space.entries.values()].map(
+        (e) => [e.key, e.createRevision, e.modRevision, e.value] as [string, number, number, unknown],
+      );
+      return {
+        text: encodeSnapshot(this.space.rev, entries),
+        revision: this.space.rev,
+        keys: entries.length,
+      };
+    });
   }
 
   async revision(): Promise<number> {
@@ -457,7 +543,13 @@ export class FileBackend implements StoreBackend {
     let unsubscribe = space.subscribe(prefix, fromRevision, deliver);
     this.watchers++;
     if (!this.pollTimer) {
-      this.pollTimer = setInterval(() => this.refresh(), this.options.pollIntervalMs);
+      this.pollTimer = setInterval(() => {
+        try {
+          this.refresh();
+        } catch {
+          // Damage found by the poll: remembered in `failure`, and the next call of this backend throws it.
+        }
+      }, this.options.pollIntervalMs);
       this.pollTimer.unref();
     }
     const check = setInterval(() => {

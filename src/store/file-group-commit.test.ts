@@ -53,11 +53,13 @@ test("group commit: N concurrent writes share fdatasyncs, each is durable when i
     items.map((i) => (i.value as { i: number }).i).sort((x, y) => x - y),
     Array.from({ length: n }, (_, i) => i),
   );
-  // The log format is unchanged: a header, then one JSON record per write.
+  // The log format: a header, then one sealed JSON record per write (the checksum is its last field).
   const lines = readFileSync(join(dir, "wal.log"), "utf8").trimEnd().split("\n");
-  assert.deepEqual(JSON.parse(lines[0]!), { base: 0 });
+  assert.deepEqual(JSON.parse(lines[0]!), { base: 0, format: 2 });
   assert.equal(lines.length, n + 2);
-  assert.deepEqual(JSON.parse(lines[2]!), { r: 2, t: "put", k: "/k/0", v: { i: 0 }, c: 2 });
+  const { s, ...rec } = JSON.parse(lines[2]!);
+  assert.deepEqual(rec, { r: 2, t: "put", k: "/k/0", v: { i: 0 }, c: 2 });
+  assert.match(s, /^[0-9a-f]{8}$/);
 });
 
 test("group commit: a write that fails its check fails alone; later writes in the batch see the earlier ones", async () => {

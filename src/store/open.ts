@@ -1,5 +1,6 @@
 import { join, resolve } from "node:path";
 import { FileBackend } from "./file-backend.ts";
+import { secureStateDir } from "./permissions.ts";
 import { ResourceClient } from "./resource-client.ts";
 
 /** The state directory: `--state-dir`, else $TORTIE_STATE_DIR, else ./.tortie (CLI.md). */
@@ -8,5 +9,6 @@ export function resolveStateDir(flag?: string): string {
 }
 
 export function openFileStore(stateDir: string, options: { now?: () => Date } = {}): ResourceClient {
+  secureStateDir(stateDir);
   return new ResourceClient(new FileBackend(join(stateDir, "store")), options);
 }

@@ -1,19 +1,35 @@
 import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:net";
 import { TortieError } from "../lib/index.ts";
+import { lockHolder, readOrCreateLockKey } from "./lock-key.ts";
 
 /**
  * A mutex between processes that the kernel releases when its holder dies, even by SIGKILL: an abstract
- * Unix socket (Linux) named after the store directory. Binding succeeds for exactly one process at a time.
- * Abstract sockets are per network namespace; every tortie process that writes a store runs in the root one.
+ * Unix socket (Linux). Binding succeeds for exactly one process at a time, and the name is gone the moment its
+ * holder dies, so the lock is never stale. Abstract sockets are per network namespace; every tortie process that
+ * writes a store runs in the root one.
+ *
+ * The name is derived from a random secret in `<store>/lock.key` (0600 in a 0700 directory, made once), not
+ * from the store's path: a process that cannot read the state dir (another user) cannot name the socket, so it
+ * cannot squat it and wedge every write. The key is read when the lock is first taken, so readers never make it.
  */
 export class ProcessLock {
-  private readonly address: string;
+  private readonly storeDir: string;
+  private address: string | undefined;
   private server: Server | undefined;
   private queue: Promise<void> = Promise.resolve();
 
   constructor(storeDir: string) {
-    this.address = `\0tortie-store-${createHash("sha256").update(storeDir).digest("hex").slice(0, 32)}`;
+    this.storeDir = storeDir;
+  }
+
+  /** The abstract socket's name (without the leading NUL), made from the store's lock key. */
+  lockName(): string {
+    this.address ??= `\0tortie-lock-${createHash("sha256")
+      .update(readOrCreateLockKey(this.storeDir))
+      .digest("hex")
+      .slice(0, 40)}`;
+    return this.address.slice(1);
   }
 
   private tryBind(): Promise<Server | undefined> {
@@ -23,7 +39,7 @@ export class ProcessLock {
         if (err.code === "EADDRINUSE") resolve(undefined);
         else reject(err);
       });
-      server.listen(this.address, () => resolve(server));
+      server.listen(`\0${this.lockName()}`, () => resolve(server));
     });
   }
 
@@ -40,7 +56,7 @@ export class ProcessLock {
       if (Date.now() > deadline)
         throw new TortieError(
           "Locked",
-          `the store is locked by another tortie process (waited ${timeoutMs} ms)`,
+          `the store ${this.storeDir} is locked by ${lockHolder(this.lockName())} (waited ${timeoutMs} ms)`,
         );
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 20);
@@ -54,7 +70,7 @@ export class ProcessLock {
   }
 
   /** Runs `fn` holding the lock; calls from this process queue up behind each other. */
-  withLock<T>(fn: () => Promise<T> | T, timeoutMs = 30_000): Promise<T> {
+  withLock<T>(fn: () => Promise<T> | T, timeoutMs = lockTimeoutMs()): Promise<T> {
     const run = this.queue.then(async () => {
       await this.acquire(timeoutMs);
       try {
@@ -69,4 +85,10 @@ export class ProcessLock {
     );
     return run;
   }
+}
+
+/** 30 s, or `TORTIE_LOCK_TIMEOUT_MS` (tests that check the message of a lock held too long). */
+function lockTimeoutMs(): number {
+  const raw = process.env.TORTIE_LOCK_TIMEOUT_MS;
+  return raw && /^\d+$/.test(raw) ? Number(raw) : 30_000;
 }

@@ -4,9 +4,12 @@ import {
   apiVersionOf,
   describeObject,
   findKind,
+  immutableMetaProblems,
+  ipv4MappedProblem,
   type KindDef,
   keyFor,
   kindsNamed,
+  poolComparable,
   prefixFor,
   prepareObject,
 } from "../api/index.ts";
@@ -126,7 +129,8 @@ export class ResourceClient {
   }
 
   private guardManaged(def: KindDef, opts: WriteOptions): void {
-    if (def.managedBy && !opts.asController)
+    // An own property only: a polluted Object.prototype.asController must never open a read-only kind.
+    if (def.managedBy && !(Object.hasOwn(opts, "asController") && opts.asController === true))
       throw new TortieError("Unsupported", `${def.kind} is read-only: ${def.managedBy}`);
   }
 
@@ -148,12 +152,20 @@ export class ResourceClient {
       }
       for (const other of await this.list(def)) {
         const oc = parseCidr(other.spec.cidr);
-        if (other.metadata.name !== o.metadata.name && cidr && oc && cidrsOverlap(cidr, oc))
+        // An IPv4-mapped pool is compared as the IPv4 network it maps, as libcalico-go's Go types do.
+        if (
+          other.metadata.name !== o.metadata.name &&
+          cidr &&
+          oc &&
+          cidrsOverlap(poolComparable(cidr), poolComparable(oc))
+        )
           problems.push({
             path: "spec.cidr",
             message: `IPPool(${o.metadata.name}) CIDR overlaps with IPPool(${other.metadata.name}) CIDR ${other.spec.cidr}`,
           });
       }
+      const mapped = problems.length === 0 && cidr ? ipv4MappedProblem(o.spec.cidr, cidr) : undefined;
+      if (mapped) problems.push({ path: "spec.cidr", message: mapped });
     }
     if (problems.length > 0) throw new ValidationError(describeObject(def, o), problems);
     for (const plugin of this.plugins) await plugin.admit(def, o, existing, this);
@@ -205,6 +217,8 @@ export class ResourceClient {
       );
     if (wanted !== undefined && wanted !== live.metadata.resourceVersion) throw conflict();
     const o = prepareObject(def, input);
+    const immutable = immutableMetaProblems(live, o);
+    if (immutable.length > 0) throw new ValidationError(describeObject(def, o), immutable);
     if (!opts.withStatus && live.status !== undefined) o.status = live.status;
     await this.admit(def, o, live);
     const meta = o.metadata;

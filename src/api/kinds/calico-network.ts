@@ -15,6 +15,7 @@ import {
   str,
   strList,
 } from "../schema-helpers.ts";
+import { calicoPortSetting, felixConfigurationSpec } from "./felix-config-schema.ts";
 
 const G = "projectcalico.org";
 const V = "v3";
@@ -381,38 +382,8 @@ export const FelixConfiguration: KindDef = {
   plural: "felixconfigurations",
   calicoctlNames: ["felixconfiguration", "felixconfigurations", "felixconfig", "felixconfigs"],
   namespaced: false,
-  // Felix has ~200 settings; the ones tortie acts on are typed, the others are stored as given (docs/API.md).
-  body: () => ({
-    spec: z.looseObject({
-      wireguardEnabled: bool.optional(),
-      wireguardEnabledV6: bool.optional(),
-      wireguardInterfaceName: str.optional(),
-      wireguardListeningPort: int.min(1).max(65535).optional(),
-      wireguardMTU: int.optional(),
-      wireguardRoutingRulePriority: int.optional(),
-      wireguardHostEncryptionEnabled: bool.optional(),
-      failsafeInboundHostPorts: z
-        .array(obj({ protocol: str.optional(), port: int, net: str.optional() }))
-        .optional(),
-      failsafeOutboundHostPorts: z
-        .array(obj({ protocol: str.optional(), port: int, net: str.optional() }))
-        .optional(),
-      defaultEndpointToHostAction: z.enum(["Drop", "Accept", "Return"]).optional(),
-      bpfEnabled: bool.optional(),
-      bpfExternalServiceMode: z.enum(["Tunnel", "DSR"]).optional(),
-      bpfKubeProxyIptablesCleanupEnabled: bool.optional(),
-      logSeverityScreen: str.optional(),
-      reportingInterval: str.optional(),
-      vxlanEnabled: bool.optional(),
-      vxlanPort: int.optional(),
-      vxlanVNI: int.optional(),
-      ipipEnabled: bool.optional(),
-      natOutgoingAddress: ipString.optional(),
-      interfacePrefix: str.optional(),
-      routeTableRange: opaque.optional(),
-      healthPort: int.optional(),
-    }),
-  }),
+  // Every setting Felix has is known (strict, like calicoctl); the ones tortie acts on are typed (docs/API.md).
+  body: () => ({ spec: felixConfigurationSpec() }),
 };
 
 export const KubeControllersConfiguration: KindDef = {
@@ -433,8 +404,8 @@ export const KubeControllersConfiguration: KindDef = {
       logSeverityScreen: str.optional(),
       healthChecks: z.enum(["Enabled", "Disabled"]).optional(),
       etcdV3CompactionPeriod: str.optional(),
-      prometheusMetricsPort: int.optional(),
-      debugProfilePort: int.optional(),
+      prometheusMetricsPort: calicoPortSetting().optional(),
+      debugProfilePort: calicoPortSetting().optional(),
       controllers: obj({
         node: obj({
           reconcilerPeriod: str.optional(),

@@ -21,9 +21,9 @@ import {
   strList,
   strMap,
 } from "../schema-helpers.ts";
+import { checkPortName } from "./k8s-field-rules.ts";
 import { ConfigMap, Secret } from "./kubernetes-config.ts";
-
-const IANA_SVC_NAME = /^(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+import { checkReplicas } from "./replicas.ts";
 
 export const containerPort = lazySchema(() =>
   obj({
@@ -97,10 +97,12 @@ function checkPodSpec(spec: Record<string, unknown> | undefined, path: string, o
       out.push({ path: `${path}.containers[${i}].name`, message: `Duplicate value: "${name}"` });
     names.add(name);
     for (const [j, p] of ((c.ports as Record<string, unknown>[] | undefined) ?? []).entries()) {
-      if (p.name !== undefined && !IANA_SVC_NAME.test(String(p.name)))
+      if (p.name !== undefined)
+        checkPortName(`${path}.containers[${i}].ports[${j}].name`, String(p.name), out);
+      if (typeof p.hostPort === "number" && p.hostPort !== 0 && (p.hostPort < 1 || p.hostPort > 65535))
         out.push({
-          path: `${path}.containers[${i}].ports[${j}].name`,
-          message: `invalid port name ${JSON.stringify(p.name)}`,
+          path: `${path}.containers[${i}].ports[${j}].hostPort`,
+          message: `Invalid value: ${p.hostPort}: must be between 1 and 65535, inclusive`,
         });
     }
   }
@@ -269,6 +271,7 @@ export const Service: KindDef = {
           path: `spec.ports[${i}].targetPort`,
           message: `Invalid value: ${p.targetPort}: must be between 1 and 65535, inclusive`,
         });
+      if (typeof p.targetPort === "string") checkPortName(`spec.ports[${i}].targetPort`, p.targetPort, out);
     }
     if (
       s.externalTrafficPolicy !== undefined &&
@@ -424,6 +427,7 @@ export const Deployment: KindDef = {
       (s.selector?.matchExpressions ?? []).length === 0
     )
       out.push({ path: "spec.selector", message: "Invalid value: empty selector is invalid for deployment" });
+    checkReplicas(o, out);
     checkPodSpec(s.template?.spec, "spec.template.spec", out);
   },
 };
@@ -451,6 +455,7 @@ export const ReplicaSet: KindDef = {
     defaultPodSpec(o.spec.template?.spec);
   },
   check(o, out) {
+    checkReplicas(o, out);
     checkPodSpec(o.spec.template?.spec, "spec.template.spec", out);
   },
 };
@@ -511,11 +516,7 @@ function checkNetworkPolicyRules(
           path: `${path}.port`,
           message: `Invalid value: ${port.port}: must be between 1 and 65535, inclusive`,
         });
-      if (typeof port.port === "string" && !IANA_SVC_NAME.test(port.port))
-        out.push({
-          path: `${path}.port`,
-          message: `Invalid value: "${port.port}": must be a valid port name`,
-        });
+      if (typeof port.port === "string") checkPortName(`${path}.port`, port.port, out);
       if (port.endPort !== undefined) {
         if (typeof port.port !== "number")
           out.push({

@@ -1,0 +1,82 @@
+import * as z from "zod";
+import {
+  bool,
+  int,
+  intOrString,
+  ipString,
+  lazySchema,
+  obj,
+  opaque,
+  str,
+  strList,
+} from "../schema-helpers.ts";
+import { FELIX_FIELDS, FELIX_PORT_FIELDS } from "./felix-config-fields.ts";
+
+/**
+ * A TCP/UDP port setting, 0 to 65535 (1 to 65535 with `min` 1), refused with libcalico-go's validator text
+ * (`validate:"omitempty,gte=0,lte=65535"`): "error with field HealthPort = '70000' (Reason: failed to validate
+ * Field: HealthPort because of Tag: lte )".
+ */
+export const calicoPortSetting = (min = 0) =>
+  int.superRefine((n, ctx) => {
+    if (n < min || n > 65535)
+      ctx.addIssue({
+        code: "custom",
+        message: `must be between ${min} and 65535`,
+        params: { calicoTag: n > 65535 ? "lte" : min > 0 ? "gt" : "gte", value: n },
+      });
+  });
+
+/** ProtoPort: Felix's failsafe ports (port is a uint16). */
+const protoPort = lazySchema(() =>
+  obj({ protocol: str.optional(), port: calicoPortSetting(), net: str.optional() }),
+);
+
+/** The settings tortie acts on, typed; see docs/API.md. */
+function typedSettings(): z.ZodRawShape {
+  return {
+    wireguardEnabled: bool.optional(),
+    wireguardEnabledV6: bool.optional(),
+    wireguardInterfaceName: str.optional(),
+    wireguardListeningPort: calicoPortSetting(1).optional(),
+    wireguardListeningPortV6: calicoPortSetting(1).optional(),
+    wireguardMTU: int.optional(),
+    wireguardRoutingRulePriority: int.optional(),
+    wireguardHostEncryptionEnabled: bool.optional(),
+    failsafeInboundHostPorts: z.array(protoPort()).optional(),
+    failsafeOutboundHostPorts: z.array(protoPort()).optional(),
+    defaultEndpointToHostAction: z.enum(["Drop", "Accept", "Return"]).optional(),
+    bpfEnabled: bool.optional(),
+    bpfExternalServiceMode: z.enum(["Tunnel", "DSR"]).optional(),
+    bpfKubeProxyIptablesCleanupEnabled: bool.optional(),
+    logSeverityScreen: str.optional(),
+    reportingInterval: str.optional(),
+    vxlanEnabled: bool.optional(),
+    vxlanVNI: int.optional(),
+    ipipEnabled: bool.optional(),
+    natOutgoingAddress: ipString.optional(),
+    interfacePrefix: str.optional(),
+    routeTableRange: opaque.optional(),
+  };
+}
+
+/**
+ * FelixConfiguration.spec, strict: every field Calico knows (felix-config-fields.ts) with its JSON type, the
+ * settings tortie acts on typed more closely, and an unknown field refused as calicoctl's strict decoding does.
+ */
+export const felixConfigurationSpec = lazySchema(() => {
+  const byType = {
+    bool: bool,
+    int: int,
+    string: str,
+    strings: strList,
+    array: z.array(z.unknown()),
+    object: opaque,
+    intOrString: intOrString,
+  } as const;
+  const shape: Record<string, z.ZodType> = {};
+  for (const [type, names] of Object.entries(FELIX_FIELDS) as [keyof typeof byType, readonly string[]][])
+    for (const name of names) shape[name] = byType[type].optional();
+  for (const name of FELIX_PORT_FIELDS) shape[name] = calicoPortSetting().optional();
+  return obj({ ...shape, ...typedSettings() });
+});
