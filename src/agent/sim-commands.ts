@@ -203,11 +203,12 @@ function pingCommand(cluster: SimCluster, k: Kernel, args: string[]): CommandRes
     if (args[i] === "-c") {
       const text = args[++i];
       if (text === undefined) return fail("ping: option requires an argument -- 'c'\n", 2);
-      if (!/^-?\d+$/.test(text)) return fail(`ping: invalid argument: '${text}'\n`);
-      // iputils parses with strtoll: past 2^63-1 is ERANGE, below 1 is out of its range.
+      // iputils parses with strtol: leading white space and a sign are taken, anything after the digits is not;
+      // past 2^63-1 is ERANGE, below 1 is out of its range.
+      if (!/^[\t\n\v\f\r ]*[+-]?\d+$/.test(text)) return fail(`ping: invalid argument: '${text}'\n`);
       if (BigInt(text) > 9223372036854775807n || BigInt(text) < -9223372036854775808n)
         return fail(`ping: invalid argument: '${text}': Numerical result out of range\n`);
-      count = Number(text);
+      count = Number(BigInt(text));
       if (count < 1)
         return fail(`ping: invalid argument: '${text}': out of range: 1 <= value <= 9223372036854775807\n`);
       if (count > MAX_SIM_PING_COUNT)

@@ -1,7 +1,14 @@
 import { isMap, isSeq, LineCounter, stringify } from "yaml";
 import { isPlainObject, MAX_REQUEST_BYTES, ParseError, requestTooLargeMessage } from "../lib/index.ts";
 import type { ApiObject } from "./object.ts";
-import { checkKeys, checkPlainData, documentToJs, parseDocumentsBounded } from "./yaml-guard.ts";
+import {
+  checkAliasWork,
+  checkKeys,
+  checkPlainData,
+  documentToJs,
+  jsonOver,
+  parseDocumentsBounded,
+} from "./yaml-guard.ts";
 
 /** One resource read from a manifest, with enough context to point at the line a problem came from. */
 export interface ManifestEntry {
@@ -41,6 +48,7 @@ export function parseManifests(text: string, source: string): ManifestEntry[] {
       throw new ParseError(source, `invalid YAML: ${err.message.split("\n")[0]}`, pos.line, pos.col);
     }
     const docLine = lineCounter.linePos(doc.range[0]).line;
+    checkAliasWork(doc, source, docLine);
     checkKeys(doc, source, lineCounter);
     const value = documentToJs(doc, source, docLine);
     checkPlainData(value, (m) => new ParseError(source, `invalid YAML: ${m}`, docLine));
@@ -67,8 +75,7 @@ export function parseManifests(text: string, source: string): ManifestEntry[] {
         throw new ParseError(source, "metadata must be a mapping", line);
       const object = { ...item, metadata: (item.metadata ?? {}) as ApiObject["metadata"] } as ApiObject;
       // kubectl sends each object as its own request, so the API server's body limit applies per object.
-      if (Buffer.byteLength(JSON.stringify(object)) > MAX_REQUEST_BYTES)
-        throw new ParseError(source, requestTooLargeMessage(), line);
+      if (jsonOver(object, MAX_REQUEST_BYTES)) throw new ParseError(source, requestTooLargeMessage(), line);
       out.push({
         object,
         source,

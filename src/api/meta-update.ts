@@ -2,20 +2,13 @@ import type { FieldProblem } from "../lib/index.ts";
 import type { ApiObject } from "./object.ts";
 
 /**
- * ValidateObjectMetaUpdate's immutable fields that a client can send: an update (replace, apply, any patch) that
- * carries a uid or creationTimestamp other than the stored one is refused, as the API server refuses it. Absent
- * (or null, as `kubectl get -o yaml` prints a fresh object's timestamp) means "keep".
+ * ValidateObjectMetaUpdate's immutable uid: an update (replace, apply, any patch) that carries a uid other than the
+ * stored one is refused, as the API server refuses it. Absent (or null/empty) means "keep". A changed
+ * creationTimestamp is not refused: the API server's BeforeUpdate ignores it and keeps the stored one, as
+ * ResourceClient.update does.
  */
 export function immutableMetaProblems(live: ApiObject, next: ApiObject): FieldProblem[] {
-  const out: FieldProblem[] = [];
-  for (const field of ["uid", "creationTimestamp"] as const) {
-    const v = next.metadata?.[field] as unknown;
-    if (v === undefined || v === null || v === "") continue;
-    if (v !== live.metadata[field])
-      out.push({
-        path: `metadata.${field}`,
-        message: `Invalid value: ${JSON.stringify(v)}: field is immutable`,
-      });
-  }
-  return out;
+  const v = next.metadata?.uid as unknown;
+  if (v === undefined || v === null || v === "" || v === live.metadata.uid) return [];
+  return [{ path: "metadata.uid", message: `Invalid value: ${JSON.stringify(v)}: field is immutable` }];
 }

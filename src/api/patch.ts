@@ -1,4 +1,10 @@
-import { deepEqual, isPlainObject, MAX_JSON_PATCH_OPERATIONS, TortieError } from "../lib/index.ts";
+import {
+  deepEqual,
+  isPlainObject,
+  MAX_JSON_PATCH_COPY_BYTES,
+  MAX_JSON_PATCH_OPERATIONS,
+  TortieError,
+} from "../lib/index.ts";
 import { checkPlainData } from "./yaml-guard.ts";
 
 function invalidPatch(message: string): TortieError {
@@ -125,6 +131,7 @@ export function jsonPatch(target: unknown, ops: unknown): unknown {
     );
   checkData(ops, "the patch");
   let doc = structuredClone(target);
+  let copied = 0;
   for (const [i, raw] of ops.entries()) {
     if (!isPlainObject(raw) || typeof raw.op !== "string" || typeof raw.path !== "string")
       throw invalidPatch(`operation ${i} needs "op" and "path"`);
@@ -147,7 +154,19 @@ export function jsonPatch(target: unknown, ops: unknown): unknown {
       case "move":
       case "copy": {
         if (typeof raw.from !== "string") throw invalidPatch(`operation ${i} (${op}) needs "from"`);
-        const value = op === "move" ? removeAt(doc, raw.from) : structuredClone(getAt(doc, raw.from));
+        let value: unknown;
+        if (op === "move") value = removeAt(doc, raw.from);
+        else {
+          value = getAt(doc, raw.from);
+          // evanphx/json-patch's words for its AccumulatedCopySizeLimit (lib/limits.ts).
+          copied += Buffer.byteLength(JSON.stringify(value) ?? "null");
+          if (copied > MAX_JSON_PATCH_COPY_BYTES)
+            throw new TortieError(
+              "Invalid",
+              `Unable to complete the copy, the accumulated size increase of copy is ${copied}, exceeding the limit ${MAX_JSON_PATCH_COPY_BYTES}`,
+            );
+          value = structuredClone(value);
+        }
         doc = addAt(doc, path, value);
         break;
       }

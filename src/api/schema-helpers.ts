@@ -35,9 +35,34 @@ export function calicoTagError(field: string, value: unknown, tag: string): stri
 }
 
 /** The Go struct field a JSON path ends in: `spec.ingress[0].source.notSelector` → `NotSelector`. */
+/** Initialisms Go spells in capitals in Calico's field names (`VXLANPort`, `BPFKubeProxyHealthzPort`, `IPv4…`). */
+const GO_INITIALISMS: Record<string, string> = {
+  api: "API",
+  bpf: "BPF",
+  cidr: "CIDR",
+  dns: "DNS",
+  http: "HTTP",
+  id: "ID",
+  ip: "IP",
+  ipip: "IPIP",
+  ipv4: "IPv4",
+  ipv6: "IPv6",
+  mtu: "MTU",
+  nat: "NAT",
+  tcp: "TCP",
+  udp: "UDP",
+  url: "URL",
+  vxlan: "VXLAN",
+  xdp: "XDP",
+};
+
+/** The Go struct field behind a JSON field name: `healthPort` → `HealthPort`, `vxlanPort` → `VXLANPort`. */
 function goField(path: readonly PropertyKey[]): string {
   const last = [...path].reverse().find((p) => typeof p === "string") as string | undefined;
-  return last ? last[0]!.toUpperCase() + last.slice(1) : "";
+  if (!last) return "";
+  return (last.match(/^[a-z0-9]+|[A-Z][a-z0-9]*/g) ?? [last])
+    .map((w) => GO_INITIALISMS[w.toLowerCase()] ?? w[0]!.toUpperCase() + w.slice(1))
+    .join("");
 }
 
 /** Renders a zod issue raised by one of the Calico field helpers above in libcalico-go's words. */

@@ -2,17 +2,23 @@ import {
   Composer,
   type CST,
   type Document,
+  isAlias,
   isCollection,
+  isMap,
   isPair,
+  isScalar,
   type LineCounter,
   type Node,
   Parser,
+  visit,
 } from "yaml";
 import {
+  isPlainObject,
   MAX_MANIFEST_BYTES,
   MAX_MANIFEST_DOCUMENTS,
   MAX_NESTING_DEPTH,
   MAX_YAML_ALIAS_COUNT,
+  MAX_YAML_ALIAS_WORK,
   manifestTooLargeMessage,
   ParseError,
 } from "../lib/index.ts";
@@ -53,7 +59,9 @@ export function parseDocumentsBounded(
   if (text.length > MAX_MANIFEST_BYTES) throw new ParseError(source, manifestTooLargeMessage());
   const parser = new Parser(lineCounter.addNewLine);
   // logLevel "error": the yaml package would otherwise print warnings (complex keys) on the process.
-  const composer = new Composer({ prettyErrors: false, uniqueKeys: true, logLevel: "error" });
+  // uniqueKeys false: the yaml package compares each key with every earlier one (40,000 keys took 24 s);
+  // `checkKeys` finds duplicates with a set instead, with the same rule and message.
+  const composer = new Composer({ prettyErrors: false, uniqueKeys: false, logLevel: "error" });
   let documents = 0;
   function* guarded(tokens: Iterable<CST.Token>): Generator<CST.Token> {
     for (const tok of tokens) {
@@ -79,22 +87,35 @@ export function parseDocumentsBounded(
   return Array.from(composer.compose(guarded(parser.parse(text))));
 }
 
-/** Refuses collection keys (`? [a]: b`, `{[1]: 2}`): JS objects would stringify them, and Go's yaml refuses them. */
+/**
+ * Refuses collection keys (`? [a]: b`, `{[1]: 2}`): JS objects would stringify them, and Go's yaml refuses them.
+ * Refuses a key twice in one mapping as the yaml package's `uniqueKeys` does (scalars with equal values).
+ */
 export function checkKeys(doc: Document.Parsed, source: string, lineCounter: LineCounter): void {
   const stack: unknown[] = [doc.contents];
   while (stack.length > 0) {
     const node = stack.pop();
     if (!isCollection(node)) continue;
+    const seen = isMap(node) ? new Set<unknown>() : undefined;
     for (const item of node.items as unknown[]) {
       if (!isPair(item)) {
         stack.push(item);
         continue;
       }
-      const key = item.key as Node | null;
+      // An alias used as a key counts as what it names (`? *seq : b` is a collection key too).
+      const written = item.key as Node | null;
+      const key = isAlias(written) ? written.resolve(doc) : written;
       if (isCollection(key)) {
-        const pos = lineCounter.linePos((key.range?.[0] ?? 0) as number);
+        const pos = lineCounter.linePos((written?.range?.[0] ?? 0) as number);
         const text = String(key).replace(/\s+/g, " ").slice(0, 80);
         throw new ParseError(source, `invalid YAML: invalid map key: ${text}`, pos.line, pos.col);
+      }
+      if (seen && isScalar(written)) {
+        if (seen.has(written.value)) {
+          const pos = lineCounter.linePos((written.range?.[0] ?? 0) as number);
+          throw new ParseError(source, "invalid YAML: Map keys must be unique", pos.line, pos.col);
+        }
+        seen.add(written.value);
       }
       stack.push(item.value);
     }
@@ -128,6 +149,23 @@ export function checkPlainData(value: unknown, what: (message: string) => Error)
   }
 }
 
+/**
+ * Refuses a document whose aliases times nodes is past MAX_YAML_ALIAS_WORK: resolving each alias costs the yaml
+ * package (and `checkKeys`) a scan of the document. Run before anything resolves an alias.
+ */
+export function checkAliasWork(doc: Document.Parsed, source: string, line: number): void {
+  let nodes = 0;
+  let aliases = 0;
+  visit(doc, {
+    Node(_, node) {
+      nodes++;
+      if (isAlias(node)) aliases++;
+    },
+  });
+  if (aliases * nodes > MAX_YAML_ALIAS_WORK)
+    throw new ParseError(source, "invalid YAML: document contains excessive aliasing", line);
+}
+
 /** A document as JS data, with alias expansion bounded; alias errors become go-yaml's one-line messages. */
 export function documentToJs(doc: Document.Parsed, source: string, line: number): unknown {
   try {
@@ -145,4 +183,31 @@ export function documentToJs(doc: Document.Parsed, source: string, line: number)
       line,
     );
   }
+}
+
+/**
+ * Whether `value` as JSON is over `limit` bytes. A lower bound is counted first, without building any text,
+ * and stops once past the limit: 100 aliases of one 15 MiB scalar pass the alias bound, and JSON.stringify of
+ * them would build gigabytes. Only a value within the bound is stringified for the exact size.
+ */
+export function jsonOver(value: unknown, limit: number): boolean {
+  let atLeast = 0;
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    // Each string is at least its UTF-16 length in UTF-8 bytes, plus its quotes.
+    if (typeof v === "string") atLeast += v.length + 2;
+    else if (Array.isArray(v)) {
+      atLeast += v.length + 1;
+      for (const x of v) stack.push(x);
+    } else if (ArrayBuffer.isView(v)) atLeast += v.byteLength * 2;
+    else if (isPlainObject(v)) {
+      for (const [k, x] of Object.entries(v)) {
+        atLeast += k.length + 4;
+        stack.push(x);
+      }
+    } else atLeast += 1;
+    if (atLeast > limit) return true;
+  }
+  return Buffer.byteLength(JSON.stringify(value) ?? "") > limit;
 }

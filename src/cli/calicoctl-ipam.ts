@@ -1,9 +1,10 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { type ApiObject, findKind, type KindDef } from "../api/index.ts";
 import { type CheckReport, checkIpam, Ipam } from "../ipam/index.ts";
-import { TortieError } from "../lib/index.ts";
+import { isTortieError, TortieError } from "../lib/index.ts";
 import { familyBits, formatCidr, formatIp, parseIp } from "../net/index.ts";
+import { readFileBounded } from "./bounded-read.ts";
 import { boxTable } from "./box-table.ts";
 import type { CliContext } from "./context.ts";
 import { goFormatF0, goFormatG } from "./go-format.ts";
@@ -200,8 +201,10 @@ async function releaseFromReports(ctx: CliContext, files: string[], force: boole
   const reports: CheckReport[] = files.map((f) => {
     let text: string;
     try {
-      text = readFileSync(f, "utf8");
+      // Bounded: `--from-report /dev/zero` is refused instead of read until memory runs out.
+      text = readFileBounded(f);
     } catch (e) {
+      if (isTortieError(e)) throw e;
       throw new TortieError("NotFound", `cannot read report ${f}: ${(e as Error).message}`);
     }
     try {

@@ -19,6 +19,7 @@ import type { CliContext } from "./context.ts";
 import { type DeleteTarget, deleteTargetsFromFile, prepareForWrite } from "./manifests.ts";
 import { checkPatchedObject } from "./patch-checks.ts";
 import { checkPatchedKind } from "./patch-identity.ts";
+import { updateWithRetry } from "./retry-update.ts";
 import { CALICOCTL_STYLE, formatTable } from "./tabwriter.ts";
 
 /** Kinds calico-node creates at startup; calicoctl can patch them on a fresh cluster. */
@@ -46,6 +47,20 @@ function calicoView(o: ApiObject): ApiObject {
   const copy = structuredClone(o);
   delete copy.metadata.generation;
   return copy;
+}
+
+/** What calicoctl apply/replace stores over `live`: the file's object with the stored metadata, labels merged. */
+function calicoReplacement(live: ApiObject, object: ApiObject): ApiObject {
+  const next = structuredClone(object);
+  const labels = { ...live.metadata.labels, ...object.metadata.labels };
+  const annotations = { ...live.metadata.annotations, ...object.metadata.annotations };
+  next.metadata = { ...live.metadata, resourceVersion: object.metadata.resourceVersion };
+  if (Object.keys(labels).length > 0) next.metadata.labels = labels;
+  else delete next.metadata.labels;
+  if (Object.keys(annotations).length > 0) next.metadata.annotations = annotations;
+  else delete next.metadata.annotations;
+  if (next.metadata.resourceVersion === undefined) delete next.metadata.resourceVersion;
+  return next;
 }
 
 interface Opts {
@@ -105,27 +120,27 @@ export function calicoctlProgram(ctx: CliContext): Command {
         try {
           for (const { def, object } of prepared) {
             const exists = await store.get(def, object.metadata.name!, object.metadata.namespace);
+            let created = false;
             if (verb === "create" || (verb === "apply" && !exists)) {
               if (exists && o.skipExists) {
                 done++;
                 continue;
               }
-              await store.create(object);
-            } else {
-              // calicoctl replaces the spec whole, keeping stored metadata but merging labels and annotations.
-              const live =
-                exists ?? (await store.mustGet(def, object.metadata.name!, object.metadata.namespace));
-              const next = structuredClone(object);
-              const labels = { ...live.metadata.labels, ...object.metadata.labels };
-              const annotations = { ...live.metadata.annotations, ...object.metadata.annotations };
-              next.metadata = { ...live.metadata, resourceVersion: object.metadata.resourceVersion };
-              if (Object.keys(labels).length > 0) next.metadata.labels = labels;
-              else delete next.metadata.labels;
-              if (Object.keys(annotations).length > 0) next.metadata.annotations = annotations;
-              else delete next.metadata.annotations;
-              if (next.metadata.resourceVersion === undefined) delete next.metadata.resourceVersion;
-              await store.update(next);
+              try {
+                await store.create(object);
+                created = true;
+              } catch (e) {
+                // apply: another writer created it since, so this apply updates it.
+                if (verb !== "apply" || !(e instanceof ResourceError && e.code === "AlreadyExists")) throw e;
+              }
             }
+            // calicoctl replaces the spec whole, keeping stored metadata but merging labels and annotations, on
+            // the live object of the moment (retried on a lost race). A resourceVersion in the file is the
+            // user's precondition, checked and never retried away.
+            if (!created)
+              await updateWithRetry(store, def, object.metadata.name!, object.metadata.namespace, (live) =>
+                calicoReplacement(live, object),
+              );
             done++;
           }
         } catch (e) {
@@ -252,30 +267,56 @@ export function calicoctlProgram(ctx: CliContext): Command {
           `Hit error: permorming strategic merge patch: ${(e as Error).message}`,
         );
       }
-      let live = await store.get(def, name, ns);
-      if (!live && CREATED_ON_DEMAND.has(def.kind) && name === "default") {
-        await store.ensureBuiltIns();
-        live = await store.create({
-          apiVersion: apiVersionOf(def),
-          kind: def.kind,
-          metadata: { name },
-          spec: {},
-        });
-      }
-      if (!live)
-        throw new TortieError(
-          "NotFound",
-          `Hit error: resource does not exist: ${def.kind}(${name}) with error: ${def.plural} "${name}" not found`,
-        );
-      // Calico's Go types carry no merge keys, so strategic merge behaves as a JSON merge patch here.
-      const patched: unknown = o.type === "json" ? jsonPatch(live, patch) : mergePatch(live, patch);
-      checkPatchedObject(patched, name, ns);
-      checkPatchedKind(def, live, patched);
-      patched.apiVersion = apiVersionOf(def);
-      patched.kind = def.kind;
+      // The live object, or calico-node's default created on demand (by this process or a racing one).
+      const read = async (live: ApiObject | undefined): Promise<ApiObject> => {
+        if (!live && CREATED_ON_DEMAND.has(def.kind) && name === "default") {
+          await store.ensureBuiltIns();
+          try {
+            return await store.create({
+              apiVersion: apiVersionOf(def),
+              kind: def.kind,
+              metadata: { name },
+              spec: {},
+            });
+          } catch (e) {
+            if (!(e instanceof ResourceError && e.code === "AlreadyExists")) throw e;
+            live = await store.get(def, name, ns);
+          }
+        }
+        if (!live)
+          throw new TortieError(
+            "NotFound",
+            `Hit error: resource does not exist: ${def.kind}(${name}) with error: ${def.plural} "${name}" not found`,
+          );
+        return live;
+      };
+      // Calico's Go types carry no merge keys, so strategic merge behaves as a JSON merge patch here. Applied to
+      // the live object, again to a newer one if another writer won the race.
+      const mutate = (live: ApiObject): ApiObject => {
+        const patched: unknown = o.type === "json" ? jsonPatch(live, patch) : mergePatch(live, patch);
+        checkPatchedObject(patched, name, ns);
+        checkPatchedKind(def, live, patched);
+        patched.apiVersion = apiVersionOf(def);
+        patched.kind = def.kind;
+        return patched;
+      };
+      // The patch's own errors (and NotFound) are reported as they are; the store's refusals of the write as
+      // calicoctl words a failed update.
+      const own = new WeakSet<object>();
+      const tagged =
+        <A extends unknown[], R>(f: (...a: A) => R) =>
+        async (...a: A): Promise<Awaited<R>> => {
+          try {
+            return await f(...a);
+          } catch (e) {
+            if (e instanceof Object) own.add(e);
+            throw e;
+          }
+        };
       try {
-        await store.update(patched);
+        await updateWithRetry(store, def, name, ns, tagged(mutate), tagged(read));
       } catch (e) {
+        if (own.has(e as object)) throw e;
         throw new TortieError(
           (e as TortieError).code ?? "Internal",
           `Hit error: updating existing resource: ${calicoctlErrorText(e)}`,
@@ -300,30 +341,35 @@ export function calicoctlProgram(ctx: CliContext): Command {
       ) => {
         const store = ctx.store();
         const def = resolveKind(kind);
-        const live = await store.mustGet(def, name, namespaceOf(def, o));
-        if (!label) throw new TortieError("Usage", "label needs key=value, or key with --remove");
-        const eq = label.indexOf("=");
-        const key = eq === -1 ? label : label.slice(0, eq);
-        const value = eq === -1 ? undefined : label.slice(eq + 1);
-        const labels = { ...live.metadata.labels };
-        if (o.remove) {
-          if (!(key in labels))
-            throw new TortieError(
-              "NotFound",
-              `can not remove label of ${kind} ${name}, label ${key} not found`,
-            );
-          delete labels[key];
-        } else {
-          if (value === undefined) throw new TortieError("Usage", "invalid label, must be key=value");
-          if (key in labels && !o.overwrite)
-            throw new TortieError(
-              "Invalid",
-              `failed to update label of resource ${kind} ${name}, label ${key} already exists, use --overwrite to update it`,
-            );
-          labels[key] = value;
-        }
-        live.metadata.labels = labels;
-        await store.update(live);
+        const ns = namespaceOf(def, o);
+        // Checked against the live object of each attempt: a racing writer's labels are kept, not overwritten.
+        await updateWithRetry(store, def, name, ns, (live) => {
+          if (!label) throw new TortieError("Usage", "label needs key=value, or key with --remove");
+          const eq = label.indexOf("=");
+          const key = eq === -1 ? label : label.slice(0, eq);
+          const value = eq === -1 ? undefined : label.slice(eq + 1);
+          const labels = { ...live.metadata.labels };
+          if (o.remove) {
+            if (!(key in labels))
+              throw new TortieError(
+                "NotFound",
+                `can not remove label of ${kind} ${name}, label ${key} not found`,
+              );
+            delete labels[key];
+          } else {
+            if (value === undefined) throw new TortieError("Usage", "invalid label, must be key=value");
+            if (key in labels && !o.overwrite)
+              throw new TortieError(
+                "Invalid",
+                `failed to update label of resource ${kind} ${name}, label ${key} already exists, use --overwrite to update it`,
+              );
+            labels[key] = value;
+          }
+          live.metadata.labels = labels;
+          return live;
+        });
+        const eq = label!.indexOf("=");
+        const key = eq === -1 ? label! : label!.slice(0, eq);
         ctx.out(
           o.remove
             ? `Successfully removed label ${key} from ${kind} ${name}\n`

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Command, Option } from "commander";
 import { hostBirdError, type SimCluster } from "../agent/index.ts";
@@ -13,8 +13,10 @@ import {
 } from "../control/index.ts";
 import { Ipam } from "../ipam/index.ts";
 import { bundledApp, bundledAppNames, pinToNodes } from "../lab/index.ts";
-import { TortieError, UnsupportedError } from "../lib/index.ts";
+import { isTortieError, NotFoundError, TortieError, UnsupportedError } from "../lib/index.ts";
 import { formatCidr } from "../net/index.ts";
+import type { StoreBackend } from "../store/index.ts";
+import { readFileBounded } from "./bounded-read.ts";
 import type { CliContext } from "./context.ts";
 import { asControllerLeader } from "./controller-lock.ts";
 import { forgetSimState, openSimCluster, saveSimState } from "./exec.ts";
@@ -30,13 +32,44 @@ export async function settleCluster(ctx: CliContext): Promise<void> {
   else await settle();
 }
 
+/** Passes over the store `down` makes while other processes keep writing, before it gives up. */
+const DOWN_PASSES = 50;
+
+/**
+ * Deletes every key, unconditionally (a write racing `down` does not fail it; a key another process deleted first
+ * is done), listing again until the store is empty. Returns how many keys this process removed.
+ */
+async function removeEverything(backend: StoreBackend): Promise<number> {
+  let removed = 0;
+  for (let pass = 1; pass <= DOWN_PASSES; pass++) {
+    const { items } = await backend.list("/");
+    if (items.length === 0) return removed;
+    for (const item of items) {
+      try {
+        await backend.delete(item.key);
+        removed++;
+      } catch (e) {
+        if (!(e instanceof NotFoundError)) throw e;
+      }
+    }
+  }
+  const { items } = await backend.list("/");
+  if (items.length === 0) return removed;
+  throw new TortieError(
+    "Conflict",
+    `other tortie processes kept writing while the cluster was taken down (${items.length} objects left after ${DOWN_PASSES} passes); run "tortie down" again`,
+  );
+}
+
 function loadTopology(spec: string): ApiObject {
   const builtIn = BUILT_IN_TOPOLOGIES[spec];
   if (builtIn) return structuredClone(builtIn);
   let text: string;
   try {
-    text = readFileSync(spec, "utf8");
-  } catch {
+    // Bounded: `up --topology /dev/zero` is refused instead of read until memory runs out.
+    text = readFileBounded(spec);
+  } catch (e) {
+    if (isTortieError(e)) throw e;
     throw new TortieError(
       "NotFound",
       `unknown topology "${spec}": not a built-in (${Object.keys(BUILT_IN_TOPOLOGIES).join(", ")}) and no such file`,
@@ -158,13 +191,12 @@ export function lifecycleProgram(ctx: CliContext): Command {
     .action(async () => {
       const store = ctx.store();
       const topology = await readTopology(store);
-      const { items } = await store.backend.list("/");
-      for (const item of items) await store.backend.delete(item.key, item.modRevision);
+      const removed = await removeEverything(store.backend);
       forgetSimState(ctx);
       ctx.out(
         topology
-          ? `cluster ${topology.name} is down (${items.length} objects removed)\n`
-          : `no cluster was up (${items.length} objects removed)\n`,
+          ? `cluster ${topology.name} is down (${removed} objects removed)\n`
+          : `no cluster was up (${removed} objects removed)\n`,
       );
     });
   program

@@ -1,3 +1,5 @@
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { type ManifestEntry, parseManifests } from "../api/index.ts";
 import { externalIPAdmission, serviceAllocation } from "../control/index.ts";
 import { TortieError } from "../lib/index.ts";
@@ -65,8 +67,36 @@ export function openClusterStore(stateDir: string, now: () => Date): ResourceCli
   return openFileStore(stateDir, { now }).use(serviceAllocation).use(externalIPAdmission);
 }
 
-/** Reads `-f FILE` (or `-` for stdin) into manifest entries; a missing file is a one-line error. */
-export function readManifests(ctx: CliContext, file: string): ManifestEntry[] {
+/**
+ * Reads `-f FILE` (or `-` for stdin; repeatable, as kubectl's is) into manifest entries, in the order given. A
+ * directory contributes its `.json`, `.yaml` and `.yml` files in name order (kubectl's walk, without -R); a
+ * missing path is a one-line error.
+ */
+export function readManifests(ctx: CliContext, files: string | readonly string[]): ManifestEntry[] {
+  const entries: ManifestEntry[] = [];
+  for (const file of typeof files === "string" ? [files] : files)
+    for (const path of manifestPaths(file)) entries.push(...readManifestFile(ctx, path));
+  return entries;
+}
+
+const MANIFEST_EXTENSIONS = [".json", ".yaml", ".yml"];
+
+function manifestPaths(file: string): string[] {
+  if (file === "-") return [file];
+  let isDirectory = false;
+  try {
+    isDirectory = statSync(file).isDirectory();
+  } catch {
+    return [file]; // readManifestFile says why
+  }
+  if (!isDirectory) return [file];
+  return readdirSync(file, { withFileTypes: true })
+    .filter((d) => !d.isDirectory() && MANIFEST_EXTENSIONS.some((ext) => d.name.endsWith(ext)))
+    .map((d) => join(file, d.name))
+    .sort();
+}
+
+function readManifestFile(ctx: CliContext, file: string): ManifestEntry[] {
   if (file === "-") return parseManifests(ctx.stdin(), "STDIN");
   let text: string;
   try {
@@ -75,8 +105,6 @@ export function readManifests(ctx: CliContext, file: string): ManifestEntry[] {
     if (e instanceof TortieError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT") throw new TortieError("NotFound", `the path "${file}" does not exist`);
-    if (code === "EISDIR")
-      throw new TortieError("Unsupported", `not supported yet: "${file}" is a directory; pass a file`);
     throw new TortieError("Invalid", `cannot read "${file}": ${(e as Error).message}`);
   }
   return parseManifests(text, file);

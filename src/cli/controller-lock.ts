@@ -14,25 +14,19 @@ function waitMs(): number {
 /**
  * The controllers' leader lock (what leader election is to kube-controller-manager): one tortie process at a
  * time runs the controllers on a state dir, so two settling processes never act on the same pod at once (two
- * addresses for one pod, a pod's handle released under it). It is the store's process lock under a second
- * name, so the kernel frees it when its holder dies, even by SIGKILL, and only the state dir's owner can take it.
- * It is taken around a whole settle, never inside a store write: the store's own lock stays per commit.
- */
-class ControllerLock extends ProcessLock {
-  override lockName(): string {
-    return `${super.lockName()}-controllers`;
-  }
-}
-
-/**
+ * addresses for one pod, a pod's handle released under it). It is the store's ProcessLock under the name
+ * "controllers" (`store/controllers.lock`): only the state dir's owner can take it, and a holder that died, even
+ * by SIGKILL, is detected as stale. It is taken around a whole settle, never inside a store write: the store's
+ * own lock stays per commit.
+ *
  * Runs `fn` as the state dir's only controller process; waits (up to 2 minutes) while another one settles.
- * (Two settles in one process also take turns: the second bind of the name fails while the first holds it.)
+ * (Two settles in one process also take turns: the second sees the first's live holder and waits.)
  */
 export async function asControllerLeader<T>(stateDir: string, fn: () => Promise<T>): Promise<T> {
   const wait = waitMs();
   let started = false;
   try {
-    return await new ControllerLock(join(stateDir, "store")).withLock(() => {
+    return await new ProcessLock(join(stateDir, "store"), "controllers").withLock(() => {
       started = true;
       return fn();
     }, wait);

@@ -5,6 +5,7 @@ import { TortieError } from "../lib/index.ts";
 import type { CliContext } from "./context.ts";
 import { kubectlKindName } from "./kubectl.ts";
 import { parseReplicasFlag } from "./replicas-flag.ts";
+import { updateWithRetry } from "./retry-update.ts";
 
 /** `deployment/x`, `deploy x`, `pod/x` → kind and name. */
 function target(args: string[]): { def: KindDef; name: string } {
@@ -37,8 +38,11 @@ export function addClusterCommands(program: Command, ctx: CliContext): void {
         );
       const replicas = parseReplicasFlag(o.replicas);
       const store = ctx.store();
-      const live = await store.mustGet(def, name, o.namespace);
-      await store.update({ ...live, spec: { ...live.spec, replicas } });
+      // The scale subresource's PATCH: applied to whatever the live object is now, retried on a lost race.
+      await updateWithRetry(store, def, name, o.namespace, (live) => ({
+        ...live,
+        spec: { ...live.spec, replicas },
+      }));
       ctx.out(`${kubectlKindName(def)}/${name} scaled\n`);
     });
 

@@ -1,5 +1,5 @@
 import type { ApiObject } from "../api/index.ts";
-import { TortieError, UnsupportedError } from "../lib/index.ts";
+import { escapeControl, TortieError, UnsupportedError } from "../lib/index.ts";
 import type { CliContext } from "./context.ts";
 
 /** kubectl create's other generators: they exist in kubectl, tortie does not build them yet. */
@@ -100,7 +100,8 @@ export async function createFromGenerator(
       if (NOT_BUILT.has(kind)) throw new UnsupportedError(`kubectl create ${kind}`);
       throw new TortieError(
         "Invalid",
-        `Unexpected args: [${args.join(" ")}]
+        // The usage hint is a line of its own; what was typed stays on the first (a newline in it escaped).
+        `Unexpected args: [${escapeControl(args.join(" "))}]
 See 'kubectl create -h' for help and examples`,
         { multiline: true },
       );

@@ -3,8 +3,8 @@
  * `jsonpath=…`, `jsonpath-file=…`, `jsonpath-as-json=…`, `custom-columns=…`, `custom-columns-file=…`,
  * with kubectl's messages for bad templates and failed executions.
  */
-import { readFileSync } from "node:fs";
 import { TortieError } from "../lib/index.ts";
+import { readFileBounded } from "./bounded-read.ts";
 import type { CliContext } from "./context.ts";
 import { formatSharpV, formatV, type GoData, goJson, goQuote, isMap } from "./go-fmt.ts";
 import { ExecError, GoTemplate, TemplateError } from "./go-template.ts";
@@ -35,8 +35,10 @@ export function isTemplateFormat(output: string | undefined): boolean {
 
 function readTemplateFile(path: string, flag = "--template"): string {
   try {
-    return readFileSync(path, "utf8");
+    // Bounded as `-f` is (lib/limits.ts), so `--template /dev/zero` is refused instead of filling memory.
+    return readFileBounded(path);
   } catch (e) {
+    if (e instanceof TortieError) throw e;
     // Go's os.ReadFile words: the open fails on a missing or unreadable file, the read on a directory.
     const code = (e as NodeJS.ErrnoException).code;
     const why =

@@ -27,12 +27,22 @@ import { parseLabelSelector } from "./label-selector.ts";
 import { type DeleteTarget, deleteTargetsFromFile, locateError, prepareForWrite } from "./manifests.ts";
 import { checkPatchedObject } from "./patch-checks.ts";
 import { checkPatchedKind } from "./patch-identity.ts";
+import { replaceUnconditionally, updateWithRetry } from "./retry-update.ts";
 import { formatTable, KUBECTL_STYLE } from "./tabwriter.ts";
 
 const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
 
 /** Commander's collector for a repeatable option. */
-const collect = (value: string, previous: string[]) => [...previous, value];
+const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
+
+/** `-f` is repeatable (commander would keep only the last), so "required" is checked here, in kubectl's words. */
+function requireFilename(o: Common, verb: "apply" | "create" | "replace"): void {
+  if (o.filename && o.filename.length > 0) return;
+  throw new TortieError(
+    "Invalid",
+    verb === "apply" ? "must specify one of -f and -k" : `must specify --filename to ${verb}`,
+  );
+}
 
 /** `service`, `deployment.apps`, `ippool.projectcalico.org`: how kubectl names a kind in its messages. */
 export function kubectlKindName(def: KindDef): string {
@@ -130,12 +140,38 @@ function printObjects(
   ctx.out(formatTable(flags.noHeaders ? rows.slice(1) : rows, KUBECTL_STYLE));
 }
 
+/** `kubectl label`'s changes applied to a live object; undefined when they change nothing. */
+function relabel(live: ApiObject, changes: string[], overwrite: boolean): ApiObject | undefined {
+  const labels = { ...live.metadata.labels };
+  for (const change of changes) {
+    if (change.endsWith("-") && !change.includes("=")) {
+      delete labels[change.slice(0, -1)];
+      continue;
+    }
+    // Split at the first "=" only, so `k=a=b` reaches validation whole instead of losing "=b".
+    const eq = change.indexOf("=");
+    const key = change.slice(0, eq);
+    const value = change.slice(eq + 1);
+    const problem = labelKeyProblem(key) ?? labelValueProblem(value);
+    if (problem) throw new TortieError("Invalid", problem);
+    if (key in labels && labels[key] !== value && !overwrite)
+      throw new TortieError(
+        "Invalid",
+        `'${key}' already has a value (${labels[key]}), and --overwrite is false`,
+      );
+    labels[key] = value;
+  }
+  if (deepEqual(labels, live.metadata.labels ?? {})) return undefined;
+  live.metadata.labels = labels;
+  return live;
+}
+
 interface Common {
   namespace?: string;
   allNamespaces?: boolean;
   selector?: string;
   output?: string;
-  filename?: string;
+  filename?: string[];
 }
 
 export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
@@ -145,9 +181,10 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
   program
     .command("apply")
     .description("create or update resources from a file, with kubectl's three-way merge")
-    .requiredOption("-f, --filename <file>", "manifest file, or - for stdin")
+    .option("-f, --filename <file>", "manifest file or directory, or - for stdin (repeatable)", collect)
     .addOption(nsOption())
     .action(async (o: Common) => {
+      requireFilename(o, "apply");
       const store = ctx.store();
       for (const { entry, def, object } of await prepareForWrite(
         ctx,
@@ -156,26 +193,31 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
         "no objects passed to apply",
       )) {
         try {
-          const live = await store.get(def, object.metadata.name!, object.metadata.namespace);
+          const { name, namespace } = object.metadata;
           const desired = structuredClone(object);
           desired.metadata.annotations = {
             ...desired.metadata.annotations,
             [LAST_APPLIED]: lastAppliedText(object),
           };
-          if (!live) {
-            await store.create(desired);
-            ctx.out(`${kubectlKindName(def)}/${object.metadata.name} created\n`);
-            continue;
+          if (!(await store.get(def, name!, namespace))) {
+            try {
+              await store.create(desired);
+              ctx.out(`${kubectlKindName(def)}/${name} created\n`);
+              continue;
+            } catch (e) {
+              // Another writer created it since: apply to that object, as a second apply would.
+              if (!(e instanceof ResourceError && e.code === "AlreadyExists")) throw e;
+            }
           }
-          const lastText = live.metadata.annotations?.[LAST_APPLIED];
-          const last = lastText ? JSON.parse(lastText) : {};
-          const merged = threeWayMerge(def.kind, last, desired, live) as ApiObject;
-          if (deepEqual(merged, live)) {
-            ctx.out(`${kubectlKindName(def)}/${object.metadata.name} unchanged\n`);
-            continue;
-          }
-          await store.update(merged);
-          ctx.out(`${kubectlKindName(def)}/${object.metadata.name} configured\n`);
+          // The three-way merge is recomputed against the live object on every attempt (another writer's change
+          // to fields this manifest never set survives).
+          const { changed } = await updateWithRetry(store, def, name!, namespace, (live) => {
+            const lastText = live.metadata.annotations?.[LAST_APPLIED];
+            const last = lastText ? JSON.parse(lastText) : {};
+            const merged = threeWayMerge(def.kind, last, desired, live) as ApiObject;
+            return deepEqual(merged, live) ? undefined : merged;
+          });
+          ctx.out(`${kubectlKindName(def)}/${name} ${changed ? "configured" : "unchanged"}\n`);
         } catch (e) {
           throw locateError(entry, e);
         }
@@ -196,9 +238,14 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
           "[generator...]",
           "namespace NAME | serviceaccount NAME | configmap NAME --from-literal=k=v",
         )
-        .option("-f, --filename <file>", "manifest file, or - for stdin")
+        .option("-f, --filename <file>", "manifest file or directory, or - for stdin (repeatable)", collect)
         .option("--from-literal <key=value>", "configmap: a key and its value (repeatable)", collect, []);
-    else command.requiredOption("-f, --filename <file>", "manifest file, or - for stdin");
+    else
+      command.option(
+        "-f, --filename <file>",
+        "manifest file or directory, or - for stdin (repeatable)",
+        collect,
+      );
     command.addOption(nsOption()).action(async (...params: unknown[]) => {
       const o = (verb === "create" ? params[1] : params[0]) as Common & { fromLiteral?: string[] };
       const generator = verb === "create" ? (params[0] as string[]) : [];
@@ -206,6 +253,7 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
         await createFromGenerator(ctx, generator, o);
         return;
       }
+      requireFilename(o, verb);
       const store = ctx.store();
       for (const { entry, def, object } of await prepareForWrite(
         ctx,
@@ -215,7 +263,10 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
       )) {
         try {
           if (verb === "create") await store.create(object);
-          else await store.update(object);
+          // A resourceVersion in the file is the user's precondition (strict); without one the object is replaced
+          // whatever its current version.
+          else if (object.metadata.resourceVersion !== undefined) await store.update(object);
+          else await replaceUnconditionally(store, object);
           ctx.out(
             `${kubectlKindName(def)}/${object.metadata.name} ${verb === "create" ? "created" : "replaced"}\n`,
           );
@@ -285,7 +336,7 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
     .option("-l, --selector <selector>", "label selector")
     .option("--all", "every object of the kind in the namespace")
     .option("-A, --all-namespaces", "with --all or -l: in every namespace")
-    .option("-f, --filename <file>", "manifest file")
+    .option("-f, --filename <file>", "manifest file or directory (repeatable)", collect)
     .action(async (args: string[], o: Common & { all?: boolean }) => {
       const store = ctx.store();
       const targets: DeleteTarget[] = o.filename ? deleteTargetsFromFile(ctx, o.filename, o.namespace) : [];
@@ -341,23 +392,23 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
           "Unsupported",
           `strategic merge patch is not supported for custom resources like ${def.kind}; use --type merge`,
         );
-      const live = await store.mustGet(def, names[0]!, namespaceFor(def, o.namespace));
-      const patched: unknown =
-        o.type === "json"
-          ? jsonPatch(live, patch)
-          : o.type === "merge"
-            ? mergePatch(live, patch)
-            : strategicMergePatch(def.kind, live, patch);
-      checkPatchedObject(patched, names[0]!, namespaceFor(def, o.namespace));
-      checkPatchedKind(def, live, patched);
-      if (deepEqual(patched, live)) {
-        ctx.out(`${kubectlKindName(def)}/${names[0]} patched (no change)\n`);
-        return;
-      }
-      patched.apiVersion = apiVersionOf(def);
-      patched.kind = def.kind;
-      await store.update(patched);
-      ctx.out(`${kubectlKindName(def)}/${names[0]} patched\n`);
+      const ns = namespaceFor(def, o.namespace);
+      // As the API server applies a PATCH: to the live object, again to a newer one if another writer won the race.
+      const { changed } = await updateWithRetry(store, def, names[0]!, ns, (live) => {
+        const patched: unknown =
+          o.type === "json"
+            ? jsonPatch(live, patch)
+            : o.type === "merge"
+              ? mergePatch(live, patch)
+              : strategicMergePatch(def.kind, live, patch);
+        checkPatchedObject(patched, names[0]!, ns);
+        checkPatchedKind(def, live, patched);
+        if (deepEqual(patched, live)) return undefined;
+        patched.apiVersion = apiVersionOf(def);
+        patched.kind = def.kind;
+        return patched;
+      });
+      ctx.out(`${kubectlKindName(def)}/${names[0]} patched${changed ? "" : " (no change)"}\n`);
     });
 
   program
@@ -372,33 +423,14 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
       if (split <= 0) throw new TortieError("Usage", "at least one label update is required");
       const { def, names } = parseTarget(args.slice(0, split));
       if (names.length !== 1) throw new TortieError("Usage", "label needs exactly one resource name");
-      const live = await store.mustGet(def, names[0]!, namespaceFor(def, o.namespace));
-      const labels = { ...live.metadata.labels };
-      for (const change of args.slice(split)) {
-        if (change.endsWith("-") && !change.includes("=")) {
-          delete labels[change.slice(0, -1)];
-          continue;
-        }
-        // Split at the first "=" only, so `k=a=b` reaches validation whole instead of losing "=b".
-        const eq = change.indexOf("=");
-        const key = change.slice(0, eq);
-        const value = change.slice(eq + 1);
-        const problem = labelKeyProblem(key) ?? labelValueProblem(value);
-        if (problem) throw new TortieError("Invalid", problem);
-        if (key in labels && labels[key] !== value && !o.overwrite)
-          throw new TortieError(
-            "Invalid",
-            `'${key}' already has a value (${labels[key]}), and --overwrite is false`,
-          );
-        labels[key] = value;
-      }
-      if (deepEqual(labels, live.metadata.labels ?? {})) {
-        ctx.out(`${kubectlKindName(def)}/${names[0]} not labeled\n`);
-        return;
-      }
-      live.metadata.labels = labels;
-      await store.update(live);
-      ctx.out(`${kubectlKindName(def)}/${names[0]} labeled\n`);
+      const { changed } = await updateWithRetry(
+        store,
+        def,
+        names[0]!,
+        namespaceFor(def, o.namespace),
+        (live) => relabel(live, args.slice(split), !!o.overwrite),
+      );
+      ctx.out(`${kubectlKindName(def)}/${names[0]} ${changed ? "labeled" : "not labeled"}\n`);
     });
 
   program

@@ -44,9 +44,14 @@ export function extractStateDir(argv: string[]): { stateDir?: string; rest: stri
 }
 
 function quiet(program: Command, ctx: CliContext): Command {
-  // commander's own errors quote what was typed: keep them one line (help text written to stderr is left alone).
+  // commander's own errors quote what was typed: keep them one line (help text written to stderr is left alone),
+  // its "(Did you mean scale?)" hint included.
   const writeErr = (t: string) =>
-    ctx.err(t.startsWith("error:") ? `${escapeControl(t.replace(/\n$/, ""))}\n` : t);
+    ctx.err(
+      t.startsWith("error:")
+        ? `${escapeControl(t.replace(/\n$/, "").replace("\n(Did you mean ", " (Did you mean "))}\n`
+        : t,
+    );
   program.exitOverride().configureOutput({ writeOut: ctx.out, writeErr });
   for (const c of program.commands) quiet(c, ctx);
   return program;
@@ -147,7 +152,7 @@ async function settleAfterOwnWrite(context: CliContext): Promise<void> {
   try {
     await (await clusterModule()).settleCluster(context);
   } catch (e) {
-    const why = ((e as Error)?.message ?? String(e)).replace(/\s*\n\s*/g, " ");
+    const why = escapeControl(((e as Error)?.message ?? String(e)).replace(/\s*\n\s*/g, " "));
     context.err(`warning: the controllers have not settled yet (${why}); the next command retries\n`);
   }
 }

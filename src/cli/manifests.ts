@@ -69,7 +69,7 @@ export function prepareEntries(
 /** Reads and validates a whole manifest, then (only then) creates the cluster's built-in namespaces. */
 export async function prepareForWrite(
   ctx: CliContext,
-  file: string,
+  file: string | readonly string[],
   namespace: string | undefined,
   emptyMessage: string,
   accept?: (def: KindDef, entry: ManifestEntry) => void,
@@ -91,7 +91,7 @@ export interface DeleteTarget {
 /** `delete -f FILE`: the objects a manifest names, validated like any other input. */
 export function deleteTargetsFromFile(
   ctx: CliContext,
-  file: string,
+  file: string | readonly string[],
   namespace: string | undefined,
 ): DeleteTarget[] {
   return prepareEntries(ctx.store(), readManifests(ctx, file), namespace).map(({ def, object }) => ({

@@ -5,7 +5,7 @@ import type { AdmissionPlugin, ResourceClient } from "../store/index.ts";
 import { kinds, readTopology } from "./topology.ts";
 
 /** The upstream mitigation's name: kubernetes-sigs/externalip-webhook registers itself under it. */
-export const EXTERNAL_IP_WEBHOOK = "validate-externalip.webhook.svc";
+const EXTERNAL_IP_WEBHOOK = "validate-externalip.webhook.svc";
 
 /**
  * CVE-2020-8554: whoever may create a Service may set `spec.externalIPs` to any address, and kube-proxy then
@@ -32,7 +32,7 @@ export const externalIPAdmission: AdmissionPlugin = {
     const allowed = ((bgp?.spec?.serviceExternalIPs as { cidr?: string }[] | undefined) ?? [])
       .map((e) => parseCidr(String(e.cidr ?? "")))
       .filter((c) => c !== undefined);
-    const hosts = new Map(topology.hosts.map((h) => [h.ip, h.name]));
+    const hosts = new Map(topology.hosts.map((h) => [canonical(h.ip), h.name]));
     const services = new Map<string, string>();
     for (const s of await client.list(kinds.Service)) {
       if (s.metadata.namespace === o.metadata.namespace && s.metadata.name === o.metadata.name) continue;

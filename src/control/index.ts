@@ -1,6 +1,6 @@
 export { type BootstrapResult, bootstrapCluster, DNS_IMAGE } from "./bootstrap.ts";
 export { conditionIsTrue } from "./conditions.ts";
-export { EXTERNAL_IP_WEBHOOK, externalIPAdmission } from "./external-ip-admission.ts";
+export { externalIPAdmission } from "./external-ip-admission.ts";
 export { HOST_VETH_MAC, POD_GATEWAY } from "./kubelet.ts";
 export { type LabelSelector, matchesLabelSelector } from "./label-selector.ts";
 export { calicoInterfaceName, workloadEndpointName } from "./names.ts";

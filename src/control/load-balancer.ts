@@ -1,6 +1,7 @@
 import type { ApiObject } from "../api/index.ts";
 import type { Ipam } from "../ipam/index.ts";
 import { isTortieError } from "../lib/index.ts";
+import { formatIp, parseIp } from "../net/index.ts";
 import { kinds } from "./topology.ts";
 import type { Writer } from "./writes.ts";
 
@@ -30,25 +31,7 @@ export async function reconcileLoadBalancers(w: Writer, ipam: Ipam): Promise<voi
     if (ingress.length > 0 || pools.length === 0) continue;
     let ips: string[];
     try {
-      if (svc.spec.loadBalancerIP) {
-        await ipam.assignIp({
-          ip: svc.spec.loadBalancerIP,
-          handleId: handle,
-          hostname: "",
-          intendedUse: "LoadBalancer",
-          attrs: { namespace: svc.metadata.namespace!, service: svc.metadata.name! },
-        });
-        ips = [svc.spec.loadBalancerIP];
-      } else {
-        const r = await ipam.autoAssign({
-          num4: 1,
-          handleId: handle,
-          hostname: "",
-          intendedUse: "LoadBalancer",
-          attrs: { namespace: svc.metadata.namespace!, service: svc.metadata.name! },
-        });
-        ips = r.v4?.ips ?? [];
-      }
+      ips = await assignAddress(ipam, svc, handle);
     } catch (e) {
       if (isTortieError(e)) continue;
       throw e;
@@ -66,4 +49,33 @@ export async function reconcileLoadBalancers(w: Writer, ipam: Ipam): Promise<voi
       await ipam.releaseByHandle(id);
     }
   }
+}
+
+/**
+ * The service's address: the one its handle already holds (a pass killed between the allocation and the status
+ * write), else a new one. A handle holding anything else (a half-done try, a changed loadBalancerIP) is released
+ * first, so a retry neither takes a second address nor fails on the address its own earlier try took.
+ */
+async function assignAddress(ipam: Ipam, svc: ApiObject, handle: string): Promise<string[]> {
+  const pinned: string | undefined = svc.spec.loadBalancerIP || undefined;
+  const held = await ipam.ipsByHandle(handle);
+  if (held !== undefined) {
+    const ip = held.length === 1 ? parseIp(held[0]!) : undefined;
+    const pin = pinned === undefined ? undefined : parseIp(pinned);
+    if (ip && (pinned === undefined ? ip.family === 4 : pin && formatIp(pin) === formatIp(ip))) return held;
+    await ipam.releaseByHandle(handle);
+  }
+  const attrs = { namespace: svc.metadata.namespace!, service: svc.metadata.name! };
+  if (pinned) {
+    await ipam.assignIp({ ip: pinned, handleId: handle, hostname: "", intendedUse: "LoadBalancer", attrs });
+    return [pinned];
+  }
+  const r = await ipam.autoAssign({
+    num4: 1,
+    handleId: handle,
+    hostname: "",
+    intendedUse: "LoadBalancer",
+    attrs,
+  });
+  return r.v4?.ips ?? [];
 }

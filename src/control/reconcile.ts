@@ -20,7 +20,7 @@ const MAX_RACES = 50;
 const RACE_CODES = new Set(["Conflict", "AlreadyExists", "NotFound"]);
 
 /** The error a racing writer causes: re-reading and running the pass again resolves it. */
-export function isRace(e: unknown): boolean {
+function isRace(e: unknown): boolean {
   return isTortieError(e) && RACE_CODES.has(e.code);
 }
 

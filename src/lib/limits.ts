@@ -21,7 +21,7 @@ export function requestTooLargeMessage(): string {
 /**
  * tortie's own bound on one `-f` input (a file or stdin): kubectl has none, but a manifest is read whole
  * before it is parsed, so `-f /dev/zero` must stop somewhere; reading stops one byte past it. 16 MiB holds
- * five objects at the request limit or thousands of ordinary ones (Calico's CRD manifest is ~1.5 MiB), and
+ * five objects at the request limit or thousands of ordinary ones (Calico's operator-crds.yaml is 3.4 MiB), and
  * the yaml package parses even its slowest 16 MiB (blank lines) in about 20 s.
  */
 export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
@@ -52,10 +52,26 @@ export const MAX_NESTING_DEPTH = 100;
 export const MAX_YAML_ALIAS_COUNT = 100;
 
 /**
+ * A YAML document's aliases times its nodes. The yaml package finds an alias's anchor by scanning the
+ * document's anchors and aliases, and, for an alias inside an aliased collection, by walking the whole
+ * document: 20,000 scalar anchors and their aliases (700 KB) took 30 s, 1,000 aliases in a 200,000-node
+ * document 18 s. tortie's own bound (go-yaml has none) keeps that work near a second; a document without
+ * aliases, however large, is not affected.
+ */
+export const MAX_YAML_ALIAS_WORK = 10_000_000;
+
+/**
  * Operations in one JSON patch: k8s.io/apiserver/pkg/endpoints/handlers/patch.go, `maxJSONPatchOperations =
  * 10000`, "The allowed maximum operations in a JSON patch is %d, got %d".
  */
 export const MAX_JSON_PATCH_OPERATIONS = 10_000;
+
+/**
+ * Bytes a JSON patch's `copy` operations may add in all (each counted as its value's JSON): the API server
+ * sets evanphx/json-patch's `AccumulatedCopySizeLimit` to `JSONPatchMaxCopyBytes`, 3 MiB (server/config.go),
+ * so forty copies that each double a field cannot grow an object to gigabytes.
+ */
+export const MAX_JSON_PATCH_COPY_BYTES = 3 * 1024 * 1024;
 
 /**
  * Parenthesis nesting of a Calico selector. libcalico-go's parser has no limit (Go stacks grow); tortie's

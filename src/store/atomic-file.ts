@@ -17,7 +17,7 @@ export function fsyncDir(dir: string): void {
  */
 export function writeFileAtomic(dir: string, name: string, data: string | Buffer): void {
   const tmp = join(dir, `.${name}.${process.pid}.tmp`);
-  const fd = openSync(tmp, "w", 0o600);
+  const fd = openExclusive(tmp);
   try {
     const buf = typeof data === "string" ? Buffer.from(data) : data;
     let written = 0;
@@ -25,16 +25,40 @@ export function writeFileAtomic(dir: string, name: string, data: string | Buffer
     fsyncSync(fd);
   } catch (e) {
     closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // The first error is the one to report.
-    }
+    unlinkQuietly(tmp);
     throw e;
   }
   closeSync(fd);
-  renameSync(tmp, join(dir, name));
+  try {
+    renameSync(tmp, join(dir, name));
+  } catch (e) {
+    // E.g. the target is a directory: the temp file must not stay behind.
+    unlinkQuietly(tmp);
+    throw e;
+  }
   fsyncDir(dir);
+}
+
+/**
+ * Creates `tmp` afresh (O_EXCL, 0600): a file or link already there (left by a crashed process of the same pid,
+ * or planted in a shared directory such as /tmp) is removed first, never written through.
+ */
+function openExclusive(tmp: string): number {
+  try {
+    return openSync(tmp, "wx", 0o600);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    unlinkSync(tmp);
+    return openSync(tmp, "wx", 0o600);
+  }
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // The first error is the one to report.
+  }
 }
 
 /** `writeFileAtomic` for a path. */

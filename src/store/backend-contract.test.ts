@@ -1,11 +1,20 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import type { StoreBackend, WatchEvent } from "./backend.ts";
 import { FileBackend } from "./file-backend.ts";
 import { MemoryBackend } from "./memory-backend.ts";
+import { encodeRecord } from "./wal-format.ts";
 
 /** Every backend must pass this suite (an etcd backend included, when it exists). */
 function contract(name: string, make: () => StoreBackend) {
@@ -153,4 +162,22 @@ test("file backend: a damaged snapshot or an unusable directory is a clear error
   const file = join(tempDir(), "a-file");
   writeFileSync(file, "");
   assert.throws(() => new FileBackend(join(file, "store")), /cannot use .* as a store: ENOTDIR/);
+});
+
+test("file backend: records a reader saw and a failed append then cut off again are forgotten, not written over", async () => {
+  const dir = tempDir();
+  const writer = new FileBackend(dir);
+  const reader = new FileBackend(dir);
+  await writer.create("/a", 1);
+  // What a writer whose fdatasync failed leaves for an instant: a complete line it then truncates away.
+  const wal = join(dir, "wal.log");
+  const size = statSync(wal).size;
+  appendFileSync(wal, encodeRecord({ r: 2, t: "put", k: "/ghost", v: 1, c: 2 }));
+  assert.equal((await reader.get("/ghost"))?.value, 1);
+  truncateSync(wal, size);
+  await reader.create("/b", 2);
+  const fresh = new FileBackend(dir);
+  assert.equal(fresh.summary().revision, 2);
+  assert.equal(await fresh.get("/ghost"), undefined);
+  assert.equal((await fresh.get("/b"))?.modRevision, 2);
 });

@@ -1,5 +1,5 @@
-import { mkdirSync, readFileSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { mkdirSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { TortieError } from "../lib/index.ts";
 import { writeFileAtomic, writePathAtomic } from "./atomic-file.ts";
 import { FileBackend, SNAPSHOT, type StoreSummary, WAL } from "./file-backend.ts";
@@ -12,7 +12,7 @@ import { decodeSnapshot, encodeHeader, encodeSnapshot } from "./wal-format.ts";
  */
 
 /** The store's directory under a state dir. */
-export function storeDirOf(stateDir: string): string {
+function storeDirOf(stateDir: string): string {
   return join(resolve(stateDir), "store");
 }
 
@@ -37,6 +37,11 @@ export async function backupStore(
 ): Promise<{ revision: number; keys: number; bytes: number }> {
   const dir = storeDirOf(stateDir);
   if (!statSafe(dir)) throw new TortieError("NotFound", `there is no store at ${dir}`);
+  if (sameDir(dirname(resolve(file)), dir))
+    throw new TortieError(
+      "Invalid",
+      `cannot write the backup ${file} into the store's own directory ${dir} (it could replace the snapshot or the log); choose a path outside it`,
+    );
   const backend = new FileBackend(dir);
   const { text, revision, keys } = await backend.exportSnapshot();
   await backend.close();
@@ -54,8 +59,10 @@ export async function backupStore(
  * Replaces the store with a verified backup, under the lock. The restored store's revision is the backup's, or
  * one past the store's current revision if that is higher (revisions never go back: watchers and caches of
  * running processes see a compaction and list again). A damaged current store is replaced all the same.
- * The new log is written first, then the snapshot (each atomically): a crash between the two leaves a store that
- * is refused as damaged (log and snapshot disagree), never a mix of old and restored keys; run restore again.
+ * The new snapshot is written first, then the new log (each atomically). The restored revision is above every
+ * revision of the old log, so a crash between the two leaves a store that is refused as damaged (the old log ends
+ * before the snapshot's revision), never a mix of old and restored keys; run restore again. Readers that open the
+ * store between the two writes see the same disagreement and read again until the small log is in place.
  */
 export async function restoreStore(
   stateDir: string,
@@ -72,8 +79,8 @@ export async function restoreStore(
   return new ProcessLock(dir).withLock(() => {
     const current = currentRevision(dir);
     const revision = current >= snap.revision ? current + 1 : snap.revision;
-    writeFileAtomic(dir, WAL, encodeHeader(revision));
     writeFileAtomic(dir, SNAPSHOT, encodeSnapshot(revision, snap.entries));
+    writeFileAtomic(dir, WAL, encodeHeader(revision));
     return { revision: snap.revision, keys: snap.entries.length, storeRevision: revision };
   });
 }
@@ -107,6 +114,15 @@ function readBackup(file: string): Buffer {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT") throw new TortieError("NotFound", `the backup "${file}" does not exist`);
     throw new TortieError("Invalid", `cannot read the backup "${file}": ${(e as Error).message}`);
+  }
+}
+
+/** Whether two paths name one directory (through links); false if either is not there. */
+function sameDir(a: string, b: string): boolean {
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false;
   }
 }
 

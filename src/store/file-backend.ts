@@ -16,7 +16,6 @@ import { deepClone, TortieError } from "../lib/index.ts";
 import { writeFileAtomic } from "./atomic-file.ts";
 import type { StoreBackend, StoredValue, WatchEvent, WriteHints } from "./backend.ts";
 import { faultBeforeWalAppend } from "./fault-injection.ts";
-import { LOCK_KEY } from "./lock-key.ts";
 import { KeySpace } from "./memory-backend.ts";
 import { tighten } from "./permissions.ts";
 import { ProcessLock } from "./process-lock.ts";
@@ -102,7 +101,7 @@ export class FileBackend implements StoreBackend {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
       // Tighten a store made by an older tortie (or under a loose umask); another user's store is left alone.
       tighten(this.dir, 0o700);
-      for (const name of [SNAPSHOT, WAL, LOCK_KEY]) tighten(join(this.dir, name), 0o600);
+      for (const name of [SNAPSHOT, WAL]) tighten(join(this.dir, name), 0o600);
     } catch (e) {
       throw new TortieError("Invalid", `cannot use ${this.dir} as a store: ${(e as Error).message}`);
     }
@@ -273,7 +272,9 @@ export class FileBackend implements StoreBackend {
     } catch {
       return;
     }
-    if (st.ino !== this.walIno) this.reload();
+    // A log shorter than what we read was rolled back under us (a writer whose append failed cuts its lines off
+    // again): what we applied from it never happened, so read it all again.
+    if (st.ino !== this.walIno || st.size < this.walOffset) this.reload();
     else if (st.size > this.walOffset) this.readWalTail();
   }
 
@@ -292,8 +293,9 @@ export class FileBackend implements StoreBackend {
     if (this.walIno === -1) this.createWal(this.space.rev);
     const fd = openSync(this.walPath(), "r+");
     try {
-      // Drop a torn tail left by a writer that died mid-write, so the log stays line-aligned.
-      if (fstatSync(fd).size !== this.walOffset) ftruncateSync(fd, this.walOffset);
+      // Drop a torn tail left by a writer that died mid-write, so the log stays line-aligned. (Never extend it:
+      // refresh() has just read the log, so it cannot be shorter than what we read.)
+      if (fstatSync(fd).size > this.walOffset) ftruncateSync(fd, this.walOffset);
       let text = "";
       for (const rec of recs) text += encodeRecord(rec);
       const data = Buffer.from(text);

@@ -1,5 +1,5 @@
 export type { StoreBackend, StoredValue, WatchEvent, WriteHints } from "./backend.ts";
-export { backupStore, checkBackup, checkStore, restoreStore, storeDirOf } from "./backup.ts";
+export { backupStore, checkBackup, checkStore, restoreStore } from "./backup.ts";
 export { FileBackend, type FileBackendOptions, type StoreSummary } from "./file-backend.ts";
 export { KeySpace, MemoryBackend } from "./memory-backend.ts";
 export { openFileStore, resolveStateDir } from "./open.ts";

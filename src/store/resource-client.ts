@@ -26,6 +26,14 @@ import {
 import { cidrsOverlap, parseCidr } from "../net/index.ts";
 import type { StoreBackend, StoredValue, WatchEvent } from "./backend.ts";
 
+/** Retries of a delete that keeps losing races to other writers before it reports a Conflict. */
+const MAX_DELETE_ATTEMPTS = 20;
+
+/** The API server's message for a write that lost a race to another (etcd's compare-and-swap failed). */
+function modifiedMessage(def: KindDef, name: string): string {
+  return `Operation cannot be fulfilled on ${def.plural} "${name}": the object has been modified; please apply your changes to the latest version and try again`;
+}
+
 /** Which object an error is about, so each front-end (kubectl, calicoctl) can word it its own way. */
 export interface Subject {
   def: KindDef;
@@ -209,12 +217,11 @@ export class ResourceClient {
     const live = toObject(def, cur);
     const wanted = input.metadata.resourceVersion;
     const conflict = () =>
-      new ResourceError(
-        new ConflictError(
-          `Operation cannot be fulfilled on ${def.plural} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
-        ),
-        { def, name, namespace: input.metadata.namespace },
-      );
+      new ResourceError(new ConflictError(modifiedMessage(def, name)), {
+        def,
+        name,
+        namespace: input.metadata.namespace,
+      });
     if (wanted !== undefined && wanted !== live.metadata.resourceVersion) throw conflict();
     const o = prepareObject(def, input);
     const immutable = immutableMetaProblems(live, o);
@@ -232,6 +239,8 @@ export class ResourceClient {
       return toObject(def, await this.backend.update(key, o, cur.modRevision));
     } catch (e) {
       if (e instanceof ConflictError) throw conflict();
+      // Deleted between our read and this write: the API server's NotFound, not the backend's wording.
+      if (e instanceof NotFoundError) throw this.notFound(def, name, input.metadata.namespace);
       throw e;
     }
   }
@@ -244,17 +253,29 @@ export class ResourceClient {
   ) {
     this.guardManaged(def, opts);
     const key = keyFor(def, name, namespace);
-    const cur = await this.backend.get(key);
-    if (!cur) throw this.notFound(def, name, namespace);
-    if (opts.resourceVersion !== undefined && opts.resourceVersion !== String(cur.modRevision))
-      throw new ResourceError(
-        new ConflictError(
-          `Operation cannot be fulfilled on ${def.plural} "${name}": the ResourceVersion in the precondition (${opts.resourceVersion}) does not match the ResourceVersion in record (${cur.modRevision}). The object might have been modified`,
-        ),
-        { def, name, namespace },
-      );
-    const deleted = await this.backend.delete(key, cur.modRevision);
-    return toObject(def, deleted);
+    const subject = { def, name, namespace };
+    // As the API server's storage does: a delete that loses a race to another write (a controller's) reads the
+    // object again and retries, checking the precondition again; one deleted meanwhile is NotFound. The backend's
+    // own CAS wording never reaches the user.
+    for (let attempt = 0; ; attempt++) {
+      const cur = await this.backend.get(key);
+      if (!cur) throw this.notFound(def, name, namespace);
+      if (opts.resourceVersion !== undefined && opts.resourceVersion !== String(cur.modRevision))
+        throw new ResourceError(
+          new ConflictError(
+            `Operation cannot be fulfilled on ${def.plural} "${name}": the ResourceVersion in the precondition (${opts.resourceVersion}) does not match the ResourceVersion in record (${cur.modRevision}). The object might have been modified`,
+          ),
+          subject,
+        );
+      try {
+        return toObject(def, await this.backend.delete(key, cur.modRevision));
+      } catch (e) {
+        if (e instanceof NotFoundError) throw this.notFound(def, name, namespace);
+        if (!(e instanceof ConflictError)) throw e;
+        if (attempt >= MAX_DELETE_ATTEMPTS)
+          throw new ResourceError(new ConflictError(modifiedMessage(def, name)), subject);
+      }
+    }
   }
 
   /** Creates the namespaces every Kubernetes cluster starts with, if this is a new store. */

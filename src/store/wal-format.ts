@@ -18,8 +18,8 @@ import { TortieError } from "../lib/index.ts";
 const SEAL_LENGTH = 16;
 const SEAL_RE = /^,"s":"([0-9a-f]{8})"\}$/;
 
-export const LOG_FORMAT = 2;
-export const SNAPSHOT_FORMAT = 2;
+const LOG_FORMAT = 2;
+const SNAPSHOT_FORMAT = 2;
 
 /** How to get out of a damaged store; ends every refusal. */
 export const RECOVERY =

@@ -1,11 +1,16 @@
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { CliHarness } from "./harness.ts";
 
 const h = new CliHarness();
-after(() => h.cleanup());
+const emptyDir = mkdtempSync(join(tmpdir(), "tortie-empty-"));
+after(() => {
+  h.cleanup();
+  rmSync(emptyDir, { recursive: true, force: true });
+});
 
 /** Byte-for-byte contents of the state dir: "nothing written" means this does not change. */
 function snapshotState(dir: string): Record<string, string> {
@@ -36,7 +41,13 @@ const POOL = (spec: string, name = "p") =>
 const GOOD = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fine\n  namespace: yaobank\n---\n";
 
 const cases: { name: string; line: string; stdin?: string; error: RegExp }[] = [
-  { name: "a directory as -f", line: "kubectl apply -f /tmp", error: /"\/tmp" is a directory; pass a file/ },
+  // A directory contributes its .json/.yaml/.yml files (kubectl's walk); one with none is kubectl's empty input.
+  {
+    name: "a directory without manifests as -f",
+    line: `kubectl apply -f ${emptyDir}`,
+    error: /no objects passed to apply/,
+  },
+  { name: "apply without -f", line: "kubectl apply", error: /^error: must specify one of -f and -k$/m },
   {
     name: "label value with a second =",
     line: "kubectl label ns yaobank x=a=b",

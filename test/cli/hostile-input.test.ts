@@ -43,6 +43,15 @@ const laughs = [
   ..."bcdefg".split("").map((c, i) => `${c}: &${c} [${Array(9).fill(`*${"abcdefg"[i]}`).join(",")}]`),
 ].join("\n");
 const bigCm = `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\n  namespace: default\ndata:\n  k: ${"x".repeat(3 * 1024 * 1024)}\n`;
+// One 6 MiB scalar and 99 aliases of it: within the alias bound, but 600 MiB as JSON (past V8's longest string).
+const wideAliases = `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: wide\n  namespace: default\ndata:\n  k0: &s ${"x".repeat(6 * 1024 * 1024)}\n${Array.from({ length: 99 }, (_, i) => `  k${i + 1}: *s\n`).join("")}`;
+// Anchors and aliases cost the yaml package a scan of the document per alias: 5,000 of each is refused at once.
+const manyAliases = `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: many\n  namespace: default\ndata:\n${Array.from({ length: 5000 }, (_, i) => `  a${i}: &a${i} x\n`).join("")}${Array.from({ length: 5000 }, (_, i) => `  b${i}: *a${i}\n`).join("")}`;
+// Each copy doubles data: 40 of them would make a terabyte; the API server stops copies at 3 MiB in all.
+const doublingCopies = JSON.stringify([
+  { op: "add", path: "/data/x", value: "y".repeat(1000) },
+  ...Array.from({ length: 40 }, (_, i) => ({ op: "copy", from: "/data", path: `/data/y${i}` })),
+]);
 
 const cases: { name: string; line: string | string[]; stdin?: string; error: RegExp; code?: number }[] = [
   {
@@ -105,10 +114,51 @@ const cases: { name: string; line: string | string[]; stdin?: string; error: Reg
     error: /^error: STDIN:1: Request entity too large: limit is 3145728$/,
   },
   {
+    name: "a large scalar repeated by aliases",
+    line: "kubectl apply -f -",
+    stdin: wideAliases,
+    error: /^error: STDIN:1: Request entity too large: limit is 3145728$/,
+  },
+  {
+    name: "--template /dev/zero",
+    line: "kubectl get cm -o go-template-file=/dev/zero",
+    error: /^error: \/dev\/zero: the input is larger than the limit of 16777216 bytes$/,
+  },
+  {
+    name: "ipam release --from-report /dev/zero",
+    line: "calicoctl ipam release --from-report /dev/zero",
+    // calicoctl prints its errors without kubectl's "error: " prefix.
+    error: /^\/dev\/zero: the input is larger than the limit of 16777216 bytes$/,
+  },
+  {
+    name: "up --topology /dev/zero",
+    line: "up --topology /dev/zero",
+    error: /^error: \/dev\/zero: the input is larger than the limit of 16777216 bytes$/,
+  },
+  {
+    name: "5,000 anchors and their aliases",
+    line: "kubectl apply -f -",
+    stdin: manyAliases,
+    error: /^error: STDIN:1: invalid YAML: document contains excessive aliasing$/,
+  },
+  {
+    name: "a key twice in one mapping (found by tortie, not the yaml package's quadratic check)",
+    line: "kubectl apply -f -",
+    stdin: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: twice\ndata:\n  1: x\n  0x1: y\n",
+    error: /^error: STDIN:7:3: invalid YAML: Map keys must be unique$/,
+  },
+  {
     name: "a complex (sequence) key",
     line: "kubectl apply -f -",
     stdin: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: d\n? [a]\n: b\n",
     error: /^error: STDIN:5:3: invalid YAML: invalid map key: \["a"\]$/,
+  },
+  {
+    name: "an alias to a sequence as a key",
+    line: "kubectl apply -f -",
+    stdin:
+      "apiVersion: v1\nkind: List\nmetadata:\n  x: &l [a]\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: ak, namespace: default}\n  data:\n    ? *l\n    : b\n",
+    error: /^error: STDIN:10:7: invalid YAML: invalid map key: \["a"\]$/,
   },
   {
     name: "a complex key in a flow mapping",
@@ -151,6 +201,11 @@ const cases: { name: string; line: string | string[]; stdin?: string; error: Reg
     name: "JSON patch removing /metadata",
     line: `kubectl patch cm c --type json -p '[{"op":"remove","path":"/metadata"}]'`,
     error: /^error: the name of the object \(\) does not match the name on the URL \(c\)$/,
+  },
+  {
+    name: "a patch moving the object to another namespace",
+    line: `kubectl patch cm c --type merge -p '{"metadata":{"namespace":"kube-system","name":"d"}}'`,
+    error: /^error: the namespace of the provided object does not match the namespace sent on the request$/,
   },
   {
     name: "calicoctl merge patch removing metadata",
@@ -196,6 +251,12 @@ const cases: { name: string; line: string | string[]; stdin?: string; error: Reg
     error: /^error: The allowed maximum operations in a JSON patch is 10000, got 10001$/,
   },
   {
+    name: "JSON patch copies that double the object",
+    line: ["kubectl", "patch", "cm", "c", "--type", "json", "-p", doublingCopies],
+    error:
+      /^error: Unable to complete the copy, the accumulated size increase of copy is \d+, exceeding the limit 3145728$/,
+  },
+  {
     name: "a JSON patch through /__proto__",
     line: `kubectl patch cm c --type json -p '[{"op":"add","path":"/__proto__/polluted","value":"yes"}]'`,
     error: /^error: invalid patch: path "\/__proto__\/polluted": the key "__proto__" is not allowed$/,
@@ -235,6 +296,12 @@ const cases: { name: string; line: string | string[]; stdin?: string; error: Reg
     line: ["kubectl", "delete", "cm", "a\r\u0000\tb"],
     error: /configmaps "a\\r\\x00\\tb" not found$/,
   },
+  {
+    name: "a mistyped command: commander's hint stays on its one line, unescaped",
+    line: ["kubectl", "scal\n"],
+    error: /^error: unknown command 'scal\\n' \(Did you mean scale\?\)$/,
+    code: 2,
+  },
 ];
 
 for (const c of cases) {
@@ -273,6 +340,12 @@ test("a __proto__ patch cannot open a controller-owned kind: the read-only check
   const r = await h.run("calicoctl apply -f -", wep);
   assert.equal(r.code, 1);
   assert.match(r.err, /WorkloadEndpoint is read-only/);
+});
+
+test("a newline typed into kubectl's two-line usage error is escaped: the hint stays the only second line", async () => {
+  const r = await h.run(["kubectl", "create", "x\ny", "a"]);
+  assert.equal(r.code, 1);
+  assert.equal(r.err, "error: Unexpected args: [x\\ny a]\nSee 'kubectl create -h' for help and examples\n");
 });
 
 test("-l with a key Object.prototype has (constructor, toString) matches no object", async () => {
@@ -333,6 +406,9 @@ test("ping's numeric flags are checked as iputils checks them, and -c is bounded
     }
     const ok = await lab.run(["exec", "node1", "--", "ping", "-c", "2", "198.19.0.1"]);
     assert.match(ok.out, /^2 packets transmitted, 2 received/m);
+    // strtol takes leading white space and a sign.
+    const signed = await lab.run(["exec", "node1", "--", "ping", "-c", " +1", "198.19.0.1"]);
+    assert.match(signed.out, /^1 packets transmitted, 1 received/m);
   } finally {
     lab.cleanup();
   }

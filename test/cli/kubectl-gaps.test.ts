@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { CliContext } from "../../src/cli/context.ts";
@@ -321,4 +322,35 @@ test("logs -f in-process: prints the lines later commands make the app log, unti
   assert.equal(out, '198.19.0.1 - - [02/Jan/2026 03:04:05] "GET /followed HTTP/1.1" 404 -\n');
   // --tail 0 left out the lines the app had logged before.
   assert.ok(before > 0, "the app had logged nothing before, so --tail 0 was not exercised");
+});
+
+test("-f repeats and takes directories, as kubectl's does: every file is applied, none silently dropped", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tortie-manifests-"));
+  try {
+    const ns = (name: string) => `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${name}\n`;
+    writeFileSync(join(dir, "b.yaml"), ns("multi-b"));
+    writeFileSync(join(dir, "a.yml"), ns("multi-a"));
+    writeFileSync(join(dir, "notes.txt"), "not a manifest");
+    const single = join(dir, "c.json");
+    writeFileSync(
+      single,
+      JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: "multi-c" } }),
+    );
+    // Two -f flags: both files, in the order given (commander alone would keep only the last).
+    assert.equal(
+      await ok(`kubectl apply -f ${join(dir, "b.yaml")} -f ${single}`),
+      "namespace/multi-b created\nnamespace/multi-c created\n",
+    );
+    // A directory: its .json/.yaml/.yml files in name order; other files are skipped.
+    assert.equal(
+      await ok(`kubectl apply -f ${dir}`),
+      "namespace/multi-a created\nnamespace/multi-b unchanged\nnamespace/multi-c unchanged\n",
+    );
+    assert.equal(
+      await ok(`kubectl delete -f ${dir}`),
+      'namespace "multi-a" deleted\nnamespace "multi-b" deleted\nnamespace "multi-c" deleted\n',
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

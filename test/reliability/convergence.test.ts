@@ -231,3 +231,50 @@ test("a pass cut short by a racing writer (Conflict, AlreadyExists, NotFound) is
     }
   }
 });
+
+test("LoadBalancer addresses converge from every kill point: one address per service, none leaked", async () => {
+  const services: ApiObject[] = ["lb1", "lb2"].map((name, i) => ({
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name, namespace: "default" },
+    spec: {
+      type: "LoadBalancer",
+      selector: { app: "web0" },
+      ports: [{ port: 80 }],
+      // lb2 pins its address: a retry must not fail on the address its own killed try took.
+      ...(i === 1 ? { loadBalancerIP: "203.0.113.77" } : {}),
+    },
+  }));
+  const change = async (client: ResourceClient) => {
+    await client.create({
+      apiVersion: "projectcalico.org/v3",
+      kind: "IPPool",
+      metadata: { name: "lb-pool" },
+      spec: { cidr: "203.0.113.0/24", allowedUses: ["LoadBalancer"], blockSize: 26 },
+    });
+    for (const s of services) await client.create(structuredClone(s));
+  };
+  const dry = await world();
+  await change(dry.client);
+  const before = dry.backend.writes;
+  await settle(dry.client);
+  const total = dry.backend.writes - before;
+  for (let k = 0; k < total; k++) {
+    const { backend, client } = await world();
+    await change(client);
+    backend.budget = backend.writes + k;
+    await assert.rejects(settle(client), Killed);
+    backend.budget = Number.POSITIVE_INFINITY;
+    const label = `LoadBalancer services killed after ${k} of ${total} writes`;
+    await settle(client).catch((e) => assert.fail(`${label}: ${(e as Error).message}`));
+    await assertConverged(client, label);
+    const ipam = new Ipam(client.backend, { now });
+    for (const s of services) {
+      const live = await client.get(kinds.Service, s.metadata.name!, "default");
+      const ingress = (live?.status?.loadBalancer?.ingress ?? []).map((i: { ip: string }) => i.ip);
+      assert.equal(ingress.length, 1, `${label}: ${s.metadata.name} has ingress ${ingress}`);
+      if (s.spec.loadBalancerIP) assert.deepEqual(ingress, [s.spec.loadBalancerIP], label);
+      assert.deepEqual(await ipam.ipsByHandle(`lb.default.${s.metadata.name}`), ingress, label);
+    }
+  }
+});

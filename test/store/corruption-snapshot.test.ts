@@ -123,6 +123,20 @@ test("a damaged backup is refused by check and restore in one line; the store is
   assert.match(ok.out, /^backup .*: ok\nrevision: 25\nkeys: 25\n/);
 });
 
+test("a backup aimed at a file of the store itself (wal.log, snapshot.json) is refused; the store is unchanged", async () => {
+  const s = copyState(base, join(temp.make("tortie-backup-self-"), "state"));
+  const before = hashTree(s);
+  for (const name of ["wal.log", "snapshot.json", "new.snap"]) {
+    const r = tortie(s, ["store", "backup", join(s, "store", name)]);
+    assert.equal(r.code, 1, r.err);
+    assert.match(
+      r.err,
+      /^error: cannot write the backup .* into the store's own directory .*store \(it could replace the snapshot or the log\); choose a path outside it\n$/,
+    );
+  }
+  assert.deepEqual(hashTree(s), before);
+});
+
 test("restore onto a live store moves the revision forward, and the store takes writes after it", async () => {
   const s = copyState(base, join(temp.make("tortie-restore-live-"), "state"));
   const r = tortie(s, ["store", "restore", backup]);
@@ -132,6 +146,23 @@ test("restore onto a live store moves the revision forward, and the store takes 
   assert.equal(tortie(s, ["kubectl", "create", "configmap", "again", "-n", "t"]).code, 0);
   const check = tortie(s, ["store", "check"]);
   assert.match(check.out, /revision: 28\n/);
+});
+
+test("a crash mid-restore (the new snapshot written, the old log still there) is refused, never a mix; restore again recovers", async () => {
+  const s = copyState(base, join(temp.make("tortie-restore-crash-"), "state"));
+  // What a restore that died between its two writes leaves: the restore's snapshot beside the store's old log.
+  const done = copyState(base, join(temp.make("tortie-restore-crash-done-"), "state"));
+  assert.equal(tortie(done, ["store", "restore", backup]).code, 0);
+  writeFileSync(SNAP(s), readFileSync(SNAP(done)));
+  const before = hashTree(s);
+  const re = /wal\.log ends at revision 26, before the snapshot's revision 27/;
+  assertOneLineRefusal(await tortieInProcess(s, ["kubectl", "get", "cm", "-A"]), re, "get");
+  assertOneLineRefusal(tortie(s, ["kubectl", "create", "configmap", "x", "-n", "t"]), re, "create");
+  assert.deepEqual(hashTree(s), before);
+  const again = tortie(s, ["store", "restore", backup]);
+  assert.equal(again.code, 0, again.err);
+  assert.equal(await count(s), 20);
+  assert.equal(tortie(s, ["store", "check"]).code, 0);
 });
 
 test("a backup taken while another process writes is consistent: it restores to a prefix of the writes and checks clean", async () => {

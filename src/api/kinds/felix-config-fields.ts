@@ -1,8 +1,9 @@
 /**
- * Every field of FelixConfiguration.spec with its JSON type, from Calico v3.31 (api/config/crd/
- * projectcalico.org_felixconfigurations.yaml, generated from api/pkg/apis/projectcalico/v3/felixconfig.go). calicoctl
- * decodes strictly (yaml.UnmarshalStrict), so a field not listed here is refused as unknown. tortie types the
- * settings it acts on in calico-network.ts; the others are checked for their JSON type only.
+ * Every field of FelixConfiguration.spec with its JSON type, from Calico v3.31.0, the version tortie renders
+ * (libcalico-go/config/crd/crd.projectcalico.org_felixconfigurations.yaml, generated from
+ * api/pkg/apis/projectcalico/v3/felixconfig.go). calicoctl decodes strictly (yaml.UnmarshalStrict), so a field not
+ * listed here is refused as unknown. tortie types the settings it acts on in felix-config-schema.ts; the others are
+ * checked for their JSON type only.
  */
 export const FELIX_FIELDS: Record<
   "bool" | "int" | "string" | "strings" | "array" | "object" | "intOrString",
@@ -15,7 +16,7 @@ export const FELIX_FIELDS: Record<
     "bpfDisableUnprivileged",
     "bpfEnabled",
     "bpfHostConntrackBypass",
-    "bpfIPFragmentReassemblyEnabled",
+    "bpfKubeProxyEndpointSlicesEnabled",
     "bpfKubeProxyIptablesCleanupEnabled",
     "bpfPolicyDebugEnabled",
     "debugDisableLogDropping",
@@ -47,8 +48,6 @@ export const FELIX_FIELDS: Record<
     "bpfExportBufferSizeMB",
     "bpfExtToServiceConnmark",
     "bpfKubeProxyHealthzPort",
-    "bpfMaglevMaxEndpointsPerService",
-    "bpfMaglevMaxServices",
     "bpfMapSizeConntrack",
     "bpfMapSizeConntrackCleanupQueue",
     "bpfMapSizeIPSets",
@@ -66,11 +65,6 @@ export const FELIX_FIELDS: Record<
     "healthPort",
     "ipipMTU",
     "iptablesMarkMask",
-    "ipv4ElevatedRoutePriority",
-    "ipv4NormalRoutePriority",
-    "ipv6ElevatedRoutePriority",
-    "ipv6NormalRoutePriority",
-    "logActionRateLimitBurst",
     "maxIpsetSize",
     "metadataPort",
     "nftablesMarkMask",
@@ -97,13 +91,11 @@ export const FELIX_FIELDS: Record<
     "bpfEnforceRPF",
     "bpfExternalServiceMode",
     "bpfHostNetworkedNATWithoutCTLB",
-    "bpfIPFragTimeout",
     "bpfJITHardening",
     "bpfKubeProxyMinSyncPeriod",
     "bpfL3IfacePattern",
     "bpfLogLevel",
     "bpfMapSizeConntrackScaling",
-    "bpfOverlayHostSourceIP",
     "bpfProfiling",
     "bpfRedirectToPeer",
     "cgroupV2Path",
@@ -136,16 +128,13 @@ export const FELIX_FIELDS: Record<
     "iptablesBackend",
     "iptablesFilterAllowAction",
     "iptablesFilterDenyAction",
+    "iptablesLockFilePath",
     "iptablesLockProbeInterval",
+    "iptablesLockTimeout",
     "iptablesMangleAllowAction",
     "iptablesNATOutgoingInterfaceFilter",
     "iptablesPostWriteCheckInterval",
     "iptablesRefreshInterval",
-    "istioAmbientMode",
-    "liveMigrationRouteConvergenceTime",
-    "localSubnetL2Reachability",
-    "localSubnetL2ReachabilityRefreshInterval",
-    "logActionRateLimit",
     "logDebugFilenameRegex",
     "logFilePath",
     "logPrefix",
@@ -159,20 +148,13 @@ export const FELIX_FIELDS: Record<
     "netlinkTimeout",
     "nftablesFilterAllowAction",
     "nftablesFilterDenyAction",
-    "nftablesFlowTableDataIfacePattern",
-    "nftablesFlowTableOffload",
     "nftablesMangleAllowAction",
     "nftablesMode",
     "nftablesRefreshInterval",
-    "nodeSelector",
     "openstackRegion",
     "policySyncPathPrefix",
     "programClusterRoutes",
-    "prometheusMetricsCAFile",
-    "prometheusMetricsCertFile",
-    "prometheusMetricsClientAuth",
     "prometheusMetricsHost",
-    "prometheusMetricsKeyFile",
     "reportingInterval",
     "reportingTTL",
     "routeRefreshInterval",
@@ -201,12 +183,16 @@ export const FELIX_FIELDS: Record<
     "routeTableRanges",
   ],
   object: ["bpfConntrackTimeouts", "bpfLogFilters", "routeTableRange"],
-  intOrString: ["bpfPSNATPorts", "istioDSCPMark", "natPortRange"],
+  intOrString: ["bpfPSNATPorts", "natPortRange"],
 };
 
-/** Integer settings that are TCP/UDP ports: 0 to 65535, as Calico validates debugPort and bpfKubeProxyHealthzPort. */
+/**
+ * Integer settings that are TCP/UDP ports, 0 to 65535. Of these, libcalico-go v3.31 validates only debugPort
+ * (`gte=0,lte=65535`); Felix's own parser bounds healthPort, metadataPort and prometheusMetricsPort (`int(0:65535)`)
+ * when it loads them, and vxlanPort is a UDP port all the same. tortie refuses all of them on write in the
+ * validator's words. bpfKubeProxyHealthzPort (`gte=1`) is typed in felix-config-schema.ts.
+ */
 export const FELIX_PORT_FIELDS: readonly string[] = [
-  "bpfKubeProxyHealthzPort",
   "debugPort",
   "healthPort",
   "metadataPort",

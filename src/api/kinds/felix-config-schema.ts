@@ -13,17 +13,18 @@ import {
 import { FELIX_FIELDS, FELIX_PORT_FIELDS } from "./felix-config-fields.ts";
 
 /**
- * A TCP/UDP port setting, 0 to 65535 (1 to 65535 with `min` 1), refused with libcalico-go's validator text
- * (`validate:"omitempty,gte=0,lte=65535"`): "error with field HealthPort = '70000' (Reason: failed to validate
- * Field: HealthPort because of Tag: lte )".
+ * A TCP/UDP port setting, `min` to 65535, refused in libcalico-go's validator words for the tag it breaks: `lte` above
+ * 65535, `minTag` below `min` (debugPort's `gte=0`, wireguardListeningPort's `gt=0`, bpfKubeProxyHealthzPort's
+ * `gte=1`), e.g. "error with field DebugPort = '70000' (Reason: failed to validate Field: DebugPort because of Tag:
+ * lte )". The port settings upstream leaves untagged get the same words (felix-config-fields.ts).
  */
-export const calicoPortSetting = (min = 0) =>
+export const calicoPortSetting = (min = 0, minTag: "gt" | "gte" = "gte") =>
   int.superRefine((n, ctx) => {
     if (n < min || n > 65535)
       ctx.addIssue({
         code: "custom",
         message: `must be between ${min} and 65535`,
-        params: { calicoTag: n > 65535 ? "lte" : min > 0 ? "gt" : "gte", value: n },
+        params: { calicoTag: n > 65535 ? "lte" : minTag, value: n },
       });
   });
 
@@ -38,8 +39,9 @@ function typedSettings(): z.ZodRawShape {
     wireguardEnabled: bool.optional(),
     wireguardEnabledV6: bool.optional(),
     wireguardInterfaceName: str.optional(),
-    wireguardListeningPort: calicoPortSetting(1).optional(),
-    wireguardListeningPortV6: calicoPortSetting(1).optional(),
+    wireguardListeningPort: calicoPortSetting(1, "gt").optional(),
+    wireguardListeningPortV6: calicoPortSetting(1, "gt").optional(),
+    bpfKubeProxyHealthzPort: calicoPortSetting(1).optional(),
     wireguardMTU: int.optional(),
     wireguardRoutingRulePriority: int.optional(),
     wireguardHostEncryptionEnabled: bool.optional(),

@@ -5,7 +5,7 @@ import { type Cidr, formatCidr } from "../../net/index.ts";
  * `::ffff:10.200.0.0/120` to an address whose To4() is 10.200.0.0 and a mask whose last 32 bits are a /24, so
  * libcalico-go's overlap check (IPNet.Contains) treats it as 10.200.0.0/24; tortie compares pools the same way.
  */
-export function ipv4MappedCidr(c: Cidr): Cidr | undefined {
+function ipv4MappedCidr(c: Cidr): Cidr | undefined {
   if (c.family !== 6 || c.prefix < 96 || c.value >> 32n !== 0xffffn) return undefined;
   return { family: 4, value: c.value & 0xffffffffn, prefix: c.prefix - 96 };
 }

@@ -13,7 +13,7 @@ const CONFIG_KEY_MESSAGE =
   "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
 
 /** Go's %q for the strings these messages quote (JSON's escaping is close to it). */
-export function quoteGo(s: string): string {
+function quoteGo(s: string): string {
   return JSON.stringify(s);
 }
 

@@ -6,7 +6,7 @@ import type { ApiObject } from "../object.ts";
  * every pod (a network namespace, an address, endpoint and rule updates on every write), so a workload's size is
  * bounded where the settle after each write stays in seconds. Kubernetes itself stops at int32.
  */
-export const MAX_REPLICAS = 1000;
+const MAX_REPLICAS = 1000;
 
 const INT32_MAX = 2 ** 31 - 1;
 
