@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { CliHarness } from "./harness.ts";
+import { CliHarness, snapshotState } from "./harness.ts";
 
 const h = new CliHarness();
 const emptyDir = mkdtempSync(join(tmpdir(), "tortie-empty-"));
@@ -13,18 +13,6 @@ after(() => {
 });
 
 /** Byte-for-byte contents of the state dir: "nothing written" means this does not change. */
-function snapshotState(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const e of readdirSync(d)) {
-      const p = join(d, e);
-      if (statSync(p).isDirectory()) walk(p);
-      else out[p] = readFileSync(p, "utf8");
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 before(async () => {
   const setup =

@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { type CliContext, openClusterStore } from "../../src/cli/context.ts";
@@ -7,6 +16,23 @@ import { runCli } from "../../src/cli/main.ts";
 import type { ResourceClient } from "../../src/store/index.ts";
 
 export const FIXED_NOW = new Date("2026-01-02T03:04:05Z");
+
+/**
+ * Every file under `dir`, path and bytes (latin1, so any byte change shows): "nothing written" means two of these
+ * are equal.
+ */
+export function snapshotState(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const e of readdirSync(d).sort()) {
+      const p = join(d, e);
+      if (statSync(p).isDirectory()) walk(p);
+      else out[p] = readFileSync(p, "latin1");
+    }
+  };
+  walk(dir);
+  return out;
+}
 
 export interface RunResult {
   code: number;

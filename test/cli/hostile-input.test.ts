@@ -1,27 +1,12 @@
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { CliHarness } from "./harness.ts";
+import { CliHarness, snapshotState } from "./harness.ts";
 
 // Hostile input (issue 16): every case is refused with one line on stderr, exit 1, no stack trace, nothing
 // written, and Object.prototype untouched; none takes more than a few seconds.
 
 const h = new CliHarness();
 after(() => h.cleanup());
-
-function snapshotState(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const e of readdirSync(d)) {
-      const p = join(d, e);
-      if (statSync(p).isDirectory()) walk(p);
-      else out[p] = readFileSync(p, "utf8");
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 const protoKeys = () => Object.getOwnPropertyNames(Object.prototype).sort();
 const cleanProto = protoKeys();

@@ -1,10 +1,8 @@
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { findKind, prepareObject } from "../../src/api/index.ts";
 import { ValidationError } from "../../src/lib/index.ts";
-import { CliHarness } from "./harness.ts";
+import { CliHarness, snapshotState } from "./harness.ts";
 
 /**
  * Issue 16, validation: input the API server or libcalico-go refuses, refused here with their words, one line,
@@ -13,19 +11,6 @@ import { CliHarness } from "./harness.ts";
 
 const h = new CliHarness();
 after(() => h.cleanup());
-
-function snapshotState(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const e of readdirSync(d)) {
-      const p = join(d, e);
-      if (statSync(p).isDirectory()) walk(p);
-      else out[p] = readFileSync(p, "latin1");
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 const DEPLOY = (replicas: string, extra = "") =>
   `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: default\nspec:\n  replicas: ${replicas}\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.25\n${extra}`;

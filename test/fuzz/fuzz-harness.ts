@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
 import fc from "fast-check";
-import type { CliHarness } from "../cli/harness.ts";
+import { type CliHarness, snapshotState } from "../cli/harness.ts";
 
 /**
  * The fuzz suite's rules (issue 16): every case runs through the CLI entry point (in-process `runCli`),
@@ -12,17 +10,9 @@ import type { CliHarness } from "../cli/harness.ts";
 export const FUZZ_SEED = Number(process.env.TORTIE_FUZZ_SEED ?? 16016);
 export const CASE_MS = 5000;
 
-export function snapshotState(dir: string): string {
-  const parts: string[] = [];
-  const walk = (d: string) => {
-    for (const e of readdirSync(d).sort()) {
-      const p = join(d, e);
-      if (statSync(p).isDirectory()) walk(p);
-      else parts.push(`${p}\n${readFileSync(p, "latin1")}`);
-    }
-  };
-  walk(dir);
-  return parts.join("\n\0\n");
+/** The state dir's files and bytes as one comparable string. */
+export function stateText(dir: string): string {
+  return JSON.stringify(snapshotState(dir));
 }
 
 export interface FuzzStats {
@@ -37,7 +27,7 @@ export async function checkCase(
   stdin: string,
   stats: FuzzStats,
 ): Promise<number> {
-  const before = snapshotState(h.stateDir);
+  const before = stateText(h.stateDir);
   const protoBefore = Object.getOwnPropertyNames(Object.prototype).join();
   const started = Date.now();
   const r = await h.run(argv, stdin);
@@ -54,7 +44,7 @@ export async function checkCase(
       r.err.endsWith("\n") && r.err.indexOf("\n") === r.err.length - 1,
       `not one line: ${what}\n${JSON.stringify(r.err.slice(0, 500))}`,
     );
-    assert.equal(snapshotState(h.stateDir), before, `state changed by a failed command: ${what}`);
+    assert.equal(stateText(h.stateDir), before, `state changed by a failed command: ${what}`);
   }
   return r.code;
 }
