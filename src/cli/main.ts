@@ -229,10 +229,19 @@ async function runExec(ctx: CliContext, args: string[]): Promise<number> {
     // types it on node1); in a pod they do not exist, as in a real container.
     return await (await shellModule()).execCommand(ctx, target, args.slice(dash + 1));
   } catch (e) {
-    if (!isTortieError(e)) throw e;
-    ctx.err(`error: ${escapeControl(e.message)}\n`);
-    return e.code === "Usage" ? 2 : 1;
+    return reportExecError(ctx, e);
   }
+}
+
+/** How `exec` and `shell` end on an error: one line for tortie's own, "internal error" (as runCli) for a bug. */
+function reportExecError(ctx: CliContext, e: unknown): number {
+  if (e instanceof CommandExit) return e.code;
+  if (!isTortieError(e)) {
+    ctx.err(`internal error: ${(e as Error).stack ?? e}\n`);
+    return 1;
+  }
+  ctx.err(`error: ${escapeControl(e.message)}\n`);
+  return e.code === "Usage" ? 2 : 1;
 }
 
 /** `tortie shell TARGET`. */
@@ -250,8 +259,6 @@ async function runShellCommand(ctx: CliContext, args: string[]): Promise<number>
   try {
     return await (await shellModule()).runShell(ctx, args[0]!);
   } catch (e) {
-    if (!isTortieError(e)) throw e;
-    ctx.err(`error: ${escapeControl(e.message)}\n`);
-    return e.code === "Usage" ? 2 : 1;
+    return reportExecError(ctx, e);
   }
 }

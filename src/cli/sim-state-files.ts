@@ -68,10 +68,43 @@ function readHostFile<T>(path: string, texts: Map<string, string>, stateDir: str
   }
   texts.set(path, text);
   try {
-    return JSON.parse(text) as T;
+    return parseObject(text) as T;
   } catch (e) {
     throw unreadable(path, e, `delete ${globalStatePath(stateDir)}`);
   }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === "object" && !Array.isArray(v);
+
+/** What is wrong with a host file's shape (a damaged or foreign file), or undefined when it is a host's state. */
+function hostStateProblem(h: SimHostState): string | undefined {
+  const maps: [string, (v: unknown) => boolean][] = [
+    ["counters", (v) => Array.isArray(v) && v.length === 2 && v.every((n) => typeof n === "number")],
+    ["conntrack", (v) => Array.isArray(v) && v.every(isObject)],
+    ["ephemeral", (v) => typeof v === "number"],
+    ["neighbours", (v) => Array.isArray(v) && v.every(isObject)],
+  ];
+  const fields = h as unknown as Record<string, unknown>;
+  for (const [field, valid] of maps) {
+    const m = fields[field];
+    if (!isObject(m)) return `"${field}" is not an object`;
+    for (const [k, v] of Object.entries(m)) if (!valid(v)) return `"${field}.${k}" has the wrong shape`;
+  }
+  if (h.bgpRoutes !== undefined && !(Array.isArray(h.bgpRoutes) && h.bgpRoutes.every(isObject)))
+    return `"bgpRoutes" is not a list of routes`;
+  if (h.bgpPort !== undefined && typeof h.bgpPort !== "number") return `"bgpPort" is not a number`;
+  return undefined;
+}
+
+/** JSON that must be an object (a damaged file can hold `null`, a number or a list). */
+function parseObject(text: string): Record<string, unknown> {
+  const value: unknown = JSON.parse(text);
+  if (!isObject(value))
+    throw new Error(
+      `expected a JSON object, found ${value === null ? "null" : Array.isArray(value) ? "a list" : typeof value}`,
+    );
+  return value as Record<string, unknown>;
 }
 
 /** Writes a host file unless it held that text when the command read it. */
@@ -97,7 +130,7 @@ function unreadable(path: string, e: unknown, fix = "delete the file"): TortieEr
 
 function readJson<T>(path: string): T {
   try {
-    return JSON.parse(readFileSync(path, "utf8")) as T;
+    return parseObject(readFileSync(path, "utf8")) as T;
   } catch (e) {
     throw unreadable(path, e);
   }
@@ -146,7 +179,13 @@ export function loadSimState(stateDir: string | undefined, key: object): SimStat
   const texts = new Map<string, string>();
   const state: SimState = {
     global,
-    host: (name) => readHostFile<SimHostState>(hostPath(stateDir, name), texts, stateDir),
+    host: (name) => {
+      const path = hostPath(stateDir, name);
+      const host = readHostFile<SimHostState>(path, texts, stateDir);
+      const problem = host && hostStateProblem(host);
+      if (problem) throw unreadable(path, new Error(problem), `delete ${globalStatePath(stateDir)}`);
+      return host;
+    },
     bgpSessions: (name) =>
       readHostFile<BirdSavedState[string]>(sessionsPath(stateDir, name), texts, stateDir),
   };

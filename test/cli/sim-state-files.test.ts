@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { SimGlobalState, SimHostState } from "../../src/agent/index.ts";
 import { loadSimState, saveSimStateUpdate } from "../../src/cli/sim-state-files.ts";
+import { TortieError } from "../../src/lib/index.ts";
 
 const route = (dst: number) => ({
   type: "unicast" as const,
@@ -61,6 +62,50 @@ test("a command replaying saved BGP routes keeps a concurrent full run's outcome
     const global = JSON.parse(readFileSync(join(dir, "sim-state.json"), "utf8")) as SimGlobalState;
     assert.equal(global.bgp?.fingerprint, "new");
     assert.equal(global.now, 3000);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a damaged sim state file is one line naming the file and the fix, never a stack trace", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tortie-simstate-"));
+  try {
+    const key = {};
+    const global: SimGlobalState = { now: 1000, rngState: 1 };
+    saveSimStateUpdate(dir, key, {
+      global,
+      hosts: new Map([["node1", hostState([route(0x0a000000)], 0)]]),
+      bgpSessions: new Map(),
+      logs: new Map(),
+    });
+    const globalFile = join(dir, "sim-state.json");
+    const hostFile = join(dir, "sim", "node1.json");
+    const good = readFileSync(hostFile, "utf8");
+    for (const text of ["null", "[]", "5", "{"]) {
+      writeFileSync(globalFile, text);
+      assert.throws(
+        () => loadSimState(dir, key),
+        (e: Error) =>
+          e instanceof TortieError &&
+          e.message.startsWith(`${globalFile}: the sim dataplane's saved state is unreadable`),
+        text,
+      );
+    }
+    writeFileSync(globalFile, JSON.stringify(global));
+    for (const text of ["null", "{}", '{"counters":{},"conntrack":{},"ephemeral":{},"neighbours":{"x":5}}']) {
+      writeFileSync(hostFile, text);
+      assert.throws(
+        () => loadSimState(dir, key).host("node1"),
+        (e: Error) =>
+          e instanceof TortieError &&
+          !e.message.includes("\n") &&
+          e.message.includes(`${hostFile}: the sim dataplane's saved state is unreadable`) &&
+          e.message.endsWith(`delete ${globalFile} to start the dataplane afresh`),
+        text,
+      );
+    }
+    writeFileSync(hostFile, good);
+    assert.deepEqual(loadSimState(dir, key).host("node1")?.bgpPort, 179);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
