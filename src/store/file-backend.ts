@@ -197,16 +197,33 @@ export class FileBackend implements StoreBackend {
         this.reload();
         return undefined;
       }
+      if (!st.isFile())
+        throw this.fail(
+          new TortieError(
+            "Internal",
+            `cannot read store log ${this.walPath()}: it is not a regular file; ${RECOVERY}`,
+          ),
+        );
       this.walIno = st.ino;
       if (st.size === 0 && this.walOffset === 0)
         throw this.fail(this.scan.damaged(0, "the log is empty, but it always starts with a header line"));
       if (st.size <= this.walOffset) return undefined;
       const buf = Buffer.alloc(st.size - this.walOffset);
       let read = 0;
-      while (read < buf.length) {
-        const n = readSync(fd, buf, read, buf.length - read, this.walOffset + read);
-        if (n === 0) break;
-        read += n;
+      try {
+        while (read < buf.length) {
+          const n = readSync(fd, buf, read, buf.length - read, this.walOffset + read);
+          if (n === 0) break;
+          read += n;
+        }
+      } catch (e) {
+        // An I/O error (EIO from a failing disk) is one line, like any other unreadable store.
+        throw this.fail(
+          new TortieError(
+            "Internal",
+            `cannot read store log ${this.walPath()}: ${(e as Error).message}; ${RECOVERY}`,
+          ),
+        );
       }
       let header: LogHeader | undefined;
       let start = 0;

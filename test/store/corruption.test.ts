@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import {
@@ -157,6 +157,14 @@ const refusals: [string, (d: string) => void, RegExp][] = [
       setLines(d, ls);
     },
     /damaged at line 30 \(byte \d+, revision 29\): the record's key is not a non-empty string/,
+  ],
+  [
+    "a directory where the log should be",
+    (d) => {
+      rmSync(WAL(d));
+      mkdirSync(WAL(d));
+    },
+    /cannot read store log .*wal\.log: it is not a regular file/,
   ],
 ];
 
