@@ -8,6 +8,7 @@
  */
 import { Netfilter, Nftables, parseIpv4, type TableName, traverseHook } from "../src/dataplane/sim/index.ts";
 import type { Hook, MatchContext, Packet } from "../src/dataplane/sim/netfilter/index.ts";
+import { seededRandom } from "../src/lib/index.ts";
 import {
   KubeProxyIptablesSyncer,
   kubeProxyIptablesConfig,
@@ -65,18 +66,6 @@ const PATH: [TableName, Hook][] = [
   ["nat", "POSTROUTING"],
 ];
 
-/** A seeded generator (mulberry32), so both modes see the same services in the same order. */
-function seeded(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Mode {
   netfilter: Netfilter;
   nft: Nftables;
@@ -88,8 +77,8 @@ interface Mode {
  * DNATed to one of its service's endpoints.
  */
 function run(mode: Mode, ports: ProxyServicePort[], count: number, seed: number): number {
-  const pick = seeded(seed);
-  const random = seeded(seed + 1);
+  const pick = seededRandom(seed);
+  const random = seededRandom(seed + 1);
   const node = parseIpv4("192.168.0.2")!;
   const ctx: MatchContext = {
     inIface: "cali0",

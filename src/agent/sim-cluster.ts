@@ -18,6 +18,7 @@ import {
   type Segment,
   tcpExchange,
 } from "../dataplane/sim/index.ts";
+import { SeededRandom } from "../lib/index.ts";
 import type { FelixIptables, FelixOrigins } from "../render/index.ts";
 import { type ResolverConfig, resolveName } from "./resolver.ts";
 import { type BgpWiring, forgetSessionTraces, startBgp } from "./sim-bgp.ts";
@@ -41,18 +42,6 @@ export {
   type SimState,
   type SimStateUpdate,
 } from "./sim-state.ts";
-
-/** A seeded generator (mulberry32) whose state is one number, so it can be saved with the cluster. */
-class SeededRandom {
-  constructor(public state: number) {}
-  next = (): number => {
-    this.state = (this.state + 0x6d2b79f5) | 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface SimClusterOptions {
   /**

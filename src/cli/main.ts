@@ -152,7 +152,9 @@ async function settleAfterOwnWrite(context: CliContext): Promise<void> {
   try {
     await (await clusterModule()).settleCluster(context);
   } catch (e) {
-    const why = escapeControl(((e as Error)?.message ?? String(e)).replace(/\s*\n\s*/g, " "));
+    // A tortie error is a race or a limit; anything else is a bug, and says so (its stack is not one line).
+    const message = ((e as Error)?.message ?? String(e)).replace(/\s*\n\s*/g, " ");
+    const why = escapeControl(isTortieError(e) ? message : `internal error: ${message}`);
     context.err(`warning: the controllers have not settled yet (${why}); the next command retries\n`);
   }
 }

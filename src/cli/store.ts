@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { TortieError } from "../lib/index.ts";
 import { backupStore, checkBackup, checkStore, restoreStore, type StoreSummary } from "../store/index.ts";
 import type { CliContext } from "./context.ts";
 
@@ -11,7 +12,15 @@ export function storeProgram(ctx: CliContext): Command {
   const store = program
     .command("store")
     .description("the state dir's store: check (verify every record), backup FILE, restore FILE");
-  const stateDir = () => ctx.stateDir ?? ".tortie";
+  // makeContext always resolves one (--state-dir, $TORTIE_STATE_DIR, ./.tortie); only an in-memory context has none.
+  const stateDir = () => {
+    if (ctx.stateDir === undefined)
+      throw new TortieError(
+        "Invalid",
+        "tortie store needs a state dir; this context keeps its store in memory",
+      );
+    return ctx.stateDir;
+  };
   store
     .command("check")
     .description(

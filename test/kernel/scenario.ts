@@ -28,6 +28,7 @@ import {
   udpExchange,
 } from "../../src/dataplane/sim/index.ts";
 import type { Packet } from "../../src/dataplane/sim/netfilter/index.ts";
+import { seededRandom } from "../../src/lib/index.ts";
 import { Background, bash, PYTHON, run, TOOL } from "./kernel-run.ts";
 import {
   buildSimTopology,
@@ -243,18 +244,6 @@ export async function runScenario(s: Scenario, prefix: string, seed = 1): Promis
   if (kct.join("\n") !== sct.join("\n"))
     divergences.push(`conntrack -L differs:\n${lineDiff(kct.join("\n"), sct.join("\n"))}`);
   return { divergences, kernelOutcomes, simOutcomes, packets: capture.length, kernelSave };
-}
-
-/** mulberry32, as the sim cluster seeds its network. */
-export function seededRandom(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function aliasKey(proto: number, ip: string, port: number): string {

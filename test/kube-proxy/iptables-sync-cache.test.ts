@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { seededRandom } from "../../src/lib/index.ts";
 import {
   type KubeProxyIptablesConfig,
   KubeProxyIptablesSyncer,
@@ -13,18 +14,6 @@ import {
   type ProxyServicePort,
   renderIptablesSync,
 } from "../../src/render/index.ts";
-
-/** mulberry32: a small seeded generator, so a failure replays. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function endpoints(r: () => number, n: number, base: number): ProxyEndpoint[] {
   const out: ProxyEndpoint[] = [];
@@ -161,7 +150,7 @@ function mutate(r: () => number, ports: ProxyServicePort[], next: () => number):
 
 for (const seed of [1, 2, 3, 4]) {
   test(`the syncer's cached syncs equal a from-scratch render of each step (seed ${seed})`, () => {
-    const r = rng(seed);
+    const r = seededRandom(seed);
     let counter = 1000;
     const next = () => counter++;
     const config = kubeProxyIptablesConfig(
@@ -188,7 +177,7 @@ for (const seed of [1, 2, 3, 4]) {
 }
 
 test("a partial sync with nothing changed reuses every cached run and still writes KUBE-SERVICES in full", () => {
-  const r = rng(9);
+  const r = seededRandom(9);
   const ports: ProxyServicePort[] = [];
   for (let s = 0; s < 500; s++) ports.push(...service(r, s));
   const config = kubeProxyIptablesConfig({ nodeName: "n", nodeIP: "192.168.0.2", clusterCIDR: "10.0.0.0/8" });

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { openClusterStore } from "../../src/cli/context.ts";
 import { controlKinds as kinds } from "../../src/control/index.ts";
+import { seededRandom } from "../../src/lib/index.ts";
 import { assertConverged } from "./converged.ts";
 
 const SEED = Number(process.env.TORTIE_CRASH_SEED ?? 16_2024);
@@ -19,18 +20,6 @@ const bin = new URL("../../bin/tortie", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "tortie-crash-suite-"));
 const base = join(dir, "base");
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-/** mulberry32: a small seeded generator, so a failing kill offset can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function tortie(state: string, args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, [bin, "--state-dir", state, ...args], {
@@ -137,7 +126,7 @@ async function assertAcknowledgedKept(state: string, out: string, label: string,
 }
 
 test("writers killed at random WAL byte offsets: next command exits 0, ipam check clean, nothing acknowledged lost", async () => {
-  const random = rng(SEED);
+  const random = seededRandom(SEED);
   let kills = 0;
   let completed = 0;
   const failures: string[] = [];

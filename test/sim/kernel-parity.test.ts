@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { type Kernel, Network, parseIpv4, ping, tcpExchange } from "../../src/dataplane/sim/index.ts";
+import { seededRandom } from "../../src/lib/index.ts";
 import { P1, RANDOM_TOPOLOGY, SERVICE } from "../kernel/random-rules.ts";
-import { seededRandom } from "../kernel/scenario.ts";
 import { buildSimTopology } from "../kernel/topology.ts";
 
 function lab(rules: string): { k: Map<string, Kernel>; net: Network; router: Kernel } {
