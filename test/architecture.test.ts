@@ -28,7 +28,16 @@ const LAYERS: Record<string, number> = {
 };
 // render->policy: Felix's rules are rendered from the policy engine's v1 data model, which `policy` owns (no cycle: policy
 // imports nothing from render).
-const SAME_LAYER_ALLOWED = new Set(["api->selector", "cli->lab", "render->policy"]);
+// calc->render, calc->policy, calc->control: a host's dataplane description (calc/node-dataplane) is computed from the
+// topology (control's types), the policy model and the rendered rules and BIRD files; none of those imports calc.
+const SAME_LAYER_ALLOWED = new Set([
+  "api->selector",
+  "cli->lab",
+  "render->policy",
+  "calc->render",
+  "calc->policy",
+  "calc->control",
+]);
 /** Dataplanes consume rendered artifacts; they never read the store. */
 const FORBIDDEN = new Set(["dataplane/sim->store", "dataplane/linux->store", "apps->store"]);
 
