@@ -27,6 +27,7 @@ import {
 import { benchBgpConvergence } from "./bgp-convergence.ts";
 import { CALIBRATION_ITERATIONS, calibrate } from "./calibrate.ts";
 import { benchIpam } from "./ipam.ts";
+import { benchKernelProgramming } from "./kernel-programming.ts";
 import { benchKubeProxy } from "./kube-proxy.ts";
 import { benchNetfilterLoad } from "./netfilter-load.ts";
 import { benchPolicy } from "./policy.ts";
@@ -260,6 +261,11 @@ const SECTIONS: Section[] = [
     name: "netfilter",
     what: "the sim's iptables-restore of kube-proxy's 78 MB payload, and --noflush (anchor: the kernel's, when root)",
     run: (record) => benchNetfilterLoad(record, scale),
+  },
+  {
+    name: "kernel-programming",
+    what: "kube-proxy's 10k-service ruleset into a real netns, full and one service changed (anchor: the kernel's iptables-restore of the same bytes; root only)",
+    run: (record) => benchKernelProgramming(record, scale),
   },
   {
     name: "packets",

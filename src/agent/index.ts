@@ -9,6 +9,7 @@ export {
   type SimStateUpdate,
 } from "./sim-cluster.ts";
 export { type CommandResult, runSimCommand } from "./sim-commands.ts";
+export { SimDataplaneKernel } from "./sim-dataplane-kernel.ts";
 export {
   type ProbeVia,
   type SimMatrixOptions,

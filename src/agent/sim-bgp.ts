@@ -1,13 +1,5 @@
 import type { ApiObject } from "../api/index.ts";
-import {
-  BgpFilterError,
-  bgpPeeringModel,
-  bgpRoutingModel,
-  type ConfdInput,
-  ConfdNodeError,
-  ConfdView,
-} from "../calc/index.ts";
-import type { ClusterTopology } from "../control/index.ts";
+import { HOST_BIRD_FILE, type NodeDataplane } from "../calc/index.ts";
 import {
   BgpFabric,
   type BirdConfig,
@@ -19,26 +11,6 @@ import {
   type Network,
   parseBirdConfig,
 } from "../dataplane/sim/index.ts";
-import { renderBirdAggr, renderBirdCfg, renderBirdIpam } from "../render/index.ts";
-
-/** calico-node's BIRD: Calico's fork of BIRD 1.6, as `birdcl` greets with it. */
-const CALICO_BIRD_VERSION = "v0.3.3+birdv1.6.8";
-/** The lab's host1 runs Ubuntu's BIRD 2 (seed 001: `BIRD 2.0.7 ready.`). */
-const HOST_BIRD_VERSION = "2.0.7";
-/** An external host's BIRD 2 configuration file, as Debian and Ubuntu install it. */
-const HOST_BIRD_FILE = "bird.conf";
-
-/** The files confd writes for one node (IPv4: bird.cfg includes bird_aggr.cfg and bird_ipam.cfg). */
-function renderConfdFiles(input: ConfdInput): Record<string, string> {
-  // One view of the datastore (and its v1 peerings) for both models, rather than one per model.
-  const view = new ConfdView(input);
-  const routing = bgpRoutingModel(view, 4);
-  return {
-    "bird.cfg": renderBirdCfg(bgpPeeringModel(view, 4)),
-    "bird_aggr.cfg": renderBirdAggr(routing),
-    "bird_ipam.cfg": renderBirdIpam(routing),
-  };
-}
 
 /** One BIRD the sim runs: its files as written, and the parsed configuration. */
 export interface BirdInstance {
@@ -59,47 +31,35 @@ export interface BgpWiring {
 }
 
 /**
- * The configuration each host's BIRD runs: on a cluster node, what confd renders from the datastore (parsed as
- * Calico's BIRD 1.6 dialect); on an external host with a `bird` field in the topology, that text (BIRD 2).
- * A node whose configuration does not render or parse runs no BIRD, as calico-node's BIRD would refuse to
- * start; the reason is returned, never replaced by routes of the sim's own.
+ * The configuration each host's BIRD runs, from the hosts' descriptions (calc renders confd's files, or takes an
+ * external host's `bird` text). A host whose files confd would not render or BIRD would not parse runs no BIRD,
+ * as calico-node's BIRD would refuse to start; the reason is returned, never replaced by routes of the sim's own.
  */
-function birdInstances(
-  topology: ClusterTopology,
-  objects: ApiObject[],
-): { instances: Map<string, BirdInstance>; failures: Map<string, string> } {
+function birdInstances(nodes: readonly NodeDataplane[]): {
+  instances: Map<string, BirdInstance>;
+  failures: Map<string, string>;
+} {
   const instances = new Map<string, BirdInstance>();
   const failures = new Map<string, string>();
-  for (const h of topology.hosts) {
-    let files: Record<string, string>;
-    let main: string;
-    let version: string;
-    let dialect: "bird1" | "bird2";
-    if (h.role === "external") {
-      if (h.bird === undefined) continue;
-      files = { [HOST_BIRD_FILE]: h.bird };
-      main = HOST_BIRD_FILE;
-      version = HOST_BIRD_VERSION;
-      dialect = "bird2";
-    } else {
-      try {
-        files = renderConfdFiles({ node: h.name, objects });
-      } catch (e) {
-        // What confd itself refuses (a node without BGP addresses, a bad BGPFilter); anything else is a bug.
-        if (!(e instanceof ConfdNodeError || e instanceof BgpFilterError)) throw e;
-        failures.set(h.name, `confd could not render BIRD's configuration: ${e.message}`);
-        continue;
-      }
-      main = "bird.cfg";
-      version = CALICO_BIRD_VERSION;
-      dialect = "bird1";
+  for (const n of nodes) {
+    if (n.birdFailure !== undefined) {
+      failures.set(n.host, n.birdFailure);
+      continue;
     }
+    const bird = n.bird;
+    if (!bird) continue;
     try {
-      const config = parseBirdConfig(files, main, dialect);
-      instances.set(h.name, { host: h.name, version, files, main, config });
+      const config = parseBirdConfig(bird.files, bird.main, bird.dialect);
+      instances.set(n.host, {
+        host: n.host,
+        version: bird.version,
+        files: bird.files,
+        main: bird.main,
+        config,
+      });
     } catch (e) {
       if (!(e instanceof BirdConfigError)) throw e;
-      failures.set(h.name, `BIRD refused its configuration: ${e.message}`);
+      failures.set(n.host, `BIRD refused its configuration: ${e.message}`);
     }
   }
   return { instances, failures };
@@ -113,14 +73,16 @@ function birdInstances(
 export function startBgp(opts: {
   net: Network;
   kernels: Map<string, Kernel>;
-  topology: ClusterTopology;
+  /** Every host's description, in the topology's order (their BIRD files or why BIRD does not run). */
+  nodes: readonly NodeDataplane[];
+  /** The objects, for when BGPPeers were created. */
   objects: ApiObject[];
   saved: BirdSavedState | undefined;
   clock: () => Date;
   /** The wall clock now (ms), to place objects' creation times on the virtual clock. */
   wallMs?: number;
 }): BgpWiring {
-  const { instances, failures } = birdInstances(opts.topology, opts.objects);
+  const { instances, failures } = birdInstances(opts.nodes);
   const hosts: BirdHostSpec[] = [];
   // An object created W ms of wall time ago was created W ms of virtual time before now: the virtual clock can run
   // ahead of the wall clock (simulated waits), so the wall-clock date itself is not the virtual one.

@@ -8,22 +8,23 @@ import {
   hostServices,
   parseResponse,
 } from "../apps/index.ts";
-import { clusterDnsZone } from "../calc/index.ts";
+import { DataplaneCalculator, type DnsZoneSpec, type ProcessSpec } from "../calc/index.ts";
 import type { ClusterTopology, TopologyHost } from "../control/index.ts";
 import {
+  applyNamespace,
   formatIpv4,
-  type Kernel,
+  Kernel,
   Network,
   parseIpv4,
   type Segment,
+  SIM_KERNEL_FEATURES,
   tcpExchange,
 } from "../dataplane/sim/index.ts";
 import { SeededRandom } from "../lib/index.ts";
-import type { FelixIptables, FelixOrigins } from "../render/index.ts";
+import type { FelixOrigins } from "../render/index.ts";
 import { type ResolverConfig, resolveName } from "./resolver.ts";
 import { type BgpWiring, forgetSessionTraces, startBgp } from "./sim-bgp.ts";
 import { bgpHorizon, birdRoutes, inputFingerprints } from "./sim-bgp-cache.ts";
-import { byKind, hostKernel, NodeRuleInputs, podKernel } from "./sim-plumbing.ts";
 import {
   type BgpCacheMeta,
   emptyHostState,
@@ -86,7 +87,6 @@ export class SimCluster {
   /** Whether BGP ran in full in this process ("full") or its routes came from the saved outcome ("cached"). */
   bgpMode: "full" | "cached" = "full";
   private readonly rng: SeededRandom;
-  private readonly podKernels = new Map<string, Kernel>();
   private readonly resolvers = new Map<Kernel, ResolverConfig>();
   private readonly bootTime: number;
   /** The wall-clock ms the virtual clock was last synchronised with (see advanceClock). */
@@ -99,10 +99,9 @@ export class SimCluster {
   private readonly podByKey = new Map<string, ApiObject>();
   private readonly podByIp = new Map<number, ApiObject>();
   private readonly built = new Set<string>();
-  private readonly rules: NodeRuleInputs;
-  /** Felix's rendering per node, when it was rendered before the node was built (for the notes). */
-  private readonly felixRendered = new Map<string, FelixIptables>();
-  private zone?: ReturnType<typeof clusterDnsZone>;
+  /** Each host's description (calc), computed when the host is built; Felix's rendering is shared with the notes. */
+  private readonly dataplane: DataplaneCalculator;
+  private zone?: DnsZoneSpec;
   /** Each built host's saved part as it was loaded (BGP's part passes through when BGP is cached). */
   private readonly loaded = new Map<string, SimHostState>();
   /** After a full BGP run: per host, the routes BIRD programmed and the port it listens on. */
@@ -125,7 +124,7 @@ export class SimCluster {
     this.wall = saved.global.wall;
     const topo = objects.find((o) => o.kind === "Topology");
     this.bootTime = Date.parse(topo?.metadata.creationTimestamp ?? "2026-01-01T00:00:00Z");
-    this.rules = new NodeRuleInputs(objects, topology);
+    this.dataplane = new DataplaneCalculator({ objects, topology, features: SIM_KERNEL_FEATURES });
     this.underlay = {
       name: "underlay",
       members: [],
@@ -139,7 +138,7 @@ export class SimCluster {
       const ip = parseIpv4(h.ip);
       if (ip !== undefined && !this.hostByIp.has(ip)) this.hostByIp.set(ip, h);
     }
-    for (const pod of byKind(objects, "Pod")) {
+    for (const pod of objects.filter((o) => o.kind === "Pod")) {
       if (!pod.status?.podIP || !pod.spec?.nodeName || !this.hostByName.has(pod.spec.nodeName)) continue;
       const list = this.podsByNode.get(pod.spec.nodeName);
       if (list) list.push(pod);
@@ -190,8 +189,7 @@ export class SimCluster {
       const warnings: string[] = [];
       for (const h of this.topology.hosts) {
         if (h.role === "external") continue;
-        const felix = this.rules.felix(h);
-        this.felixRendered.set(h.name, felix);
+        const felix = this.dataplane.felix(h.name)!;
         for (const u of felix.unsupported) if (!unsupported.includes(u)) unsupported.push(u);
         for (const w of felix.warnings) if (!warnings.includes(w)) warnings.push(w);
       }
@@ -228,7 +226,7 @@ export class SimCluster {
     this.bgp = startBgp({
       net: this.net,
       kernels: this.kernels,
-      topology: this.topology,
+      nodes: this.topology.hosts.map((h) => this.dataplane.node(h.name)),
       objects: this.objects,
       saved: any ? saved : undefined,
       clock: () => this.virtualDate(),
@@ -271,34 +269,26 @@ export class SimCluster {
     const h = this.hostByName.get(name);
     if (!h) return;
     this.built.add(name);
-    const k = hostKernel(this.topology, h, this.underlay);
-    this.kernels.set(h.name, k);
-    const pods = this.podsByNode.get(h.name) ?? [];
-    for (const pod of pods) {
-      const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
-      if (pod.spec.hostNetwork) {
-        this.podKernels.set(key, k);
-        continue;
-      }
-      const pk = podKernel(k, pod);
-      if (!pk) continue;
-      this.kernels.set(key, pk);
-      this.podKernels.set(key, pk);
+    const desc = this.dataplane.node(name);
+    const options = {
+      segment: (n: string) => (n === this.underlay.name ? this.underlay : undefined),
+      kernel: (n: string) => this.kernels.get(n),
+      clock: () => this.net.now,
+    };
+    for (const ns of desc.namespaces) {
+      const nk = new Kernel(ns.name);
+      applyNamespace(nk, ns, options);
+      this.kernels.set(ns.name, nk);
+      const rc = ns.resolvConf;
+      if (rc)
+        this.resolvers.set(nk, { search: rc.search, nameserver: parseIpv4(rc.nameserver)!, ndots: rc.ndots });
     }
-    if (h.role !== "external") {
-      this.rules.loadKubeProxy(k, h, () => this.net.now);
-      const felix = this.felixRendered.get(h.name) ?? this.rules.felix(h);
-      this.felixRendered.delete(h.name);
-      k.ipsets.restore(felix.ipsets);
-      // raw, mangle, filter and nat in one payload, as Felix's table syncers leave them.
-      k.netfilter.restore(felix.restore, { noflush: true });
-      this.felixOrigins.set(h.name, felix.origins);
-      for (const u of felix.unsupported) if (!this.unsupported.includes(u)) this.unsupported.push(u);
-      for (const w of felix.warnings) if (!this.warnings.includes(w)) this.warnings.push(w);
-    }
-    this.startApps(pods);
-    for (const l of hostServices(h.role))
-      if (!k.sockets.has(`${l.protocol}:${l.port}`)) this.serve(k, l, () => {});
+    const k = this.kernels.get(h.name)!;
+    const origins = this.dataplane.felixOrigins(h.name);
+    if (origins) this.felixOrigins.set(h.name, origins);
+    for (const u of desc.unsupported) if (!this.unsupported.includes(u)) this.unsupported.push(u);
+    for (const w of desc.warnings) if (!this.warnings.includes(w)) this.warnings.push(w);
+    this.startApps(desc.processes);
     if (this.bgpMode === "cached") {
       const s = this.hostState(h.name);
       // BIRD's routes as the last full run programmed them, and its listening socket.
@@ -335,41 +325,33 @@ export class SimCluster {
     return out;
   }
 
-  private startApps(pods: ApiObject[]): void {
-    const t = this.topology;
-    for (const pod of pods) {
-      const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
-      const k = this.podKernels.get(key);
+  /**
+   * Starts the description's processes: a container's app (its image's, or the DNS server for CoreDNS) in its
+   * pod's namespace (the host's for a host-networked pod), then the host's own services on ports no app took.
+   */
+  private startApps(processes: ProcessSpec[]): void {
+    for (const p of processes) {
+      const k = this.kernels.get(p.namespace);
       if (!k) continue;
-      const ns = String(pod.metadata.namespace);
-      if (!pod.spec.hostNetwork)
-        this.resolvers.set(k, {
-          search: [`${ns}.svc.${t.clusterDomain}`, `svc.${t.clusterDomain}`, t.clusterDomain],
-          nameserver: parseIpv4(t.dnsServiceIP)!,
-          ndots: 5,
-        });
-      for (const c of pod.spec.containers ?? []) {
-        let listeners: AppListener[] | undefined = appsForImage(String(c.image ?? ""));
-        if (String(c.image).includes("coredns")) {
-          const zone = this.dnsZone();
-          listeners = dnsServer(() => ({
-            domain: `${t.clusterDomain.replace(/\.$/, "")}.`,
-            records: zone,
-            serial: Math.floor(this.bootTime / 1000),
-          }));
-        }
-        for (const l of listeners ?? []) this.serve(k, l, (line) => this.log(key, line));
+      const role = /^tortie\/host-services:(control-plane|worker|external)$/.exec(p.image)?.[1];
+      if (role) {
+        for (const l of hostServices(role as TopologyHost["role"]))
+          if (!k.sockets.has(`${l.protocol}:${l.port}`)) this.serve(k, l, () => {});
+        continue;
       }
+      let listeners: AppListener[] | undefined = appsForImage(p.image);
+      if (p.image.includes("coredns")) {
+        const zone = this.dnsZone();
+        const records = this.dataplane.zone();
+        listeners = dnsServer(() => ({ domain: zone.domain, records, serial: zone.serial }));
+      }
+      const logTo = p.logTo;
+      for (const l of listeners ?? []) this.serve(k, l, logTo ? (line) => this.log(logTo, line) : () => {});
     }
   }
 
-  private dnsZone(): ReturnType<typeof clusterDnsZone> {
-    this.zone ??= clusterDnsZone({
-      domain: this.topology.clusterDomain,
-      services: byKind(this.objects, "Service"),
-      endpointSlices: byKind(this.objects, "EndpointSlice"),
-      pods: byKind(this.objects, "Pod"),
-    });
+  private dnsZone(): DnsZoneSpec {
+    this.zone ??= this.dataplane.dnsZone();
     return this.zone;
   }
 

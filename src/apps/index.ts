@@ -1,4 +1,6 @@
 export type { AppEnvironment, AppListener, AppRequest } from "./app.ts";
+export { appsForImage } from "./app-images.ts";
+export { curlError, curlFetch, FETCH_MAX_TIME_S } from "./curl-fetch.ts";
 export { answerDnsQuery, type DnsZone, dnsServer, type ZoneRecord } from "./dns.ts";
 export {
   DNS_TYPES,
@@ -16,21 +18,7 @@ export {
 export { hostServices } from "./host-services.ts";
 export { formatRequest, parseResponse } from "./http.ts";
 export { nginx } from "./nginx.ts";
+export { HOST_SERVICES_IMAGE, isHostServicesImage, realListenersForImage } from "./real-apps.ts";
+export { type Framing, ListenError, type RealListener, type RealServers, serveReal } from "./serve-real.ts";
 export { yaobankCustomer, yaobankDatabase, yaobankSummary } from "./yaobank.ts";
-
-import type { AppListener } from "./app.ts";
-import { nginx } from "./nginx.ts";
-import { yaobankCustomer, yaobankDatabase, yaobankSummary } from "./yaobank.ts";
-
-/** The behaviour a container image stands for, by image name (tag ignored); undefined for images tortie does not emulate. */
-export function appsForImage(image: string): AppListener[] | undefined {
-  const name = image
-    .replace(/[:@].*$/, "")
-    .replace(/^docker\.io\//, "")
-    .replace(/^library\//, "");
-  if (name === "nginx" || name.endsWith("/nginx")) return [nginx];
-  if (name.endsWith("yaobank-customer")) return [yaobankCustomer];
-  if (name.endsWith("yaobank-summary")) return [yaobankSummary];
-  if (name.endsWith("yaobank-database")) return [yaobankDatabase];
-  return undefined;
-}
+export { parseZoneFile, WatchedZoneFile } from "./zone-file.ts";

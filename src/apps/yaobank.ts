@@ -82,6 +82,8 @@ export const yaobankSummary: AppListener = {
     if (r.path !== "/") return notFound();
     const got = env.fetch("http://database:2379/v2/keys/accounts/1");
     if (!got.ok) return serverError(`database: ${got.error}`);
+    // The real app's requests.get(...).json() raises on an error page; Flask answers 500.
+    if (got.status !== 200) return serverError(`database: HTTP ${got.status}`);
     const account = JSON.parse(JSON.parse(got.body).node.value);
     env.log(`${req.clientIp} - - [${werkzeugTime(env.now())}] "GET / HTTP/1.1" 200 -`);
     return formatResponse({
@@ -108,6 +110,10 @@ export const yaobankCustomer: AppListener = {
     if (!got.ok) {
       env.log(`${req.clientIp} - - [${werkzeugTime(env.now())}] "GET / HTTP/1.1" 500 -`);
       return serverError(`summary: ${got.error}`);
+    }
+    if (got.status !== 200) {
+      env.log(`${req.clientIp} - - [${werkzeugTime(env.now())}] "GET / HTTP/1.1" 500 -`);
+      return serverError(`summary: HTTP ${got.status}`);
     }
     const account = JSON.parse(got.body) as { name: string; balance: number };
     env.log(`${req.clientIp} - - [${werkzeugTime(env.now())}] "GET / HTTP/1.1" 200 -`);

@@ -3,6 +3,7 @@
  * `show protocols` over its control socket and prints the BGP peers in go-pretty's box table.
  */
 import type { Command } from "commander";
+import { type ClusterTopology, readTopology } from "../control/index.ts";
 import { TortieError, UnsupportedError } from "../lib/index.ts";
 import { boxTable } from "./box-table.ts";
 import type { CliContext } from "./context.ts";
@@ -77,6 +78,40 @@ export function formatPeers(peers: BgpPeerRow[]): string {
   );
 }
 
+/** Where `show protocols` comes from: the sim's BIRD, or the real BIRD of a linux cluster's node. */
+interface BirdSource {
+  topology: ClusterTopology;
+  /** birdcl's reply, or undefined when the host's BIRD is not running. */
+  protocols(host: string): Promise<{ code: number; out: string } | undefined>;
+  /** After the command: the sim saves what its BGP speakers remember. */
+  done(): void;
+}
+
+async function simBirdSource(ctx: CliContext): Promise<BirdSource> {
+  const cluster = await openSimCluster(ctx);
+  return {
+    topology: cluster.topology,
+    protocols: async (host) => {
+      const fabric = cluster.bgp.fabric;
+      if (!fabric || !cluster.bgp.instances.has(host)) return undefined;
+      return fabric.birdc(host, ["show", "protocols"]);
+    },
+    done: () => saveSimState(ctx, cluster),
+  };
+}
+
+async function linuxBirdSource(ctx: CliContext, topology: ClusterTopology): Promise<BirdSource> {
+  const { linuxBirdProtocols } = await import("./exec-linux.ts");
+  return {
+    topology,
+    protocols: async (host) => {
+      const r = await linuxBirdProtocols(ctx, host);
+      return r && { code: r.code, out: r.code === 0 ? r.stdout : `${r.stderr}${r.stdout}` };
+    },
+    done: () => {},
+  };
+}
+
 async function nodeStatus(ctx: CliContext, node: string | undefined): Promise<void> {
   const host = node ?? ctx.onHost?.name;
   if (host === undefined)
@@ -89,25 +124,25 @@ async function nodeStatus(ctx: CliContext, node: string | undefined): Promise<vo
     ctx.out("Need super user privileges: Operation not permitted\n");
     throw new CommandExit(1);
   }
-  const cluster = await openSimCluster(ctx);
-  const h = cluster.topology.hosts.find((x) => x.name === host);
+  const stored = await readTopology(ctx.store());
+  const source =
+    stored?.dataplane === "linux" ? await linuxBirdSource(ctx, stored) : await simBirdSource(ctx);
+  const h = source.topology.hosts.find((x) => x.name === host);
   if (!h) throw new TortieError("NotFound", `no host named ${host} in this cluster`);
   if (h.role === "external") throw new TortieError("Invalid", "Calico process is not running.");
   let out = "Calico process is running.\n";
-  const fabric = cluster.bgp.fabric;
-  if (!fabric || !cluster.bgp.instances.has(host))
-    out += "\nThe BGP backend process (BIRD) is not running.\n";
+  const reply = await source.protocols(host);
+  if (!reply) out += "\nThe BGP backend process (BIRD) is not running.\n";
   else {
     out += "\nIPv4 BGP status\n";
-    const reply = fabric.birdc(host, ["show", "protocols"]);
     if (reply.code !== 0) throw new TortieError("Invalid", `error executing command: ${reply.out.trim()}`);
     const peers = scanBirdPeers(reply.out, ".");
     out += peers.length ? formatPeers(peers) : "No IPv4 peers found.\n";
-    // bird6 runs beside bird on calico-node; the sim's hosts have no IPv6 addresses, so it has no peers.
+    // bird6 runs beside bird on calico-node; the cluster's hosts have no IPv6 addresses, so it has no peers.
     out += "\nIPv6 BGP status\nNo IPv6 peers found.\n";
   }
   ctx.out(`${out}\n`);
-  saveSimState(ctx, cluster);
+  source.done();
 }
 
 /** `calicoctl node status`; the other `node` subcommands are not built. */

@@ -13,7 +13,7 @@ import {
 } from "../control/index.ts";
 import { Ipam } from "../ipam/index.ts";
 import { bundledApp, bundledAppNames, pinToNodes } from "../lab/index.ts";
-import { isTortieError, NotFoundError, TortieError, UnsupportedError } from "../lib/index.ts";
+import { isTortieError, NotFoundError, TortieError } from "../lib/index.ts";
 import { formatCidr } from "../net/index.ts";
 import type { StoreBackend } from "../store/index.ts";
 import { readFileBounded } from "./bounded-read.ts";
@@ -31,6 +31,9 @@ export async function settleCluster(ctx: CliContext): Promise<void> {
   if (ctx.stateDir && existsSync(join(ctx.stateDir, "store"))) await asControllerLeader(ctx.stateDir, settle);
   else await settle();
 }
+
+/** The linux dataplane's CLI side, loaded only when a command needs it (the sim's commands never do). */
+const linuxSyncModule = () => import("./linux-sync.ts");
 
 /** Passes over the store `down` makes while other processes keep writing, before it gives up. */
 const DOWN_PASSES = 50;
@@ -149,9 +152,10 @@ export function lifecycleProgram(ctx: CliContext): Command {
       "lab",
     )
     .addOption(
-      new Option("--dataplane <kind>", "which kernel runs the cluster")
-        .choices(["sim", "linux"])
-        .default("sim"),
+      new Option(
+        "--dataplane <kind>",
+        "which kernel runs the cluster: sim (default) or linux (root: namespaces, iptables, BIRD, apps)",
+      ).choices(["sim", "linux"]),
     )
     .option(
       "--app <name>",
@@ -163,14 +167,25 @@ export function lifecycleProgram(ctx: CliContext): Command {
         "nftables",
       ]),
     )
-    .action(async (o: { topology: string; dataplane: string; app?: string; proxyMode?: string }) => {
-      if (o.dataplane === "linux")
-        throw new UnsupportedError("the linux dataplane (tortie up --dataplane linux)");
+    .action(async (o: { topology: string; dataplane?: string; app?: string; proxyMode?: string }) => {
+      if (o.dataplane === "linux") (await linuxSyncModule()).assertLinuxAvailable(ctx);
       if (o.app && !bundledApp(o.app))
         throw new TortieError("Invalid", `unknown app "${o.app}" (known: ${bundledAppNames().join(", ")})`);
       const topology = loadTopology(o.topology);
       if (o.proxyMode) topology.spec.kubeProxyMode = o.proxyMode;
       const store = ctx.store();
+      // Without --dataplane, a running cluster keeps its own; a dataplane is changed only by `down` then `up`.
+      const running = await readTopology(store);
+      const dataplane = o.dataplane ?? running?.dataplane ?? "sim";
+      if (running && running.name === topology.metadata.name && running.dataplane !== dataplane)
+        throw new TortieError(
+          "Conflict",
+          `cluster ${running.name} is up on the ${running.dataplane} dataplane; run "tortie down" first to bring it up on ${dataplane}`,
+        );
+      if (dataplane === "linux") {
+        (await linuxSyncModule()).assertLinuxAvailable(ctx);
+        topology.spec.dataplane = "linux";
+      }
       const { topology: t, created } = await bootstrapCluster(store, topology, ctx.now());
       await settleCluster(ctx);
       const nodes = t.hosts.filter((h) => h.role !== "external").map((h) => h.name);
@@ -180,6 +195,13 @@ export function lifecycleProgram(ctx: CliContext): Command {
           `${external.length ? `; external hosts ${external.join(", ")}` : ""}; pods ${formatCidr(t.clusterCIDR)}, services ${formatCidr(t.serviceCIDR)}\n`,
       );
       if (o.app) await deployApp(ctx, o.app);
+      if (t.dataplane === "linux") {
+        const linux = await linuxSyncModule();
+        // A second `up` applies only what differs from the record (nothing, on a cluster that is running).
+        const { description } = await linux.syncLinux(ctx);
+        ctx.out(`dataplane linux: ${linux.linuxSummary(description)}\n`);
+        return;
+      }
       const sim = await openSimCluster(ctx);
       ctx.out(`dataplane sim: ${simSummary(sim)}\n`);
       // The agents start with the cluster: BIRD's start and its first sessions date from `up`.
@@ -191,12 +213,15 @@ export function lifecycleProgram(ctx: CliContext): Command {
     .action(async () => {
       const store = ctx.store();
       const topology = await readTopology(store);
+      // The kernel first: its namespaces and processes are found by the record in the state dir, also when an
+      // earlier tortie was killed mid-way or the store is gone.
+      const swept = await (await linuxSyncModule()).takeDownLinux(ctx, topology);
       const removed = await removeEverything(store.backend);
       forgetSimState(ctx);
       ctx.out(
         topology
-          ? `cluster ${topology.name} is down (${removed} objects removed)\n`
-          : `no cluster was up (${removed} objects removed)\n`,
+          ? `cluster ${topology.name} is down (${removed} objects removed${swept})\n`
+          : `no cluster was up (${removed} objects removed${swept})\n`,
       );
     });
   program
@@ -208,10 +233,17 @@ export function lifecycleProgram(ctx: CliContext): Command {
       if (!t) throw new TortieError("NotFound", 'no cluster is up in this state dir; run "tortie up"');
       const pods = await store.list(controlKinds.Pod);
       const nodes = new Map((await store.list(controlKinds.Node)).map((n) => [n.metadata.name!, n]));
-      ctx.out(`cluster ${t.name}: dataplane sim, ${simSummary(await openSimCluster(ctx))}\n`);
+      const linux = t.dataplane === "linux" ? await (await linuxSyncModule()).linuxStatus(ctx) : undefined;
+      ctx.out(
+        linux
+          ? `cluster ${t.name}: dataplane linux, ${linux.summary}\n`
+          : `cluster ${t.name}: dataplane sim, ${simSummary(await openSimCluster(ctx))}\n`,
+      );
       for (const h of t.hosts) {
+        const bird = linux?.bird.get(h.name);
+        const birdText = bird === undefined ? "" : `, BIRD ${bird}`;
         if (h.role === "external") {
-          ctx.out(`host ${h.name}: external, ${h.address}\n`);
+          ctx.out(`host ${h.name}: external, ${h.address}${birdText}\n`);
           continue;
         }
         const ready = conditionIsTrue(nodes.get(h.name), "Ready");
@@ -219,7 +251,7 @@ export function lifecycleProgram(ctx: CliContext): Command {
           (p) => p.spec.nodeName === h.name && p.status?.phase === "Running",
         ).length;
         ctx.out(
-          `node ${h.name}: ${ready ? "Ready" : "NotReady"}, ${h.role}, ${h.address}, ${running} ${running === 1 ? "pod" : "pods"} running\n`,
+          `node ${h.name}: ${ready ? "Ready" : "NotReady"}, ${h.role}, ${h.address}, ${running} ${running === 1 ? "pod" : "pods"} running${birdText}\n`,
         );
       }
       const pending = pods.filter((p) => p.status?.phase !== "Running");

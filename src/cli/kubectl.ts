@@ -452,7 +452,7 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
   addLogsCommand(program, ctx);
   program
     .command("exec")
-    .description("run a command in a pod's network namespace (sim dataplane): exec POD [-n NS] -- CMD")
+    .description("run a command in a pod's network namespace: exec POD [-n NS] -- CMD")
     .argument("<pod>", "POD or pod/POD")
     .argument("<command...>", "the command after --")
     .addOption(nsOption())

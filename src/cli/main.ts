@@ -98,10 +98,15 @@ export async function runCli(argv: string[], ctx?: CliContext): Promise<number> 
     from = args;
   } else if (first === "store") {
     program = (await storeModule()).storeProgram(context);
+  } else if (first === "verify") {
+    program = (await import("./verify.ts")).verifyProgram(context);
   } else if (first === "exec") {
     return runExec(context, args);
   } else if (first === "shell") {
     return runShellCommand(context, args);
+  } else if (first === "internal") {
+    // tortie's own plumbing (the linux dataplane's app processes); not listed in help.
+    return (await import("./serve-app.ts")).runInternal(context, args, stateDir);
   } else {
     program = await topLevelProgram(context);
     if (!first) {
@@ -118,13 +123,19 @@ export async function runCli(argv: string[], ctx?: CliContext): Promise<number> 
     !from.includes("-h");
   try {
     await quiet(program, context).parseAsync(from, { from: "user" });
-    if (writes) await settleAfterOwnWrite(context);
+    if (writes) {
+      await settleAfterOwnWrite(context);
+      // On the linux dataplane the kernel takes what changed (a failure is a warning line).
+      await (await import("./linux-sync.ts")).syncAfterWrite(context);
+    }
     return 0;
   } catch (e) {
     // A write that failed part-way (e.g. at the third document of a manifest) leaves the earlier objects
     // stored; the controllers act on them now, and the command's own error is the one reported.
-    if (writes && !(e instanceof CommanderError))
+    if (writes && !(e instanceof CommanderError)) {
       await (await clusterModule()).settleCluster(context).catch(() => undefined);
+      await (await import("./linux-sync.ts")).syncAfterWrite(context);
+    }
     if (e instanceof CommandExit) return e.code;
     if (e instanceof CommanderError) {
       if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0)
@@ -194,11 +205,16 @@ async function topLevelProgram(context: CliContext): Promise<Command> {
   program
     .command("exec")
     .description(
-      "exec TARGET -- COMMAND: run ip, iptables, curl, ping, birdc, calicoctl node status, ... on a host or in NS/POD (sim)",
+      "exec TARGET -- COMMAND: run ip, iptables, curl, ping, birdc, calicoctl node status, ... on a host or in NS/POD",
+    );
+  program
+    .command("verify")
+    .description(
+      "build the cluster on the linux dataplane and on the sim, probe both, print every divergence (root)",
     );
   program
     .command("shell")
-    .description("shell TARGET: an interactive shell on a host or in NS/POD running the same commands (sim)");
+    .description("shell TARGET: an interactive shell on a host or in NS/POD running the same commands");
   return program;
 }
 

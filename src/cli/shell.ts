@@ -1,4 +1,5 @@
 import { type CommandResult, runFilter } from "../agent/index.ts";
+import { readTopology } from "../control/index.ts";
 import { isTortieError } from "../lib/index.ts";
 import type { CliContext } from "./context.ts";
 import { execOnSim, openLazySimCluster, runOnSim, simTarget } from "./exec.ts";
@@ -200,8 +201,13 @@ function hostToolCommand(command: string[]): string[] | undefined {
  */
 export async function execCommand(ctx: CliContext, target: string, command: string[]): Promise<number> {
   const tool = hostToolCommand(command);
-  if (!tool) return execShell(ctx, target, command) ?? execOnSim(ctx, target, command);
-  simTarget(await openLazySimCluster(ctx), target);
+  const linux = await linuxModule(ctx);
+  if (!tool)
+    return (
+      execShell(ctx, target, command) ??
+      (linux ? linux.execOnLinux(ctx, target, command) : execOnSim(ctx, target, command))
+    );
+  await checkTarget(ctx, target, linux);
   if (target.includes("/")) {
     ctx.err(`error: exec: "${tool[0]}": executable file not found in $PATH\n`);
     return 1;
@@ -217,7 +223,7 @@ export async function execCommand(ctx: CliContext, target: string, command: stri
  * wc -l and python -m json.tool run in-process. Returns the shell's exit status.
  */
 export async function runShell(ctx: CliContext, target: string): Promise<number> {
-  simTarget(await openLazySimCluster(ctx), target);
+  await checkTarget(ctx, target, await linuxModule(ctx));
   const source = lineSource(ctx);
   depth++;
   try {
@@ -352,5 +358,26 @@ async function runCommand(
     const code = await runCli(words, sub);
     return done(out, err, code);
   }
-  return runOnSim(ctx, target, words);
+  const linux = await linuxModule(ctx);
+  if (!linux) return runOnSim(ctx, target, words);
+  // On linux the real tool runs: printed live unless piped into a filter (then its output is collected).
+  if (piped) return linux.runOnLinux(ctx, target, words);
+  return done("", "", await linux.execOnLinux(ctx, target, words));
+}
+
+type LinuxExec = typeof import("./exec-linux.ts");
+
+/** exec-linux's commands when the cluster runs on the linux dataplane; undefined on the sim. */
+async function linuxModule(ctx: CliContext): Promise<LinuxExec | undefined> {
+  if ((await readTopology(ctx.store()))?.dataplane !== "linux") return undefined;
+  return import("./exec-linux.ts");
+}
+
+/** A NotFound error unless TARGET is a host or a running pod of the cluster. */
+async function checkTarget(ctx: CliContext, target: string, linux: LinuxExec | undefined): Promise<void> {
+  if (!linux) {
+    simTarget(await openLazySimCluster(ctx), target);
+    return;
+  }
+  linux.linuxTarget((await linux.openLinux(ctx)).description, target);
 }

@@ -63,6 +63,8 @@ export interface ClusterTopology {
   hosts: TopologyHost[];
   /** kube-proxy's mode on every node (spec.kubeProxyMode); iptables when absent. */
   kubeProxyMode?: "iptables" | "nftables";
+  /** Which kernel runs the cluster (spec.dataplane); sim when absent. */
+  dataplane?: "sim" | "linux";
 }
 
 export function toClusterTopology(o: ApiObject): ClusterTopology {
@@ -80,6 +82,7 @@ export function toClusterTopology(o: ApiObject): ClusterTopology {
     kubernetesVersion: s.kubernetesVersion,
     defaultPool: s.defaultPool,
     kubeProxyMode: s.kubeProxyMode ?? "iptables",
+    dataplane: s.dataplane ?? "sim",
     hosts: (s.hosts as Record<string, unknown>[]).map((h) => {
       const [ip, prefix] = String(h.address).split("/");
       return {

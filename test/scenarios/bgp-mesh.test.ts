@@ -77,7 +77,7 @@ test("with the mesh: node1's ip route is seed 002's — other nodes' /26 blocks 
 blackhole 198.19.22.128/26 proto bird`,
     { drop: [/proto dhcp/, /^192\.168\./], rename: ["eth0", "ens4"] },
   );
-  const entries = routeEntries(out).filter((e) => !/ dev cali[0-9a-f]{11} scope link$/.test(e));
+  const entries = routeEntries(out).filter((e) => !/ dev cali[0-9a-f]{11} scope link metric 1024$/.test(e));
   // node1's default route via host1 is the topology's (the seed's came from DHCP on the other NIC).
   assert.deepEqual(
     entries.filter((e) => !e.startsWith("default ")),

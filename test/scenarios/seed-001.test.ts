@@ -201,7 +201,7 @@ test("the node's routes: the nginx pod's /32 to its cali interface, its /29 bloc
   const entries = routeEntries(out);
   assert.ok(
     entries.some((e) =>
-      new RegExp(`^${nginx.ip.replaceAll(".", "\\.")} dev cali[0-9a-f]{11} scope link$`).test(e),
+      new RegExp(`^${nginx.ip.replaceAll(".", "\\.")} dev cali[0-9a-f]{11} scope link metric 1024$`).test(e),
     ),
     out,
   );

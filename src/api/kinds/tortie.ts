@@ -66,6 +66,11 @@ export const Topology: KindDef = {
       hosts: z.array(host()).min(1),
       /** kube-proxy's mode on every node: iptables (KUBE-* chains) or nftables (table ip kube-proxy). */
       kubeProxyMode: z.enum(["iptables", "nftables"]).optional(),
+      /**
+       * Which kernel runs the cluster: the sim's emulated one (default), or the machine's own (network namespaces,
+       * iptables, real BIRD and apps; `tortie up --dataplane linux`, root only).
+       */
+      dataplane: z.enum(["sim", "linux"]).optional(),
     }),
     status: z.looseObject({}).optional(),
   }),

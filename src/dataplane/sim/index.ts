@@ -1,3 +1,4 @@
+export { type ApplyNamespaceOptions, applyNamespace, SIM_KERNEL_FEATURES } from "./apply-namespace.ts";
 export * from "./bird/index.ts";
 export {
   compileFilter,

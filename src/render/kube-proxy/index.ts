@@ -7,7 +7,12 @@ export {
   serviceChainNames,
   servicePortName,
 } from "./chain-names.ts";
-export { type KubeProxyIptablesConfig, kubeProxyIptablesConfig } from "./iptables-config.ts";
+export {
+  type KubeProxyIptablesConfig,
+  type KubeProxyIptablesOverrides,
+  type KubeProxyNfacctCounters,
+  kubeProxyIptablesConfig,
+} from "./iptables-config.ts";
 export {
   type IptablesSyncInput,
   type IptablesSyncOutput,

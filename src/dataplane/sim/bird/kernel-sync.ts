@@ -106,7 +106,8 @@ export function learnedRoutes(kernel: Kernel, p: KernelProtocol, at: number): Rt
       proto: p.name,
       ...(nexthops[0]?.iface ? { ifname: nexthops[0].iface } : {}),
       preference: 10,
-      attrs: r.metric ? { krt_metric: r.metric } : {},
+      // krt_make_tmp_attrs: a learned route always carries krt_metric, 0 when the kernel sent no priority.
+      attrs: { krt_metric: r.metric },
       at,
     });
   }

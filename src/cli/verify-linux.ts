@@ -1,0 +1,150 @@
+/**
+ * `tortie verify`'s linux side: the description built on a throwaway linux cluster (its own name and state
+ * subdir, so the user's cluster, on either dataplane, is left alone), real BIRD waited for, and the probes and
+ * queries run with the real tools in its namespaces.
+ */
+import type { ClusterDataplane, KernelQuery } from "../calc/index.ts";
+import { LinuxDataplane } from "../dataplane/linux/index.ts";
+import { serveAppArgv } from "./linux-sync.ts";
+import { birdSessions, curlOutcome, type ProbeOutcome } from "./verify-compare.ts";
+import type { Probe } from "./verify-probes.ts";
+import { CONNECT_TIMEOUT_MS } from "./verify-sim.ts";
+
+const IPTABLES_TABLES = ["raw", "mangle", "nat", "filter"];
+
+export class LinuxSide {
+  readonly dataplane: LinuxDataplane;
+
+  constructor(
+    readonly cluster: string,
+    readonly stateDir: string,
+  ) {
+    this.dataplane = new LinuxDataplane({
+      cluster,
+      stateDir,
+      processArgv: (p) => serveAppArgv(stateDir, p),
+    });
+  }
+
+  async apply(desc: ClusterDataplane): Promise<void> {
+    await this.dataplane.apply({ ...desc, cluster: this.cluster });
+  }
+
+  /** A tool's output in a namespace; a failure is one line naming the namespace and the command. */
+  async run(target: string, argv: string[], timeoutMs = 10_000): Promise<string> {
+    const r = await this.dataplane.run(target, argv, { timeoutMs });
+    if (r.code !== 0)
+      throw new Error(
+        `linux: ${argv.join(" ")} in ${target} failed (${r.code}): ${r.stderr.trim().split("\n")[0]}`,
+      );
+    return r.stdout;
+  }
+
+  query(target: string, what: KernelQuery): Promise<string> {
+    return this.dataplane.query(target, what);
+  }
+
+  /** `birdc show …` on a host, through its BIRD's own control socket and the birdc matching its BIRD. */
+  birdc(host: string, ...words: string[]): Promise<string> {
+    return this.run(host, [this.dataplane.birdc(host), "-s", this.dataplane.birdSocket(host), ...words]);
+  }
+
+  /**
+   * Polls `birdc show protocols` until every session `expected` has Established is Established here too, or
+   * `timeoutMs` passed. Returns each host's last listing (or the error that kept it from answering).
+   */
+  async waitForBird(
+    expected: Map<string, Map<string, boolean>>,
+    timeoutMs: number,
+  ): Promise<Map<string, string>> {
+    const deadline = Date.now() + timeoutMs;
+    const last = new Map<string, string>();
+    for (;;) {
+      let pending = false;
+      await Promise.all(
+        [...expected].map(async ([host, sessions]) => {
+          const text = await this.birdc(host, "show", "protocols").catch((e: Error) => `error: ${e.message}`);
+          last.set(host, text);
+          const real = birdSessions(text);
+          for (const [name, up] of sessions) if (up && !real.get(name)) pending = true;
+        }),
+      );
+      if (!pending || Date.now() >= deadline) return last;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  /**
+   * Polls `ss -Hltnu` in each namespace until every port `listening` names is listening there (the apps are
+   * processes that take a moment to start), or `timeoutMs` passed. Returns what is still missing.
+   */
+  async waitForListeners(
+    listening: Map<string, string[]>,
+    timeoutMs: number,
+  ): Promise<Map<string, string[]>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const missing = new Map<string, string[]>();
+      await Promise.all(
+        [...listening].map(async ([target, ports]) => {
+          const text = await this.run(target, ["ss", "-Hltnu"]).catch(() => "");
+          const open = new Set(
+            text
+              .split("\n")
+              .map((l) => l.trim().split(/\s+/))
+              .filter((w) => w.length > 4)
+              .map((w) => `${w[0]}:${w[4]!.replace(/^.*:/, "")}`),
+          );
+          const left = ports.filter((p) => !open.has(p));
+          if (left.length) missing.set(target, left);
+        }),
+      );
+      if (!missing.size || Date.now() >= deadline) return missing;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  /**
+   * Zeroes every rule counter in the hosts' namespaces, so they count the probes only (the sim's start at zero,
+   * its BGP sessions leaving no trace). Conntrack is kept: flushing it would make BIRD's next keepalive a new
+   * connection through the nat table.
+   */
+  async zeroCounters(targets: string[]): Promise<void> {
+    await Promise.all(
+      targets.map(async (t) => {
+        for (const table of IPTABLES_TABLES) await this.run(t, ["iptables", "-w", "5", "-t", table, "-Z"]);
+      }),
+    );
+  }
+
+  /** One probe with the real tools: curl (connect timeout CONNECT_TIMEOUT_MS) or getaddrinfo (`getent ahostsv4`). */
+  async probe(p: Probe): Promise<ProbeOutcome> {
+    if (p.kind === "dns") {
+      const r = await this.dataplane.run(p.from, ["getent", "ahostsv4", p.target], { timeoutMs: 30_000 });
+      const ip = r.code === 0 ? r.stdout.split(/\s+/)[0] : undefined;
+      return ip ? { kind: "address", ip } : { kind: "unresolved" };
+    }
+    const argv = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}"];
+    argv.push("--connect-timeout", String(CONNECT_TIMEOUT_MS / 1000), "--max-time", "10", p.target);
+    const r = await this.dataplane.run(p.from, argv, { timeoutMs: 15_000 });
+    return curlOutcome(r.code, r.stdout);
+  }
+
+  /** The probes, a few at a time (each is a process in a namespace). */
+  async probeAll(probes: Probe[], concurrency = 4): Promise<Map<Probe, ProbeOutcome>> {
+    const out = new Map<Probe, ProbeOutcome>();
+    let next = 0;
+    const worker = async () => {
+      while (next < probes.length) {
+        const p = probes[next++]!;
+        out.set(p, await this.probe(p).catch((e: Error) => ({ kind: "error" as const, detail: e.message })));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, probes.length) }, worker));
+    return out;
+  }
+
+  destroy(): Promise<void> {
+    return this.dataplane.destroy();
+  }
+}

@@ -1,0 +1,6 @@
+export { type BirdBinaries, bird2Binaries, linuxUnavailable, probeKernelFeatures } from "./host-tools.ts";
+export { ipsetDelta } from "./ipset-delta.ts";
+export { LinuxDataplane, type LinuxDataplaneOptions } from "./linux-dataplane.ts";
+export { clusterPrefix, hostNetns, underlayNetns } from "./names.ts";
+export { type LinuxRecord, readRecord, writeRecord } from "./record.ts";
+export { sweepLinuxCluster } from "./sweep.ts";

@@ -1,0 +1,320 @@
+/**
+ * The real kernel as a cluster's dataplane: one network namespace per host (`tt-<cluster>-<host>`) and per
+ * running pod, an underlay namespace (`tt-<cluster>`) whose bridge joins the hosts' uplinks, the rendered rules
+ * loaded with the kernel's own tools, real BIRD per host and the apps as real processes in the pods' namespaces.
+ * What it made is written to <stateDir>/linux/record.json before it is made, so `destroy` (or a later
+ * `sweepLinuxCluster`) finds everything even after a crash.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  type ClusterDataplane,
+  type DataplaneKernel,
+  diffNodeDataplane,
+  KERNEL_QUERY_COMMANDS,
+  type KernelCommandResult,
+  type KernelQuery,
+  type NodeDataplane,
+  normaliseKernelQuery,
+  type ProcessSpec,
+} from "../../calc/index.ts";
+import { TortieError } from "../../lib/index.ts";
+import { birdDir, birdSocketPath, reconfigureBird, startBird, writeBirdFiles } from "./bird-daemon.ts";
+import { DEFAULT_TIMEOUT_MS, inNetns } from "./exec.ts";
+import { type BirdBinaries, bird2Binaries, birdUnavailable } from "./host-tools.ts";
+import { clusterPrefix, namespaceNames, underlayNetns } from "./names.ts";
+import {
+  createNetns,
+  ensureUnderlay,
+  type NamespacePlan,
+  programAddressesRoutes,
+  programLinks,
+  programRules,
+} from "./namespace-programmer.ts";
+import { alive, type RecordedProcess, runsIn, startInNetns, stopProcess } from "./processes.ts";
+import { type LinuxRecord, linuxDir, readRecord, writeRecord } from "./record.ts";
+import { existingNetns, markOwner, netnsOwner, removeNetns, sweepLinuxCluster } from "./sweep.ts";
+
+export interface LinuxDataplaneOptions {
+  /** The topology's name. */
+  cluster: string;
+  /** <stateDir>/linux/ holds the record, BIRD's dirs and sockets, pid files and the apps' output. */
+  stateDir: string;
+  /** The command that runs an app (the CLI passes tortie's own). */
+  processArgv(p: ProcessSpec, host: string): string[];
+  birdBinaries?: BirdBinaries;
+}
+
+function fileSafe(id: string): string {
+  return id.replace(/[^A-Za-z0-9._-]/g, "_");
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+export class LinuxDataplane implements DataplaneKernel {
+  private readonly o: LinuxDataplaneOptions;
+  private readonly binaries: BirdBinaries;
+  private readonly dir: string;
+  /** The description being applied (so `netns` answers for namespaces an apply is creating). */
+  private current: ClusterDataplane | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(o: LinuxDataplaneOptions) {
+    clusterPrefix(o.cluster); // validates the name
+    this.o = o;
+    this.binaries = o.birdBinaries ?? bird2Binaries();
+    this.dir = linuxDir(o.stateDir);
+  }
+
+  private description(): ClusterDataplane | undefined {
+    return this.current ?? this.lastApplied();
+  }
+
+  lastApplied(): ClusterDataplane | undefined {
+    return readRecord(this.o.stateDir)?.applied;
+  }
+
+  netns(target: string): string {
+    const d = this.description();
+    const n = d && namespaceNames(d).get(target);
+    if (!n)
+      throw new TortieError(
+        "NotFound",
+        `no namespace "${target}" in cluster ${this.o.cluster} on the linux dataplane`,
+      );
+    return n.netns;
+  }
+
+  birdSocket(host: string): string {
+    return birdSocketPath(this.dir, host);
+  }
+
+  birdc(host: string): string {
+    const h = this.description()?.hosts.find((x) => x.host === host);
+    if (!h?.bird) throw new TortieError("NotFound", `host ${host} runs no BIRD`);
+    return this.binaries[h.bird.dialect].birdc;
+  }
+
+  apply(next: ClusterDataplane, previous?: ClusterDataplane): Promise<void> {
+    const run = this.queue.then(() => this.applyNow(next, previous));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private emptyRecord(): LinuxRecord {
+    return {
+      version: 1,
+      cluster: this.o.cluster,
+      prefix: clusterPrefix(this.o.cluster),
+      stateDir: this.o.stateDir,
+      namespaces: [],
+      pids: {},
+      pending: false,
+    };
+  }
+
+  private async applyNow(next: ClusterDataplane, previous?: ClusterDataplane): Promise<void> {
+    if (next.cluster !== this.o.cluster)
+      throw new Error(
+        `description of cluster ${next.cluster} given to the linux dataplane of ${this.o.cluster}`,
+      );
+    const record = readRecord(this.o.stateDir) ?? this.emptyRecord();
+    if (record.cluster !== this.o.cluster)
+      throw new Error(
+        `${this.o.stateDir} holds cluster ${record.cluster} on the linux dataplane, not ${this.o.cluster}`,
+      );
+    // Incremental only from a state known to be in the kernel; after a failed or interrupted apply, reconcile.
+    const base = previous && !record.pending && record.applied ? previous : undefined;
+    for (const h of next.hosts) {
+      if (!h.bird || h.birdFailure) continue;
+      const why = birdUnavailable(h.bird.dialect, this.binaries);
+      if (why) throw new Error(`host ${h.host}: ${why}`);
+      birdSocketPath(this.dir, h.host);
+    }
+    const names = namespaceNames(next);
+    const underlay = underlayNetns(this.o.cluster);
+    const wanted = [underlay, ...[...names.values()].map((n) => n.netns)];
+    const existing = await existingNetns();
+    for (const ns of wanted) {
+      if (!existing.has(ns) || record.namespaces.includes(ns)) continue;
+      const owner = netnsOwner(ns);
+      throw new Error(
+        owner && owner !== this.o.stateDir
+          ? `namespace ${ns} exists and belongs to the tortie state dir ${owner} (run 'tortie down' there)`
+          : `namespace ${ns} exists and was not made by ${this.o.stateDir} (delete it with 'ip netns del ${ns}')`,
+      );
+    }
+    // Intent log: every namespace this apply may create, written before it is created.
+    record.namespaces = [...new Set([...record.namespaces, ...wanted])];
+    record.pending = true;
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    writeRecord(record);
+    this.current = next;
+    try {
+      await this.program(next, base, record, existing);
+      record.applied = next;
+      record.pending = false;
+      record.namespaces = wanted;
+      writeRecord(record);
+    } finally {
+      this.current = undefined;
+    }
+  }
+
+  private async program(
+    next: ClusterDataplane,
+    base: ClusterDataplane | undefined,
+    record: LinuxRecord,
+    existing: Set<string>,
+  ): Promise<void> {
+    const names = namespaceNames(next);
+    const underlay = underlayNetns(this.o.cluster);
+    const created = new Set<string>();
+    const create = async (ns: string) => {
+      if (existing.has(ns)) return false;
+      markOwner(ns, this.o.stateDir);
+      await createNetns(ns);
+      created.add(ns);
+      return true;
+    };
+    if (!existing.has(underlay)) {
+      markOwner(underlay, this.o.stateDir);
+      created.add(underlay);
+    }
+    // An incremental apply trusts the underlay it made; a reconcile checks its bridge.
+    if (!base || created.has(underlay)) await ensureUnderlay(underlay, created.has(underlay));
+    const prevHosts = new Map((base?.hosts ?? []).map((h) => [h.host, h]));
+    const prevNames = base ? namespaceNames(base) : new Map();
+    const plans: NamespacePlan[] = [];
+    for (const h of next.hosts) {
+      const prevHost = prevHosts.get(h.host);
+      for (const spec of h.namespaces) {
+        const n = names.get(spec.name)!;
+        const isNew = await create(n.netns);
+        const prevSpec = prevHost?.namespaces.find((x) => x.name === spec.name);
+        const samePlace = prevNames.get(spec.name)?.netns === n.netns;
+        plans.push({
+          spec,
+          netns: n.netns,
+          kind: n.kind,
+          host: h.host,
+          created: isNew,
+          previous: !isNew && base && prevSpec && samePlace ? prevSpec : undefined,
+        });
+      }
+    }
+    const ctx = { names, underlay };
+    await programLinks(plans, ctx);
+    await programAddressesRoutes(plans, ctx);
+    await programRules(plans);
+    if (next.dns)
+      writeFileSync(join(this.dir, "dns-zone.json"), `${JSON.stringify(next.dns)}\n`, { mode: 0o644 });
+    // Namespaces the description no longer has (pods stopped, hosts removed): their processes end with them.
+    const keep = new Set([underlay, ...[...names.values()].map((n) => n.netns)]);
+    for (const ns of record.namespaces) {
+      if (keep.has(ns) || !existing.has(ns)) continue;
+      for (const [k, p] of Object.entries(record.pids)) if (p.netns === ns) delete record.pids[k];
+      await removeNetns(ns);
+    }
+    for (const h of next.hosts) await this.programHostDaemons(h, prevHosts.get(h.host), record, names);
+    for (const [host, prev] of prevHosts)
+      if (!next.hosts.some((h) => h.host === host)) await this.stopHost(prev, record);
+    // Processes of hosts reconciled without a previous description: stop what the record runs and is not wanted.
+    for (const [k, p] of Object.entries(record.pids)) {
+      const [host, id] = [k.slice(0, k.indexOf("/")), k.slice(k.indexOf("/") + 1)];
+      const h = next.hosts.find((x) => x.host === host);
+      const wanted = id === "bird" ? h?.bird && !h.birdFailure : h?.processes.some((x) => x.id === id);
+      if (!wanted) {
+        await stopProcess(p);
+        delete record.pids[k];
+      }
+    }
+    writeRecord(record);
+  }
+
+  private async stopHost(h: NodeDataplane, record: LinuxRecord): Promise<void> {
+    for (const [k, p] of Object.entries(record.pids))
+      if (k.startsWith(`${h.host}/`)) {
+        await stopProcess(p);
+        delete record.pids[k];
+      }
+  }
+
+  private running(record: LinuxRecord, key: string): RecordedProcess | undefined {
+    const p = record.pids[key];
+    return p && alive(p.pid) && runsIn(p.pid, p.netns) ? p : undefined;
+  }
+
+  private async programHostDaemons(
+    h: NodeDataplane,
+    prev: NodeDataplane | undefined,
+    record: LinuxRecord,
+    names: Map<string, { netns: string }>,
+  ): Promise<void> {
+    const hostNs = names.get(h.host)?.netns ?? names.get(h.namespaces[0]?.name ?? "")?.netns;
+    if (!hostNs) throw new Error(`host ${h.host} has no host namespace in the description`);
+    const d = diffNodeDataplane(prev, h);
+    const birdKey = `${h.host}/bird`;
+    const bird = h.birdFailure ? undefined : h.bird;
+    const birdRunning = this.running(record, birdKey);
+    if (!bird) {
+      if (record.pids[birdKey]) await stopProcess(record.pids[birdKey]!);
+      delete record.pids[birdKey];
+    } else {
+      const dir = birdDir(this.dir, h.host);
+      const changed = writeBirdFiles(dir, bird);
+      if (birdRunning && d.bird === "restart") {
+        await stopProcess(birdRunning);
+        delete record.pids[birdKey];
+      }
+      const still = this.running(record, birdKey);
+      if (still && changed)
+        await reconfigureBird(hostNs, this.birdSocket(h.host), this.binaries[bird.dialect].birdc);
+      if (!still) {
+        record.pids[birdKey] = { pid: 0, netns: hostNs }; // intent, then the pid
+        writeRecord(record);
+        const pid = await startBird(hostNs, dir, bird, this.binaries);
+        record.pids[birdKey] = { pid, netns: hostNs };
+        writeRecord(record);
+      }
+    }
+    const prevById = new Map((prev?.processes ?? []).map((p) => [p.id, p]));
+    for (const p of h.processes) {
+      const key = `${h.host}/${p.id}`;
+      const netns = names.get(p.namespace)?.netns;
+      if (!netns) throw new Error(`host ${h.host}: process ${p.id} runs in unknown namespace ${p.namespace}`);
+      const runningNow = this.running(record, key);
+      const unchanged = sameJson(prevById.get(p.id), p) && runningNow?.netns === netns;
+      if (runningNow && unchanged) continue;
+      if (record.pids[key]) await stopProcess(record.pids[key]!);
+      const logDir = join(this.dir, h.host);
+      mkdirSync(logDir, { recursive: true, mode: 0o700 });
+      const argv = this.o.processArgv(p, h.host);
+      record.pids[key] = { pid: 0, netns };
+      writeRecord(record);
+      record.pids[key] = { pid: startInNetns(netns, argv, join(logDir, `${fileSafe(p.id)}.out`)), netns };
+      writeRecord(record);
+    }
+  }
+
+  async run(target: string, argv: string[], options?: { timeoutMs?: number }): Promise<KernelCommandResult> {
+    if (!argv.length) throw new TortieError("Usage", "no command to run");
+    return inNetns(this.netns(target), argv, { timeoutMs: options?.timeoutMs ?? DEFAULT_TIMEOUT_MS });
+  }
+
+  async query(target: string, what: KernelQuery): Promise<string> {
+    const r = await this.run(target, KERNEL_QUERY_COMMANDS[what]);
+    if (r.code !== 0)
+      throw new Error(
+        `${this.netns(target)}: ${KERNEL_QUERY_COMMANDS[what].join(" ")}: ${r.stderr.trim().split("\n")[0]}`,
+      );
+    return normaliseKernelQuery(what, r.stdout);
+  }
+
+  async destroy(): Promise<void> {
+    await this.queue;
+    await sweepLinuxCluster(this.o.stateDir, this.o.cluster);
+  }
+}

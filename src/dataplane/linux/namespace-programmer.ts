@@ -1,0 +1,243 @@
+/**
+ * Programming namespaces from their descriptions, in passes every namespace goes through together: links first
+ * (a veth needs both namespaces), then addresses and routes, sysctls, ipsets, nft, and the iptables rules last
+ * (iptables-restore is atomic per table, so a failure before them leaves the last good rules in place).
+ * A namespace is `created` (empty, so payloads load as they are), `incremental` (only what differs from
+ * `previous`), or reconciled (existing, state unknown: everything is re-applied idempotently, iptables and
+ * ipsets as deltas from what the kernel holds).
+ */
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  diffNamespaceSpec,
+  foldIptablesPayloads,
+  iptablesDelta,
+  type LinkSpec,
+  type NamespaceDiff,
+  type NamespaceSpec,
+} from "../../calc/index.ts";
+import { commandError, mustRun, mustRunIn, runCommand } from "./exec.ts";
+import {
+  addressAddLines,
+  addressDelLines,
+  linkSetLines,
+  nftReplaceScript,
+  resolvConfText,
+  routeAddLines,
+  routeDelLines,
+} from "./ip-commands.ts";
+import { ipsetDelta } from "./ipset-delta.ts";
+import { checkDeviceName, UNDERLAY_BRIDGE, underlayPortName } from "./names.ts";
+
+export interface NamespacePlan {
+  spec: NamespaceSpec;
+  netns: string;
+  kind: "host" | "pod";
+  host: string;
+  /** Created by this apply: it starts empty. */
+  created: boolean;
+  /** The spec applied last, for an incremental change; absent for created and reconciled namespaces. */
+  previous?: NamespaceSpec;
+}
+
+export interface ProgramContext {
+  /** Cluster namespace name → kernel namespace and kind. */
+  names: Map<string, { netns: string; kind: "host" | "pod" }>;
+  underlay: string;
+}
+
+/** Sysctls every namespace gets before its description's: IPv6 off (only IPv4 is modelled), no ICMP redirects. */
+const BASE_SYSCTLS = [
+  "net.ipv6.conf.all.disable_ipv6=1",
+  "net.ipv6.conf.default.disable_ipv6=1",
+  "net.ipv4.conf.all.send_redirects=0",
+  "net.ipv4.conf.default.send_redirects=0",
+];
+
+export async function createNetns(netns: string): Promise<void> {
+  await mustRun(netns, "ip", ["netns", "add", netns]);
+  await mustRunIn(netns, ["sysctl", "-q", "-w", ...BASE_SYSCTLS]);
+  await mustRun(netns, "ip", ["-n", netns, "link", "set", "lo", "up"]);
+}
+
+export async function ensureUnderlay(netns: string, created: boolean): Promise<void> {
+  if (created) await createNetns(netns);
+  const has = await runCommand("ip", ["-n", netns, "link", "show", UNDERLAY_BRIDGE]);
+  if (has.code !== 0)
+    await mustRun(netns, "ip", ["-n", netns, "link", "add", UNDERLAY_BRIDGE, "up", "type", "bridge"]);
+}
+
+async function ipBatch(netns: string, lines: string[], force = false): Promise<void> {
+  if (!lines.length) return;
+  const args = ["-n", netns, ...(force ? ["-force"] : []), "-batch", "-"];
+  if (force) await runCommand("ip", args, { input: `${lines.join("\n")}\n` });
+  else await mustRun(netns, "ip", args, { input: `${lines.join("\n")}\n` });
+}
+
+async function linkNames(netns: string): Promise<Set<string>> {
+  const out = await mustRun(netns, "ip", ["-n", netns, "-o", "link", "show"]);
+  return new Set([...out.matchAll(/^\d+: ([^:@\s]+)/gm)].map((m) => m[1]!));
+}
+
+/** Whether this side of a veth pair creates it: the host side of a pod's veth, otherwise the smaller name. */
+function createsPair(plan: NamespacePlan, link: LinkSpec, ctx: ProgramContext): boolean {
+  if (link.kind === "uplink") return true;
+  const peer = link.peer && ctx.names.get(link.peer.namespace);
+  if (!link.peer || !peer)
+    throw new Error(`${plan.netns}: veth ${link.name} has no peer namespace in the description`);
+  if (plan.kind !== peer.kind) return plan.kind === "host";
+  return `${plan.spec.name}/${link.name}` < `${link.peer.namespace}/${link.peer.name}`;
+}
+
+function diffOf(plan: NamespacePlan): NamespaceDiff | undefined {
+  return plan.previous ? diffNamespaceSpec(plan.previous, plan.spec) : undefined;
+}
+
+/** Pass 1: removals (incremental), then the links this side creates. */
+export async function programLinks(plans: NamespacePlan[], ctx: ProgramContext): Promise<void> {
+  for (const plan of plans) {
+    const d = diffOf(plan);
+    if (d) {
+      // Removals may find the object already gone (a pod's namespace deleted takes its veth along).
+      await ipBatch(
+        plan.netns,
+        [
+          ...routeDelLines(d.routesRemoved),
+          ...addressDelLines(d.addressesRemoved),
+          ...d.linksRemoved.map((l) => `link del ${l.name}`),
+        ],
+        true,
+      );
+    }
+  }
+  for (const plan of plans) {
+    const d = diffOf(plan);
+    const candidates = d ? d.linksAdded : plan.spec.links;
+    if (!candidates.length) continue;
+    const existing = plan.created ? new Set<string>() : await linkNames(plan.netns);
+    for (const link of candidates) {
+      checkDeviceName(plan.netns, link.name);
+      if (existing.has(link.name) || !createsPair(plan, link, ctx)) continue;
+      if (link.kind === "uplink") {
+        const port = underlayPortName(plan.host);
+        await runCommand("ip", ["-n", ctx.underlay, "link", "del", port]); // a stale port from an earlier run
+        await ipBatch(ctx.underlay, [
+          `link add ${port} type veth peer name ${link.name} netns ${plan.netns}`,
+          `link set ${port} master ${UNDERLAY_BRIDGE} up`,
+        ]);
+      } else {
+        const peer = ctx.names.get(link.peer!.namespace)!;
+        checkDeviceName(peer.netns, link.peer!.name);
+        await ipBatch(plan.netns, [
+          `link add ${link.name} type veth peer name ${link.peer!.name} netns ${peer.netns}`,
+        ]);
+      }
+    }
+  }
+}
+
+/** Pass 2: link settings, addresses, routes (direct before gateway routes), sysctls. */
+export async function programAddressesRoutes(plans: NamespacePlan[], ctx: ProgramContext): Promise<void> {
+  // A pod's end of a veth created this apply by its host needs its settings even when the pod's spec is unchanged.
+  const createdPeers = new Set<string>();
+  for (const plan of plans) {
+    const d = diffOf(plan);
+    for (const l of d ? d.linksAdded : plan.spec.links)
+      if (l.peer && (plan.created || d)) createdPeers.add(`${l.peer.namespace}/${l.peer.name}`);
+  }
+  for (const plan of plans) {
+    const d = diffOf(plan);
+    const links = d
+      ? plan.spec.links.filter(
+          (l) => d.linksAdded.includes(l) || createdPeers.has(`${plan.spec.name}/${l.name}`),
+        )
+      : plan.spec.links;
+    const addresses = d ? d.addressesAdded : plan.spec.addresses;
+    const routes = d ? d.routesAdded : plan.spec.routes;
+    if (links.length && d) {
+      // A re-created link lost its addresses and routes: add the next ones on it again.
+      const names = new Set(links.map((l) => l.name));
+      for (const a of plan.spec.addresses) if (names.has(a.dev) && !addresses.includes(a)) addresses.push(a);
+      for (const r of plan.spec.routes) if (r.dev && names.has(r.dev) && !routes.includes(r)) routes.push(r);
+    }
+    await ipBatch(plan.netns, [
+      ...linkSetLines(links),
+      ...addressAddLines(addresses),
+      ...routeAddLines(routes),
+    ]);
+    const sysctls = d ? d.sysctls : plan.spec.sysctls;
+    const pairs = Object.entries(sysctls).map(([k, v]) => `${k}=${v}`);
+    if (pairs.length) await mustRunIn(plan.netns, ["sysctl", "-q", "-w", ...pairs]);
+  }
+  void ctx;
+}
+
+/** The kernel's ipsets and iptables rules as restore text, for reconciling a namespace that already existed. */
+async function kernelIpsets(netns: string): Promise<string> {
+  return mustRunIn(netns, ["ipset", "save"]);
+}
+
+/**
+ * Pass 3: ipsets (creates and members), nft, iptables (only changed chains), then the ipsets no rule needs any
+ * more, and resolv.conf.
+ */
+export async function programRules(plans: NamespacePlan[]): Promise<void> {
+  const destroys: [string, string][] = [];
+  for (const plan of plans) {
+    const { spec, netns } = plan;
+    const d = diffOf(plan);
+    if (!d || d.ipsetsChanged) {
+      const current = plan.created ? "" : d ? plan.previous!.ipsets : await kernelIpsets(netns);
+      const delta = ipsetDelta(current, spec.ipsets);
+      if (delta.before) await mustRunIn(netns, ["ipset", "restore"], { input: delta.before });
+      if (delta.after) destroys.push([netns, delta.after]);
+    }
+    if (!d || d.nftChanged) {
+      const script = plan.created ? spec.nft : nftReplaceScript(plan.previous?.nft ?? "", spec.nft);
+      if (script.trim()) await mustRunIn(netns, ["nft", "-f", "-"], { input: script });
+    }
+    if (!d || d.iptablesChanged) await ensureNfacct(netns, spec.iptables, d ? plan.previous!.iptables : []);
+    if (plan.created) {
+      for (const payload of spec.iptables)
+        if (payload.trim()) await mustRunIn(netns, ["iptables-restore", "--noflush"], { input: payload });
+    } else if (!d || d.iptablesChanged) {
+      const from = d
+        ? foldIptablesPayloads(plan.previous!.iptables)
+        : foldIptablesPayloads([await mustRunIn(netns, ["iptables-save"])]);
+      const delta = iptablesDelta(from, foldIptablesPayloads(spec.iptables));
+      if (delta) await mustRunIn(netns, ["iptables-restore", "--noflush"], { input: delta });
+    }
+    if (!d || d.resolvConfChanged) writeResolvConf(netns, spec);
+  }
+  for (const [netns, text] of destroys) await mustRunIn(netns, ["ipset", "restore"], { input: text });
+}
+
+/** The nfacct objects rules name (`-m nfacct --nfacct-name NAME`). */
+function nfacctNames(payloads: string[]): Set<string> {
+  return new Set(
+    payloads.flatMap((p) => [...p.matchAll(/--nfacct-name\s+"?([^\s"]+)"?/g)].map((m) => m[1]!)),
+  );
+}
+
+/**
+ * Makes the nfacct objects the rules name, as kube-proxy's nfacct runner does at start (the rules are rendered
+ * with them only when the kernel offers nfacct); an object that exists already is fine.
+ */
+async function ensureNfacct(netns: string, next: string[], previous: string[]): Promise<void> {
+  const had = nfacctNames(previous);
+  for (const name of nfacctNames(next)) {
+    if (had.has(name)) continue;
+    const r = await runCommand("nsenter", [`--net=/run/netns/${netns}`, "--", "nfacct", "add", name]);
+    if (r.code !== 0 && !/exist|busy/i.test(r.stderr)) throw commandError(netns, "nfacct", ["add", name], r);
+  }
+}
+
+/** /etc/netns/<netns>/resolv.conf: `ip netns exec` bind-mounts it over /etc/resolv.conf for the namespace's tools. */
+function writeResolvConf(netns: string, spec: NamespaceSpec): void {
+  const dir = `/etc/netns/${netns}`;
+  if (!spec.resolvConf) {
+    rmSync(dir, { recursive: true, force: true });
+    return;
+  }
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(`${dir}/resolv.conf`, resolvConfText(spec.resolvConf));
+}

@@ -1,0 +1,38 @@
+/**
+ * One contract, two kernels: the sim's emulated kernel (agent's SimDataplaneKernel) and the real one
+ * (dataplane/linux, root only; skipped with a message otherwise) apply the same fixture and must report the same
+ * routes, rules, sets and links, which are the ones test/dataplane/contract.ts expects.
+ */
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { SimDataplaneKernel } from "../../src/agent/index.ts";
+import { LinuxDataplane, linuxUnavailable } from "../../src/dataplane/linux/index.ts";
+import { assertContract, fixtureDataplane, queryAll } from "./contract.ts";
+
+test("contract: the sim kernel reports what the description says", async () => {
+  const d = fixtureDataplane();
+  const k = new SimDataplaneKernel();
+  await k.apply(d);
+  assertContract(await queryAll(k, d));
+  await k.destroy();
+});
+
+test("contract: the linux kernel reports what the description says", async (t) => {
+  const why = linuxUnavailable();
+  if (why) return t.skip(why);
+  if (!process.env.TORTIE_BIRD2_DIR && existsSync("/tmp/b2/usr/sbin/bird"))
+    process.env.TORTIE_BIRD2_DIR = "/tmp/b2/usr/sbin";
+  const d = fixtureDataplane(`k${process.pid}`);
+  for (const h of d.hosts) delete h.bird; // the contract is the kernel's state; BIRD is covered by test/kernel
+  const stateDir = mkdtempSync(join(tmpdir(), "tt-contract-"));
+  const k = new LinuxDataplane({ cluster: d.cluster, stateDir, processArgv: () => ["sleep", "600"] });
+  try {
+    await k.apply(d);
+    assertContract(await queryAll(k, d));
+  } finally {
+    await k.destroy();
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+});

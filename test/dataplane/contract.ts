@@ -1,0 +1,131 @@
+/**
+ * The contract both kernels keep (calc/node-dataplane-types.ts `DataplaneKernel`): the two-host fixture applied,
+ * then each namespace's routes, iptables rules, ipsets and links queried in the normal form and compared with
+ * what the description says. test/dataplane/contract.test.ts runs it against the sim's kernel and the real one.
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import type { ClusterDataplane, DataplaneKernel, KernelQuery } from "../../src/calc/index.ts";
+
+/** The fixture under the given cluster name (a kernel test picks a unique one). */
+export function fixtureDataplane(cluster = "fixture"): ClusterDataplane {
+  const d = JSON.parse(
+    readFileSync(new URL("../fixtures/dataplane/two-hosts.json", import.meta.url), "utf8"),
+  ) as ClusterDataplane;
+  d.cluster = cluster;
+  return d;
+}
+
+/** What every kernel reports for the fixture, in the normal form (`normaliseKernelQuery`). */
+export const EXPECTED: Record<string, Partial<Record<KernelQuery, string>>> = {
+  node1: {
+    routes: `10.244.1.2 dev cali00000001aa scope link
+10.244.2.0/24 via 192.168.100.12 dev eth0
+192.168.100.0/24 dev eth0 proto kernel scope link src 192.168.100.11
+blackhole 10.244.99.0/24
+default via 192.168.100.1 dev eth0`,
+    iptables: `*filter
+:FORWARD ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:TT-COUNT - [0:0]
+:TT-FWD - [0:0]
+[0:0] -A FORWARD -j TT-COUNT
+[0:0] -A FORWARD -j TT-FWD
+[0:0] -A TT-COUNT -p icmp -m comment --comment "counts pings"
+[0:0] -A TT-FWD -m set --match-set tt-pods dst -j ACCEPT
+[0:0] -A TT-FWD -m set --match-set tt-pods src -j ACCEPT
+COMMIT
+*nat
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:PREROUTING ACCEPT [0:0]
+:TT-POSTROUTING - [0:0]
+[0:0] -A POSTROUTING -j TT-POSTROUTING
+[0:0] -A TT-POSTROUTING -d 192.168.100.0/24 -o eth0 -j RETURN
+COMMIT`,
+    ipsets: `create tt-pods hash:net
+add tt-pods 10.244.1.0/24
+add tt-pods 10.244.2.0/24`,
+    links: `cali00000001aa UP ee:ee:ee:ee:ee:ee
+eth0 UP 02:00:c0:a8:64:11
+lo UNKNOWN 00:00:00:00:00:00`,
+  },
+  "default/pod-1": {
+    routes: `169.254.1.1 dev eth0 scope link
+default via 169.254.1.1 dev eth0`,
+    iptables: "",
+    ipsets: "",
+    links: `eth0 UP 0a:58:0a:f4:01:02
+lo UNKNOWN 00:00:00:00:00:00`,
+  },
+  node2: {
+    routes: `10.244.1.0/24 via 192.168.100.11 dev eth0
+10.244.2.2 dev cali00000002aa scope link
+192.168.100.0/24 dev eth0 proto kernel scope link src 192.168.100.12
+blackhole 10.244.99.0/24
+default via 192.168.100.1 dev eth0`,
+    iptables: `*filter
+:FORWARD ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:TT-COUNT - [0:0]
+:TT-FWD - [0:0]
+[0:0] -A FORWARD -j TT-COUNT
+[0:0] -A FORWARD -j TT-FWD
+[0:0] -A TT-COUNT -p icmp -m comment --comment "counts pings"
+[0:0] -A TT-FWD -m set --match-set tt-pods dst -j ACCEPT
+[0:0] -A TT-FWD -m set --match-set tt-pods src -j ACCEPT
+COMMIT
+*nat
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:PREROUTING ACCEPT [0:0]
+:TT-POSTROUTING - [0:0]
+[0:0] -A POSTROUTING -j TT-POSTROUTING
+[0:0] -A TT-POSTROUTING -d 192.168.100.0/24 -o eth0 -j RETURN
+COMMIT`,
+    ipsets: `create tt-pods hash:net
+add tt-pods 10.244.1.0/24
+add tt-pods 10.244.2.0/24`,
+    links: `cali00000002aa UP ee:ee:ee:ee:ee:ee
+eth0 UP 02:00:c0:a8:64:12
+lo UNKNOWN 00:00:00:00:00:00`,
+  },
+  "default/pod-2": {
+    routes: `169.254.1.1 dev eth0 scope link
+default via 169.254.1.1 dev eth0`,
+    iptables: "",
+    ipsets: "",
+    links: `eth0 UP 0a:58:0a:f4:02:02
+lo UNKNOWN 00:00:00:00:00:00`,
+  },
+};
+
+export interface ContractKernel {
+  kernel: DataplaneKernel;
+  /** Why it cannot run here (the suite is skipped with this message). */
+  unavailable?: string;
+  cleanup?: () => Promise<void>;
+}
+
+export async function queryAll(
+  k: DataplaneKernel,
+  d: ClusterDataplane,
+): Promise<Record<string, Record<string, string>>> {
+  const out: Record<string, Record<string, string>> = {};
+  for (const h of d.hosts)
+    for (const ns of h.namespaces) {
+      out[ns.name] = {};
+      for (const what of ["routes", "iptables", "ipsets", "links"] as const)
+        out[ns.name]![what] = await k.query(ns.name, what);
+    }
+  return out;
+}
+
+export function assertContract(got: Record<string, Record<string, string>>): void {
+  for (const [ns, byWhat] of Object.entries(EXPECTED))
+    for (const [what, text] of Object.entries(byWhat)) assert.equal(got[ns]?.[what], text, `${ns} ${what}`);
+}

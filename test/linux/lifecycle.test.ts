@@ -1,0 +1,224 @@
+/**
+ * The CLI on the linux dataplane, through bin/tortie as a user runs it: up with YAO Bank, the real tools through
+ * exec, status, down; a tortie killed with -9 mid-up is cleaned up by down; a non-root up is refused in one line.
+ * Root only (skipped with a message elsewhere); every cluster has a name unique to this process and is taken down
+ * in `finally`, even on failure.
+ */
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { BUILT_IN_TOPOLOGIES } from "../../src/control/index.ts";
+import { bird2Binaries, linuxUnavailable } from "../../src/dataplane/linux/index.ts";
+
+const BIN = fileURLToPath(new URL("../../bin/tortie", import.meta.url));
+
+function unavailable(): string | undefined {
+  const why = linuxUnavailable();
+  if (why) return why;
+  const b = bird2Binaries();
+  const missing = [b.bird1.bird, b.bird2.bird].filter((p) => !existsSync(p));
+  return missing.length ? `missing ${missing.join(", ")}` : undefined;
+}
+
+const skip = unavailable();
+if (skip) console.log(`# skipped: the linux dataplane cannot run here (${skip})`);
+
+interface Run {
+  code: number;
+  out: string;
+  err: string;
+}
+
+function tortie(stateDir: string, args: string[], timeoutMs = 120_000): Run {
+  const r = spawnSync(process.execPath, [BIN, ...args, "--state-dir", stateDir], {
+    encoding: "utf8",
+    timeout: timeoutMs,
+  });
+  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+}
+
+/** A state dir and a topology file: the lab, renamed so that its namespaces are this test's alone. */
+function scratch(suffix: string): { dir: string; name: string; topology: string } {
+  const dir = mkdtempSync(join(tmpdir(), "tortie-linux-"));
+  const name = `t${process.pid}${suffix}`;
+  const lab = structuredClone(BUILT_IN_TOPOLOGIES.lab!);
+  lab.metadata = { name };
+  const topology = join(dir, "topology.json");
+  writeFileSync(topology, JSON.stringify(lab));
+  return { dir, name, topology };
+}
+
+function clusterNetns(name: string): string[] {
+  const r = spawnSync("ip", ["netns", "list"], { encoding: "utf8" });
+  return r.stdout
+    .split("\n")
+    .map((l) => l.split(" ")[0]!)
+    .filter((n) => n === `tt-${name}` || n.startsWith(`tt-${name}-`));
+}
+
+function netnsPids(names: string[]): number[] {
+  return names.flatMap((n) =>
+    spawnSync("ip", ["netns", "pids", n], { encoding: "utf8" })
+      .stdout.split("\n")
+      .filter(Boolean)
+      .map(Number),
+  );
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `down`, and whatever it left behind removed by hand so the machine is clean even when the test failed. */
+function takeDown(s: { dir: string; name: string }): Run {
+  const pids = netnsPids(clusterNetns(s.name));
+  const r = tortie(s.dir, ["down"]);
+  for (const pid of pids) if (alive(pid)) process.kill(pid, "SIGKILL");
+  for (const n of clusterNetns(s.name)) spawnSync("ip", ["netns", "del", n]);
+  rmSync(s.dir, { recursive: true, force: true });
+  return r;
+}
+
+test("up --dataplane linux with YAO Bank: namespaces, routes, the node port page, status, down", {
+  skip,
+}, () => {
+  const s = scratch("x");
+  try {
+    const up = tortie(s.dir, ["up", "--topology", s.topology, "--dataplane", "linux", "--app", "yaobank"]);
+    assert.equal(up.code, 0, up.err);
+    assert.match(up.out, /^dataplane linux: \d+ namespaces, \d+ processes, BIRD on \d+ hosts/m);
+    const netns = clusterNetns(s.name);
+    for (const host of ["control", "node1", "node2", "host1"])
+      assert.ok(netns.includes(`tt-${s.name}-${host}`), host);
+
+    // A second up is idempotent.
+    const again = tortie(s.dir, ["up", "--topology", s.topology]);
+    assert.equal(again.code, 0, again.err);
+    assert.match(again.out, /was already up/);
+
+    const routes = tortie(s.dir, ["exec", "node1", "--", "ip", "route"]);
+    assert.equal(routes.code, 0, routes.err);
+    assert.match(routes.out, /^\d+\.\d+\.\d+\.\d+ dev cali\w+ scope link/m);
+
+    const page = tortie(s.dir, [
+      "exec",
+      "host1",
+      "--",
+      "curl",
+      "-s",
+      "--max-time",
+      "5",
+      "http://198.19.0.2:30180/",
+    ]);
+    assert.equal(page.code, 0, page.err);
+    assert.match(page.out, /Welcome to YAO Bank/);
+
+    // A write reprograms the kernel: a policy denying the customer's ingress blocks the page; deleting it opens it.
+    const policy = join(s.dir, "deny-customer.yaml");
+    writeFileSync(
+      policy,
+      "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata:\n  name: deny-customer\nspec:\n  selector: app == 'customer'\n  types: [Ingress]\n",
+    );
+    const deny = tortie(s.dir, ["apply", "-f", policy]);
+    assert.equal(deny.code, 0, deny.err);
+    assert.doesNotMatch(deny.err, /warning/);
+    const curl = [
+      "exec",
+      "host1",
+      "--",
+      "curl",
+      "-s",
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code}",
+      "--max-time",
+      "2",
+    ];
+    const blocked = tortie(s.dir, [...curl, "http://198.19.0.2:30180/"]);
+    assert.notEqual(blocked.code, 0, blocked.out);
+    const open = tortie(s.dir, ["delete", "-f", policy]);
+    assert.equal(open.code, 0, open.err);
+    assert.doesNotMatch(open.err, /warning/);
+    assert.equal(tortie(s.dir, [...curl, "http://198.19.0.2:30180/"]).out, "200");
+
+    const status = tortie(s.dir, ["status"]);
+    assert.equal(status.code, 0, status.err);
+    assert.match(status.out, new RegExp(`^cluster ${s.name}: dataplane linux, `, "m"));
+    assert.match(status.out, /^node node1: .*BIRD running/m);
+
+    const pids = netnsPids(clusterNetns(s.name));
+    assert.ok(pids.length > 0);
+    const down = tortie(s.dir, ["down"]);
+    assert.equal(down.code, 0, down.err);
+    assert.deepEqual(clusterNetns(s.name), []);
+    assert.deepEqual(pids.filter(alive), []);
+  } finally {
+    takeDown(s);
+  }
+});
+
+test("down after a kill -9 mid-up leaves no namespace and no process", { skip }, async () => {
+  const s = scratch("y");
+  try {
+    const child = spawn(
+      process.execPath,
+      [BIN, "up", "--topology", s.topology, "--dataplane", "linux", "--state-dir", s.dir],
+      { stdio: "ignore" },
+    );
+    // Killed while it programs the kernel: once its first namespace exists (or after 30 s at most).
+    const deadline = Date.now() + 30_000;
+    await new Promise((r) => setTimeout(r, 1000));
+    while (clusterNetns(s.name).length === 0 && Date.now() < deadline && child.exitCode === null)
+      await new Promise((r) => setTimeout(r, 20));
+    child.kill("SIGKILL");
+    await new Promise((r) => child.once("exit", r));
+    const pids = netnsPids(clusterNetns(s.name));
+    const down = tortie(s.dir, ["down"]);
+    assert.equal(down.code, 0, down.err);
+    assert.deepEqual(clusterNetns(s.name), []);
+    assert.deepEqual(pids.filter(alive), []);
+  } finally {
+    takeDown(s);
+  }
+});
+
+test("a non-root up --dataplane linux is refused in one line", { skip }, () => {
+  const s = scratch("z");
+  try {
+    chownSync(s.dir, 65534, 65534);
+    const r = spawnSync(
+      "setpriv",
+      [
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        process.execPath,
+        BIN,
+        "up",
+        "--dataplane",
+        "linux",
+        "--state-dir",
+        s.dir,
+      ],
+      { encoding: "utf8", timeout: 60_000, env: { ...process.env, HOME: s.dir } },
+    );
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(
+      r.stderr,
+      "tortie: the linux dataplane needs root (it creates network namespaces, veths and iptables rules): run as root or use --dataplane sim\n",
+    );
+    assert.deepEqual(clusterNetns(s.name), []);
+  } finally {
+    rmSync(s.dir, { recursive: true, force: true });
+  }
+});
