@@ -81,6 +81,8 @@ function withMovedEndpoint(ports: ProxyServicePort[], index: number, ip: string)
   return changed;
 }
 
+const fmt = (xs: number[]) => xs.map((x) => `${x.toFixed(0)} ms`).join(", ");
+
 /** Which of tortie and the floor goes first alternates between runs, so neither always meets a busier kernel. */
 let runIndex = 0;
 
@@ -141,6 +143,7 @@ export function benchKernelProgramming(
       writeFileSync(fullFile, fullPayload);
       floorFullMs = floorFull();
     }
+    console.error(`  floor (kernel iptables-restore from a file): ${floorFullMs.toFixed(0)} ms`);
     const natChains = fullPayload.match(/^:KUBE-/gm)?.length ?? 0;
     record(
       `kernel: program kube-proxy's full ruleset (${n} services × ${ENDPOINTS} endpoints; render + iptables-restore, fresh netns)`,
@@ -180,6 +183,7 @@ export function benchKernelProgramming(
       }
       partialBytes = partial.length;
     }
+    console.error(`  partial, tortie: ${fmt(tortieMs)}; floor: ${fmt(floorMs)}`);
     const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
     record(
       `kernel: program one service changed (partial sync + iptables-restore --noflush; median of ${partialRuns})`,

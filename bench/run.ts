@@ -29,6 +29,7 @@ import { CALIBRATION_ITERATIONS, calibrate } from "./calibrate.ts";
 import { benchIpam } from "./ipam.ts";
 import { benchKernelProgramming } from "./kernel-programming.ts";
 import { benchKubeProxy } from "./kube-proxy.ts";
+import { benchLinuxDataplane } from "./linux-dataplane.ts";
 import { benchNetfilterLoad } from "./netfilter-load.ts";
 import { benchPolicy } from "./policy.ts";
 import {
@@ -266,6 +267,11 @@ const SECTIONS: Section[] = [
     name: "kernel-programming",
     what: "kube-proxy's 10k-service ruleset into a real netns, full and one service changed (anchor: the kernel's iptables-restore of the same bytes; root only)",
     run: (record) => benchKernelProgramming(record, scale),
+  },
+  {
+    name: "linux-dataplane",
+    what: "up --dataplane linux --app yaobank on the lab, and one policy change to the kernel (anchor: the kernel's iptables-restore --noflush of the same deltas; root only)",
+    run: (record) => benchLinuxDataplane(record, bin),
   },
   {
     name: "packets",

@@ -30,6 +30,7 @@ export {
   clusterDataplane,
   DataplaneCalculator,
   type DataplaneInput,
+  type DescriptionReuse,
   macFor,
   UNDERLAY,
 } from "./node-dataplane.ts";

@@ -42,6 +42,39 @@ export interface DataplaneInput {
   objects: readonly ApiObject[];
   topology: ClusterTopology;
   features: KernelFeatures;
+  /** Parts an earlier calculator computed, reused where their inputs are the same (see DescriptionReuse). */
+  reuse?: DescriptionReuse;
+}
+
+/**
+ * Reuse of per-host parts that a policy change does not touch (kube-proxy's rules, confd's BIRD files) across
+ * processes: each part is keyed on a digest of exactly what it is computed from, so a part is reused only for
+ * the same inputs (and the caller keeps parts only for the same code). Output is the same with or without it.
+ */
+export interface DescriptionReuse {
+  /** A collision-resistant digest of a text (the CLI passes node:crypto's SHA-256). */
+  digest(text: string): string;
+  /** Parts by key, as an earlier calculator's `parts()` gave them. */
+  earlier: Readonly<Record<string, unknown>>;
+}
+
+/** The kinds confd's view of the datastore reads (calc/bgp: ConfdView, the routing and advertisement models). */
+const BIRD_INPUT_KINDS = new Set([
+  "BGPConfiguration",
+  "BGPFilter",
+  "BGPPeer",
+  "BlockAffinity",
+  "EndpointSlice",
+  "IPPool",
+  "Node",
+  "Secret",
+  "Service",
+]);
+
+/** kube-proxy's part of a host namespace: its iptables payloads, or its nft script. */
+interface KubeProxyPart {
+  iptables?: string[];
+  nft?: string;
 }
 
 /** The cluster's underlay segment, which every host's uplink joins. */
@@ -87,6 +120,10 @@ export class DataplaneCalculator {
   private readonly hostByName = new Map<string, TopologyHost>();
   /** Running pods (an IP and a known node) by node, in the store's order. */
   private readonly podsByNode = new Map<string, ApiObject[]>();
+  /** The reusable parts this calculator used or computed, by key (what a later calculator may reuse). */
+  private readonly used: Record<string, unknown> = {};
+  private birdInputs?: string;
+  private serviceInputs?: string;
 
   constructor(private readonly input: DataplaneInput) {
     for (const h of input.topology.hosts) this.hostByName.set(h.name, h);
@@ -113,6 +150,24 @@ export class DataplaneCalculator {
       slices: byKind(objects, "EndpointSlice"),
     };
     return this.inputs;
+  }
+
+  /**
+   * A part by the digest of its inputs: the earlier calculator's when it had the same key, else computed. Only
+   * with `reuse`; without it the part is computed as it always was.
+   */
+  private reusable<T>(kind: string, inputs: () => string, compute: () => T): T {
+    const reuse = this.input.reuse;
+    if (!reuse) return compute();
+    const key = `${kind}:${reuse.digest(inputs())}`;
+    const part = (key in reuse.earlier ? reuse.earlier[key] : compute()) as T;
+    this.used[key] = part;
+    return part;
+  }
+
+  /** The reusable parts of the descriptions computed so far, by key (for a later DataplaneInput.reuse). */
+  parts(): Record<string, unknown> {
+    return { ...this.used };
   }
 
   /** Felix's chains and sets for a cluster node (rendered once), or undefined for an external host. */
@@ -228,7 +283,14 @@ export class DataplaneCalculator {
       unsupported.push(...felix.unsupported);
       warnings.push(...felix.warnings);
     }
-    const bird = nodeBird(h, this.input.objects);
+    const bird = this.reusable(
+      "bird",
+      () => {
+        this.birdInputs ??= JSON.stringify(this.input.objects.filter((o) => BIRD_INPUT_KINDS.has(o.kind)));
+        return JSON.stringify([h, this.birdInputs]);
+      },
+      () => nodeBird(h, this.input.objects),
+    );
     return {
       host: h.name,
       role: h.role,
@@ -242,6 +304,29 @@ export class DataplaneCalculator {
 
   /** kube-proxy's rules for a node: iptables payloads (sync, then the jumps), or an nft script. */
   private loadKubeProxy(ns: NamespaceSpec, h: TopologyHost): void {
+    const t = this.input.topology;
+    const part = this.reusable(
+      "kube-proxy",
+      () => {
+        const i = this.cluster_inputs();
+        this.serviceInputs ??= JSON.stringify([i.services, i.slices]);
+        return JSON.stringify([
+          h.name,
+          h.ip,
+          formatCidr(t.clusterCIDR),
+          formatCidr(t.serviceCIDR),
+          t.kubeProxyMode,
+          this.input.features.nfacct,
+          this.serviceInputs,
+        ]);
+      },
+      () => this.renderKubeProxy(h),
+    );
+    if (part.nft !== undefined) ns.nft = part.nft;
+    if (part.iptables) ns.iptables.push(...part.iptables);
+  }
+
+  private renderKubeProxy(h: TopologyHost): KubeProxyPart {
     const i = this.cluster_inputs();
     const t = this.input.topology;
     // kube-proxy names nfacct counters only when the kernel has nfacct (it probes before it renders).
@@ -254,15 +339,16 @@ export class DataplaneCalculator {
     const proxyPorts = buildServicePorts(i.services, i.slices, h.name, 4);
     if (t.kubeProxyMode === "nftables") {
       // nftables mode: table ip kube-proxy instead of the KUBE-* chains (Felix stays on iptables).
-      ns.nft = renderNftables({
-        config,
-        serviceCIDRs: [formatCidr(t.serviceCIDR)],
-        servicePorts: proxyPorts,
-      });
-    } else {
-      const sync = new KubeProxyIptablesSyncer(config).sync(proxyPorts);
-      ns.iptables.push(sync.restore, renderKubeProxyJumps());
+      return {
+        nft: renderNftables({
+          config,
+          serviceCIDRs: [formatCidr(t.serviceCIDR)],
+          servicePorts: proxyPorts,
+        }),
+      };
     }
+    const sync = new KubeProxyIptablesSyncer(config).sync(proxyPorts);
+    return { iptables: [sync.restore, renderKubeProxyJumps()] };
   }
 }
 

@@ -197,8 +197,8 @@ export function lifecycleProgram(ctx: CliContext): Command {
       if (o.app) await deployApp(ctx, o.app);
       if (t.dataplane === "linux") {
         const linux = await linuxSyncModule();
-        // A second `up` applies only what differs from the record (nothing, on a cluster that is running).
-        const { description } = await linux.syncLinux(ctx);
+        // A second `up` applies only what differs from the record and repairs what drifted (nothing, on a healthy cluster).
+        const { description } = await linux.syncLinux(ctx, { checkDrift: true });
         ctx.out(`dataplane linux: ${linux.linuxSummary(description)}\n`);
         return;
       }

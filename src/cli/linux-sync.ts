@@ -4,17 +4,20 @@
  * left half done. The kernel work itself is dataplane/linux's.
  */
 import { execFile } from "node:child_process";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ClusterDataplane, KernelFeatures, ProcessSpec } from "../calc/index.ts";
-import { clusterDataplane } from "../calc/index.ts";
+import { DataplaneCalculator } from "../calc/index.ts";
 import { type ClusterTopology, readTopology } from "../control/index.ts";
 import {
   LinuxDataplane,
   linuxUnavailable,
   probeKernelFeatures,
   readRecord,
+  sameProcess,
 } from "../dataplane/linux/index.ts";
 import { escapeControl, isTortieError, TortieError } from "../lib/index.ts";
 import { ProcessLock } from "../store/index.ts";
@@ -99,13 +102,100 @@ async function kernelFeatures(stateDir: string): Promise<KernelFeatures> {
 
 const FEATURES_FILE = "linux-features.json";
 
+/**
+ * TORTIE_TIMINGS=1: a diagnostic. A sync of the kernel prints one line on stderr with where its time went
+ * (`tortie timings: ...`); nothing else changes.
+ */
+class SyncTimings {
+  private readonly enabled = process.env.TORTIE_TIMINGS === "1";
+  private readonly parts: string[] = [];
+  /** The process's age when the sync began: the command, its store writes and the settle came before. */
+  private readonly start = performance.now();
+  private last = this.start;
+
+  /** `settleMs`: how long the controllers' settle after the command's own write took, when the caller knows. */
+  constructor(private readonly settleMs?: number) {}
+
+  /** Closes the phase that ran since the previous mark. */
+  mark(phase: string): void {
+    if (!this.enabled) return;
+    const now = performance.now();
+    this.parts.push(`${phase} ${(now - this.last).toFixed(1)} ms`);
+    this.last = now;
+  }
+
+  /** The line, with the process's age when the sync began (which covers the command itself and the settle). */
+  print(ctx: CliContext, what: string): void {
+    if (!this.enabled) return;
+    ctx.err(
+      `tortie timings: ${what}: started at process age ${this.start.toFixed(0)} ms${this.settleMs === undefined ? "" : ` (settle before it ${this.settleMs.toFixed(1)} ms)`}; ${this.parts.join(", ")}; total ${(performance.now() - this.start).toFixed(1)} ms\n`,
+    );
+  }
+}
+
 /** What the kernel must look like for the store as it is now. */
 export async function describeCluster(
   ctx: CliContext,
+  timings?: SyncTimings,
 ): Promise<{ topology: ClusterTopology; description: ClusterDataplane }> {
   const { topology, objects } = await readSimInputs(ctx);
-  const features = await kernelFeatures(linuxStateDir(ctx));
-  return { topology, description: clusterDataplane({ objects, topology, features }) };
+  timings?.mark("read store");
+  const stateDir = linuxStateDir(ctx);
+  const features = await kernelFeatures(stateDir);
+  const build = process.env.TORTIE_BUILD ?? "";
+  const earlier = build ? readDescribeCache(stateDir, build) : undefined;
+  const calculator = new DataplaneCalculator({
+    objects,
+    topology,
+    features,
+    ...(earlier ? { reuse: { digest: sha256Hex, earlier } } : {}),
+  });
+  const description = calculator.cluster();
+  if (earlier) saveDescribeCache(stateDir, build, earlier, calculator.parts());
+  timings?.mark("describe");
+  return { topology, description };
+}
+
+/**
+ * The per-host parts of the last description that a write rarely changes (kube-proxy's rules, BIRD's files),
+ * keyed on a digest of their inputs, for the next command of the same build (bin/tortie's TORTIE_BUILD names
+ * the code): a policy change then renders only Felix's rules. Without a build name nothing is reused.
+ */
+const DESCRIBE_CACHE_FILE = "linux-describe-cache.json";
+
+function readDescribeCache(stateDir: string, build: string): Record<string, unknown> {
+  try {
+    const saved = JSON.parse(readFileSync(join(stateDir, DESCRIBE_CACHE_FILE), "utf8")) as {
+      build?: string;
+      parts?: Record<string, unknown>;
+    };
+    if (saved.build === build && saved.parts && typeof saved.parts === "object") return saved.parts;
+  } catch {}
+  return {};
+}
+
+/** Keeps exactly the parts this description used (so the file stays one description's size), when they changed. */
+function saveDescribeCache(
+  stateDir: string,
+  build: string,
+  earlier: Record<string, unknown>,
+  parts: Record<string, unknown>,
+): void {
+  const keys = Object.keys(parts);
+  if (keys.length === Object.keys(earlier).length && keys.every((k) => k in earlier)) return;
+  const path = join(stateDir, DESCRIBE_CACHE_FILE);
+  const tmp = `${path}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, JSON.stringify({ build, parts }), { mode: 0o600 });
+    renameSync(tmp, path);
+  } catch {
+    // A cache: failing to keep it costs the next command time, nothing else.
+    rmSync(tmp, { force: true });
+  }
+}
+
+function sha256Hex(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
 }
 
 /** The fields of dataplane/linux's record (<stateDir>/linux/record.json) the CLI reads. */
@@ -140,27 +230,46 @@ function sameDescription(a: ClusterDataplane | undefined, b: ClusterDataplane): 
 /**
  * Makes the kernel match the store: applies only what differs from the last description applied (everything on
  * a first apply). `force` applies even when the record matches (a pending record, `up` on a running cluster).
+ * `checkDrift` first runs the dataplane's cheap drift check (links, routes, chains per namespace; ~20 ms a
+ * namespace) and reconciles the namespaces that drifted: commands that use the kernel (exec, status) ask for it,
+ * a write's reprogramming does not (its budget is ~100 ms).
  */
 export async function syncLinux(
   ctx: CliContext,
-  options: { force?: boolean } = {},
+  options: { force?: boolean; checkDrift?: boolean; settleMs?: number } = {},
 ): Promise<{ dataplane: LinuxDataplane; description: ClusterDataplane; applied: boolean }> {
   // One process programs the kernel at a time, from the store as it is once it has the turn (a write's sync and
   // another command's repair never interleave their iptables-restores).
   const lock = new ProcessLock(join(linuxStateDir(ctx), "store"), "linux-dataplane");
+  const timings = new SyncTimings(options.settleMs);
   return lock.withLock(async () => {
-    const { topology, description } = await describeCluster(ctx);
+    timings.mark("lock");
+    const { topology, description } = await describeCluster(ctx, timings);
     const dataplane = linuxDataplane(ctx, topology.name);
     const previous = dataplane.lastApplied();
+    timings.mark("read record");
     // Drift (a namespace deleted or an app killed by hand) is repaired by a full reconcile, as a pending record is.
     const drift = previous !== undefined && (await kernelDrift(linuxStateDir(ctx)));
-    const due = options.force || drift || recordPending(ctx) || !sameDescription(previous, description);
+    const pending = recordPending(ctx);
+    timings.mark("kernel drift check");
+    // Other drift (a link, route or chain changed by hand): a full pass of the namespaces where it is only.
+    const drifted =
+      options.checkDrift && previous !== undefined && !drift && !pending && !options.force
+        ? (await dataplane.drift(previous)).map((x) => x.namespace)
+        : [];
+    const due =
+      options.force || drift || pending || drifted.length > 0 || !sameDescription(previous, description);
+    timings.mark("compare");
     if (due)
-      await dataplane.apply(description, drift ? undefined : previous).catch((e: unknown) => {
-        // The dataplane's errors name the namespace, the command and its stderr: one line, not a stack.
-        if (isTortieError(e)) throw e;
-        throw new TortieError("Internal", `the linux dataplane: ${(e as Error)?.message ?? e}`);
-      });
+      await dataplane
+        .apply(description, drift ? undefined : previous, { reconcile: drifted })
+        .catch((e: unknown) => {
+          // The dataplane's errors name the namespace, the command and its stderr: one line, not a stack.
+          if (isTortieError(e)) throw e;
+          throw new TortieError("Internal", `the linux dataplane: ${(e as Error)?.message ?? e}`);
+        });
+    timings.mark(due ? "kernel apply" : "kernel apply (nothing to do)");
+    timings.print(ctx, "linux dataplane sync");
     return { dataplane, description, applied: due };
   }, LOCK_WAIT_MS);
 }
@@ -174,16 +283,8 @@ async function kernelDrift(stateDir: string): Promise<boolean> {
   if (!record) return false;
   const alive = await kernelNamespaces();
   if (record.namespaces.some((n) => !alive.has(n))) return true;
-  return Object.values(record.pids).some((p) => p.pid > 0 && !processAlive(p.pid));
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
+  // Gone, a zombie, or its pid reused by another process (the record keeps each one's start time).
+  return Object.values(record.pids).some((p) => p.pid > 0 && !sameProcess(p));
 }
 
 /** True when the stored Topology says the cluster runs on the linux dataplane. */
@@ -195,10 +296,10 @@ export async function onLinuxDataplane(ctx: CliContext): Promise<boolean> {
  * After a write command settled: on the linux dataplane, the kernel takes what changed. A failure is one warning
  * line; the kernel keeps its last good rules and the next command that needs the kernel repairs it.
  */
-export async function syncAfterWrite(ctx: CliContext): Promise<void> {
+export async function syncAfterWrite(ctx: CliContext, settleMs?: number): Promise<void> {
   try {
     if (!(await onLinuxDataplane(ctx))) return;
-    await syncLinux(ctx);
+    await syncLinux(ctx, settleMs === undefined ? {} : { settleMs });
   } catch (e) {
     const message = ((e as Error)?.message ?? String(e)).replace(/\s*\n\s*/g, " ");
     const why = escapeControl(isTortieError(e) ? message : `internal error: ${message}`);
@@ -224,7 +325,7 @@ export async function openLinux(
   ctx: CliContext,
 ): Promise<{ dataplane: LinuxDataplane; description: ClusterDataplane }> {
   try {
-    const { dataplane, description } = await syncLinux(ctx);
+    const { dataplane, description } = await syncLinux(ctx, { checkDrift: true });
     return { dataplane, description };
   } catch (e) {
     if (e instanceof CommandExit) throw e;
@@ -254,6 +355,7 @@ export async function takeDownLinux(ctx: CliContext, topology: ClusterTopology |
   const cluster = record?.cluster ?? (topology?.dataplane === "linux" ? topology.name : undefined);
   if (cluster === undefined) {
     rmSync(join(stateDir, FEATURES_FILE), { force: true });
+    rmSync(join(stateDir, DESCRIBE_CACHE_FILE), { force: true });
     return "";
   }
   if (process.getuid?.() !== 0) {
@@ -266,21 +368,28 @@ export async function takeDownLinux(ctx: CliContext, topology: ClusterTopology |
   // destroy() stops the recorded processes and removes the cluster's namespaces, also those a killed apply made.
   await linuxDataplane(ctx, cluster).destroy();
   rmSync(join(stateDir, FEATURES_FILE), { force: true });
+  rmSync(join(stateDir, DESCRIBE_CACHE_FILE), { force: true });
   const after = await kernelNamespaces();
   const removed = [...before].filter((n) => !after.has(n)).length;
   return `; ${removed} linux network namespace${removed === 1 ? "" : "s"} removed`;
 }
 
-/** The kernel's named network namespaces (`ip netns list`). */
+/**
+ * The kernel's named network namespaces: the names `ip netns list` prints, read from the directory it reads
+ * (iproute2's NETNS_RUN_DIR) without starting a process for it: a write's sync asks this, and a spawn costs it
+ * 20–40 ms of its ~100 ms budget.
+ */
 async function kernelNamespaces(): Promise<Set<string>> {
-  const r = await run("ip", ["netns", "list"]);
-  return new Set(
-    r.stdout
-      .split("\n")
-      .map((l) => l.split(" ")[0]!)
-      .filter(Boolean),
-  );
+  try {
+    return new Set(await readdir(NETNS_RUN_DIR));
+  } catch (e) {
+    // No namespace was ever named on this machine: iproute2 creates the directory with the first one.
+    if ((e as NodeJS.ErrnoException)?.code === "ENOENT") return new Set();
+    throw e;
+  }
 }
+
+const NETNS_RUN_DIR = "/run/netns";
 
 function run(cmd: string, args: string[], timeoutMs = 5000): Promise<{ code: number; stdout: string }> {
   return new Promise((resolve) => {

@@ -124,9 +124,10 @@ export async function runCli(argv: string[], ctx?: CliContext): Promise<number> 
   try {
     await quiet(program, context).parseAsync(from, { from: "user" });
     if (writes) {
+      const settleStart = performance.now();
       await settleAfterOwnWrite(context);
       // On the linux dataplane the kernel takes what changed (a failure is a warning line).
-      await (await import("./linux-sync.ts")).syncAfterWrite(context);
+      await (await import("./linux-sync.ts")).syncAfterWrite(context, performance.now() - settleStart);
     }
     return 0;
   } catch (e) {

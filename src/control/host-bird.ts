@@ -22,6 +22,14 @@ filter calico_routes {
 protocol device {
 }
 
+# The host's subnet in BIRD's own table. The iBGP sessions are multihop, so \`gateway recursive\`: a next hop
+# resolves through this table, never the kernel's FIB, and \`learn\` does not import the kernel's own subnet
+# routes; without this, every learned route would be unreachable. (Seed 001's Bird VM has direct1 too.)
+protocol direct {
+  ipv4;
+  interface "ens4";
+}
+
 # Program every route into the kernel, equal-cost paths merged (ECMP).
 protocol kernel {
   ipv4 {
@@ -84,6 +92,14 @@ filter calico_routes {
 }
 
 protocol device {
+}
+
+# The host's subnet in BIRD's own table. The iBGP sessions are multihop, so \`gateway recursive\`: a next hop
+# resolves through this table, never the kernel's FIB, and \`learn\` does not import the kernel's own subnet
+# routes; without this, every learned route would be unreachable. (Seed 001's Bird VM has direct1 too.)
+protocol direct {
+  ipv4;
+  interface "ens160";
 }
 
 protocol kernel {

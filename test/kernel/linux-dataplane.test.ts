@@ -5,12 +5,15 @@
  * root; skipped with a message otherwise. Every cluster is named `l<pid>…` and destroyed in `finally`.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { ClusterDataplane } from "../../src/calc/index.ts";
 import {
+  bird2Binaries,
+  canonicalRule,
   LinuxDataplane,
   linuxUnavailable,
   probeKernelFeatures,
@@ -208,4 +211,145 @@ test("probeKernelFeatures: nfacct objects can be made in a fresh namespace here"
   const { spawnSync } = await import("node:child_process");
   if (spawnSync("sh", ["-c", "command -v nfacct"]).status !== 0) return t.skip("nfacct is not installed");
   assert.deepEqual(await probeKernelFeatures(), { nfacct: true });
+});
+
+/** Whether the process is gone (a zombie counts as gone). */
+function gone(pid: number): boolean {
+  try {
+    return /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return true;
+  }
+}
+
+test("repair: a host namespace deleted by hand, canonical rules kept, stale links and routes, drift, BIRD's paths", async (t) => {
+  if (unavailable) return t.skip(unavailable);
+  const { d, dp, stateDir } = setup();
+  // A host process on node2, and a chain written the way kube-proxy renders it (the kernel prints it otherwise).
+  d.hosts[1]!.processes.push({ id: "host:services", namespace: "node2", image: "tortie/test-sleeper" });
+  d.hosts[0]!.namespaces[0]!.iptables.push(
+    [
+      "*filter",
+      ":TT-MARK - [0:0]",
+      "-I FORWARD 1 -j TT-MARK",
+      '-A TT-MARK -m comment --comment "tt mark" -p icmp -s 10.244.1.2 -j MARK --or-mark 0x00004000',
+      "-A TT-MARK -m mark ! --mark 0x00004000/0x00004000 -j RETURN",
+      "-A TT-MARK -j MARK --xor-mark 0x00004000",
+      "COMMIT",
+      "",
+    ].join("\n"),
+  );
+  const sh = (args: string[]) => execFileSync(args[0]!, args.slice(1), { encoding: "utf8" });
+  try {
+    await dp.apply(d);
+    assert.deepEqual(
+      readRecord(stateDir)!.birdBinaries,
+      bird2Binaries(),
+      "BIRD's paths are kept in the record",
+    );
+    const ping = await dp.run("default/pod-1", ["ping", "-c", "1", "-W", "3", "10.244.2.2"]);
+    assert.equal(ping.code, 0, ping.stdout + ping.stderr);
+
+    // A full pass (pending record) loads nothing for chains equal in the kernel's canonical form: counters stay.
+    const before = counters(await dp.query("node1", "iptables"), "TT-MARK");
+    assert.notEqual(before[0], "[0:0]");
+    const r = readRecord(stateDir)!;
+    r.pending = true;
+    writeRecord(r);
+    await dp.apply(structuredClone(d), d);
+    assert.deepEqual(counters(await dp.query("node1", "iptables"), "TT-MARK"), before);
+
+    // The cheap drift check: nothing on a clean kernel; a stale veth and route on node1, a route gone in pod-1.
+    assert.deepEqual(await dp.drift(d), []);
+    const node1 = dp.netns("node1");
+    sh(["ip", "-n", node1, "link", "add", "ttstale0", "type", "veth", "peer", "name", "ttstale1"]);
+    sh(["ip", "-n", node1, "route", "add", "10.55.0.0/24", "dev", "eth0", "proto", "static"]);
+    sh(["ip", "-n", dp.netns("default/pod-1"), "route", "del", "default"]);
+    sh(["ip", "netns", "exec", node1, "iptables", "-D", "TT-MARK", "3"]);
+    const started = performance.now();
+    const drift = await dp.drift(d);
+    t.diagnostic(`drift check of 4 namespaces: ${(performance.now() - started).toFixed(0)} ms`);
+    assert.deepEqual(drift.map((x) => x.namespace).sort(), ["default/pod-1", "node1"], JSON.stringify(drift));
+    await dp.apply(d, d, { reconcile: drift.map((x) => x.namespace) });
+    assert.deepEqual(await dp.drift(d), []);
+    const links = sh(["ip", "-n", node1, "-br", "link"]);
+    assert.doesNotMatch(links, /ttstale/);
+    assert.doesNotMatch(sh(["ip", "-n", node1, "route"]), /10\.55\.0\.0/);
+    assert.equal(counters(await dp.query("node1", "iptables"), "TT-MARK").length, 3);
+
+    // node2's namespace deleted by hand: BIRD and the host process live on in the orphaned namespace, and the
+    // pod's veth and the underlay port lead there. The next full pass rebuilds node2 and its pod and ends them.
+    const old = readRecord(stateDir)!.pids;
+    const oldNode2 = Object.entries(old)
+      .filter(([k]) => k.startsWith("node2/"))
+      .map(([, p]) => p.pid);
+    assert.equal(oldNode2.length, 3);
+    sh(["ip", "netns", "del", dp.netns("node2")]);
+    assert.ok(oldNode2.every((pid) => !gone(pid)));
+    await dp.apply(d);
+    for (const pid of oldNode2) assert.ok(gone(pid), `process ${pid} of the deleted namespace is ended`);
+    const again = await dp.run("default/pod-1", ["ping", "-c", "1", "-W", "3", "10.244.2.2"]);
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    assert.deepEqual(await dp.drift(d), []);
+    const s = await dp.run("node2", [dp.birdc("node2"), "-s", dp.birdSocket("node2"), "show", "status"]);
+    assert.match(s.stdout, /Daemon is up and running/);
+
+    // A later process needs no TORTIE_BIRD2_DIR: the record says where BIRD 2 is.
+    const saved = process.env.TORTIE_BIRD2_DIR;
+    process.env.TORTIE_BIRD2_DIR = "/nonexistent";
+    try {
+      const later = new LinuxDataplane({ cluster: d.cluster, stateDir, processArgv: () => [] });
+      assert.equal(
+        later.birdc("node2"),
+        readRecord(stateDir)!.birdBinaries![d.hosts[1]!.bird!.dialect].birdc,
+      );
+    } finally {
+      if (saved === undefined) delete process.env.TORTIE_BIRD2_DIR;
+      else process.env.TORTIE_BIRD2_DIR = saved;
+    }
+
+    // `down` with a namespace gone: its processes are found by the record (pid and start time) and ended.
+    const orphans = Object.entries(readRecord(stateDir)!.pids)
+      .filter(([k]) => k.startsWith("node2/"))
+      .map(([, p]) => p.pid);
+    const node2 = dp.netns("node2");
+    sh(["ip", "netns", "del", node2]);
+    await sweepLinuxCluster(stateDir, d.cluster);
+    for (const pid of orphans) assert.ok(gone(pid), `process ${pid} is ended by the sweep`);
+    assert.equal(existsSync(`/run/tortie/netns-owners/${node2}`), false, "no owner marker is left");
+  } finally {
+    await dp.destroy();
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+  assert.deepEqual(clusterNamespaces(d.cluster), []);
+});
+
+test("canonicalRule: kube-proxy's rendered rules equal what iptables-save prints for them (lab, node1)", () => {
+  // Pairs seen on the lab: rendered (kube-proxy's text) and the kernel's iptables-save line.
+  const pairs: [string, string][] = [
+    [
+      '-m comment --comment "yaobank/database:http cluster IP" -m tcp -p tcp -d 198.19.33.44 --dport 2379 ! -s 198.19.16.0/20 -j KUBE-MARK-MASQ',
+      '! -s 198.19.16.0/20 -d 198.19.33.44/32 -p tcp -m comment --comment "yaobank/database:http cluster IP" -m tcp --dport 2379 -j KUBE-MARK-MASQ',
+    ],
+    ["-j MARK --or-mark 0x00004000", "-j MARK --set-xmark 0x4000/0x4000"],
+    ["-j MARK --xor-mark 0x00004000", "-j MARK --set-xmark 0x4000/0x0"],
+    ["-m mark ! --mark 0x00004000/0x00004000 -j RETURN", "-m mark ! --mark 0x4000/0x4000 -j RETURN"],
+    [
+      "-m conntrack --ctstate INVALID -m nfacct --nfacct-name ct_state_invalid_dropped_pkts -j DROP",
+      "-m conntrack --ctstate INVALID -m nfacct --nfacct-name  ct_state_invalid_dropped_pkts -j DROP",
+    ],
+    [
+      "-m comment --comment yaobank/customer:http -m tcp -p tcp --dport 30180 -j KUBE-EXT-PX5FENG4GZJTCELT",
+      '-p tcp -m comment --comment "yaobank/customer:http" -m tcp --dport 30180 -j KUBE-EXT-PX5FENG4GZJTCELT',
+    ],
+  ];
+  for (const [rendered, saved] of pairs)
+    assert.equal(canonicalRule(rendered), canonicalRule(saved), rendered);
+  // What differs stays different: another port, a negation moved, another mark.
+  assert.notEqual(canonicalRule("-p tcp --dport 80 -j ACCEPT"), canonicalRule("-p tcp --dport 81 -j ACCEPT"));
+  assert.notEqual(
+    canonicalRule("! -s 10.0.0.0/8 -d 10.1.0.0/16"),
+    canonicalRule("-s 10.0.0.0/8 ! -d 10.1.0.0/16"),
+  );
+  assert.notEqual(canonicalRule("-j MARK --or-mark 0x4000"), canonicalRule("-j MARK --or-mark 0x8000"));
 });

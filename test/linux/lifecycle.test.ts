@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -69,10 +69,10 @@ function netnsPids(names: string[]): number[] {
   );
 }
 
+/** Whether the process runs (a zombie does not: this machine's init may reap ended processes late). */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
   } catch {
     return false;
   }
@@ -220,5 +220,61 @@ test("a non-root up --dataplane linux is refused in one line", { skip }, () => {
     assert.deepEqual(clusterNetns(s.name), []);
   } finally {
     rmSync(s.dir, { recursive: true, force: true });
+  }
+});
+
+test("drift repaired by the next command: a route deleted, a host namespace deleted; down ends every process", {
+  skip,
+}, () => {
+  const s = scratch("r");
+  try {
+    const up = tortie(s.dir, ["up", "--topology", s.topology, "--dataplane", "linux", "--app", "yaobank"]);
+    assert.equal(up.code, 0, up.err);
+    // Later commands find BIRD 2 through the record: TORTIE_BIRD2_DIR is `up`'s only.
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env.TORTIE_BIRD2_DIR;
+    const later = (args: string[]): Run => {
+      const r = spawnSync(process.execPath, [BIN, ...args, "--state-dir", s.dir], {
+        encoding: "utf8",
+        timeout: 120_000,
+        env,
+      });
+      return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+    };
+    const node1 = `tt-${s.name}-node1`;
+    assert.match(later(["exec", "node1", "--", "ip", "route"]).out, /^default via /m);
+    spawnSync("ip", ["-n", node1, "route", "del", "default"]);
+    const repaired = later(["exec", "node1", "--", "ip", "route"]);
+    assert.equal(repaired.code, 0, repaired.err);
+    assert.doesNotMatch(repaired.err, /warning/);
+    assert.match(
+      repaired.out,
+      /^default via \S+ dev \S+ proto static/m,
+      "the next command put the route back",
+    );
+
+    // node2's namespace deleted by hand while its BIRD and services run: the next command rebuilds node2 and its
+    // pods, and the processes left in the orphaned namespace are ended.
+    const node2 = `tt-${s.name}-node2`;
+    const orphans = netnsPids([node2]);
+    assert.ok(orphans.length > 0);
+    spawnSync("ip", ["netns", "del", node2]);
+    const rebuilt = later(["exec", "node2", "--", "ip", "-br", "link"]);
+    assert.equal(rebuilt.code, 0, rebuilt.err);
+    assert.doesNotMatch(rebuilt.err, /warning/);
+    assert.match(rebuilt.out, /^cali\w+@if\d+ +UP/m);
+    assert.deepEqual(orphans.filter(alive), [], "no process survives in the orphaned namespace");
+    const page = later(["exec", "host1", "--", "curl", "-s", "--max-time", "5", "http://198.19.0.3:30180/"]);
+    assert.match(page.out, /Welcome to YAO Bank/, page.err);
+
+    // down with node2's namespace gone again: its processes are found by the record and ended too.
+    const all = netnsPids(clusterNetns(s.name));
+    spawnSync("ip", ["netns", "del", node2]);
+    const down = later(["down"]);
+    assert.equal(down.code, 0, down.err);
+    assert.deepEqual(clusterNetns(s.name), []);
+    assert.deepEqual(all.filter(alive), []);
+  } finally {
+    takeDown(s);
   }
 });

@@ -163,17 +163,17 @@ test("BGP peering: the global peer to host1 is Established on node1, next to the
     `kubectl get node --selector='!node-role.kubernetes.io/master' -o go-template='{{(index (index .items 0).status.addresses 1).address}}{{"\\n"}}'`,
   );
   assert.equal(node1, "node1\n");
-  // The seed's node1 is one of three AWS nodes too: two mesh peers and the global one. The seed lists the mesh first:
-  // its confd rendered mesh, then global peers. Today's confd sorts all peers by protocol name (bgp_processor.go,
-  // "Sort peers by name"), so BIRD's `show protocols`, and with it this table, has Global_… before Mesh_….
+  // The seed's node1 is one of three AWS nodes too: two mesh peers and the global one, listed after the mesh. confd
+  // sorts peers by name (Global_… before Mesh_…), but BIRD 1.6 appends a protocol a reconfiguration adds to the end of
+  // its list, and `show protocols` (so this table) follows that list: the peer added to a running node comes last.
   const ssh = await h.run("shell host1", "ssh ubuntu@node1\nsudo calicoctl node status\nexit\n");
   assert.equal(ssh.code, 0, ssh.err);
   assert.match(
     ssh.out,
     nodeStatusPattern([
-      { peer: "198.19.15.254", type: "global" },
       { peer: "198.19.0.1", type: "node-to-node mesh" },
       { peer: "198.19.0.3", type: "node-to-node mesh" },
+      { peer: "198.19.15.254", type: "global" },
     ]),
   );
 });

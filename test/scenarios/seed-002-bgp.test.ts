@@ -115,15 +115,15 @@ test("BGP Peering: the external pool, node1 peering only with the mesh, then wit
     "Successfully applied 1 'BGPPeer' resource(s)\n",
   );
   wait(h, 30); // "Switch to node1 again"
-  // The seed lists the mesh peers first (its confd rendered mesh, then global peers); today's confd sorts all peers by
-  // protocol name (bgp_processor.go, "Sort peers by name"), so BIRD's `show protocols` has Global_… before Mesh_….
+  // As the seed: the mesh peers, then the global one. confd sorts peers by name (Global_… first), but BIRD 1.6 appends
+  // a protocol a reconfiguration adds to the end of its list, which `show protocols` walks.
   const after = await ok(h, "exec node1 -- sudo calicoctl node status");
   assert.match(
     after,
     nodeStatusPattern([
-      { peer: "198.19.15.254", type: "global" },
       { peer: "198.19.0.1", type: "node-to-node mesh" },
       { peer: "198.19.0.3", type: "node-to-node mesh" },
+      { peer: "198.19.15.254", type: "global" },
     ]),
   );
   // The same table without logging in to node1 (issue 14: `tortie calicoctl node status --node node1`).

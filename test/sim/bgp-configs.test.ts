@@ -68,8 +68,9 @@ test("confd's mesh configuration: sessions, passive sides, calico_kernel_program
 test("host1's BIRD 2 configuration: only the allowed ranges, ECMP for the service range", () => {
   const n = new BgpNet();
   const nodes = { control: "198.19.0.1", node1: "198.19.0.2", node2: "198.19.0.3" };
-  for (const [h, a] of Object.entries(nodes)) n.host(h, a, 20);
-  n.host("host1", "198.19.15.254", 20);
+  // The lab's interface name: host1's `protocol direct` covers ens4 only.
+  for (const [h, a] of Object.entries(nodes)) n.host(h, a, 20, "ens4");
+  n.host("host1", "198.19.15.254", 20, "ens4");
   const AS = 64512;
   const configs: Parameters<BgpNet["converge"]>[0] = {
     host1: {
@@ -97,7 +98,7 @@ test("host1's BIRD 2 configuration: only the allowed ranges, ECMP for the servic
   const routes = formatRoutes(n.kernels.get("host1")!.main.routes.filter((r) => r.proto === "bird"));
   assert.equal(
     routes,
-    "198.19.28.208/29 via 198.19.0.2 dev eth0 proto bird \n198.19.32.0/20 proto bird \n\tnexthop via 198.19.0.1 dev eth0 weight 1 \n\tnexthop via 198.19.0.2 dev eth0 weight 1 \n\tnexthop via 198.19.0.3 dev eth0 weight 1 \n",
+    "198.19.28.208/29 via 198.19.0.2 dev ens4 proto bird \n198.19.32.0/20 proto bird \n\tnexthop via 198.19.0.1 dev ens4 weight 1 \n\tnexthop via 198.19.0.2 dev ens4 weight 1 \n\tnexthop via 198.19.0.3 dev ens4 weight 1 \n",
   );
   assertGolden("bgp-host1-birdc-show-protocols.txt", f.birdc("host1", ["show", "protocols"]).out);
   assertGolden("bgp-host1-birdc-show-route.txt", f.birdc("host1", ["show", "route"]).out);

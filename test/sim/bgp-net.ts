@@ -117,16 +117,16 @@ export class BgpNet {
   fabric?: BgpFabric;
   static readonly epoch = Date.UTC(2022, 1, 10, 16, 0, 0);
 
-  host(name: string, addr: string, len = 24): Kernel {
+  host(name: string, addr: string, len = 24, dev = "eth0"): Kernel {
     const k = new Kernel(name);
     const link = k.addLink({
-      name: "eth0",
+      name: dev,
       kind: "ether",
       mac: `02:00:00:00:00:${addr.split(".")[3]!.padStart(2, "0").slice(-2)}`,
       mtu: 1500,
     });
     joinSegment(this.lan, k, link);
-    k.addAddress("eth0", pfx(`${addr}/${len}`), ip(addr));
+    k.addAddress(dev, pfx(`${addr}/${len}`), ip(addr));
     this.kernels.set(name, k);
     return k;
   }

@@ -172,12 +172,15 @@ test("host1's BIRD 2 configurations (lab and seed 000)", () => {
     c.protocols.map((p) => `${p.kind} ${p.name} ${p.table} ${p.import.name}/${p.export.name}`),
     [
       "device device1 master4 all/none",
+      "direct direct1 master4 all/none",
       "kernel kernel1 master4 all/all",
       "bgp control master4 calico_routes/none",
       "bgp node1 master4 calico_routes/none",
       "bgp node2 master4 calico_routes/none",
     ],
   );
+  // Its subnet in BIRD's table, so that the multihop sessions' next hops resolve (`gateway recursive`).
+  assert.deepEqual(proto(c.protocols, "direct1", "direct").interfaces, [{ pattern: "ens4", exclude: false }]);
   const kernel = proto(c.protocols, "kernel1", "kernel");
   assert.equal(kernel.learn, true);
   assert.equal(kernel.mergePaths, true);
@@ -194,6 +197,9 @@ test("host1's BIRD 2 configurations (lab and seed 000)", () => {
   const seed000 = readFileSync(join(import.meta.dirname, "../fixtures/bird/host1-seed000.conf"), "utf8");
   const s = parseBirdConfig({ "bird.conf": seed000 }, "bird.conf", "bird2");
   assert.equal(s.routerId, ip("10.0.0.20"));
+  assert.deepEqual(proto(s.protocols, "direct1", "direct").interfaces, [
+    { pattern: "ens160", exclude: false },
+  ]);
   assert.deepEqual(
     s.protocols.filter((p): p is BgpProtocol => p.kind === "bgp").map((p) => `${p.name} ${p.neighbor.ip}`),
     [`master1 ${ip("10.0.0.10")}`, `worker1 ${ip("10.0.0.11")}`, `worker2 ${ip("10.0.0.12")}`],

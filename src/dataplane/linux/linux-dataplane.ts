@@ -20,6 +20,7 @@ import {
 } from "../../calc/index.ts";
 import { TortieError } from "../../lib/index.ts";
 import { birdDir, birdSocketPath, reconfigureBird, startBird, writeBirdFiles } from "./bird-daemon.ts";
+import { type NamespaceDrift, namespaceDrift } from "./drift.ts";
 import { DEFAULT_TIMEOUT_MS, inNetns } from "./exec.ts";
 import { type BirdBinaries, bird2Binaries, birdUnavailable } from "./host-tools.ts";
 import { clusterPrefix, namespaceNames, underlayNetns } from "./names.ts";
@@ -31,7 +32,14 @@ import {
   programLinks,
   programRules,
 } from "./namespace-programmer.ts";
-import { alive, type RecordedProcess, runsIn, startInNetns, stopProcess } from "./processes.ts";
+import {
+  type RecordedProcess,
+  recorded,
+  runsIn,
+  sameProcess,
+  startInNetns,
+  stopProcess,
+} from "./processes.ts";
 import { type LinuxRecord, linuxDir, readRecord, writeRecord } from "./record.ts";
 import { existingNetns, markOwner, netnsOwner, removeNetns, sweepLinuxCluster } from "./sweep.ts";
 
@@ -42,7 +50,17 @@ export interface LinuxDataplaneOptions {
   stateDir: string;
   /** The command that runs an app (the CLI passes tortie's own). */
   processArgv(p: ProcessSpec, host: string): string[];
+  /** Default: the record's (resolved at the first apply), else bird2Binaries() from the environment. */
   birdBinaries?: BirdBinaries;
+}
+
+/** What `apply` reprograms besides the difference from `previous`. */
+export interface ApplyOptions {
+  /**
+   * Namespaces (the cluster's names) to reconcile in full against what the kernel holds, as after a crash:
+   * the repair of drift `drift()` found there.
+   */
+  reconcile?: string[];
 }
 
 function fileSafe(id: string): string {
@@ -64,8 +82,15 @@ export class LinuxDataplane implements DataplaneKernel {
   constructor(o: LinuxDataplaneOptions) {
     clusterPrefix(o.cluster); // validates the name
     this.o = o;
-    this.binaries = o.birdBinaries ?? bird2Binaries();
     this.dir = linuxDir(o.stateDir);
+    // BIRD's paths are resolved once, at the first apply, and kept in the record (TORTIE_BIRD2_DIR is `up`'s).
+    let saved: BirdBinaries | undefined;
+    try {
+      saved = readRecord(o.stateDir)?.birdBinaries;
+    } catch {}
+    // A saved path that has gone (BIRD 2 moved) is resolved again from the environment.
+    const usable = saved && !birdUnavailable("bird2", saved);
+    this.binaries = o.birdBinaries ?? (usable ? saved! : bird2Binaries());
   }
 
   private description(): ClusterDataplane | undefined {
@@ -97,8 +122,8 @@ export class LinuxDataplane implements DataplaneKernel {
     return this.binaries[h.bird.dialect].birdc;
   }
 
-  apply(next: ClusterDataplane, previous?: ClusterDataplane): Promise<void> {
-    const run = this.queue.then(() => this.applyNow(next, previous));
+  apply(next: ClusterDataplane, previous?: ClusterDataplane, options: ApplyOptions = {}): Promise<void> {
+    const run = this.queue.then(() => this.applyNow(next, previous, new Set(options.reconcile ?? [])));
     this.queue = run.catch(() => {});
     return run;
   }
@@ -115,7 +140,34 @@ export class LinuxDataplane implements DataplaneKernel {
     };
   }
 
-  private async applyNow(next: ClusterDataplane, previous?: ClusterDataplane): Promise<void> {
+  /**
+   * The namespaces of `d` whose links, routes or iptables differ from the kernel's (the cheap check run before
+   * each command; namespaces missing altogether are the record's business). Each names why.
+   */
+  async drift(d: ClusterDataplane): Promise<NamespaceDrift[]> {
+    const names = namespaceNames(d);
+    const existing = await existingNetns();
+    const checks = d.hosts.flatMap((h) =>
+      h.namespaces.map((spec) => {
+        const netns = names.get(spec.name)!.netns;
+        // Where each link's other end must be: the underlay for an uplink, the peer's namespace for a veth.
+        const peers = new Map<string, string>();
+        for (const l of spec.links) {
+          const peer =
+            l.kind === "uplink" ? underlayNetns(d.cluster) : l.peer && names.get(l.peer.namespace)?.netns;
+          if (peer) peers.set(l.name, peer);
+        }
+        return existing.has(netns) ? namespaceDrift(netns, spec, peers) : Promise.resolve(undefined);
+      }),
+    );
+    return (await Promise.all(checks)).filter((x): x is NamespaceDrift => x !== undefined);
+  }
+
+  private async applyNow(
+    next: ClusterDataplane,
+    previous: ClusterDataplane | undefined,
+    reconcile: Set<string>,
+  ): Promise<void> {
     if (next.cluster !== this.o.cluster)
       throw new Error(
         `description of cluster ${next.cluster} given to the linux dataplane of ${this.o.cluster}`,
@@ -127,6 +179,10 @@ export class LinuxDataplane implements DataplaneKernel {
       );
     // Incremental only from a state known to be in the kernel; after a failed or interrupted apply, reconcile.
     const base = previous && !record.pending && record.applied ? previous : undefined;
+    // A veth's two ends are programmed together: a namespace reconciled brings the far ends of its veths along.
+    for (const h of next.hosts)
+      for (const ns of h.namespaces)
+        if (reconcile.has(ns.name)) for (const l of ns.links) if (l.peer) reconcile.add(l.peer.namespace);
     for (const h of next.hosts) {
       if (!h.bird || h.birdFailure) continue;
       const why = birdUnavailable(h.bird.dialect, this.binaries);
@@ -149,11 +205,12 @@ export class LinuxDataplane implements DataplaneKernel {
     // Intent log: every namespace this apply may create, written before it is created.
     record.namespaces = [...new Set([...record.namespaces, ...wanted])];
     record.pending = true;
+    record.birdBinaries = this.binaries;
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     writeRecord(record);
     this.current = next;
     try {
-      await this.program(next, base, record, existing);
+      await this.program(next, base, record, existing, reconcile);
       record.applied = next;
       record.pending = false;
       record.namespaces = wanted;
@@ -168,6 +225,7 @@ export class LinuxDataplane implements DataplaneKernel {
     base: ClusterDataplane | undefined,
     record: LinuxRecord,
     existing: Set<string>,
+    reconcile: Set<string>,
   ): Promise<void> {
     const names = namespaceNames(next);
     const underlay = underlayNetns(this.o.cluster);
@@ -190,9 +248,17 @@ export class LinuxDataplane implements DataplaneKernel {
     const plans: NamespacePlan[] = [];
     for (const h of next.hosts) {
       const prevHost = prevHosts.get(h.host);
+      let hostCreated = false;
       for (const spec of h.namespaces) {
         const n = names.get(spec.name)!;
+        // A host namespace deleted by hand took the host ends of its pods' veths along: the pods' namespaces are
+        // made again (their apps restart), as a host that reboots starts its pods again.
+        if (spec.kind === "pod" && hostCreated && existing.has(n.netns)) {
+          await removeNetns(n.netns);
+          existing.delete(n.netns);
+        }
         const isNew = await create(n.netns);
+        if (spec.kind === "host") hostCreated = isNew;
         const prevSpec = prevHost?.namespaces.find((x) => x.name === spec.name);
         const samePlace = prevNames.get(spec.name)?.netns === n.netns;
         plans.push({
@@ -201,7 +267,8 @@ export class LinuxDataplane implements DataplaneKernel {
           kind: n.kind,
           host: h.host,
           created: isNew,
-          previous: !isNew && base && prevSpec && samePlace ? prevSpec : undefined,
+          previous:
+            !isNew && base && prevSpec && samePlace && !reconcile.has(spec.name) ? prevSpec : undefined,
         });
       }
     }
@@ -242,9 +309,10 @@ export class LinuxDataplane implements DataplaneKernel {
       }
   }
 
+  /** The recorded process, when it still runs and in its namespace as it is now (not an orphaned one). */
   private running(record: LinuxRecord, key: string): RecordedProcess | undefined {
     const p = record.pids[key];
-    return p && alive(p.pid) && runsIn(p.pid, p.netns) ? p : undefined;
+    return p && sameProcess(p) && runsIn(p.pid, p.netns) ? p : undefined;
   }
 
   private async programHostDaemons(
@@ -273,10 +341,12 @@ export class LinuxDataplane implements DataplaneKernel {
       if (still && changed)
         await reconfigureBird(hostNs, this.birdSocket(h.host), this.binaries[bird.dialect].birdc);
       if (!still) {
+        // One left running in a namespace deleted by hand is ended first (it holds the old namespace alive).
+        if (record.pids[birdKey]) await stopProcess(record.pids[birdKey]!);
         record.pids[birdKey] = { pid: 0, netns: hostNs }; // intent, then the pid
         writeRecord(record);
         const pid = await startBird(hostNs, dir, bird, this.binaries);
-        record.pids[birdKey] = { pid, netns: hostNs };
+        record.pids[birdKey] = recorded(pid, hostNs);
         writeRecord(record);
       }
     }
@@ -294,7 +364,7 @@ export class LinuxDataplane implements DataplaneKernel {
       const argv = this.o.processArgv(p, h.host);
       record.pids[key] = { pid: 0, netns };
       writeRecord(record);
-      record.pids[key] = { pid: startInNetns(netns, argv, join(logDir, `${fileSafe(p.id)}.out`)), netns };
+      record.pids[key] = recorded(startInNetns(netns, argv, join(logDir, `${fileSafe(p.id)}.out`)), netns);
       writeRecord(record);
     }
   }

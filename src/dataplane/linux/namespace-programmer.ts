@@ -14,6 +14,7 @@ import {
   type LinkSpec,
   type NamespaceDiff,
   type NamespaceSpec,
+  type RouteSpec,
 } from "../../calc/index.ts";
 import { commandError, mustRun, mustRunIn, runCommand } from "./exec.ts";
 import {
@@ -26,6 +27,7 @@ import {
   routeDelLines,
 } from "./ip-commands.ts";
 import { ipsetDelta } from "./ipset-delta.ts";
+import { alignToWanted } from "./iptables-canonical.ts";
 import { checkDeviceName, UNDERLAY_BRIDGE, underlayPortName } from "./names.ts";
 
 export interface NamespacePlan {
@@ -109,14 +111,22 @@ export async function programLinks(plans: NamespacePlan[], ctx: ProgramContext):
       );
     }
   }
+  const createdHere = new Set(plans.filter((p) => p.created).map((p) => p.spec.name));
   for (const plan of plans) {
     const d = diffOf(plan);
     const candidates = d ? d.linksAdded : plan.spec.links;
+    if (!plan.created && !d) await removeStaleVeths(plan);
     if (!candidates.length) continue;
     const existing = plan.created ? new Set<string>() : await linkNames(plan.netns);
     for (const link of candidates) {
       checkDeviceName(plan.netns, link.name);
-      if (existing.has(link.name) || !createsPair(plan, link, ctx)) continue;
+      if (!createsPair(plan, link, ctx)) continue;
+      if (existing.has(link.name)) {
+        // A peer namespace made again this apply (deleted by hand) has no end of this pair: the end left here
+        // leads to the old, orphaned namespace and is replaced.
+        if (!link.peer || !createdHere.has(link.peer.namespace)) continue;
+        await ipBatch(plan.netns, [`link del ${link.name}`]);
+      }
       if (link.kind === "uplink") {
         const port = underlayPortName(plan.host);
         await runCommand("ip", ["-n", ctx.underlay, "link", "del", port]); // a stale port from an earlier run
@@ -133,6 +143,60 @@ export async function programLinks(plans: NamespacePlan[], ctx: ProgramContext):
       }
     }
   }
+}
+
+/**
+ * A reconciled namespace's veths the description does not have (a pod gone while no tortie ran, a veth added by
+ * hand): removed, with their peers. Other kinds of link are the user's and are left alone.
+ */
+async function removeStaleVeths(plan: NamespacePlan): Promise<void> {
+  const out = await mustRun(plan.netns, "ip", ["-n", plan.netns, "-o", "link", "show", "type", "veth"]);
+  const wanted = new Set(plan.spec.links.map((l) => l.name));
+  const stale = [...out.matchAll(/^\d+: ([^:@\s]+)/gm)].map((m) => m[1]!).filter((n) => !wanted.has(n));
+  await ipBatch(
+    plan.netns,
+    stale.map((n) => `link del ${n}`),
+    true,
+  );
+}
+
+/** The key a route is known by in the main table: type, destination and metric (as `ip route` prints them). */
+export function kernelRouteKey(line: string): { key: string; proto: string } | undefined {
+  const words = line.trim().split(/\s+/);
+  if (words[0] === "unicast") words.shift(); // `ip -d route` names the type
+  if (!words[0]) return undefined;
+  const typed = ["blackhole", "unreachable", "prohibit", "throw"].includes(words[0]);
+  const type = typed ? words[0] : "unicast";
+  const dst = (typed ? words[1] : words[0]) ?? "";
+  const at = (w: string) => {
+    const i = words.indexOf(w);
+    return i >= 0 ? words[i + 1] : undefined;
+  };
+  return {
+    key: `${type} ${dst === "default" ? "0.0.0.0/0" : dst.includes("/") ? dst : `${dst}/32`} ${at("metric") ?? "0"}`,
+    proto: at("proto") ?? "boot",
+  };
+}
+
+export function specRouteKey(r: RouteSpec): string {
+  return `${r.type} ${r.dst} ${r.metric ?? 0}`;
+}
+
+/**
+ * A reconciled namespace's routes tortie owns (proto boot or static, main table) that the description does not
+ * have: deleted. BIRD's routes (proto bird) and the kernel's own are not tortie's.
+ */
+async function removeStaleRoutes(plan: NamespacePlan): Promise<void> {
+  const out = await mustRun(plan.netns, "ip", ["-n", plan.netns, "-4", "route", "show", "table", "main"]);
+  const wanted = new Set(plan.spec.routes.map(specRouteKey));
+  const stale: string[] = [];
+  for (const line of out.split("\n")) {
+    if (!line.trim() || /^\s/.test(line)) continue;
+    const k = kernelRouteKey(line);
+    if (k && (k.proto === "boot" || k.proto === "static") && !wanted.has(k.key))
+      stale.push(`route del ${line.trim()}`);
+  }
+  await ipBatch(plan.netns, stale, true);
 }
 
 /** Pass 2: link settings, addresses, routes (direct before gateway routes), sysctls. */
@@ -164,6 +228,7 @@ export async function programAddressesRoutes(plans: NamespacePlan[], ctx: Progra
       ...addressAddLines(addresses),
       ...routeAddLines(routes),
     ]);
+    if (!plan.created && !d) await removeStaleRoutes(plan);
     const sysctls = d ? d.sysctls : plan.spec.sysctls;
     const pairs = Object.entries(sysctls).map(([k, v]) => `${k}=${v}`);
     if (pairs.length) await mustRunIn(plan.netns, ["sysctl", "-q", "-w", ...pairs]);
@@ -200,10 +265,12 @@ export async function programRules(plans: NamespacePlan[]): Promise<void> {
       for (const payload of spec.iptables)
         if (payload.trim()) await mustRunIn(netns, ["iptables-restore", "--noflush"], { input: payload });
     } else if (!d || d.iptablesChanged) {
+      const wanted = foldIptablesPayloads(spec.iptables);
+      // The kernel prints rules in its canonical form: chains equal in that form are not reloaded (counters kept).
       const from = d
         ? foldIptablesPayloads(plan.previous!.iptables)
-        : foldIptablesPayloads([await mustRunIn(netns, ["iptables-save"])]);
-      const delta = iptablesDelta(from, foldIptablesPayloads(spec.iptables));
+        : alignToWanted(foldIptablesPayloads([await mustRunIn(netns, ["iptables-save"])]), wanted);
+      const delta = iptablesDelta(from, wanted);
       if (delta) await mustRunIn(netns, ["iptables-restore", "--noflush"], { input: delta });
     }
     if (!d || d.resolvConfChanged) writeResolvConf(netns, spec);

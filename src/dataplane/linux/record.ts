@@ -6,6 +6,8 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ClusterDataplane } from "../../calc/index.ts";
+import type { BirdBinaries } from "./host-tools.ts";
+import type { RecordedProcess } from "./processes.ts";
 
 export interface LinuxRecord {
   version: 1;
@@ -14,8 +16,10 @@ export interface LinuxRecord {
   stateDir: string;
   /** Kernel namespace names this state dir created (or is about to). */
   namespaces: string[];
-  /** Process key (`<host>/<process id>` or `<host>/bird`) → its pid (0 while it starts) and namespace. */
-  pids: Record<string, { pid: number; netns: string }>;
+  /** Process key (`<host>/<process id>` or `<host>/bird`) → its pid (0 while it starts), namespace, start time. */
+  pids: Record<string, RecordedProcess>;
+  /** The BIRD binaries resolved at the first apply (`up`): later commands need no TORTIE_BIRD2_DIR. */
+  birdBinaries?: BirdBinaries;
   applied?: ClusterDataplane;
   pending: boolean;
 }

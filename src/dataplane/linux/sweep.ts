@@ -73,6 +73,12 @@ export async function sweepLinuxCluster(
   // Pods' namespaces first: their veths go with them, then the hosts', then the underlay.
   const order = [...mine].sort((a, b) => b.length - a.length);
   for (const ns of order) processes += await removeNetns(ns);
+  // Markers of this state dir's namespaces deleted by hand (removeNetns only saw the ones still there).
+  let markers: string[] = [];
+  try {
+    markers = readdirSync(OWNERS);
+  } catch {}
+  for (const ns of markers) if (netnsOwner(ns) === stateDir) rmSync(`${OWNERS}/${ns}`, { force: true });
   rmSync(linuxDir(stateDir), { recursive: true, force: true });
   return { namespaces: order.length, processes };
 }

@@ -4,6 +4,7 @@
  * `show status`. Times: within 20 hours `%T.%3f` (2.0) / `%T` (1.6), else `%F`, in UTC.
  */
 import { formatIpv4, parseIpv4, parseIpv4Prefix, prefixContains } from "../ipv4.ts";
+import { IGP_METRIC_UNKNOWN } from "./exchange.ts";
 import type { BgpFabric, ProtocolStatus, Speaker } from "./fabric.ts";
 import { prefixKey, type Rte } from "./rib.ts";
 import type { BgpEnd } from "./session.ts";
@@ -151,13 +152,20 @@ function routeLines(
   const from = r.from !== undefined && r.from !== gw ? ` from ${formatIpv4(r.from)}` : "";
   let info = ` (${r.preference})`;
   if (r.source === "RTS_BGP") {
-    // BIRD 1.6 shows the IGP metric of a recursive next hop (0 on the sim; `-` when unresolvable).
+    // The IGP metric of a recursive next hop: BIRD 1.6 always (`-` when unresolvable, `?` when unknown: resolved
+    // through a route with a gateway); BIRD 2 (2.0.12's bgp_get_route_info) only when it is not 0, so `/?`.
     const proto = s.config.protocols.find((p) => p.name === r.proto);
+    const metric = r.igpMetric ?? 0;
+    const shown = metric >= IGP_METRIC_UNKNOWN ? "/?" : `/${metric}`;
     const igp =
-      !bird2 && proto?.kind === "bgp" && proto.gateway === "recursive"
-        ? r.dest === "unicast"
-          ? "/0"
-          : "/-"
+      proto?.kind === "bgp" && proto.gateway === "recursive"
+        ? bird2
+          ? metric !== 0
+            ? shown
+            : ""
+          : r.dest === "unicast"
+            ? shown
+            : "/-"
         : "";
     const path = r.attrs.bgp_path ?? [];
     const last = path.length ? `AS${path[path.length - 1]}` : "";

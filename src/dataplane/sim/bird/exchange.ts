@@ -4,7 +4,7 @@
  * loops), the protocol's export filter, bgp_update_attrs (eBGP prepends the local AS and sets the next hop
  * to itself, iBGP keeps it unless `next hop self`; local pref only over iBGP; a reflector sets ORIGINATOR_ID
  * and prepends its cluster id), and on the other side bgp_rx_update's loop checks, the next hop resolved
- * (`gateway recursive` through the host's FIB, `direct` on a connected network), and the import filter.
+ * (`gateway recursive` through BIRD's own table, `direct` on a connected network), and the import filter.
  *
  * Results are shared between sessions that would compute the same thing (the same filter object, the same
  * route object, the same session parameters), so 5,000 clients of one reflector hold one route object each
@@ -17,6 +17,19 @@ import type { BgpEnd } from "./session.ts";
 import type { BirdFilter, BirdNexthop, BirdRoute, FilterDecision, FilterResult } from "./types.ts";
 
 const BGP_PREFERENCE = 100;
+
+/** BIRD's IGP_METRIC_UNKNOWN: the IGP metric of a next hop resolved through a route that carries none. */
+export const IGP_METRIC_UNKNOWN = 0x80000000;
+
+/**
+ * A resolved BGP next hop: the nexthop, and for `gateway recursive` the IGP metric of the route it resolved
+ * through (rt_get_igp_metric: 0 through a device route, unknown through one with a gateway; the sim's routes carry
+ * no IGP metric of their own). Interned: hosts resolving alike share one object, and so their received routes.
+ */
+export interface ResolvedHop {
+  nh: BirdNexthop;
+  igpMetric?: number;
+}
 
 function isIbgp(e: BgpEnd): boolean {
   return e.proto.localAs === e.proto.neighbor.as;
@@ -140,20 +153,20 @@ export class ExchangeCache {
   /** route → sending end's parameters → the end the route came from (or null) → what is sent. */
   private readonly sent = new WeakMap<BirdRoute, Map<string, Map<BgpEnd | null, BirdRoute | null>>>();
   /** sent route → receiving end's parameters → resolved next hop (interned) → the stored route. */
-  private readonly received = new WeakMap<BirdRoute, Map<string, Map<BirdNexthop | null, Rte | null>>>();
+  private readonly received = new WeakMap<BirdRoute, Map<string, Map<ResolvedHop | null, Rte | null>>>();
   private readonly txSig = new Map<BgpEnd, string>();
   private readonly rxSig = new Map<BgpEnd, string>();
-  private readonly nexthops = new Map<string, BirdNexthop>();
+  private readonly nexthops = new Map<string, ResolvedHop>();
 
-  /** One nexthop object per (gateway, interface), so that hosts resolving alike share received routes. */
-  intern(gw: number, iface: string): BirdNexthop {
-    const k = `${gw}|${iface}`;
-    let nh = this.nexthops.get(k);
-    if (!nh) {
-      nh = { gw, iface, weight: 1 };
-      this.nexthops.set(k, nh);
+  /** One object per (gateway, interface, IGP metric), so that hosts resolving alike share received routes. */
+  intern(gw: number, iface: string, igpMetric?: number): ResolvedHop {
+    const k = `${gw}|${iface}|${igpMetric}`;
+    let hop = this.nexthops.get(k);
+    if (!hop) {
+      hop = { nh: { gw, iface, weight: 1 }, ...(igpMetric === undefined ? {} : { igpMetric }) };
+      this.nexthops.set(k, hop);
     }
-    return nh;
+    return hop;
   }
 
   /** The route `e` sends for `route` (already past preexport), or null when its export filter rejects it. */
@@ -178,7 +191,7 @@ export class ExchangeCache {
     e: BgpEnd,
     sent: BirdRoute,
     at: number,
-    resolve: (gw: number) => BirdNexthop | undefined,
+    resolve: (gw: number) => ResolvedHop | undefined,
   ): Rte | null {
     // Loop checks depend on the receiver (its router id and cluster id), so they run before the shared cache.
     if (rxRefusal(e, sent)) return null;
@@ -222,8 +235,9 @@ export function rxRefusal(e: BgpEnd, sent: BirdRoute): string | undefined {
 }
 
 /** The received route as it enters the import filter (null when a loop check drops it). */
-export function incoming(e: BgpEnd, sent: BirdRoute, at: number, nh: BirdNexthop | undefined): Rte | null {
+export function incoming(e: BgpEnd, sent: BirdRoute, at: number, hop: ResolvedHop | undefined): Rte | null {
   if (rxRefusal(e, sent)) return null;
+  const nh = hop?.nh;
   const attrs = { ...sent.attrs };
   if (!isIbgp(e) && attrs.bgp_local_pref === undefined) attrs.bgp_local_pref = 100;
   return {
@@ -239,16 +253,26 @@ export function incoming(e: BgpEnd, sent: BirdRoute, at: number, nh: BirdNexthop
     at,
     ibgp: isIbgp(e),
     ...(e.peer ? { peerRouterId: e.peer.routerId } : {}),
+    ...(hop?.igpMetric !== undefined ? { igpMetric: hop.igpMetric } : {}),
   };
 }
 
-/** Resolves a BGP next hop: `gateway recursive` through the FIB, `direct` only on a connected network. */
+/**
+ * Resolves a BGP next hop. `gateway direct`: the neighbour must be on a connected network of the host.
+ * `gateway recursive`: through BIRD's own table, never the kernel's FIB (rt_update_hostentry): the best route of
+ * the longest prefix covering the next hop, in `igp` (the table's non-BGP routes: direct, static, `learn`ed
+ * kernel routes; the kernel's own `proto kernel` subnet routes are never learned, so a host needs a `protocol
+ * direct` for its subnet); none, or one that is not unicast, leaves the route `unreachable`; a device route whose
+ * interface holds the address itself too (a local address). The next hop is the covering route's gateway (IGP
+ * metric unknown), or the address itself on a device route (IGP metric 0).
+ */
 export function nextHopResolver(
   kernel: Kernel,
   mode: "recursive" | "direct",
-  intern: (gw: number, iface: string) => BirdNexthop,
-): (gw: number) => BirdNexthop | undefined {
-  const cache = new Map<number, BirdNexthop | null>();
+  igp: (gw: number) => Rte | undefined,
+  intern: (gw: number, iface: string, igpMetric?: number) => ResolvedHop,
+): (gw: number) => ResolvedHop | undefined {
+  const cache = new Map<number, ResolvedHop | null>();
   return (gw) => {
     let nh = cache.get(gw);
     if (nh === undefined) {
@@ -259,9 +283,12 @@ export function nextHopResolver(
         );
         if (a) nh = intern(gw, a.dev);
       } else {
-        const r = kernel.main.lookup(gw);
-        const hop = r?.type === "unicast" ? r.nexthops[0] : undefined;
-        if (hop && !kernel.isLocal(gw)) nh = intern(hop.via ?? gw, hop.dev);
+        const r = igp(gw);
+        const hop = r?.dest === "unicast" ? r.nexthops[0] : undefined;
+        if (hop?.iface !== undefined) {
+          if (hop.gw !== undefined) nh = intern(hop.gw, hop.iface, IGP_METRIC_UNKNOWN);
+          else if (!kernel.isLocal(gw)) nh = intern(gw, hop.iface, 0);
+        }
       }
       cache.set(gw, nh);
     }

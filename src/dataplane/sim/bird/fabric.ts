@@ -7,6 +7,7 @@
  * that could carry one of its old or new routes (a prefix learned over iBGP from a non-client is offered to
  * eBGP peers and reflector clients only), so a full mesh costs its inherent route count, not sessions².
  */
+import { maskOf } from "../ipv4.ts";
 import type { Kernel } from "../kernel.ts";
 import type { Network } from "../network.ts";
 import { birdc as birdcCommand } from "./birdc.ts";
@@ -16,6 +17,7 @@ import {
   nextHopResolver,
   preexportRefusal,
   protocolDecision,
+  type ResolvedHop,
   rxRefusal,
 } from "./exchange.ts";
 import {
@@ -35,14 +37,7 @@ import {
   type PriorState,
   runSession,
 } from "./session.ts";
-import type {
-  BirdConfig,
-  BirdNexthop,
-  BirdProtocol,
-  BirdRoute,
-  FilterDecision,
-  KernelProtocol,
-} from "./types.ts";
+import type { BirdConfig, BirdProtocol, BirdRoute, FilterDecision, KernelProtocol } from "./types.ts";
 
 export interface BirdHostSpec {
   host: string;
@@ -72,7 +67,10 @@ export interface ProtocolStatus {
   lastError?: string;
 }
 
-/** Per host, per protocol: its state and since-time (virtual ms), and when a session's loss was first seen. */
+/**
+ * Per host, per protocol: its state and since-time (virtual ms), and when a session's loss was first seen. The keys
+ * are in BIRD's protocol list order (`show protocols`), which the next run keeps (protocolOrder).
+ */
 export type BirdSavedState = Record<
   string,
   Record<string, { state: string; since: number; lostAt?: number; error?: string; upAt?: number }>
@@ -104,7 +102,11 @@ export class Speaker {
   readonly syncErrors = new Set<number>();
   /** Since-times of the non-BGP protocols. */
   readonly since = new Map<string, number>();
-  resolve: Map<string, (gw: number) => BirdNexthop | undefined> = new Map();
+  resolve: Map<string, (gw: number) => ResolvedHop | undefined> = new Map();
+  /** The protocols in the order BIRD lists them (`show protocols`), see protocolOrder. */
+  order: BirdProtocol[] = [];
+  /** The table before any BGP route entered it (prefix key → routes, best first): what `gateway recursive` reads. */
+  igp = new Map<number, Rte[]>();
 
   constructor(readonly spec: BirdHostSpec) {
     const c = spec.config;
@@ -127,14 +129,23 @@ export class Speaker {
 
   resolver(
     mode: "recursive" | "direct",
-    intern: (gw: number, iface: string) => BirdNexthop,
-  ): (gw: number) => BirdNexthop | undefined {
+    intern: (gw: number, iface: string, igpMetric?: number) => ResolvedHop,
+  ): (gw: number) => ResolvedHop | undefined {
     let r = this.resolve.get(mode);
     if (!r) {
-      r = nextHopResolver(this.kernel, mode, intern);
+      r = nextHopResolver(this.kernel, mode, (gw) => this.igpRoute(gw), intern);
       this.resolve.set(mode, r);
     }
     return r;
+  }
+
+  /** The best route of the longest prefix in `igp` covering `ip` (BIRD's net_route). */
+  igpRoute(ip: number): Rte | undefined {
+    for (let len = 32; len >= 0; len--) {
+      const best = this.igp.get(((ip & maskOf(len)) >>> 0) * 64 + len)?.[0];
+      if (best) return best;
+    }
+    return undefined;
   }
 }
 
@@ -146,7 +157,8 @@ export class BgpFabric {
   private readonly fibRoutes = new FibRouteCache();
   readonly net: Network;
   readonly clock: () => Date;
-  private readonly intern = (gw: number, iface: string) => this.cache.intern(gw, iface);
+  private readonly intern = (gw: number, iface: string, igpMetric?: number) =>
+    this.cache.intern(gw, iface, igpMetric);
 
   constructor(opts: { net: Network; hosts: BirdHostSpec[]; saved?: BirdSavedState; clock: () => Date }) {
     this.net = opts.net;
@@ -185,6 +197,7 @@ export class BgpFabric {
       s.endsByNeighbor.clear();
       s.resolve.clear();
       s.table.nets.clear();
+      s.order = protocolOrder(s.config, this.prior[s.host]);
       for (const p of s.config.protocols) {
         if (p.kind === "bgp") {
           const end: BgpEnd = {
@@ -213,6 +226,9 @@ export class BgpFabric {
     const t1 = performance.now();
     const work = new Worklist();
     for (const s of this.speakers.values()) this.originate(s, now, work);
+    // `gateway recursive` resolves through the table's originated routes (BIRD refuses to resolve through another
+    // recursive route; resolving through a `gateway direct` BGP route is not modelled).
+    for (const s of this.speakers.values()) s.igp = new Map(s.table.nets);
     this.propagate(work);
     const t2 = performance.now();
     for (const s of this.speakers.values()) this.program(s);
@@ -345,8 +361,9 @@ export class BgpFabric {
   saved(): BirdSavedState {
     const out: BirdSavedState = {};
     for (const s of this.speakers.values()) {
+      // In BIRD's list order: the next run reads the order back from the keys (protocolOrder).
       const h: BirdSavedState[string] = {};
-      for (const p of s.config.protocols) {
+      for (const p of s.order) {
         if (p.kind === "bgp") {
           const st = s.endByName.get(p.name)?.state;
           if (st)
@@ -367,7 +384,7 @@ export class BgpFabric {
   protocols(host: string): ProtocolStatus[] {
     const s = this.speaker(host);
     const bird2 = s.config.dialect === "bird2";
-    return s.config.protocols.map((p): ProtocolStatus => {
+    return s.order.map((p): ProtocolStatus => {
       const table = !bird2 ? p.table : p.kind === "kernel" || p.kind === "static" ? p.table : "---";
       if (p.kind !== "bgp")
         return {
@@ -439,6 +456,33 @@ export class BgpFabric {
       }
     return out;
   }
+}
+
+/**
+ * The order BIRD lists its protocols in (nest/proto.c, protos_commit). A first start: the configuration's order.
+ * A reconfiguration keeps the protocols that ran (those in `saved`, whose keys keep BIRD's list order) where they
+ * were; a new one goes, in BIRD 1.6, at the end of the list (proto_init's add_tail), so a BGPPeer added to a
+ * running Calico node is listed after the mesh; in BIRD 2, right after the protocol preceding it in the
+ * configuration (at the head when it is first). Both checked on BIRD 1.6.8 and 2.0.12 with `birdc configure`.
+ * Not modelled: BIRD 1.6 also moves a protocol that a reconfiguration restarts (e.g. a changed hold time) to the end.
+ */
+export function protocolOrder(config: BirdConfig, saved: BirdSavedState[string] | undefined): BirdProtocol[] {
+  const byName = new Map(config.protocols.map((p) => [p.name, p]));
+  const kept: BirdProtocol[] = [];
+  for (const name of Object.keys(saved ?? {})) {
+    const p = byName.get(name);
+    if (p) kept.push(p);
+  }
+  if (kept.length === 0) return config.protocols.slice();
+  const running = new Set(kept);
+  if (config.dialect === "bird1") return kept.concat(config.protocols.filter((p) => !running.has(p)));
+  const out = kept;
+  let at = -1;
+  for (const p of config.protocols) {
+    if (running.has(p)) at = out.indexOf(p);
+    else out.splice(++at, 0, p);
+  }
+  return out;
 }
 
 /** ADD-PATH is negotiated: several paths per prefix only when this end sends them and the peer takes them. */

@@ -14,6 +14,8 @@ export interface Rte extends BirdRoute {
   ibgp?: boolean;
   /** For a BGP route: the router id of the peer it was learned from (the last tie-break). */
   peerRouterId?: number;
+  /** For a BGP route resolved recursively: its next hop's IGP metric (0, or IGP_METRIC_UNKNOWN). */
+  igpMetric?: number;
 }
 
 /** A prefix as a number key: address × 64 + length (exact in a double). */
@@ -108,7 +110,8 @@ const SOURCE_RANK: Record<BirdRoute["source"], number> = {
 /**
  * Negative when `a` is better. rte_better: higher preference; between BGP routes bgp_rte_better's order: a
  * resolvable next hop, local pref, AS path length, origin, MED (same neighbour AS), eBGP over iBGP, IGP metric
- * (0 on the sim), originator/router id, cluster list length, neighbour address.
+ * (0 through a device route, unknown — worse — through a gateway), originator/router id, cluster list length,
+ * neighbour address.
  */
 function compareRoutes(a: Rte, b: Rte): number {
   if (a.preference !== b.preference) return b.preference - a.preference;
@@ -132,6 +135,8 @@ function compareBgp(a: Rte, b: Rte): number {
   }
   const eb = (a.ibgp ? 1 : 0) - (b.ibgp ? 1 : 0);
   if (eb) return eb;
+  const igp = (a.igpMetric ?? 0) - (b.igpMetric ?? 0);
+  if (igp) return igp;
   const ida = a.attrs.bgp_originator_id ?? a.peerRouterId ?? 0;
   const idb = b.attrs.bgp_originator_id ?? b.peerRouterId ?? 0;
   if (ida !== idb) return ida - idb;
