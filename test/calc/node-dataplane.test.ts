@@ -69,7 +69,14 @@ test("node1: host namespace first, each pod's namespace joined by its cali veth,
     assert.equal(host.sysctls[`net.ipv4.conf.${cali}.proxy_arp`], "1");
     assert.deepEqual(
       host.routes.find((r) => r.dst === `${pod.status.podIP}/32`),
-      { dst: `${pod.status.podIP}/32`, type: "unicast", dev: cali, proto: "boot", scope: "link", metric: 0 },
+      {
+        dst: `${pod.status.podIP}/32`,
+        type: "unicast",
+        dev: cali,
+        proto: "boot",
+        scope: "link",
+        metric: 1024,
+      },
     );
     const ns = node.namespaces.find((n) => n.name === key)!;
     assert.equal(ns.kind, "pod");
