@@ -105,7 +105,8 @@ export class SimDataplaneKernel implements DataplaneKernel {
         );
       }
       case "ipset":
-        if (args[0] === "save" || args[0] === "list") return ok(ipsetSave(k));
+        // `ipset list`'s header (revision, memory size, references) is the kernel's own: only `save` is modelled.
+        if (args[0] === "save") return ok(ipsetSave(k));
         return fail(`not supported yet: ipset ${args.join(" ")} on this kernel\n`);
       case "conntrack": {
         if (args[0] !== "-L" && args[0] !== "--dump")

@@ -76,6 +76,16 @@ function closesAfter(request: string, response: string): boolean {
   return /^[A-Z]+ \S+ HTTP\/1\.0\r\n/.test(request) && !/^connection:\s*keep-alive/im.test(requestHead);
 }
 
+/**
+ * The answer to a HEAD request carries the headers only (RFC 9110 §9.3.2; nginx keeps Content-Length): the apps
+ * answer HEAD as GET, and a body here would be read as the next answer on a kept-alive connection.
+ */
+export function withoutHeadBody(request: string, response: string): string {
+  if (!request.startsWith("HEAD ")) return response;
+  const headEnd = response.indexOf("\r\n\r\n");
+  return headEnd < 0 ? response : response.slice(0, headEnd + 4);
+}
+
 /** What a served listener may report: a handler that threw, a connection error. */
 export type ServeWarn = (line: string) => void;
 
@@ -135,7 +145,7 @@ function serveConnection(socket: Socket, real: RealListener, env: AppEnvironment
       buf = buf.subarray(total);
       const reply = answer(l, socket, request, env, warn);
       if (reply === undefined) return void socket.end();
-      socket.write(reply, "utf8");
+      socket.write(withoutHeadBody(request, reply), "utf8");
       if (closesAfter(request, reply)) return void socket.end();
     }
   });

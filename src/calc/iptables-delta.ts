@@ -100,8 +100,14 @@ export function foldIptablesPayloads(payloads: string[], start: IptablesState = 
         case "--insert": {
           const c = chainOf(chains, table, chain!, line);
           const m = /^(\d+)\s+(.*)$/.exec(rest);
-          if (m) c.rules.splice(Number(m[1]) - 1, 0, m[2]!);
-          else c.rules.unshift(rest);
+          if (!m) c.rules.unshift(rest);
+          else {
+            // iptables refuses rule number 0 and a position past the end (`Index of insertion too big`).
+            const at = Number(m[1]);
+            if (at < 1 || at > c.rules.length + 1)
+              throw new Error(`iptables payload: index of insertion too big: ${line}`);
+            c.rules.splice(at - 1, 0, m[2]!);
+          }
           break;
         }
         case "-D":
@@ -117,7 +123,8 @@ export function foldIptablesPayloads(payloads: string[], start: IptablesState = 
         case "--replace": {
           const c = chainOf(chains, table, chain!, line);
           const m = /^(\d+)\s+(.*)$/.exec(rest);
-          if (!m || Number(m[1]) > c.rules.length) throw new Error(`iptables payload: bad replace: ${line}`);
+          if (!m || Number(m[1]) < 1 || Number(m[1]) > c.rules.length)
+            throw new Error(`iptables payload: bad replace: ${line}`);
           c.rules[Number(m[1]) - 1] = m[2]!;
           break;
         }

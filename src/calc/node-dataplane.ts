@@ -80,10 +80,10 @@ interface KubeProxyPart {
 /** The cluster's underlay segment, which every host's uplink joins. */
 export const UNDERLAY = "underlay";
 
-/** A stable locally administered MAC for a namespace's device (FNV-1a of the seed). */
 /** Felix's default IPv4NormalRoutePriority (felix/config/config_params.go). */
 const WORKLOAD_ROUTE_METRIC = 1024;
 
+/** A stable locally administered MAC for a namespace's device (FNV-1a of the seed). */
 export function macFor(seed: string): string {
   let h = 0x811c9dc5;
   for (const c of seed) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0;

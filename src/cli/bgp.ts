@@ -165,7 +165,9 @@ export function bgpProgram(ctx: CliContext): Command {
   const program = new Command("tortie");
   const bgp = program
     .command("bgp")
-    .description("BGP on the sim: the routes each BIRD sends and accepts, and why");
+    .description(
+      "BGP as the twin computes it: the routes each BIRD sends and accepts, and why (real BIRD: exec HOST -- birdc)",
+    );
   bgp
     .command("routes")
     .description(

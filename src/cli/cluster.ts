@@ -183,7 +183,10 @@ export function lifecycleProgram(ctx: CliContext): Command {
           `cluster ${running.name} is up on the ${running.dataplane} dataplane; run "tortie down" first to bring it up on ${dataplane}`,
         );
       if (dataplane === "linux") {
-        (await linuxSyncModule()).assertLinuxAvailable(ctx);
+        const linux = await linuxSyncModule();
+        linux.assertLinuxAvailable(ctx);
+        linux.assertBirdAvailable(ctx, topology.spec?.hosts);
+        linux.assertClusterNameFree(ctx, String(topology.metadata.name));
         topology.spec.dataplane = "linux";
       }
       const { topology: t, created } = await bootstrapCluster(store, topology, ctx.now());
@@ -215,8 +218,12 @@ export function lifecycleProgram(ctx: CliContext): Command {
       const topology = await readTopology(store);
       // The kernel first: its namespaces and processes are found by the record in the state dir, also when an
       // earlier tortie was killed mid-way or the store is gone.
-      const swept = await (await linuxSyncModule()).takeDownLinux(ctx, topology);
-      const removed = await removeEverything(store.backend);
+      // Under the kernel's lock: a sync waiting for it (an `up` or a write's, in another process) finds no cluster.
+      const linux = await linuxSyncModule();
+      const { swept, removed } = await linux.withLinuxLock(ctx, async () => ({
+        swept: await linux.takeDownLinux(ctx, topology),
+        removed: await removeEverything(store.backend),
+      }));
       forgetSimState(ctx);
       ctx.out(
         topology

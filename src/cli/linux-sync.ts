@@ -13,6 +13,8 @@ import type { ClusterDataplane, KernelFeatures, ProcessSpec } from "../calc/inde
 import { DataplaneCalculator } from "../calc/index.ts";
 import { type ClusterTopology, readTopology } from "../control/index.ts";
 import {
+  bird2Binaries,
+  clusterOwnedElsewhere,
   LinuxDataplane,
   linuxUnavailable,
   probeKernelFeatures,
@@ -39,6 +41,57 @@ export function assertLinuxAvailable(ctx: CliContext): void {
   if (why === undefined) return;
   ctx.err(`${escapeControl(why)}\n`);
   throw new CommandExit(1);
+}
+
+/**
+ * The BIRD binaries TOPOLOGY needs on this machine (BIRD 1.6 on cluster nodes, BIRD 2 on an external host with
+ * a `bird` configuration), checked before `up` stores anything: a missing one is `up`'s one-line refusal, not a
+ * failure after "cluster … is up".
+ */
+export function assertBirdAvailable(ctx: CliContext, hosts: unknown): void {
+  const list = Array.isArray(hosts) ? (hosts as { role?: unknown; bird?: unknown }[]) : [];
+  const b = bird2Binaries();
+  const missing: string[] = [];
+  if (list.some((h) => h?.role !== "external"))
+    missing.push(...[b.bird1.bird, b.bird1.birdc].filter((p) => !existsSync(p)));
+  const bird2 = list.some((h) => h?.role === "external" && typeof h.bird === "string");
+  const bird2Missing = bird2 ? [b.bird2.bird, b.bird2.birdc].filter((p) => !existsSync(p)) : [];
+  if (!missing.length && !bird2Missing.length) return;
+  const why = [
+    ...(missing.length ? [`BIRD 1.6 not found at ${missing.join(", ")} (install Debian's bird)`] : []),
+    ...(bird2Missing.length
+      ? [
+          `BIRD 2 not found at ${bird2Missing.join(", ")} (extract Debian's bird2 there or set TORTIE_BIRD2_DIR)`,
+        ]
+      : []),
+  ];
+  ctx.err(`tortie: the linux dataplane cannot run BIRD here: ${escapeControl(why.join("; "))}\n`);
+  throw new CommandExit(1);
+}
+
+/**
+ * A cluster's namespaces are named after it (`tt-<cluster>-…`), so two state dirs cannot run clusters of one name
+ * on one machine: `up` refuses before anything is stored rather than after the cluster was saved.
+ */
+export function assertClusterNameFree(ctx: CliContext, cluster: string): void {
+  const owner = clusterOwnedElsewhere(cluster, linuxStateDir(ctx));
+  if (owner === undefined) return;
+  ctx.err(
+    `tortie: a cluster named ${escapeControl(cluster)} already runs on the linux dataplane of this machine from the state dir ${escapeControl(owner)}: take it down there, or give this topology another name\n`,
+  );
+  throw new CommandExit(1);
+}
+
+/**
+ * Commands that go into the cluster's namespaces (exec, shell, status, calicoctl node status) need root; without
+ * it they say so in one line instead of reading a kernel they cannot see.
+ */
+export function assertLinuxRoot(): void {
+  if (process.getuid?.() !== 0)
+    throw new TortieError(
+      "Invalid",
+      "the cluster runs on the linux dataplane: this command enters its network namespaces and needs root",
+    );
 }
 
 export function linuxStateDir(ctx: CliContext): string {
@@ -240,9 +293,8 @@ export async function syncLinux(
 ): Promise<{ dataplane: LinuxDataplane; description: ClusterDataplane; applied: boolean }> {
   // One process programs the kernel at a time, from the store as it is once it has the turn (a write's sync and
   // another command's repair never interleave their iptables-restores).
-  const lock = new ProcessLock(join(linuxStateDir(ctx), "store"), "linux-dataplane");
   const timings = new SyncTimings(options.settleMs);
-  return lock.withLock(async () => {
+  return withLinuxLock(ctx, async () => {
     timings.mark("lock");
     const { topology, description } = await describeCluster(ctx, timings);
     const dataplane = linuxDataplane(ctx, topology.name);
@@ -271,7 +323,18 @@ export async function syncLinux(
     timings.mark(due ? "kernel apply" : "kernel apply (nothing to do)");
     timings.print(ctx, "linux dataplane sync");
     return { dataplane, description, applied: due };
-  }, LOCK_WAIT_MS);
+  });
+}
+
+/**
+ * Runs `fn` holding the state dir's linux-dataplane lock: one process programs or removes the kernel's cluster at
+ * a time. `down` holds it across the kernel's sweep and the store's removal, so a sync waiting for it (an `up`, a
+ * write's reprogramming) finds no cluster instead of building the namespaces again under a deleted record.
+ * Without a state dir there is no linux dataplane: `fn` runs alone.
+ */
+export function withLinuxLock<T>(ctx: CliContext, fn: () => Promise<T>): Promise<T> {
+  if (ctx.stateDir === undefined) return fn();
+  return new ProcessLock(join(ctx.stateDir, "store"), "linux-dataplane").withLock(fn, LOCK_WAIT_MS);
 }
 
 /** How long a command waits for another process programming the kernel (a full `up` of the lab takes ~10 s). */
@@ -324,6 +387,7 @@ export function linuxSummary(d: ClusterDataplane): string {
 export async function openLinux(
   ctx: CliContext,
 ): Promise<{ dataplane: LinuxDataplane; description: ClusterDataplane }> {
+  assertLinuxRoot();
   try {
     const { dataplane, description } = await syncLinux(ctx, { checkDrift: true });
     return { dataplane, description };

@@ -231,8 +231,21 @@ export async function main(): Promise<void> {
   process.exitCode = await runCli(process.argv.slice(2));
 }
 
+const EXEC_HELP = `Usage: tortie exec TARGET -- COMMAND [ARGS...]
+
+Runs COMMAND on a host (a topology host name) or in a running pod (NS/POD). On the sim dataplane tortie
+emulates the tools (ip, iptables, iptables-save, nft, conntrack, curl, ping, nc, nslookup, dig, ss, sysctl,
+tcpdump, birdc); on the linux dataplane (root) the real tool runs in that network namespace. On a host,
+kubectl, calicoctl and calicoq are tortie's own ('sudo calicoctl node status'); 'bash' or 'sh -c LINE' is
+tortie's shell.
+`;
+
 /** `tortie exec TARGET -- COMMAND [ARGS...]`. */
 async function runExec(ctx: CliContext, args: string[]): Promise<number> {
+  if (args[0] === "--help" || args[0] === "-h") {
+    ctx.out(EXEC_HELP);
+    return 0;
+  }
   const dash = args.indexOf("--");
   const target = args[0];
   if (!target || target === "--" || dash < 0 || dash === args.length - 1) {

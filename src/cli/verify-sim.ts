@@ -37,6 +37,12 @@ function withoutRules(o: unknown): string {
  * partial sync does. Only rules may differ: anything else is refused ("not supported yet").
  */
 function align(cluster: SimCluster, own: ClusterDataplane, target: ClusterDataplane): void {
+  const rest = (d: ClusterDataplane) => withoutRules({ ...d, hosts: d.hosts.map((h) => h.host) });
+  if (rest(own) !== rest(target))
+    throw new TortieError(
+      "Invalid",
+      "not supported yet: verifying a sim description that differs from the sim's own in more than iptables rules (its hosts, underlay or DNS zone)",
+    );
   for (const host of target.hosts) {
     const base = own.hosts.find((h) => h.host === host.host);
     if (!base || withoutRules(base) !== withoutRules(host))

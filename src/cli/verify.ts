@@ -144,6 +144,24 @@ export async function verifyCluster(ctx: CliContext, options: VerifyOptions = {}
   const stateDir = mkdtempSync(join(base, "verify-"));
   const linux = new LinuxSide(name, stateDir);
   let keep = false;
+  const removeThrowaway = async () => {
+    await linux.destroy();
+    rmSync(stateDir, { recursive: true, force: true });
+  };
+  // Ctrl-C (or a SIGTERM) midway still removes the throwaway cluster: its namespaces, BIRDs and apps would
+  // otherwise outlive verify under a name no `tortie down` knows. A second signal ends verify at once.
+  let interrupted: Promise<void> | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    const code = signal === "SIGINT" ? 130 : 143;
+    if (interrupted) {
+      say(`verify: ${signal} again: leaving tt-${name}-… and ${stateDir} behind`);
+      process.exit(code);
+    }
+    say(`verify: ${signal}: removing the throwaway cluster ${name}`);
+    interrupted = removeThrowaway().finally(() => process.exit(code));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   try {
     say(`verify: building the cluster as ${name} on the linux dataplane (${stateDir})`);
     await linux.apply(desc);
@@ -251,10 +269,11 @@ export async function verifyCluster(ctx: CliContext, options: VerifyOptions = {}
       );
     keep = options.keep === true;
   } finally {
-    if (!keep) {
-      await linux.destroy();
-      rmSync(stateDir, { recursive: true, force: true });
-    }
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    // Interrupted: the removal under way ends the process; a step that failed meanwhile must not end it first.
+    if (interrupted) await interrupted;
+    else if (!keep) await removeThrowaway();
   }
   return {
     probes: probes.length,
@@ -271,6 +290,7 @@ export function verifyLegend(r: VerifyReport): string {
   return [
     `compared: probe outcomes (connected with its HTTP status, refused, timed out, unresolved; names resolved), ip routes, BIRD's routes, iptables rules, conntrack translations (random ports left out), rule counters after the ${r.countedProbes} probes whose path involves no random endpoint choice`,
     "counters: nat exact (one packet per connection); raw, mangle, filter counted or not (a real TCP connection's segment count depends on timing)",
+    "not compared: IP sets' members, links, addresses, sysctls, nft tables (the sim has no ipset or nft tool to list them; their effect shows in the probes and counters)",
     `left out: ${r.excluded} host-chain counters only the kernel counted (real BIRD's TCP 179 keepalives cross them; the sim's BGP sessions leave no trace by design); the endpoint kube-proxy picks at random for a Service with several endpoints (shown as <endpoint of NS/NAME>)`,
   ]
     .map((l) => `# ${l}\n`)
@@ -299,7 +319,7 @@ export function verifyProgram(ctx: CliContext): Command {
       const r = await verifyCluster(ctx, { keep: o.keep === true, progress: (l) => ctx.err(`${l}\n`) });
       if (o.output === "json")
         ctx.out(
-          `${JSON.stringify({ probes: r.probes, checks: r.checks, divergences: r.divergences }, null, 2)}\n`,
+          `${JSON.stringify({ probes: r.probes, checks: r.checks, excluded: r.excluded, divergences: r.divergences }, null, 2)}\n`,
         );
       else {
         for (const d of r.divergences) ctx.out(`${escapeControl(divergenceLine(d))}\n`);
@@ -308,7 +328,7 @@ export function verifyProgram(ctx: CliContext): Command {
       }
       if (r.kept)
         ctx.err(
-          `verify: kept cluster ${r.kept.cluster} (tt-${r.kept.cluster}-…), state in ${r.kept.stateDir}\n`,
+          `verify: kept cluster ${r.kept.cluster} (tt-${r.kept.cluster}-…), state in ${r.kept.stateDir}; remove it with: tortie --state-dir ${r.kept.stateDir} down\n`,
         );
       if (r.divergences.length) throw new CommandExit(1);
     });

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { splitCurlOutput } from "../../src/apps/curl-fetch.ts";
 import { curlError, parseZoneFile, realListenersForImage, WatchedZoneFile } from "../../src/apps/index.ts";
-import { clientAddress, httpRequestLength } from "../../src/apps/serve-real.ts";
+import { clientAddress, httpRequestLength, withoutHeadBody } from "../../src/apps/serve-real.ts";
 import { parseServeAppArgs } from "../../src/cli/serve-app.ts";
 
 const fixture = new URL("../fixtures/apps/dns-zone.json", import.meta.url).pathname;
@@ -27,6 +27,15 @@ test("an HTTP request is whole at the end of its headers plus its body", () => {
   assert.equal(httpRequestLength(Buffer.from(`${chunked}3\r\nabc\r\n`)), undefined);
   const whole = `${chunked}3\r\nabc\r\n0\r\n\r\n`;
   assert.equal(httpRequestLength(Buffer.from(whole)), whole.length);
+});
+
+test("the answer to HEAD has the headers only, so a kept-alive connection's next answer is not its body", () => {
+  const answer = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+  assert.equal(
+    withoutHeadBody("HEAD / HTTP/1.1\r\n\r\n", answer),
+    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+  );
+  assert.equal(withoutHeadBody("GET / HTTP/1.1\r\n\r\n", answer), answer);
 });
 
 test("the client address is IPv4 without a dual-stack socket's ::ffff:", () => {

@@ -169,3 +169,11 @@ test("delta: a chain name holding a slash (Felix's cali-pi-gnp/…) is reloaded 
     ["-j DROP"],
   );
 });
+
+test("fold: -I and -R refuse rule numbers the chain does not have, as iptables does", () => {
+  assert.throws(() => foldIptablesPayloads([base, "*filter\n-I A 0 -j DROP\nCOMMIT\n"]), /insertion too big/);
+  assert.throws(() => foldIptablesPayloads([base, "*filter\n-I A 3 -j DROP\nCOMMIT\n"]), /insertion too big/);
+  assert.throws(() => foldIptablesPayloads([base, "*filter\n-R A 0 -j DROP\nCOMMIT\n"]), /bad replace/);
+  const s = foldIptablesPayloads([base, "*filter\n-I A 2 -j DROP\nCOMMIT\n"]);
+  assert.deepEqual(s.get("filter")!.get("A")!.rules, ["-s 10.0.0.1/32 -j ACCEPT", "-j DROP"]);
+});

@@ -188,6 +188,13 @@ test("a clock override that is not a timestamp is a usage error, not a stack tra
   assert.equal(err, "error: TORTIE_NOW is not a timestamp: garbage\n");
 });
 
+test("exec --help describes exec instead of a usage error", async () => {
+  const r = await h.run("exec --help");
+  assert.equal(r.code, 0);
+  assert.match(r.out, /^Usage: tortie exec TARGET -- COMMAND \[ARGS\.\.\.\]\n/);
+  assert.match(r.out, /linux dataplane/);
+});
+
 test("usage errors exit 2", async () => {
   assert.equal((await h.run("kubectl get")).code, 2);
   assert.equal((await h.run("kubectl patch svc x --type bogus -p {}")).code, 2);

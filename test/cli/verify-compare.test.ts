@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { type ClusterDataplane, clusterDataplane } from "../../src/calc/index.ts";
+import { readSimInputs } from "../../src/cli/exec.ts";
 import {
   birdSessions,
   compareBirdRoutes,
@@ -14,6 +16,9 @@ import {
   parseBirdRoutes,
   simFetchOutcome,
 } from "../../src/cli/verify-compare.ts";
+import { SimSide } from "../../src/cli/verify-sim.ts";
+import { SIM_KERNEL_FEATURES } from "../../src/dataplane/sim/index.ts";
+import { CliHarness } from "./harness.ts";
 
 const BIRD1 = `BIRD v0.3.3+birdv1.6.8 ready.
 10.0.0.0/24        dev eth0 [direct1 16:01:00] * (240)
@@ -188,4 +193,41 @@ test("probe outcomes: curl's exit codes and the sim's fetch errors in the same w
     divergenceLine(c.divergences[0]!),
     "DIVERGENCE yaobank/customer probe http://database:2379/: sim timeout / linux http 200",
   );
+});
+
+test("verify's sim side refuses a planted difference it cannot build (a route, an ipset member, the DNS zone)", async () => {
+  const h = new CliHarness();
+  try {
+    h.now = new Date();
+    assert.equal((await h.run("up --app yaobank")).code, 0);
+    const { objects, topology } = await readSimInputs(h.silentContext());
+    const own = clusterDataplane({ objects, topology, features: SIM_KERNEL_FEATURES });
+    assert.doesNotThrow(() => new SimSide(objects, topology, structuredClone(own)));
+    const plants: [string, (d: ClusterDataplane) => void][] = [
+      [
+        "route",
+        (d) =>
+          d.hosts[0]!.namespaces[0]!.routes.push({
+            dst: "10.99.0.0/24",
+            type: "blackhole",
+            proto: "static",
+            scope: "global",
+            metric: 0,
+          }),
+      ],
+      ["ipset", (d) => (d.hosts[0]!.namespaces[0]!.ipsets += "\nadd cali40all-ipam-pools 10.99.0.0/24")],
+      ["dns zone", (d) => (d.dns = { ...d.dns!, records: [] })],
+    ];
+    for (const [what, plant] of plants) {
+      const desc = structuredClone(own);
+      plant(desc);
+      assert.throws(
+        () => new SimSide(objects, topology, desc),
+        /^.*not supported yet: verifying a sim description/,
+        what,
+      );
+    }
+  } finally {
+    h.cleanup();
+  }
 });

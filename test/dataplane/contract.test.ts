@@ -3,13 +3,15 @@
  * (dataplane/linux, root only; skipped with a message otherwise) apply the same fixture and must report the same
  * routes, rules, sets and links, which are the ones test/dataplane/contract.ts expects.
  */
+
+import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { SimDataplaneKernel } from "../../src/agent/index.ts";
 import { LinuxDataplane, linuxUnavailable } from "../../src/dataplane/linux/index.ts";
-import { assertContract, fixtureDataplane, queryAll } from "./contract.ts";
+import { assertContract, changedFixture, fixtureDataplane, queryAll } from "./contract.ts";
 
 test("contract: the sim kernel reports what the description says", async () => {
   const d = fixtureDataplane();
@@ -18,6 +20,13 @@ test("contract: the sim kernel reports what the description says", async () => {
   assertContract(await queryAll(k, d));
   await k.destroy();
 });
+
+/** What the sim's kernel reports for a description built afresh (the reference a changed kernel must equal). */
+async function simReport(d: ReturnType<typeof fixtureDataplane>) {
+  const k = new SimDataplaneKernel();
+  await k.apply(d);
+  return queryAll(k, d);
+}
 
 test("contract: the linux kernel reports what the description says", async (t) => {
   const why = linuxUnavailable();
@@ -31,6 +40,14 @@ test("contract: the linux kernel reports what the description says", async (t) =
   try {
     await k.apply(d);
     assertContract(await queryAll(k, d));
+    // Changed with `previous`: only the differences are programmed (iptables-restore deltas, ipset deltas, a pod's
+    // namespace removed); the result must be what the sim reports for the changed description built afresh.
+    const next = changedFixture(d);
+    await k.apply(next, d);
+    const got = await queryAll(k, next);
+    assert.deepEqual(got, await simReport(next));
+    assert.match(got.node1!.iptables!, /^:FORWARD DROP/m);
+    assert.equal(got["default/pod-2"], undefined);
   } finally {
     await k.destroy();
     rmSync(stateDir, { recursive: true, force: true });

@@ -129,3 +129,40 @@ export function assertContract(got: Record<string, Record<string, string>>): voi
   for (const [ns, byWhat] of Object.entries(EXPECTED))
     for (const [what, text] of Object.entries(byWhat)) assert.equal(got[ns]?.[what], text, `${ns} ${what}`);
 }
+
+/**
+ * The fixture changed the ways a sync changes a host: on node1 a chain renamed (the builtin chain that jumps to it
+ * reloaded), a policy chain whose name holds "/", FORWARD's policy set to DROP, TT-FWD's rules reordered and the
+ * rules naming the set `tt-pods` deleted with the set, a new set; on node2 its pod stopped (namespace, cali veth,
+ * /32 route and process gone). A kernel given it with the fixture as `previous` must end as one built from it.
+ */
+export function changedFixture(d: ClusterDataplane): ClusterDataplane {
+  const next = structuredClone(d);
+  const node1 = next.hosts[0]!.namespaces[0]!;
+  node1.iptables[0] = [
+    "*filter",
+    ":FORWARD DROP [0:0]",
+    ":TT-FWD - [0:0]",
+    ":TT-PINGS - [0:0]",
+    ":cali-pi-gnp/allow-pods - [0:0]",
+    "-A FORWARD -j TT-PINGS",
+    "-A FORWARD -j TT-FWD",
+    '-A TT-PINGS -p icmp -m comment --comment "counts pings"',
+    "-A TT-FWD -m set --match-set tt-nodes src -j ACCEPT",
+    "-A TT-FWD -j cali-pi-gnp/allow-pods",
+    "-A TT-FWD -d 10.244.0.0/16 -j ACCEPT",
+    "-A cali-pi-gnp/allow-pods -s 10.244.0.0/16 -j ACCEPT",
+    "COMMIT",
+    "",
+  ].join("\n");
+  node1.ipsets = "create tt-nodes hash:ip family inet\nadd tt-nodes 192.168.100.12\n";
+  const node2 = next.hosts[1]!;
+  const pod = node2.namespaces.pop()!;
+  const host = node2.namespaces[0]!;
+  const cali = host.links.find((l) => l.peer?.namespace === pod.name)!.name;
+  host.links = host.links.filter((l) => l.name !== cali);
+  host.routes = host.routes.filter((r) => r.dev !== cali);
+  delete host.sysctls[`net.ipv4.conf.${cali}.proxy_arp`];
+  node2.processes = node2.processes.filter((p) => p.namespace !== pod.name);
+  return next;
+}

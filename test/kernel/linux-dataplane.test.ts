@@ -213,6 +213,24 @@ test("probeKernelFeatures: nfacct objects can be made in a fresh namespace here"
   assert.deepEqual(await probeKernelFeatures(), { nfacct: true });
 });
 
+test("probeKernelFeatures removes the probe namespace a killed tortie left, and no live one's", async (t) => {
+  if (unavailable) return t.skip(unavailable);
+  const dead = execFileSync("sh", ["-c", "echo $$"], { encoding: "utf8" }).trim(); // a pid now gone
+  const left = `tt-probe-${dead}-k9test`;
+  const live = `tt-probe-${process.pid}-k9live`;
+  execFileSync("ip", ["netns", "add", left]);
+  execFileSync("ip", ["netns", "add", live]);
+  try {
+    await probeKernelFeatures();
+    const names = readdirSync("/run/netns");
+    assert.ok(!names.includes(left), `${left} left behind`);
+    assert.ok(names.includes(live), `${live} (a running process's) removed`);
+  } finally {
+    for (const ns of [left, live])
+      if (existsSync(`/run/netns/${ns}`)) execFileSync("ip", ["netns", "del", ns]);
+  }
+});
+
 /** Whether the process is gone (a zombie counts as gone). */
 function gone(pid: number): boolean {
   try {

@@ -105,6 +105,22 @@ test("up --dataplane linux with YAO Bank: namespaces, routes, the node port page
     assert.equal(again.code, 0, again.err);
     assert.match(again.out, /was already up/);
 
+    // The same cluster name from another state dir is refused before anything is stored there.
+    const other = mkdtempSync(join(tmpdir(), "tortie-linux-"));
+    try {
+      const twin = tortie(other, ["up", "--topology", s.topology, "--dataplane", "linux"]);
+      assert.equal(twin.code, 1, twin.out);
+      assert.match(
+        twin.err,
+        new RegExp(
+          `^tortie: a cluster named ${s.name} already runs on the linux dataplane of this machine from the state dir ${s.dir}:`,
+        ),
+      );
+      assert.match(tortie(other, ["status"]).err, /no cluster is up/);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+
     const routes = tortie(s.dir, ["exec", "node1", "--", "ip", "route"]);
     assert.equal(routes.code, 0, routes.err);
     assert.match(routes.out, /^\d+\.\d+\.\d+\.\d+ dev cali\w+ scope link/m);
@@ -186,6 +202,40 @@ test("down after a kill -9 mid-up leaves no namespace and no process", { skip },
     const down = tortie(s.dir, ["down"]);
     assert.equal(down.code, 0, down.err);
     assert.deepEqual(clusterNetns(s.name), []);
+    assert.deepEqual(pids.filter(alive), []);
+  } finally {
+    takeDown(s);
+  }
+});
+
+test("down while an up programs the kernel waits for it, then leaves no namespace and no process", {
+  skip,
+}, async () => {
+  const s = scratch("w");
+  try {
+    const up = spawn(
+      process.execPath,
+      [BIN, "up", "--topology", s.topology, "--dataplane", "linux", "--state-dir", s.dir],
+      { stdio: "ignore" },
+    );
+    const upExit = new Promise<number | null>((r) => up.once("exit", (code) => r(code)));
+    // The up is held still mid-apply (its first namespace made, the kernel's lock held) while `down` starts.
+    const deadline = Date.now() + 30_000;
+    while (clusterNetns(s.name).length === 0 && Date.now() < deadline && up.exitCode === null)
+      await new Promise((r) => setTimeout(r, 5));
+    up.kill("SIGSTOP");
+    const down = spawn(process.execPath, [BIN, "down", "--state-dir", s.dir], { stdio: "ignore" });
+    const downExit = new Promise<number | null>((r) => down.once("exit", (code) => r(code)));
+    await new Promise((r) => setTimeout(r, 2000));
+    const downEarly = down.exitCode;
+    up.kill("SIGCONT");
+    // The up finishes its apply (down never swept under it), then down takes everything away.
+    assert.equal(await upExit, 0, "the up failed: down removed its namespaces under it");
+    assert.equal(await downExit, 0);
+    assert.equal(downEarly, null, "down did not wait for the up's apply");
+    const left = clusterNetns(s.name);
+    const pids = netnsPids(left);
+    assert.deepEqual(left, []);
     assert.deepEqual(pids.filter(alive), []);
   } finally {
     takeDown(s);
@@ -274,6 +324,33 @@ test("drift repaired by the next command: a route deleted, a host namespace dele
     assert.equal(down.code, 0, down.err);
     assert.deepEqual(clusterNetns(s.name), []);
     assert.deepEqual(all.filter(alive), []);
+  } finally {
+    takeDown(s);
+  }
+});
+
+test("up --dataplane linux without BIRD 2 is refused in one line before anything is stored", { skip }, () => {
+  const s = scratch("b");
+  try {
+    const r = spawnSync(
+      process.execPath,
+      [BIN, "up", "--dataplane", "linux", "--topology", s.topology, "--state-dir", s.dir],
+      {
+        encoding: "utf8",
+        timeout: 60_000,
+        env: { ...process.env, TORTIE_BIRD2_DIR: join(s.dir, "no-bird2") },
+      },
+    );
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.stdout, "");
+    assert.match(
+      r.stderr,
+      /^tortie: the linux dataplane cannot run BIRD here: BIRD 2 not found at .*no-bird2\/bird/,
+    );
+    assert.equal(r.stderr.split("\n").length, 2);
+    // Nothing was stored: status says no cluster is up, and the kernel has none of its namespaces.
+    assert.match(tortie(s.dir, ["status"]).err, /no cluster is up/);
+    assert.deepEqual(clusterNetns(s.name), []);
   } finally {
     takeDown(s);
   }

@@ -3,10 +3,11 @@
  * features rendering depends on (probed as kube-proxy does).
  */
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { KernelFeatures } from "../../calc/index.ts";
 import { runCommand } from "./exec.ts";
+import { alive } from "./processes.ts";
 
 export interface BirdBinaries {
   bird1: { bird: string; birdc: string };
@@ -48,6 +49,7 @@ export function birdUnavailable(dialect: "bird1" | "bird2", binaries = bird2Bina
  * way before it renders `-m nfacct` matches).
  */
 export async function probeKernelFeatures(): Promise<KernelFeatures> {
+  await removeDeadProbes();
   const ns = `tt-probe-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const add = await runCommand("ip", ["netns", "add", ns]);
   if (add.code !== 0) return { nfacct: false };
@@ -58,5 +60,17 @@ export async function probeKernelFeatures(): Promise<KernelFeatures> {
     return { nfacct: r.code === 0 };
   } finally {
     await runCommand("ip", ["netns", "del", ns]);
+  }
+}
+
+/** Probe namespaces of tortie processes that died mid-probe (a `kill -9`): no cluster's `down` would find them. */
+async function removeDeadProbes(): Promise<void> {
+  let names: string[] = [];
+  try {
+    names = readdirSync("/run/netns");
+  } catch {}
+  for (const ns of names) {
+    const pid = Number(/^tt-probe-(\d+)-[a-z0-9]+$/.exec(ns)?.[1]);
+    if (pid > 0 && !alive(pid)) await runCommand("ip", ["netns", "del", ns]);
   }
 }

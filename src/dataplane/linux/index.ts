@@ -6,4 +6,4 @@ export { type ApplyOptions, LinuxDataplane, type LinuxDataplaneOptions } from ".
 export { clusterPrefix, hostNetns, underlayNetns } from "./names.ts";
 export { type RecordedProcess, sameProcess } from "./processes.ts";
 export { type LinuxRecord, readRecord, writeRecord } from "./record.ts";
-export { sweepLinuxCluster } from "./sweep.ts";
+export { clusterOwnedElsewhere, sweepLinuxCluster } from "./sweep.ts";

@@ -5,7 +5,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { runCommand } from "./exec.ts";
-import { clusterPrefix, hostNetns } from "./names.ts";
+import { clusterPrefix, hostNetns, underlayNetns } from "./names.ts";
 import { killNetnsPids, stopProcess } from "./processes.ts";
 import { linuxDir, readRecord } from "./record.ts";
 
@@ -18,6 +18,15 @@ export function netnsOwner(netns: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The state dir that runs a cluster of this name on this machine, when it is not `stateDir`: the owner of the
+ * cluster's underlay namespace, which exists while any of its hosts do.
+ */
+export function clusterOwnedElsewhere(cluster: string, stateDir: string): string | undefined {
+  const owner = netnsOwner(underlayNetns(cluster));
+  return owner !== undefined && owner !== stateDir ? owner : undefined;
 }
 
 export function markOwner(netns: string, stateDir: string): void {
