@@ -14,6 +14,7 @@ import { escapeControl } from "../lib/index.ts";
 import { CommandExit } from "./command-exit.ts";
 import type { CliContext } from "./context.ts";
 import { readSimInputs } from "./exec.ts";
+import { assertBirdAvailable } from "./linux-sync.ts";
 import {
   birdSessions,
   type Comparison,
@@ -115,6 +116,8 @@ async function bothSides(
 export async function verifyCluster(ctx: CliContext, options: VerifyOptions = {}): Promise<VerifyReport> {
   const say = options.progress ?? (() => {});
   const { topology, objects } = await readSimInputs(ctx);
+  // A missing BIRD is a one-line refusal before anything is built, as on `up --dataplane linux`.
+  assertBirdAvailable(ctx, topology.hosts);
   const features = options.features ?? (await probeKernelFeatures());
   const desc = clusterDataplane({ objects, topology, features });
   const simDesc = structuredClone(desc);

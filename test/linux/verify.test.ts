@@ -5,9 +5,10 @@
  * builds its own throwaway cluster (`tt-v<pid>-…`); the test checks none is left behind.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { after, before, test } from "node:test";
+import { CommandExit } from "../../src/cli/command-exit.ts";
 import { verifyCluster, verifyRefusal } from "../../src/cli/verify.ts";
 import { bird2Binaries } from "../../src/dataplane/linux/index.ts";
 import { CliHarness } from "../cli/harness.ts";
@@ -34,9 +35,10 @@ function unavailable(): string | undefined {
 
 const skip = unavailable();
 const h = new CliHarness();
-const prefix = `tt-v${process.pid}`;
 
-function leftovers(): string[] {
+/** The namespaces of verify's throwaway cluster `v<pid>` still there. */
+function leftovers(cluster = `v${process.pid}`): string[] {
+  const prefix = `tt-${cluster}`;
   const list = spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout;
   return list
     .split("\n")
@@ -109,4 +111,56 @@ test("verify: a Felix rule changed in the sim only is reported with its place", 
     "no probe diverged",
   );
   assert.deepEqual(leftovers(), [], "verify left namespaces behind");
+});
+
+test("verify: Ctrl-C midway removes the throwaway cluster", { timeout: 120_000 }, async (t) => {
+  if (skip) return t.skip(`tortie verify needs root and the kernel's tools: ${skip}`);
+  const bin = new URL("../../bin/tortie", import.meta.url).pathname;
+  const child = spawn(process.execPath, [bin, "verify", "--state-dir", h.stateDir], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  let cluster = "";
+  const exited = new Promise<number | null>((done) => child.on("close", (code) => done(code)));
+  try {
+    // Interrupted once the cluster is built (BIRD and the apps running in its namespaces).
+    await new Promise<void>((ready, fail) => {
+      child.stderr!.on("data", (d) => {
+        stderr += d;
+        if (stderr.includes("waiting for BIRD")) ready();
+      });
+      child.on("close", () => fail(new Error(`verify ended before it built the cluster: ${stderr}`)));
+    });
+    cluster = /building the cluster as (v\d+)/.exec(stderr)?.[1] ?? "";
+    assert.notDeepEqual(leftovers(cluster), [], "the throwaway cluster was not built");
+    child.kill("SIGINT");
+    assert.equal(await exited, 130, stderr);
+    assert.match(stderr, /SIGINT: removing the throwaway cluster/);
+  } finally {
+    if (child.exitCode === null) child.kill("SIGKILL");
+    await exited;
+    if (cluster) assert.deepEqual(leftovers(cluster), [], "verify left namespaces behind after SIGINT");
+  }
+});
+
+test("verify: a missing BIRD 2 is a one-line refusal before anything is built", async (t) => {
+  if (skip) return t.skip(`tortie verify needs root and the kernel's tools: ${skip}`);
+  const saved = process.env.TORTIE_BIRD2_DIR;
+  process.env.TORTIE_BIRD2_DIR = "/nonexistent-bird2";
+  const ctx = h.silentContext();
+  let err = "";
+  ctx.err = (s: string) => {
+    err += s;
+  };
+  try {
+    await assert.rejects(verifyCluster(ctx), (e: Error) => e instanceof CommandExit && e.code === 1);
+  } finally {
+    process.env.TORTIE_BIRD2_DIR = saved;
+  }
+  assert.match(
+    err,
+    /^tortie: the linux dataplane cannot run BIRD here: BIRD 2 not found at \/nonexistent-bird2\/bird/,
+  );
+  assert.equal(err.trim().split("\n").length, 1, err);
+  assert.deepEqual(leftovers(), [], "verify built namespaces before refusing");
 });
