@@ -16,9 +16,11 @@ import {
   bird2Binaries,
   clusterOwnedElsewhere,
   LinuxDataplane,
+  type LinuxRecord,
   linuxUnavailable,
   probeKernelFeatures,
   readRecord,
+  recordPath,
   sameProcess,
 } from "../dataplane/linux/index.ts";
 import { escapeControl, isTortieError, TortieError } from "../lib/index.ts";
@@ -129,12 +131,13 @@ export function serveAppArgv(stateDir: string, p: ProcessSpec): string[] {
 }
 
 /** The linux dataplane of the cluster named `cluster`, on this state dir. */
-export function linuxDataplane(ctx: CliContext, cluster: string): LinuxDataplane {
+export function linuxDataplane(ctx: CliContext, cluster: string, record?: LinuxRecord): LinuxDataplane {
   const stateDir = linuxStateDir(ctx);
   return new LinuxDataplane({
     cluster,
     stateDir,
     processArgv: (p: ProcessSpec) => serveAppArgv(stateDir, p),
+    ...(record ? { record } : {}),
   });
 }
 
@@ -270,12 +273,6 @@ function readRecordView(stateDir: string): RecordView | undefined {
   }
 }
 
-/** True when the record says an apply started and never finished (a killed or failed tortie). */
-function recordPending(ctx: CliContext): boolean {
-  const r = readRecordView(linuxStateDir(ctx));
-  return r?.pending === true || r?.unreadable === true;
-}
-
 function sameDescription(a: ClusterDataplane | undefined, b: ClusterDataplane): boolean {
   return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
 }
@@ -297,12 +294,15 @@ export async function syncLinux(
   return withLinuxLock(ctx, async () => {
     timings.mark("lock");
     const { topology, description } = await describeCluster(ctx, timings);
-    const dataplane = linuxDataplane(ctx, topology.name);
-    const previous = dataplane.lastApplied();
+    // Read once per sync (~100 KB of JSON): the dataplane's apply starts from this same record, which no other
+    // process writes while the lock is held.
+    const record = readRecord(linuxStateDir(ctx));
+    const dataplane = linuxDataplane(ctx, topology.name, record);
+    const previous = record?.applied;
     timings.mark("read record");
     // Drift (a namespace deleted or an app killed by hand) is repaired by a full reconcile, as a pending record is.
-    const drift = previous !== undefined && (await kernelDrift(linuxStateDir(ctx)));
-    const pending = recordPending(ctx);
+    const drift = previous !== undefined && record !== undefined && (await kernelDrift(record));
+    const pending = record?.pending === true;
     timings.mark("kernel drift check");
     // Other drift (a link, route or chain changed by hand): a full pass of the namespaces where it is only.
     const drifted =
@@ -341,9 +341,7 @@ export function withLinuxLock<T>(ctx: CliContext, fn: () => Promise<T>): Promise
 const LOCK_WAIT_MS = 120_000;
 
 /** True when a namespace or process the record says is there is not in the kernel any more. */
-async function kernelDrift(stateDir: string): Promise<boolean> {
-  const record = readRecord(stateDir);
-  if (!record) return false;
+async function kernelDrift(record: LinuxRecord): Promise<boolean> {
   const alive = await kernelNamespaces();
   if (record.namespaces.some((n) => !alive.has(n))) return true;
   // Gone, a zombie, or its pid reused by another process (the record keeps each one's start time).
@@ -360,6 +358,9 @@ export async function onLinuxDataplane(ctx: CliContext): Promise<boolean> {
  * line; the kernel keeps its last good rules and the next command that needs the kernel repairs it.
  */
 export async function syncAfterWrite(ctx: CliContext, settleMs?: number): Promise<void> {
+  // No record, no kernel state to keep programmed: a sim cluster (or a store that cannot be read, whose error the
+  // command reports itself) costs no store read here.
+  if (ctx.stateDir === undefined || !existsSync(recordPath(ctx.stateDir))) return;
   try {
     if (!(await onLinuxDataplane(ctx))) return;
     await syncLinux(ctx, settleMs === undefined ? {} : { settleMs });

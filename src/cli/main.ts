@@ -134,8 +134,12 @@ export async function runCli(argv: string[], ctx?: CliContext): Promise<number> 
     // A write that failed part-way (e.g. at the third document of a manifest) leaves the earlier objects
     // stored; the controllers act on them now, and the command's own error is the one reported.
     if (writes && !(e instanceof CommanderError)) {
-      await (await clusterModule()).settleCluster(context).catch(() => undefined);
-      await (await import("./linux-sync.ts")).syncAfterWrite(context);
+      const settled = await (await clusterModule()).settleCluster(context).then(
+        () => true,
+        () => false,
+      );
+      // A store that cannot be read fails the settle too; the command's own error then says it once.
+      if (settled) await (await import("./linux-sync.ts")).syncAfterWrite(context);
     }
     if (e instanceof CommandExit) return e.code;
     if (e instanceof CommanderError) {

@@ -6,87 +6,24 @@
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
-import { BUILT_IN_TOPOLOGIES } from "../../src/control/index.ts";
-import { bird2Binaries, linuxUnavailable } from "../../src/dataplane/linux/index.ts";
+import {
+  alive,
+  BIN,
+  clusterNetns,
+  linuxSkipReason,
+  netnsPids,
+  type Run,
+  scratch,
+  takeDown,
+  tortie,
+} from "./linux-harness.ts";
 
-const BIN = fileURLToPath(new URL("../../bin/tortie", import.meta.url));
-
-function unavailable(): string | undefined {
-  const why = linuxUnavailable();
-  if (why) return why;
-  const b = bird2Binaries();
-  const missing = [b.bird1.bird, b.bird2.bird].filter((p) => !existsSync(p));
-  return missing.length ? `missing ${missing.join(", ")}` : undefined;
-}
-
-const skip = unavailable();
+const skip = linuxSkipReason();
 if (skip) console.log(`# skipped: the linux dataplane cannot run here (${skip})`);
-
-interface Run {
-  code: number;
-  out: string;
-  err: string;
-}
-
-function tortie(stateDir: string, args: string[], timeoutMs = 120_000): Run {
-  const r = spawnSync(process.execPath, [BIN, ...args, "--state-dir", stateDir], {
-    encoding: "utf8",
-    timeout: timeoutMs,
-  });
-  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
-}
-
-/** A state dir and a topology file: the lab, renamed so that its namespaces are this test's alone. */
-function scratch(suffix: string): { dir: string; name: string; topology: string } {
-  const dir = mkdtempSync(join(tmpdir(), "tortie-linux-"));
-  const name = `t${process.pid}${suffix}`;
-  const lab = structuredClone(BUILT_IN_TOPOLOGIES.lab!);
-  lab.metadata = { name };
-  const topology = join(dir, "topology.json");
-  writeFileSync(topology, JSON.stringify(lab));
-  return { dir, name, topology };
-}
-
-function clusterNetns(name: string): string[] {
-  const r = spawnSync("ip", ["netns", "list"], { encoding: "utf8" });
-  return r.stdout
-    .split("\n")
-    .map((l) => l.split(" ")[0]!)
-    .filter((n) => n === `tt-${name}` || n.startsWith(`tt-${name}-`));
-}
-
-function netnsPids(names: string[]): number[] {
-  return names.flatMap((n) =>
-    spawnSync("ip", ["netns", "pids", n], { encoding: "utf8" })
-      .stdout.split("\n")
-      .filter(Boolean)
-      .map(Number),
-  );
-}
-
-/** Whether the process runs (a zombie does not: this machine's init may reap ended processes late). */
-function alive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
-  }
-}
-
-/** `down`, and whatever it left behind removed by hand so the machine is clean even when the test failed. */
-function takeDown(s: { dir: string; name: string }): Run {
-  const pids = netnsPids(clusterNetns(s.name));
-  const r = tortie(s.dir, ["down"]);
-  for (const pid of pids) if (alive(pid)) process.kill(pid, "SIGKILL");
-  for (const n of clusterNetns(s.name)) spawnSync("ip", ["netns", "del", n]);
-  rmSync(s.dir, { recursive: true, force: true });
-  return r;
-}
 
 test("up --dataplane linux with YAO Bank: namespaces, routes, the node port page, status, down", {
   skip,

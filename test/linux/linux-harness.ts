@@ -4,7 +4,7 @@
  * and taking a cluster down so the machine is clean even when a test failed.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -71,6 +71,7 @@ export function clusterNetns(name: string): string[] {
     .filter((n) => n === `tt-${name}` || n.startsWith(`tt-${name}-`));
 }
 
+/** The pids running in the kernel namespaces `names`. */
 export function netnsPids(names: string[]): number[] {
   return names.flatMap((n) =>
     spawnSync("ip", ["netns", "pids", n], { encoding: "utf8" })
@@ -80,10 +81,10 @@ export function netnsPids(names: string[]): number[] {
   );
 }
 
+/** Whether the process runs (a zombie does not: this machine's init may reap ended processes late). */
 export function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
   } catch {
     return false;
   }

@@ -5,5 +5,5 @@ export { canonicalRule } from "./iptables-canonical.ts";
 export { type ApplyOptions, LinuxDataplane, type LinuxDataplaneOptions } from "./linux-dataplane.ts";
 export { clusterPrefix, hostNetns, underlayNetns } from "./names.ts";
 export { type RecordedProcess, sameProcess } from "./processes.ts";
-export { type LinuxRecord, readRecord, writeRecord } from "./record.ts";
+export { type LinuxRecord, readRecord, recordPath, writeRecord } from "./record.ts";
 export { clusterOwnedElsewhere, sweepLinuxCluster } from "./sweep.ts";

@@ -52,6 +52,11 @@ export interface LinuxDataplaneOptions {
   processArgv(p: ProcessSpec, host: string): string[];
   /** Default: the record's (resolved at the first apply), else bird2Binaries() from the environment. */
   birdBinaries?: BirdBinaries;
+  /**
+   * The record as the caller just read it (`readRecord`), holding the state dir's lock so no other process writes
+   * it meanwhile: the constructor and the first apply use it instead of reading record.json again.
+   */
+  record?: LinuxRecord;
 }
 
 /** What `apply` reprograms besides the difference from `previous`. */
@@ -78,15 +83,18 @@ export class LinuxDataplane implements DataplaneKernel {
   /** The description being applied (so `netns` answers for namespaces an apply is creating). */
   private current: ClusterDataplane | undefined;
   private queue: Promise<unknown> = Promise.resolve();
+  /** The caller's record, until the first apply takes it (later applies read what the one before wrote). */
+  private given: LinuxRecord | undefined;
 
   constructor(o: LinuxDataplaneOptions) {
     clusterPrefix(o.cluster); // validates the name
     this.o = o;
     this.dir = linuxDir(o.stateDir);
     // BIRD's paths are resolved once, at the first apply, and kept in the record (TORTIE_BIRD2_DIR is `up`'s).
+    this.given = o.record;
     let saved: BirdBinaries | undefined;
     try {
-      saved = readRecord(o.stateDir)?.birdBinaries;
+      saved = (o.record ?? readRecord(o.stateDir))?.birdBinaries;
     } catch {}
     // A saved path that has gone (BIRD 2 moved) is resolved again from the environment.
     const usable = saved && !birdUnavailable("bird2", saved);
@@ -98,7 +106,7 @@ export class LinuxDataplane implements DataplaneKernel {
   }
 
   lastApplied(): ClusterDataplane | undefined {
-    return readRecord(this.o.stateDir)?.applied;
+    return (this.given ?? readRecord(this.o.stateDir))?.applied;
   }
 
   netns(target: string): string {
@@ -172,7 +180,9 @@ export class LinuxDataplane implements DataplaneKernel {
       throw new Error(
         `description of cluster ${next.cluster} given to the linux dataplane of ${this.o.cluster}`,
       );
-    const record = readRecord(this.o.stateDir) ?? this.emptyRecord();
+    const given = this.given;
+    this.given = undefined;
+    const record = given ?? readRecord(this.o.stateDir) ?? this.emptyRecord();
     if (record.cluster !== this.o.cluster)
       throw new Error(
         `${this.o.stateDir} holds cluster ${record.cluster} on the linux dataplane, not ${this.o.cluster}`,
@@ -202,7 +212,9 @@ export class LinuxDataplane implements DataplaneKernel {
           : `namespace ${ns} exists and was not made by ${this.o.stateDir} (delete it with 'ip netns del ${ns}')`,
       );
     }
-    // Intent log: every namespace this apply may create, written before it is created.
+    // Intent log: every namespace this apply may create, written before it is created, and `pending` before the
+    // kernel changes at all (a policy change creates nothing, but an apply killed midway must be reconciled
+    // in full, not diffed from a description the kernel only partly holds).
     record.namespaces = [...new Set([...record.namespaces, ...wanted])];
     record.pending = true;
     record.birdBinaries = this.binaries;
@@ -298,7 +310,7 @@ export class LinuxDataplane implements DataplaneKernel {
         delete record.pids[k];
       }
     }
-    writeRecord(record);
+    // The record is written by the caller next (applied, not pending): what was removed needs no write of its own.
   }
 
   private async stopHost(h: NodeDataplane, record: LinuxRecord): Promise<void> {
@@ -323,7 +335,12 @@ export class LinuxDataplane implements DataplaneKernel {
   ): Promise<void> {
     const hostNs = names.get(h.host)?.netns ?? names.get(h.namespaces[0]?.name ?? "")?.netns;
     if (!hostNs) throw new Error(`host ${h.host} has no host namespace in the description`);
-    const d = diffNodeDataplane(prev, h);
+    // Only BIRD's change is asked for here: the namespaces (and their big payloads) are left out of the diff.
+    const d = diffNodeDataplane(prev && { ...prev, namespaces: [], processes: [] }, {
+      ...h,
+      namespaces: [],
+      processes: [],
+    });
     const birdKey = `${h.host}/bird`;
     const bird = h.birdFailure ? undefined : h.bird;
     const birdRunning = this.running(record, birdKey);

@@ -10,6 +10,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import {
   diffNamespaceSpec,
   foldIptablesPayloads,
+  type IptablesState,
   iptablesDelta,
   type LinkSpec,
   type NamespaceDiff,
@@ -39,6 +40,8 @@ export interface NamespacePlan {
   created: boolean;
   /** The spec applied last, for an incremental change; absent for created and reconciled namespaces. */
   previous?: NamespaceSpec;
+  /** diffOf's answer, computed once per apply (each pass asks). */
+  diff?: NamespaceDiff | undefined;
 }
 
 export interface ProgramContext {
@@ -90,8 +93,71 @@ function createsPair(plan: NamespacePlan, link: LinkSpec, ctx: ProgramContext): 
   return `${plan.spec.name}/${link.name}` < `${link.peer.namespace}/${link.peer.name}`;
 }
 
+/** Plain data compared as written by the same code on both sides (as calc's diff compares it). */
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function sameStrings(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/**
+ * Whether a namespace's spec is exactly the one applied last. Most namespaces are unchanged by a write; their
+ * iptables payloads (~tens of KB) compare as strings here instead of being serialised for the full diff.
+ */
+function unchangedSpec(previous: NamespaceSpec, next: NamespaceSpec): boolean {
+  return (
+    previous.ipsets === next.ipsets &&
+    previous.nft === next.nft &&
+    sameStrings(previous.iptables, next.iptables) &&
+    sameJson(previous.links, next.links) &&
+    sameJson(previous.addresses, next.addresses) &&
+    sameJson(previous.routes, next.routes) &&
+    sameJson(previous.sysctls, next.sysctls) &&
+    sameJson(previous.resolvConf, next.resolvConf)
+  );
+}
+
+/** What `diffNamespaceSpec` answers for two specs that are the same. */
+function emptyDiff(name: string): NamespaceDiff {
+  return {
+    name,
+    linksRemoved: [],
+    linksAdded: [],
+    addressesRemoved: [],
+    addressesAdded: [],
+    routesRemoved: [],
+    routesAdded: [],
+    sysctls: {},
+    iptablesChanged: false,
+    ipsetsChanged: false,
+    nftChanged: false,
+    resolvConfChanged: false,
+  };
+}
+
 function diffOf(plan: NamespacePlan): NamespaceDiff | undefined {
-  return plan.previous ? diffNamespaceSpec(plan.previous, plan.spec) : undefined;
+  if (!plan.previous) return undefined;
+  if (!("diff" in plan))
+    plan.diff = unchangedSpec(plan.previous, plan.spec)
+      ? emptyDiff(plan.spec.name)
+      : diffNamespaceSpec(plan.previous, plan.spec);
+  return plan.diff;
+}
+
+/**
+ * Two payload lists folded as iptables-restore would load them. The leading payloads both lists share (kube-proxy's,
+ * when only Felix's rules changed) are folded once and both folds continue from that state: the same result.
+ */
+function foldBoth(previous: string[], next: string[]): [IptablesState, IptablesState] {
+  let common = 0;
+  while (common < previous.length && common < next.length && previous[common] === next[common]) common++;
+  const shared = foldIptablesPayloads(next.slice(0, common));
+  return [
+    foldIptablesPayloads(previous.slice(common), shared),
+    foldIptablesPayloads(next.slice(common), shared),
+  ];
 }
 
 /** Pass 1: removals (incremental), then the links this side creates. */
@@ -264,12 +330,16 @@ export async function programRules(plans: NamespacePlan[]): Promise<void> {
     if (plan.created) {
       for (const payload of spec.iptables)
         if (payload.trim()) await mustRunIn(netns, ["iptables-restore", "--noflush"], { input: payload });
-    } else if (!d || d.iptablesChanged) {
+    } else if (d) {
+      if (d.iptablesChanged) {
+        const [from, wanted] = foldBoth(plan.previous!.iptables, spec.iptables);
+        const delta = iptablesDelta(from, wanted);
+        if (delta) await mustRunIn(netns, ["iptables-restore", "--noflush"], { input: delta });
+      }
+    } else {
       const wanted = foldIptablesPayloads(spec.iptables);
       // The kernel prints rules in its canonical form: chains equal in that form are not reloaded (counters kept).
-      const from = d
-        ? foldIptablesPayloads(plan.previous!.iptables)
-        : alignToWanted(foldIptablesPayloads([await mustRunIn(netns, ["iptables-save"])]), wanted);
+      const from = alignToWanted(foldIptablesPayloads([await mustRunIn(netns, ["iptables-save"])]), wanted);
       const delta = iptablesDelta(from, wanted);
       if (delta) await mustRunIn(netns, ["iptables-restore", "--noflush"], { input: delta });
     }
@@ -290,8 +360,13 @@ function nfacctNames(payloads: string[]): Set<string> {
  * with them only when the kernel offers nfacct); an object that exists already is fine.
  */
 async function ensureNfacct(netns: string, next: string[], previous: string[]): Promise<void> {
+  // Only payloads that are not among the previous ones can name a new object (kube-proxy's big payload is
+  // searched only when it changed).
+  const before = new Set(previous);
+  const named = nfacctNames(next.filter((p) => !before.has(p)));
+  if (!named.size) return;
   const had = nfacctNames(previous);
-  for (const name of nfacctNames(next)) {
+  for (const name of named) {
     if (had.has(name)) continue;
     const r = await runCommand("nsenter", [`--net=/run/netns/${netns}`, "--", "nfacct", "add", name]);
     if (r.code !== 0 && !/exist|busy/i.test(r.stderr)) throw commandError(netns, "nfacct", ["add", name], r);
