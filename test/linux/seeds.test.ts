@@ -19,6 +19,7 @@ import {
   routeEntries,
   YAOBANK_PAGE,
 } from "../scenarios/bgp-helpers.ts";
+import { SEED001_MANIFESTS } from "../scenarios/seed-001-manifests.ts";
 import { linuxSkipReason, poll, type Run, type Scratch, scratch, takeDown, tortie } from "./linux-harness.ts";
 
 const skip = linuxSkipReason();
@@ -207,75 +208,6 @@ test("calicoctl node status on node1: the mesh peers Established", { skip }, asy
   }).catch((e) => assert.fail(`${(e as Error).message}\n${last}`));
 });
 
-const EXTERNAL_POOL = `apiVersion: projectcalico.org/v3
-kind: IPPool
-metadata:
-  name: external-pool
-spec:
-  cidr: 198.19.24.0/21
-  blockSize: 29
-  ipipMode: Never
-  natOutgoing: true
-  nodeSelector: "!all()"
-`;
-const EXTERNAL_NAMESPACE = `apiVersion: v1
-kind: Namespace
-metadata:
-  annotations:
-    cni.projectcalico.org/ipv4pools: '["external-pool"]'
-  name: external-ns
-`;
-const NGINX = `---
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: nginx
-  namespace: external-ns
-spec:
-  replicas: 1
-  selector:
-    matchLabels:
-      app: nginx
-  template:
-    metadata:
-      labels:
-        app: nginx
-        version: v1
-    spec:
-      containers:
-      - name: nginx
-        image: nginx
-        imagePullPolicy: IfNotPresent
-
----
-kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata:
-  name: nginx
-  namespace: external-ns
-spec:
-  podSelector:
-    matchLabels:
-      app: nginx
-  policyTypes:
-  - Ingress
-  - Egress
-  ingress:
-  - ports:
-    - protocol: TCP
-      port: 80
----
-`;
-const GLOBAL_PEER = `---
-apiVersion: projectcalico.org/v3
-kind: BGPPeer
-metadata:
-  name: bgppeer-global-host1
-spec:
-  peerIP: 198.19.15.254
-  asNumber: 64512
-`;
-
 test("seed 001: host1's real BIRD 2 learns the external pool's /29 and host1 reaches nginx over that route", {
   skip,
 }, async () => {
@@ -285,18 +217,36 @@ test("seed 001: host1's real BIRD 2 learns the external pool's /29 and host1 rea
     return p;
   };
   assert.equal(
-    ok(["calicoctl", "apply", "-f", file("01-externalIpPool.yml", EXTERNAL_POOL)]),
+    ok([
+      "calicoctl",
+      "apply",
+      "-f",
+      file("01-externalIpPool.yml", SEED001_MANIFESTS["01-externalIpPool.yml"]!),
+    ]),
     "Successfully applied 1 'IPPool' resource(s)\n",
   );
   assert.equal(
-    ok(["kubectl", "apply", "-f", file("02-externalNamespace.yml", EXTERNAL_NAMESPACE)]),
+    ok([
+      "kubectl",
+      "apply",
+      "-f",
+      file("02-externalNamespace.yml", SEED001_MANIFESTS["02-externalNamespace.yml"]!),
+    ]),
     "namespace/external-ns created\n",
   );
   assert.equal(
-    ok(["kubectl", "apply", "-f", file("03-nginx-deployment-ns.yml", NGINX)]),
+    ok([
+      "kubectl",
+      "apply",
+      "-f",
+      file("03-nginx-deployment-ns.yml", SEED001_MANIFESTS["03-nginx-deployment-ns.yml"]!),
+    ]),
     "deployment.apps/nginx created\nnetworkpolicy.networking.k8s.io/nginx created\n",
   );
-  assert.equal(ok("calicoctl apply -f -", GLOBAL_PEER), "Successfully applied 1 'BGPPeer' resource(s)\n");
+  assert.equal(
+    ok("calicoctl apply -f -", SEED001_MANIFESTS["01.globalBgpPeer.yml"]!),
+    "Successfully applied 1 'BGPPeer' resource(s)\n",
+  );
   const nginx = podFromWide(ok("kubectl get pods -n external-ns -o wide"), "nginx-");
   assert.match(nginx.ip, /^198\.19\.(2[4-9]|3[01])\.\d+$/, `${nginx.ip} is not in 198.19.24.0/21`);
   const block = blockOf(nginx.ip, 29);

@@ -29,88 +29,19 @@ import {
   routeEntries,
   wait,
 } from "./bgp-helpers.ts";
+import { SEED001_MANIFESTS } from "./seed-001-manifests.ts";
 
 const h = new CliHarness();
 after(() => h.cleanup());
 const dir = join(h.stateDir, "lab-manifests");
 const file = (name: string) => join(dir, name);
 
-const MANIFESTS: Record<string, string> = {
-  "01-externalIpPool.yml": `apiVersion: projectcalico.org/v3
-kind: IPPool
-metadata:
-  name: external-pool
-spec:
-  cidr: 198.19.24.0/21
-  blockSize: 29
-  ipipMode: Never
-  natOutgoing: true
-  nodeSelector: "!all()"
-`,
-  "02-externalNamespace.yml": `apiVersion: v1
-kind: Namespace
-metadata:
-  annotations:
-    cni.projectcalico.org/ipv4pools: '["external-pool"]'
-  name: external-ns
-`,
-  "03-nginx-deployment-ns.yml": `---
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: nginx
-  namespace: external-ns
-spec:
-  replicas: 1
-  selector:
-    matchLabels:
-      app: nginx
-  template:
-    metadata:
-      labels:
-        app: nginx
-        version: v1
-    spec:
-      containers:
-      - name: nginx
-        image: nginx
-        imagePullPolicy: IfNotPresent
-
----
-kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata:
-  name: nginx
-  namespace: external-ns
-spec:
-  podSelector:
-    matchLabels:
-      app: nginx
-  policyTypes:
-  - Ingress
-  - Egress
-  ingress:
-  - ports:
-    - protocol: TCP
-      port: 80
----
-`,
-  "01.globalBgpPeer.yml": `apiVersion: projectcalico.org/v3
-kind: BGPPeer
-metadata:
-  name: bgppeer-global-host1
-spec:
-  peerIP: 198.19.15.254
-  asNumber: 64512
-`,
-};
-
 const NODE_IP: Record<string, string> = { control: "198.19.0.1", node1: "198.19.0.2", node2: "198.19.0.3" };
 let nginx = { name: "", ip: "", node: "" };
 
 before(async () => {
   mkdirSync(dir, { recursive: true });
-  for (const [name, text] of Object.entries(MANIFESTS)) writeFileSync(file(name), text);
+  for (const [name, text] of Object.entries(SEED001_MANIFESTS)) writeFileSync(file(name), text);
   // The seed's cluster runs other workloads (its node1 routes to three other nodes' /26 blocks); YAO Bank plays that
   // part here, so every node has a block of the default pool.
   const up = await h.run("up --app yaobank");

@@ -40,7 +40,7 @@ import {
   startInNetns,
   stopProcess,
 } from "./processes.ts";
-import { type LinuxRecord, linuxDir, readRecord, writeRecord } from "./record.ts";
+import { type LinuxRecord, linuxDir, markRecordPending, readRecord, writeRecord } from "./record.ts";
 import { existingNetns, markOwner, netnsOwner, removeNetns, sweepLinuxCluster } from "./sweep.ts";
 
 export interface LinuxDataplaneOptions {
@@ -182,7 +182,8 @@ export class LinuxDataplane implements DataplaneKernel {
       );
     const given = this.given;
     this.given = undefined;
-    const record = given ?? readRecord(this.o.stateDir) ?? this.emptyRecord();
+    const onDisk = given ?? readRecord(this.o.stateDir);
+    const record = onDisk ?? this.emptyRecord();
     if (record.cluster !== this.o.cluster)
       throw new Error(
         `${this.o.stateDir} holds cluster ${record.cluster} on the linux dataplane, not ${this.o.cluster}`,
@@ -215,11 +216,18 @@ export class LinuxDataplane implements DataplaneKernel {
     // Intent log: every namespace this apply may create, written before it is created, and `pending` before the
     // kernel changes at all (a policy change creates nothing, but an apply killed midway must be reconciled
     // in full, not diffed from a description the kernel only partly holds).
+    // When the record already lists every namespace and the same BIRD, only `pending` changes: a marker file.
+    // (Processes are written to the record before they start, each on its own, in programHostDaemons.)
+    const listsAll = onDisk !== undefined && wanted.every((ns) => onDisk.namespaces.includes(ns));
+    const sameBird = sameJson(onDisk?.birdBinaries, this.binaries);
     record.namespaces = [...new Set([...record.namespaces, ...wanted])];
-    record.pending = true;
     record.birdBinaries = this.binaries;
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    writeRecord(record);
+    if (listsAll && sameBird) markRecordPending(record);
+    else {
+      record.pending = true;
+      writeRecord(record);
+    }
     this.current = next;
     try {
       await this.program(next, base, record, existing, reconcile);
