@@ -136,7 +136,7 @@ export function addLogsCommand(program: Command, ctx: CliContext): void {
   program
     .command("logs")
     .description(
-      "print what a pod's app logged (sim dataplane): logs [-f] [--tail N] (POD | TYPE/NAME | -l SEL)",
+      "print what a pod's app logged: logs [-f] [--tail N] (POD | TYPE/NAME | -l SEL)",
     )
     .argument("[target]", "POD, pod/POD, or TYPE/NAME (deployment/X picks one of its pods)")
     .option("-n, --namespace <ns>", "namespace")
