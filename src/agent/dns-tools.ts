@@ -1,13 +1,16 @@
 import {
   DNS_TYPES,
+  DnsFormatError,
   type DnsMessage,
   type DnsResource,
+  decodeDnsMessage,
+  dnsQueryMessage,
   encodeDnsMessage,
   RCODE,
   rcodeName,
   typeName,
 } from "../apps/index.ts";
-import { formatIpv4, type Kernel, parseIpv4 } from "../dataplane/sim/index.ts";
+import { formatIpv4, type Kernel, parseIpv4, tcpExchange } from "../dataplane/sim/index.ts";
 import { candidateNames, queryServer, type ResolverConfig } from "./resolver.ts";
 import type { SimCluster } from "./sim-cluster.ts";
 import type { CommandResult } from "./sim-commands.ts";
@@ -130,27 +133,25 @@ function unsupported(what: string): CommandResult {
 }
 
 function recordLine(r: DnsResource): string {
-  return tabbed([r.name, String(r.ttl), "IN", typeName(r.type), r.data], [24, 32, 40, 48]);
+  return tabbed([r.name, String(r.ttl), "IN", digTypeName(r.type), r.data], [24, 32, 40, 48]);
 }
 
-/** Fields at dig's tab stops: tabs up to the stop when the column is short of it, else one space. */
-function tabbed(fields: string[], stops: number[]): string {
+/**
+ * Fields at dig's columns, as bind9's master-file dump indents them (lib/dns/masterdump.c `indent()`): up to
+ * the column with tabs of width 8; a field that reaches or passes its column is followed by one position,
+ * which is a tab when that position is a tab stop and a space otherwise.
+ */
+function tabbed(fields: string[], columns: number[]): string {
   let text = "";
   let col = 0;
   fields.forEach((f, i) => {
     text += f;
     col += f.length;
     if (i === fields.length - 1) return;
-    const stop = stops[i]!;
-    if (col < stop)
-      while (col < stop) {
-        text += "\t";
-        col = (Math.floor(col / 8) + 1) * 8;
-      }
-    else {
-      text += " ";
-      col += 1;
-    }
+    const to = Math.max(columns[i]!, col + 1);
+    const tabs = Math.floor(to / 8) - Math.floor(col / 8);
+    text += "\t".repeat(tabs) + " ".repeat(to - (tabs > 0 ? Math.floor(to / 8) * 8 : col));
+    col = to;
   });
   return text;
 }
@@ -173,7 +174,66 @@ function whenText(d: Date): string {
   return `${WEEKDAYS[d.getUTCDay()]} ${MONTHS[d.getUTCMonth()]} ${p(d.getUTCDate())} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} UTC ${d.getUTCFullYear()}`;
 }
 
-/** `dig [@SERVER] [-p PORT] [-t TYPE] [-x ADDR] NAME [TYPE] [+short] [+search]` in dig 9.18's format (no EDNS). */
+/**
+ * The query types dig takes by name: those the sim's messages carry, and MX, TXT and the query-only ANY, which
+ * the sim's zone never holds (its server answers them NODATA, as CoreDNS's kubernetes plugin does).
+ */
+const DIG_TYPES: Record<string, number> = { ...DNS_TYPES, MX: 15, TXT: 16, ANY: 255 };
+
+function digTypeByName(name: string): number | undefined {
+  return DIG_TYPES[name.toUpperCase()];
+}
+
+function digTypeName(type: number): string {
+  for (const [name, value] of Object.entries(DIG_TYPES)) if (value === type) return name;
+  return typeName(type);
+}
+
+/** dig's TCP timeout (dighost.c TCP_TIMEOUT) and tries (+tries=3): a dropped SYN costs 3 × 10 s. */
+const TCP_TIMEOUT_MS = 10_000;
+const TCP_TRIES = 3;
+
+const CONNECT_ERROR_TEXT: Record<string, string> = {
+  refused: "connection refused",
+  timeout: "timed out",
+  "host-unreachable": "host unreachable",
+  "network-unreachable": "network unreachable",
+};
+
+type TcpQueryOutcome =
+  | { ok: true; message: DnsMessage; elapsedMs: number }
+  | { ok: false; error: string; elapsedMs: number };
+
+/** One query over TCP through the emulated network: RFC 1035 §4.2.2's two-byte length prefix, then the message. */
+function queryOverTcp(
+  cluster: SimCluster,
+  k: Kernel,
+  server: number,
+  name: string,
+  type: number,
+  port: number,
+): TcpQueryOutcome {
+  const net = cluster.net;
+  const id = Math.floor(net.random() * 65536);
+  const body = encodeDnsMessage(dnsQueryMessage(id, name, type));
+  const framed = String.fromCharCode(body.length >>> 8, body.length & 255) + body;
+  const r = tcpExchange(net, k, server, port, framed, { connectTimeoutMs: TCP_TIMEOUT_MS });
+  if (!r.ok) return { ok: false, error: CONNECT_ERROR_TEXT[r.error] ?? r.error, elapsedMs: r.elapsedMs };
+  try {
+    const message = decodeDnsMessage(r.response.slice(2));
+    if (message.id === id) return { ok: true, message, elapsedMs: r.elapsedMs };
+  } catch (e) {
+    if (!(e instanceof DnsFormatError)) throw e;
+  }
+  // The server closed without a usable answer: dig reports the connection as reset.
+  return { ok: false, error: "connection reset", elapsedMs: r.elapsedMs };
+}
+
+/**
+ * `dig [@SERVER] [-p PORT] [-t TYPE] [-x ADDR] [NAME] [TYPE] [IN] [+short] [+search] [+tcp] [+noedns]` in dig
+ * 9.18's format, without EDNS (so `+noedns` changes nothing). As dig parses them, a type or class keyword in any
+ * position is the query's type or class until `-t` is given; no name asks for the root's NS; ANY goes over TCP.
+ */
 export function dig(cluster: SimCluster, k: Kernel, args: string[], now: Date): CommandResult {
   let server: number | undefined;
   let serverGiven = false;
@@ -182,6 +242,9 @@ export function dig(cluster: SimCluster, k: Kernel, args: string[], now: Date): 
   let name: string | undefined;
   let short = false;
   let search = false;
+  let tcp: boolean | undefined;
+  let keywordsOpen = true;
+  let warnings = "";
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a.startsWith("@")) {
@@ -199,7 +262,8 @@ export function dig(cluster: SimCluster, k: Kernel, args: string[], now: Date): 
         };
       port = Number(text);
     } else if (a === "-t") {
-      type = typeByName(args[++i] ?? "");
+      keywordsOpen = false;
+      type = digTypeByName(args[++i] ?? "");
       if (type === undefined) return { stdout: "", stderr: `dig: invalid type: ${args[i]}\n`, code: 1 };
     } else if (a === "-x") {
       name = reverseName(args[++i] ?? "");
@@ -208,29 +272,54 @@ export function dig(cluster: SimCluster, k: Kernel, args: string[], now: Date): 
     } else if (a === "+short") short = true;
     else if (a === "+search") search = true;
     else if (a === "+nosearch") search = false;
+    else if (a === "+tcp" || a === "+vc") tcp = true;
+    else if (a === "+notcp" || a === "+novc") tcp = false;
+    else if (a === "+noedns") continue;
     else if (a.startsWith("+") || a.startsWith("-")) return unsupported(`dig ${a}`);
-    else if (name !== undefined && typeByName(a) !== undefined) type = typeByName(a);
+    else if (keywordsOpen && digTypeByName(a) !== undefined) {
+      if (type !== undefined) warnings += ";; Warning, extra type option\n";
+      type = digTypeByName(a);
+    } else if (keywordsOpen && a.toUpperCase() === "IN") continue;
+    else if (keywordsOpen && /^(CH|CHAOS|HS|HESIOD|NONE)$/i.test(a)) return unsupported(`dig class ${a}`);
     else name = a;
   }
-  name ??= ".";
+  if (name === undefined) {
+    name = ".";
+    type = DNS_TYPES.NS;
+  }
   type ??= DNS_TYPES.A;
+  const overTcp = tcp ?? type === DIG_TYPES.ANY;
   const conf: ResolverConfig = cluster.resolverConfig(k);
   const target = server ?? conf.nameserver;
+  const where = `${formatIpv4(target)}#${port}`;
   const candidates = search ? candidateNames(name, conf) : [name.endsWith(".") ? name : `${name}.`];
   let message: DnsMessage | undefined;
   let elapsed = 0;
   for (const candidate of candidates) {
-    const r = queryServer(cluster.net, k, target, candidate, type, port);
-    if (!r.ok) {
-      const text = `;; communications error to ${formatIpv4(target)}#${port}: timed out\n`;
-      return { stdout: short ? text.repeat(3) : text, stderr: "", code: 9 };
+    if (overTcp) {
+      let r: TcpQueryOutcome | undefined;
+      let failures = "";
+      for (let attempt = 0; attempt < TCP_TRIES && !r?.ok; attempt++) {
+        r = queryOverTcp(cluster, k, target, candidate, type, port);
+        if (!r.ok)
+          failures += `;; Connection to ${where}(${formatIpv4(target)}) for ${name} failed: ${r.error}.\n;; no servers could be reached\n`;
+      }
+      if (!r?.ok) return { stdout: failures, stderr: warnings, code: 9 };
+      message = r.message;
+      elapsed = r.elapsedMs;
+    } else {
+      const r = queryServer(cluster.net, k, target, candidate, type, port);
+      if (!r.ok) {
+        const text = `;; communications error to ${where}: timed out\n`;
+        return { stdout: short ? text.repeat(3) : text, stderr: warnings, code: 9 };
+      }
+      message = r.message;
+      elapsed = r.elapsedMs;
     }
-    message = r.message;
-    elapsed = r.elapsedMs;
-    if (r.message.rcode !== RCODE.NXDOMAIN) break;
+    if (message.rcode !== RCODE.NXDOMAIN) break;
   }
   const m = message!;
-  if (short) return { stdout: m.answers.map((a) => `${a.data}\n`).join(""), stderr: "", code: 0 };
+  if (short) return { stdout: m.answers.map((a) => `${a.data}\n`).join(""), stderr: warnings, code: 0 };
   const lines: string[] = ["", `; <<>> DiG ${DIG_VERSION} <<>> ${args.join(" ")}`];
   if (serverGiven) lines.push("; (1 server found)");
   lines.push(";; global options: +cmd", ";; Got answer:");
@@ -247,22 +336,24 @@ export function dig(cluster: SimCluster, k: Kernel, args: string[], now: Date): 
   if (m.recursionDesired && !m.recursionAvailable)
     lines.push(";; WARNING: recursion requested but not available");
   lines.push("", ";; QUESTION SECTION:");
-  for (const q of m.questions) lines.push(tabbed([`;${q.name}`, "IN", typeName(q.type)], [32, 40]));
+  // The ";" before a question is outside dig's column count: the name starts at column 0.
+  for (const q of m.questions) lines.push(`;${tabbed([q.name, "IN", digTypeName(q.type)], [32, 40])}`);
   for (const [title, section] of [
     ["ANSWER", m.answers],
     ["AUTHORITY", m.authority],
     ["ADDITIONAL", m.additional],
   ] as const)
     if (section.length) lines.push("", `;; ${title} SECTION:`, ...section.map(recordLine));
+  // The size of the message itself: over TCP, without its length prefix.
   const size = Buffer.byteLength(encodeDnsMessage(m), "latin1");
   lines.push(
     "",
     `;; Query time: ${elapsed} msec`,
-    `;; SERVER: ${formatIpv4(target)}#${port}(${formatIpv4(target)}) (UDP)`,
+    `;; SERVER: ${where}(${formatIpv4(target)}) (${overTcp ? "TCP" : "UDP"})`,
     `;; WHEN: ${whenText(now)}`,
     `;; MSG SIZE  rcvd: ${size}`,
     "",
     "",
   );
-  return { stdout: lines.join("\n"), stderr: "", code: 0 };
+  return { stdout: lines.join("\n"), stderr: warnings, code: 0 };
 }

@@ -4,9 +4,11 @@
  * frames requests out of the byte stream, as the sim's transport hands them over whole.
  *
  * - `http`: a request is complete at the end of its headers plus its Content-Length body (or its last chunk).
- *   The sim's answers are HTTP/1.1 without `Connection: close`, and its client closes first; so here the
- *   connection stays open for the next request until the client closes it (or 75 s idle, nginx's
- *   keepalive_timeout), unless the request asked to close or the answer is HTTP/1.0 (Go's TLS server's 400).
+ *   Lines may end in CRLF or a bare LF (nginx accepts both). The sim's answers to HTTP/1.1 carry no
+ *   `Connection` header, and its client closes first; so here the connection stays open for the next request
+ *   until the client closes it (or 75 s idle, nginx's keepalive_timeout), unless the request asked to close
+ *   (HTTP/1.0 without keep-alive, or `Connection: close`), the answer said `Connection: close`, or the answer is
+ *   HTTP/1.0 (Go's TLS server's 400).
  * - `dns-tcp`: RFC 1035 §4.2.2 messages with their two-byte length prefix, which handle() expects included.
  * - `greeting`: the server speaks first (sshd's identification string), then closes when the client sends
  *   anything or closes.
@@ -15,6 +17,7 @@
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { createServer, type Server, type Socket } from "node:net";
 import type { AppEnvironment, AppListener } from "./app.ts";
+import { requestHeadEnd } from "./http.ts";
 
 export type Framing = "http" | "dns-tcp" | "greeting";
 
@@ -51,18 +54,21 @@ export function clientAddress(address: string | undefined): string {
   return (address ?? "").replace(/^::ffff:/, "");
 }
 
-/** The byte length of the first complete HTTP request at the start of `buf`, or undefined if it is not whole yet. */
+/**
+ * The byte length of the first complete HTTP request at the start of `buf`, or undefined if it is not whole yet.
+ * Its lines may end in CRLF or a bare LF, as nginx accepts them.
+ */
 export function httpRequestLength(buf: Buffer): number | undefined {
-  const headEnd = buf.indexOf("\r\n\r\n");
-  if (headEnd < 0) return undefined;
-  const head = buf.subarray(0, headEnd).toString("latin1");
-  const bodyStart = headEnd + 4;
+  const text = buf.toString("latin1");
+  const end = requestHeadEnd(text);
+  if (!end) return undefined;
+  const head = text.slice(0, end.head);
   if (/^transfer-encoding:.*chunked/im.test(head)) {
-    const end = buf.indexOf("\r\n0\r\n\r\n", bodyStart - 2);
-    return end < 0 ? undefined : end + 7;
+    const last = /\r?\n0\r?\n\r?\n/.exec(text.slice(end.body - 2));
+    return last ? end.body - 2 + last.index + last[0].length : undefined;
   }
   const length = /^content-length:\s*(\d+)\s*$/im.exec(head);
-  const total = bodyStart + (length ? Number(length[1]) : 0);
+  const total = end.body + (length ? Number(length[1]) : 0);
   return buf.length >= total ? total : undefined;
 }
 
@@ -71,9 +77,9 @@ function closesAfter(request: string, response: string): boolean {
   const responseHead = response.slice(0, Math.max(0, response.indexOf("\r\n\r\n")));
   if (response.startsWith("HTTP/1.0")) return true;
   if (/^connection:\s*close/im.test(responseHead)) return true;
-  const requestHead = request.slice(0, Math.max(0, request.indexOf("\r\n\r\n")));
+  const requestHead = request.slice(0, requestHeadEnd(request)?.head ?? 0);
   if (/^connection:\s*close/im.test(requestHead)) return true;
-  return /^[A-Z]+ \S+ HTTP\/1\.0\r\n/.test(request) && !/^connection:\s*keep-alive/im.test(requestHead);
+  return /^[A-Z]+ \S+ HTTP\/1\.0\r?\n/.test(request) && !/^connection:\s*keep-alive/im.test(requestHead);
 }
 
 /**

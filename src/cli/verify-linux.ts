@@ -8,9 +8,24 @@ import { LinuxDataplane } from "../dataplane/linux/index.ts";
 import { serveAppArgv } from "./linux-sync.ts";
 import { birdSessions, curlOutcome, type ProbeOutcome } from "./verify-compare.ts";
 import type { Probe } from "./verify-probes.ts";
-import { CONNECT_TIMEOUT_MS } from "./verify-sim.ts";
+import { CONNECT_TIMEOUT_MS, DNS_TIMEOUT_MS } from "./verify-sim.ts";
 
 const IPTABLES_TABLES = ["raw", "mangle", "nat", "filter"];
+
+/** curl's --max-time: the apps answer at once, so a probe that connected and got no answer by then never will. */
+const CURL_MAX_TIME_S = 3;
+
+/** How many probes run at once on the linux side. */
+export const PROBE_CONCURRENCY = 4;
+
+/**
+ * The longest a probe may take before it is ended: curl ends itself at its --max-time (a second more for the
+ * process); a name lookup gets what the sim's resolver gets (DNS_TIMEOUT_MS), then counts as unresolved, as on
+ * the sim. These bound how long verify keeps BIRD paused.
+ */
+export function probeLimitMs(p: Probe): number {
+  return p.kind === "dns" ? DNS_TIMEOUT_MS : (CURL_MAX_TIME_S + 1) * 1000;
+}
 
 export class LinuxSide {
   readonly dataplane: LinuxDataplane;
@@ -120,18 +135,26 @@ export class LinuxSide {
   /** One probe with the real tools: curl (connect timeout CONNECT_TIMEOUT_MS) or getaddrinfo (`getent ahostsv4`). */
   async probe(p: Probe): Promise<ProbeOutcome> {
     if (p.kind === "dns") {
-      const r = await this.dataplane.run(p.from, ["getent", "ahostsv4", p.target], { timeoutMs: 30_000 });
+      const r = await this.dataplane.run(p.from, ["getent", "ahostsv4", p.target], {
+        timeoutMs: probeLimitMs(p),
+      });
       const ip = r.code === 0 ? r.stdout.split(/\s+/)[0] : undefined;
       return ip ? { kind: "address", ip } : { kind: "unresolved" };
     }
     const argv = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}"];
-    argv.push("--connect-timeout", String(CONNECT_TIMEOUT_MS / 1000), "--max-time", "10", p.target);
-    const r = await this.dataplane.run(p.from, argv, { timeoutMs: 15_000 });
+    argv.push(
+      "--connect-timeout",
+      String(CONNECT_TIMEOUT_MS / 1000),
+      "--max-time",
+      String(CURL_MAX_TIME_S),
+      p.target,
+    );
+    const r = await this.dataplane.run(p.from, argv, { timeoutMs: probeLimitMs(p) });
     return curlOutcome(r.code, r.stdout);
   }
 
   /** The probes, a few at a time (each is a process in a namespace). */
-  async probeAll(probes: Probe[], concurrency = 4): Promise<Map<Probe, ProbeOutcome>> {
+  async probeAll(probes: Probe[], concurrency = PROBE_CONCURRENCY): Promise<Map<Probe, ProbeOutcome>> {
     const out = new Map<Probe, ProbeOutcome>();
     let next = 0;
     const worker = async () => {

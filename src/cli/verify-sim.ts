@@ -25,6 +25,9 @@ import type { Probe } from "./verify-probes.ts";
  */
 export const CONNECT_TIMEOUT_MS = 1500;
 
+/** How long a name lookup may take on both kernels before it counts as unresolved. */
+export const DNS_TIMEOUT_MS = CONNECT_TIMEOUT_MS * 5;
+
 const PROTO_NAMES: Record<number, string> = { 6: "tcp", 17: "udp", 1: "icmp", 132: "sctp" };
 
 function withoutRules(o: unknown): string {
@@ -91,7 +94,7 @@ export class SimSide {
     const k = this.kernel(p.from);
     const start = this.cluster.net.now;
     if (p.kind === "dns") {
-      const r = this.cluster.resolve(k, p.target, CONNECT_TIMEOUT_MS * 5);
+      const r = this.cluster.resolve(k, p.target, DNS_TIMEOUT_MS);
       return r.ok ? { kind: "address", ip: formatIpv4(r.ip) } : { kind: "unresolved" };
     }
     const r = this.cluster.fetch(k, p.target, CONNECT_TIMEOUT_MS);

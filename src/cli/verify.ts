@@ -15,6 +15,7 @@ import { CommandExit } from "./command-exit.ts";
 import type { CliContext } from "./context.ts";
 import { readSimInputs } from "./exec.ts";
 import { assertBirdAvailable } from "./linux-sync.ts";
+import { BirdPause, PAUSE_QUIET_MS, pauseBudget, pauseWindowMs } from "./verify-bird-pause.ts";
 import {
   birdSessions,
   type Comparison,
@@ -31,7 +32,7 @@ import {
   mergeComparison,
   type ProbeOutcome,
 } from "./verify-compare.ts";
-import { LinuxSide } from "./verify-linux.ts";
+import { LinuxSide, PROBE_CONCURRENCY, probeLimitMs } from "./verify-linux.ts";
 import {
   appListeners,
   type Probe,
@@ -60,8 +61,13 @@ export interface VerifyReport {
   /** Probes whose path involves no random choice: the counters are compared after these. */
   countedProbes: number;
   checks: number;
-  /** Counters left out (only real BIRD's keepalives reach them; see compareCounters). */
+  /** Counters left out (see compareCounters). */
   excluded: number;
+  /**
+   * Whether every real BIRD was stopped while the counters counted (then no counter is left out for BGP's sake);
+   * otherwise why not, one line.
+   */
+  birdPaused: true | string;
   divergences: Divergence[];
   /** The throwaway linux cluster, when kept. */
   kept?: { cluster: string; stateDir: string };
@@ -142,11 +148,20 @@ export async function verifyCluster(ctx: CliContext, options: VerifyOptions = {}
     h.namespaces.map((ns) => ({ name: ns.name, host: ns.kind === "host" })),
   );
 
+  const budget = pauseBudget(desc);
+  // Generous per namespace read (iptables-save and conntrack take milliseconds); a watchdog bounds the rest.
+  const windowMs = pauseWindowMs(probes.map(probeLimitMs), PROBE_CONCURRENCY, namespaces.length, 1000);
+
   const name = `v${process.pid}`;
   const base = ctx.stateDir ?? tmpdir();
   const stateDir = mkdtempSync(join(base, "verify-"));
   const linux = new LinuxSide(name, stateDir);
   let keep = false;
+  let pause: BirdPause | undefined;
+  let birdPaused: true | string = "not paused";
+  // A stopped BIRD is never left behind, whatever ends verify (its own process.exit included).
+  const resumeBird = () => pause?.resume();
+  process.once("exit", resumeBird);
   const removeThrowaway = async () => {
     await linux.destroy();
     rmSync(stateDir, { recursive: true, force: true });
@@ -156,6 +171,7 @@ export async function verifyCluster(ctx: CliContext, options: VerifyOptions = {}
   let interrupted: Promise<void> | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     const code = signal === "SIGINT" ? 130 : 143;
+    resumeBird();
     if (interrupted) {
       say(`verify: ${signal} again: leaving tt-${name}-… and ${stateDir} behind`);
       process.exit(code);
@@ -199,6 +215,29 @@ export async function verifyCluster(ctx: CliContext, options: VerifyOptions = {}
           sim: "listening",
           linux: "not listening",
         });
+    birdPaused = await (async (): Promise<true | string> => {
+      if (!budget) return true; // no BGP session: nothing to pause
+      if (budget.seconds * 1000 < windowMs)
+        return `not paused: the probes may take up to ${Math.ceil(windowMs / 1000)} s, more than the ${budget.seconds} s BGP sessions surely survive without keepalives (hold time ${budget.holdTime} s, keepalive ${budget.keepaliveTime} s)`;
+      const found = BirdPause.find(stateDir, birdHosts);
+      if (typeof found === "string") return `not paused: ${found}`;
+      pause = await BirdPause.stop(found);
+      const stopped = pause;
+      // Bound the pause whatever happens: BIRD continues before any hold timer can expire.
+      setTimeout(() => {
+        if (!stopped.active) return;
+        stopped.resume();
+        say(
+          `verify: BIRD resumed after ${budget.seconds} s, before the probes ended (hold time ${budget.holdTime} s)`,
+        );
+      }, budget.seconds * 1000).unref();
+      say(
+        `verify: BIRD paused on ${found.size} hosts (SIGSTOP; at most ${budget.seconds} s, hold time ${budget.holdTime} s, keepalive ${budget.keepaliveTime} s)`,
+      );
+      await new Promise((r) => setTimeout(r, PAUSE_QUIET_MS));
+      return true;
+    })();
+    if (birdPaused !== true) say(`verify: BIRD ${birdPaused}; host counters on BGP's path compared coarsely`);
     await linux.zeroCounters(namespaces.filter((n) => n.host).map((n) => n.name));
 
     const outcomes = new Map<Probe, { sim: ProbeOutcome; linux: ProbeOutcome }>();
@@ -217,9 +256,12 @@ export async function verifyCluster(ctx: CliContext, options: VerifyOptions = {}
           "iptables-save -c",
           () => sim.query(ns.name, "iptables", ["iptables-save", "-c"]),
           () => linux.query(ns.name, "iptables"),
-          (s, l) => compareCounters(ns.name, s, l, ns.host),
+          // BGP's packets may have crossed a host's chains unless every BIRD was stopped until now.
+          (s, l) =>
+            compareCounters(ns.name, s, l, ns.host && !(birdPaused === true && (pause?.active ?? true))),
         ),
       );
+    if (pause && !pause.active) birdPaused = "resumed by its watchdog before every counter was read";
     say(`verify: ${rest.length} probes through Services with several endpoints`);
     await runProbes(rest);
     for (const p of probes) {
@@ -237,6 +279,7 @@ export async function verifyCluster(ctx: CliContext, options: VerifyOptions = {}
           (s, l) => compareConntrack(ns.name, s, l, frontend),
         ),
       );
+    resumeBird();
     for (const ns of namespaces) {
       mergeComparison(
         total,
@@ -272,8 +315,10 @@ export async function verifyCluster(ctx: CliContext, options: VerifyOptions = {}
       );
     keep = options.keep === true;
   } finally {
+    resumeBird();
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    process.off("exit", resumeBird);
     // Interrupted: the removal under way ends the process; a step that failed meanwhile must not end it first.
     if (interrupted) await interrupted;
     else if (!keep) await removeThrowaway();
@@ -283,6 +328,7 @@ export async function verifyCluster(ctx: CliContext, options: VerifyOptions = {}
     countedProbes: counted.length,
     checks: total.checks,
     excluded: total.excluded,
+    birdPaused,
     divergences: total.divergences,
     ...(keep ? { kept: { cluster: name, stateDir } } : {}),
   };
@@ -294,7 +340,10 @@ export function verifyLegend(r: VerifyReport): string {
     `compared: probe outcomes (connected with its HTTP status, refused, timed out, unresolved; names resolved), ip routes, BIRD's routes, iptables rules, conntrack translations (random ports left out), rule counters after the ${r.countedProbes} probes whose path involves no random endpoint choice`,
     "counters: nat exact (one packet per connection); raw, mangle, filter counted or not (a real TCP connection's segment count depends on timing)",
     "not compared: IP sets' members, links, addresses, sysctls, nft tables (the sim has no ipset or nft tool to list them; their effect shows in the probes and counters)",
-    `left out: ${r.excluded} host-chain counters only the kernel counted (real BIRD's TCP 179 keepalives cross them; the sim's BGP sessions leave no trace by design); the endpoint kube-proxy picks at random for a Service with several endpoints (shown as <endpoint of NS/NAME>)`,
+    r.birdPaused === true
+      ? "BGP: every real BIRD was stopped (SIGSTOP) from before the counters were zeroed until counters and conntrack were read, so no TCP 179 packet crossed the chains and host counters are compared like the others"
+      : `BGP: real BIRD ${r.birdPaused}: host counters outside the endpoint, policy and service chains that only the kernel counted (or counted more, in nat) are left out (real BIRD's TCP 179 packets cross them; the sim's BGP sessions leave no trace by design)`,
+    `left out: ${r.excluded} counters (builtin chains' policies where iptables-nft has no hook, no rule using the chain${r.birdPaused === true ? "" : "; host counters on BGP's path, above"}); the endpoint kube-proxy picks at random for a Service with several endpoints (shown as <endpoint of NS/NAME>)`,
   ]
     .map((l) => `# ${l}\n`)
     .join("");

@@ -5,7 +5,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { splitCurlOutput } from "../../src/apps/curl-fetch.ts";
-import { curlError, parseZoneFile, realListenersForImage, WatchedZoneFile } from "../../src/apps/index.ts";
+import {
+  curlError,
+  nginx,
+  parseZoneFile,
+  realListenersForImage,
+  WatchedZoneFile,
+} from "../../src/apps/index.ts";
 import { clientAddress, httpRequestLength, withoutHeadBody } from "../../src/apps/serve-real.ts";
 import { parseServeAppArgs } from "../../src/cli/serve-app.ts";
 
@@ -27,6 +33,62 @@ test("an HTTP request is whole at the end of its headers plus its body", () => {
   assert.equal(httpRequestLength(Buffer.from(`${chunked}3\r\nabc\r\n`)), undefined);
   const whole = `${chunked}3\r\nabc\r\n0\r\n\r\n`;
   assert.equal(httpRequestLength(Buffer.from(whole)), whole.length);
+});
+
+test("a request whose lines end in a bare LF is whole at its empty line, as nginx reads it", () => {
+  const get = "GET / HTTP/1.0\nHost: x\n\n";
+  assert.equal(httpRequestLength(Buffer.from(get.slice(0, -1))), undefined);
+  assert.equal(httpRequestLength(Buffer.from(`${get}GET /2`)), get.length);
+  const post = "POST / HTTP/1.1\nContent-Length: 3\n\n";
+  assert.equal(httpRequestLength(Buffer.from(`${post}abc`)), post.length + 3);
+  const chunked = "POST / HTTP/1.1\nTransfer-Encoding: chunked\n\n";
+  assert.equal(httpRequestLength(Buffer.from(`${chunked}3\nabc\n`)), undefined);
+  const whole = `${chunked}3\nabc\n0\n\n`;
+  assert.equal(httpRequestLength(Buffer.from(`${whole}GET /2`)), whole.length);
+});
+
+test("nginx's answers and log lines for HTTP/1.0, keep-alive, HEAD and bare-LF requests", () => {
+  const logged: string[] = [];
+  const env = {
+    log: (line: string) => logged.push(line),
+    now: () => new Date("2026-01-02T03:04:05Z"),
+    fetch: () => ({ ok: false as const, error: "unused" }),
+  };
+  const ask = (payload: string) => nginx.handle({ clientIp: "10.0.0.1", clientPort: 40000, payload }, env)!;
+  const head = (answer: string) => answer.slice(0, answer.indexOf("\r\n\r\n") + 4);
+  // ngx_http_header_filter: the status line is HTTP/1.1 whatever the request's; `Connection` comes after
+  // Content-Length, "close" when the connection ends after the answer.
+  const welcome =
+    "HTTP/1.1 200 OK\r\nServer: nginx/1.27.0\r\nContent-Type: text/html\r\nContent-Length: 615\r\n";
+  assert.equal(
+    head(ask("GET / HTTP/1.0\r\nUser-Agent: curl/7.88.1\r\n\r\n")),
+    `${welcome}Connection: close\r\n\r\n`,
+  );
+  assert.equal(
+    head(ask("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")),
+    `${welcome}Connection: keep-alive\r\n\r\n`,
+  );
+  assert.equal(
+    head(ask("GET / HTTP/1.1\r\nConnection: close\r\n\r\n")),
+    `${welcome}Connection: close\r\n\r\n`,
+  );
+  assert.equal(head(ask("GET / HTTP/1.1\r\nHost: x\r\n\r\n")), `${welcome}\r\n`);
+  ask("HEAD / HTTP/1.1\r\nUser-Agent: curl/7.88.1\r\n\r\n");
+  const lf = ask("GET /nope HTTP/1.0\nUser-Agent: lf\n\n");
+  assert.match(
+    lf,
+    /^HTTP\/1\.1 404 Not Found\r\n[\s\S]*\r\nContent-Length: 153\r\nConnection: close\r\n\r\n<html>/,
+  );
+  // The image's `main` log format: "$request" as sent, and $body_bytes_sent (0 for HEAD).
+  const at = "10.0.0.1 - - [02/Jan/2026:03:04:05 +0000]";
+  assert.deepEqual(logged, [
+    `${at} "GET / HTTP/1.0" 200 615 "-" "curl/7.88.1" "-"`,
+    `${at} "GET / HTTP/1.0" 200 615 "-" "-" "-"`,
+    `${at} "GET / HTTP/1.1" 200 615 "-" "-" "-"`,
+    `${at} "GET / HTTP/1.1" 200 615 "-" "-" "-"`,
+    `${at} "HEAD / HTTP/1.1" 200 0 "-" "curl/7.88.1" "-"`,
+    `${at} "GET /nope HTTP/1.0" 404 153 "-" "lf" "-"`,
+  ]);
 });
 
 test("the answer to HEAD has the headers only, so a kept-alive connection's next answer is not its body", () => {

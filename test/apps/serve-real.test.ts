@@ -198,6 +198,41 @@ test("nginx answers its welcome page and logs the real client address", { skip }
   assert.equal(twice.out, "1\n0\n");
 });
 
+test("nginx answers HTTP/1.0, HEAD and bare-LF requests on a real socket as nginx does", {
+  skip,
+}, async () => {
+  const before = logOf("web").trimEnd().split("\n").length;
+  const r = await inHub(["curl", "-s", "-i", "--http1.0", `http://${APPS.web}/`]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(
+    r.out,
+    /^HTTP\/1\.1 200 OK\r\nServer: nginx\/1\.27\.0\r\nContent-Type: text\/html\r\nContent-Length: 615\r\nConnection: close\r\n\r\n<!DOCTYPE html>/,
+  );
+  const head = await inHub(["curl", "-s", "-I", `http://${APPS.web}/`]);
+  assert.equal(head.code, 0, head.err);
+  assert.match(head.out, /\r\nContent-Length: 615\r\n\r\n$/);
+  // A request with bare LF line ends is answered, and the connection closes after the HTTP/1.0 answer: cat ends
+  // at the server's FIN, not at this command's timeout.
+  const lf = await inHub(
+    [
+      "bash",
+      "-c",
+      `exec 3<>/dev/tcp/${APPS.web}/80; printf 'GET /nope HTTP/1.0\\nUser-Agent: lf\\n\\n' >&3; cat <&3`,
+    ],
+    5000,
+  );
+  assert.equal(lf.code, 0, lf.err);
+  assert.match(
+    lf.out,
+    /^HTTP\/1\.1 404 Not Found\r\n[\s\S]*\r\nConnection: close\r\n\r\n<html>[\s\S]*<\/html>\r\n$/,
+  );
+  const log = logOf("web").trimEnd().split("\n").slice(before);
+  assert.equal(log.length, 3, log.join("\n"));
+  assert.match(log[0]!, /"GET \/ HTTP\/1\.0" 200 615 "-" "curl\//);
+  assert.match(log[1]!, /"HEAD \/ HTTP\/1\.1" 200 0 "-" "curl\//);
+  assert.match(log[2]!, /"GET \/nope HTTP\/1\.0" 404 153 "-" "lf" "-"$/);
+});
+
 test("YAO Bank: customer → summary → database across three namespaces, names from the DNS process", {
   skip,
 }, async () => {

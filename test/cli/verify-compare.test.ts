@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { type ClusterDataplane, clusterDataplane } from "../../src/calc/index.ts";
 import { readSimInputs } from "../../src/cli/exec.ts";
+import { pauseBudget, pauseWindowMs } from "../../src/cli/verify-bird-pause.ts";
 import {
   birdSessions,
   compareBirdRoutes,
@@ -121,9 +122,9 @@ test("rule sets: a changed rule is named by table, chain and number", () => {
   );
 });
 
-test("counters: nat exact, others counted or not; host chains the kernel alone counted are left out", () => {
+test("counters: nat exact, others counted or not, on hosts too (BIRD paused)", () => {
   const timing = SAVE.replace("[2:120] -A cali-tw", "[7:420] -A cali-tw");
-  assert.deepEqual(compareCounters("node1", SAVE, timing, true).divergences, []);
+  assert.deepEqual(compareCounters("node1", SAVE, timing, false).divergences, []);
   const nat = SAVE.replace("[3:180] -A PREROUTING", "[4:240] -A PREROUTING");
   assert.deepEqual(compareCounters("yaobank/customer", SAVE, nat, false).divergences, [
     {
@@ -133,20 +134,42 @@ test("counters: nat exact, others counted or not; host chains the kernel alone c
       linux: "4 packets",
     },
   ]);
-  // On a host, a new TCP 179 connection of real BIRD's is one more in nat; the sim having more is reported.
-  assert.deepEqual(compareCounters("node1", SAVE, nat, true).divergences, []);
-  assert.equal(compareCounters("node1", nat, SAVE, true).divergences.length, 1);
-  // iptables-nft has no hook for a builtin chain without rules: its policy counts nothing.
+  // With every BIRD stopped, a host's chains outside the endpoint chains are compared like any other.
+  const simQuiet = SAVE.replace("[5:300] -A INPUT", "[0:0] -A INPUT");
+  const hostNat = compareCounters("node1", SAVE, nat, false);
+  assert.deepEqual([hostNat.divergences.length, hostNat.excluded], [1, 0]);
+  assert.deepEqual(compareCounters("node1", simQuiet, SAVE, false).divergences, [
+    {
+      where: "node1",
+      what: "counter filter INPUT rule 1 (-A INPUT -j cali-INPUT)",
+      sim: "not counted",
+      linux: "counted (5 packets)",
+    },
+  ]);
+  assert.equal(compareCounters("node1", SAVE, simQuiet, false).divergences.length, 1);
+  // iptables-nft has no hook for a builtin chain without rules: its policy counts nothing (a kernel fact).
   const hookless = "*mangle\n:FORWARD ACCEPT [9:540]\nCOMMIT\n";
   const c0 = compareCounters("node1", hookless, hookless.replace("[9:540]", "[0:0]"), false);
   assert.deepEqual([c0.divergences, c0.excluded], [[], 1]);
-  // BIRD's keepalives: the kernel counted a host chain the sim did not.
-  const keepalive = SAVE.replace(
-    "[0:0] -A cali-tw-cali1 -m conntrack",
-    "[0:0] -A cali-tw-cali1 -m conntrack",
+  // A builtin chain with rules has its hook: its policy is compared.
+  const hooked = compareCounters(
+    "node1",
+    SAVE,
+    SAVE.replace(":PREROUTING ACCEPT [3:180]", ":PREROUTING ACCEPT [0:0]"),
+    false,
   );
-  const simQuiet = keepalive.replace("[5:300] -A INPUT", "[0:0] -A INPUT");
-  const c = compareCounters("node1", simQuiet, keepalive, true);
+  assert.deepEqual([hooked.divergences.length, hooked.excluded], [1, 0]);
+});
+
+test("counters when BIRD could not be paused: host chains on BGP's path the kernel alone counted are left out", () => {
+  // A new TCP 179 connection of real BIRD's is one more in nat; the sim having more is reported.
+  const nat = SAVE.replace("[3:180] -A PREROUTING", "[4:240] -A PREROUTING");
+  const more = compareCounters("node1", SAVE, nat, true);
+  assert.deepEqual([more.divergences, more.excluded], [[], 1]);
+  assert.equal(compareCounters("node1", nat, SAVE, true).divergences.length, 1);
+  // BIRD's keepalives: the kernel counted a host chain the sim did not.
+  const simQuiet = SAVE.replace("[5:300] -A INPUT", "[0:0] -A INPUT");
+  const c = compareCounters("node1", simQuiet, SAVE, true);
   assert.deepEqual([c.divergences, c.excluded], [[], 1]);
   // A pod chain is compared whichever side counted.
   const endpoint = SAVE.replace(
@@ -230,4 +253,32 @@ test("verify's sim side refuses a planted difference it cannot build (a route, a
   } finally {
     h.cleanup();
   }
+});
+
+test("BIRD's pause budget: the lowest hold time less the highest keepalive time, from the configurations", async () => {
+  const h = new CliHarness();
+  try {
+    h.now = new Date();
+    assert.equal((await h.run("up")).code, 0);
+    const { objects, topology } = await readSimInputs(h.silentContext());
+    const desc = clusterDataplane({ objects, topology, features: SIM_KERNEL_FEATURES });
+    // Calico's confd and the lab's host1 set no hold time: BIRD's default 240 s, keepalive 80 s, 10 s in hand.
+    assert.deepEqual(pauseBudget(desc), { seconds: 150, holdTime: 240, keepaliveTime: 80 });
+    const host1 = desc.hosts.find((x) => x.bird?.dialect === "bird2")!.bird!;
+    host1.files[host1.main] = host1.files[host1.main]!.replace(
+      "protocol bgp node1 {",
+      "protocol bgp node1 {\n  hold time 30;",
+    );
+    assert.deepEqual(pauseBudget(desc), { seconds: 0, holdTime: 30, keepaliveTime: 80 });
+    desc.hosts = desc.hosts.map((x) => ({ ...x, bird: undefined }));
+    assert.equal(pauseBudget(desc), undefined);
+  } finally {
+    h.cleanup();
+  }
+});
+
+test("BIRD's pause window: every probe at its time limit, a few at a time, and the reads", () => {
+  // 8 probes of 6 s, 4 at a time: 12 s, plus the longest (a probe started last), 3 reads of 1 s, 1 s of quiet.
+  assert.equal(pauseWindowMs(Array(8).fill(6000), 4, 3, 1000), 12_000 + 6000 + 3000 + 1000);
+  assert.equal(pauseWindowMs([], 4, 0, 1000), 1000);
 });

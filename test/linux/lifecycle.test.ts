@@ -210,7 +210,7 @@ test("a non-root up --dataplane linux is refused in one line", { skip }, () => {
   }
 });
 
-test("drift repaired by the next command: a route deleted, a host namespace deleted; down ends every process", {
+test("drift repaired by the next command: a route, a sysctl, a pod address, an ipset member; a host namespace deleted; down ends every process", {
   skip,
 }, () => {
   const s = scratch("r");
@@ -238,6 +238,36 @@ test("drift repaired by the next command: a route deleted, a host namespace dele
       repaired.out,
       /^default via \S+ dev \S+ proto static/m,
       "the next command put the route back",
+    );
+
+    // A sysctl (rp_filter on a cali device), a pod's address and an ipset member changed by hand: the next exec
+    // finds them (the cheap drift check) and a full pass of those namespaces puts them back.
+    const podNs = clusterNetns(s.name).find((n) => n.startsWith(`${node1}-cali`));
+    assert.ok(podNs, "node1 runs a pod");
+    const cali = podNs.slice(node1.length + 1);
+    const rpFilter = `net.ipv4.conf.${cali}.rp_filter`;
+    const sh = (args: string[]) => spawnSync(args[0]!, args.slice(1), { encoding: "utf8" }).stdout;
+    assert.equal(sh(["ip", "netns", "exec", node1, "sysctl", "-n", rpFilter]).trim(), "1");
+    const podAddress = /inet (\S+)/.exec(
+      sh(["ip", "-n", podNs, "-4", "-o", "address", "show", "dev", "eth0"]),
+    )?.[1];
+    assert.ok(podAddress, "the pod has an address");
+    const member = /^add (\S+) (\S+)$/m.exec(sh(["ip", "netns", "exec", node1, "ipset", "save"]));
+    assert.ok(member, "node1 has an ipset with a member");
+    spawnSync("ip", ["netns", "exec", node1, "sysctl", "-q", "-w", `${rpFilter}=0`]);
+    spawnSync("ip", ["-n", podNs, "address", "del", podAddress, "dev", "eth0"]);
+    spawnSync("ip", ["netns", "exec", node1, "ipset", "del", member[1]!, member[2]!]);
+    const fixed = later(["exec", "node1", "--", "sysctl", "-n", rpFilter]);
+    assert.equal(fixed.code, 0, fixed.err);
+    assert.doesNotMatch(fixed.err, /warning/);
+    assert.equal(fixed.out.trim(), "1", "the next command set rp_filter back");
+    assert.match(
+      sh(["ip", "-n", podNs, "-4", "-o", "address", "show", "dev", "eth0"]),
+      new RegExp(`inet ${podAddress.replace(/\./g, "\\.")} `),
+    );
+    assert.match(
+      sh(["ip", "netns", "exec", node1, "ipset", "list", member[1]!]),
+      new RegExp(`^${member[2]!.replace(/\./g, "\\.")}$`, "m"),
     );
 
     // node2's namespace deleted by hand while its BIRD and services run: the next command rebuilds node2 and its

@@ -6,11 +6,12 @@
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { CommandExit } from "../../src/cli/command-exit.ts";
 import { verifyCluster, verifyRefusal } from "../../src/cli/verify.ts";
-import { bird2Binaries } from "../../src/dataplane/linux/index.ts";
+import { LinuxSide } from "../../src/cli/verify-linux.ts";
+import { bird2Binaries, readRecord } from "../../src/dataplane/linux/index.ts";
 import { CliHarness } from "../cli/harness.ts";
 import { DATABASE_POLICY } from "../policy/seed-manifests.ts";
 
@@ -66,6 +67,14 @@ test("verify: the lab with YAO Bank and database-policy has no divergence", {
     const r = await verifyCluster(h.silentContext(), { progress: (l) => lines.push(l) });
     assert.ok(r.probes > 20, `only ${r.probes} probes`);
     assert.ok(r.countedProbes > 0, "no probe's counters were compared");
+    // Every real BIRD stopped while the counters counted: host counters compared with no BGP exclusion.
+    assert.equal(r.birdPaused, true, lines.join("\n"));
+    assert.ok(
+      lines.some((l) => /^verify: BIRD paused on 4 hosts/.test(l)),
+      lines.join("\n"),
+    );
+    for (const l of lines) t.diagnostic(l);
+    t.diagnostic(`${r.probes} probes, ${r.checks} checks, ${r.excluded} counters left out`);
     assert.deepEqual(
       r.divergences,
       [],
@@ -76,12 +85,24 @@ test("verify: the lab with YAO Bank and database-policy has no divergence", {
   }
 });
 
-test("verify: a Felix rule changed in the sim only is reported with its place", {
+/** The state letter (/proc/PID/stat field 3) of each BIRD a kept cluster's record names: T is stopped. */
+function birdStates(stateDir: string): string[] {
+  const record = readRecord(stateDir);
+  return Object.entries(record?.pids ?? {})
+    .filter(([k]) => k.endsWith("/bird"))
+    .map(([k, p]) => {
+      const stat = readFileSync(`/proc/${p.pid}/stat`, "utf8");
+      return `${k} ${stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0]}`;
+    });
+}
+
+test("verify: a Felix rule changed in the sim only is reported with its place; --keep leaves BIRD running", {
   timeout: 240_000,
 }, async (t) => {
   if (skip) return t.skip(`tortie verify needs root and the kernel's tools: ${skip}`);
   let planted = "";
   const r = await verifyCluster(h.silentContext(), {
+    keep: true,
     mutateSim: (desc) => {
       // database-policy's ingress rule on the database's node: ACCEPT becomes DROP on the sim only.
       for (const host of desc.hosts)
@@ -99,6 +120,20 @@ test("verify: a Felix rule changed in the sim only is reported with its place", 
         }
     },
   });
+  const kept = r.kept!;
+  try {
+    // The kept cluster's BIRDs were continued after the probes (SIGCONT), not left stopped.
+    const states = birdStates(kept.stateDir);
+    assert.equal(states.length, 4, states.join(", "));
+    assert.deepEqual(
+      states.filter((s) => s.endsWith(" T")),
+      [],
+      "a BIRD was left stopped",
+    );
+  } finally {
+    await new LinuxSide(kept.cluster, kept.stateDir).destroy();
+    rmSync(kept.stateDir, { recursive: true, force: true });
+  }
   assert.ok(planted, "the lab has no database-policy rule to change");
   const host = planted.split(" ")[0]!;
   const place = r.divergences.filter((d) => d.where === host && /^iptables filter cali-pi-/.test(d.what));

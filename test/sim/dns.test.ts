@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import dgram from "node:dgram";
 import { readFileSync } from "node:fs";
+import net from "node:net";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import {
@@ -165,6 +166,7 @@ test("nslookup and dig in a pod go through the cluster DNS service, NAT and poli
   assert.equal(digged.code, 0);
   assertGolden("sim-dig-database.txt", digged.out);
   assert.equal((await inPod("dig +short -x 198.19.32.10")).out, "kube-dns.kube-system.svc.cluster.local.\n");
+  await compareWithRealDig(inPod);
   assert.equal((await inPod("dig +search +short database")).out, "198.19.33.44\n");
   // A bad port is refused as bind9's tools refuse it: dig stops, nslookup says so and keeps port 53.
   const badDig = await inPod("dig -p abc database");
@@ -198,4 +200,116 @@ test("nslookup and dig in a pod go through the cluster DNS service, NAT and poli
   assert.equal(clock() - before, 3000);
   assert.equal((await h.run("calicoctl apply -f -", DEFAULT_APP_POLICY_WITH_DNS)).code, 0);
   assert.equal((await inPod("nslookup database")).code, 0);
+  // That policy allows UDP 53 only: dig +tcp's SYNs are dropped, and dig 9.18 gives up after 3 tries of 10 s
+  // each, printing what the real dig prints against a port whose SYNs an iptables DROP rule eats.
+  const beforeTcp = clock();
+  const tcpDenied = await inPod("dig +tcp database.yaobank.svc.cluster.local");
+  assert.equal(tcpDenied.code, 9);
+  assert.equal(
+    tcpDenied.out,
+    ";; Connection to 198.19.32.10#53(198.19.32.10) for database.yaobank.svc.cluster.local failed: timed out.\n;; no servers could be reached\n".repeat(
+      3,
+    ),
+  );
+  assert.equal(clock() - beforeTcp, 30_000);
 });
+
+/** A zone on loopback UDP and TCP (same port), answering as the sim's CoreDNS does. */
+async function serveZoneOnLoopback(served: DnsZone) {
+  const answer = (query: Buffer) =>
+    Buffer.from(
+      encodeDnsMessage(answerDnsQuery(served, decodeDnsMessage(query.toString("latin1")))),
+      "latin1",
+    );
+  const udp = dgram.createSocket("udp4");
+  udp.on("message", (msg, rinfo) => udp.send(answer(msg), rinfo.port, rinfo.address));
+  await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", resolve));
+  const port = udp.address().port;
+  const tcp = net.createServer((socket) => {
+    let buf = Buffer.alloc(0);
+    socket.on("error", () => socket.destroy());
+    socket.on("data", (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        const reply = answer(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+        buf = buf.subarray(2 + buf.readUInt16BE(0));
+        const prefix = Buffer.alloc(2);
+        prefix.writeUInt16BE(reply.length);
+        socket.write(Buffer.concat([prefix, reply]));
+      }
+    });
+  });
+  await new Promise<void>((resolve) => tcp.listen(port, "127.0.0.1", resolve));
+  return {
+    port,
+    close: () => {
+      udp.close();
+      tcp.close();
+    },
+  };
+}
+
+/** dig's output without what differs between two runs: the command line, server, id, timing. */
+function digComparable(text: string): string {
+  return text
+    .split("\n")
+    .filter((l) => !/^(; <<>> DiG|; \(1 server found\)|;; Query time:|;; WHEN:)/.test(l))
+    .map((l) => l.replace(/, id: \d+$/, ", id: X").replace(/^;; SERVER: \S+/, ";; SERVER: X"))
+    .join("\n");
+}
+
+/**
+ * The sim's dig against the cluster DNS and the real dig 9.18 against the same records on loopback print the
+ * same: the type keyword after the name (ANY, which the real dig sends over TCP), the columns after a
+ * 39-character name (a tab, since the column after it is a tab stop), and `+tcp`.
+ */
+async function compareWithRealDig(
+  inPod: (line: string) => Promise<{ code: number; out: string; err: string }>,
+) {
+  if (dig.error) {
+    console.log("# skipped the real dig comparison: dig is not installed (Debian: dnsutils)");
+    return;
+  }
+  const soa = /^cluster\.local\.\s+30\s+IN\s+SOA\s+\S+ \S+ (\d+) /m;
+  const anyInSim = await inPod("dig kube-dns.kube-system.svc.cluster.local ANY");
+  assert.equal(anyInSim.code, 0, anyInSim.err);
+  const served = await serveZoneOnLoopback({
+    domain: "cluster.local.",
+    serial: Number(soa.exec(anyInSim.out)?.[1]),
+    records: new Map([
+      [
+        "kube-dns.kube-system.svc.cluster.local.",
+        [{ name: "kube-dns.kube-system.svc.cluster.local.", type: "A", ttl: 5, data: "198.19.32.10" }],
+      ],
+    ]),
+  });
+  try {
+    const real = (...args: string[]) =>
+      new Promise<string>((resolve) => {
+        const child = spawnTool("dig", [
+          "@127.0.0.1",
+          "-p",
+          String(served.port),
+          "+noedns",
+          "+tries=1",
+          ...args,
+        ]);
+        let out = "";
+        child.stdout.on("data", (d: Buffer) => (out += d));
+        child.on("close", () => resolve(out));
+      });
+    const name = "kube-dns.kube-system.svc.cluster.local";
+    for (const args of [[name, "ANY"], [name], ["+tcp", name], ["A", name, "IN"]]) {
+      const sim = await inPod(`dig ${args.join(" ")}`);
+      assert.equal(sim.code, 0, sim.err);
+      assert.equal(digComparable(sim.out), digComparable(await real(...args)), `dig ${args.join(" ")}`);
+    }
+    assert.match(anyInSim.out, /\(TCP\)\n/);
+    assert.match(
+      (await inPod(`dig ${name}`)).out,
+      /\n;kube-dns\.kube-system\.svc\.cluster\.local\.\tIN A\n[\s\S]*\nkube-dns\.kube-system\.svc\.cluster\.local\.\t5 IN A\t198\.19\.32\.10\n/,
+    );
+  } finally {
+    served.close();
+  }
+}

@@ -60,3 +60,68 @@ export function ipsetDelta(previous: string, next: string): { before: string; af
   const text = (lines: string[]) => (lines.length ? `${lines.join("\n")}\n` : "");
   return { before: text(before), after: text(after) };
 }
+
+/** Create options whose value the kernel picks or rounds: never compared. */
+const KERNEL_CHOSEN = new Set(["hashsize", "bucketsize", "initval"]);
+/** Create options that take a value (the rest are flags such as `counters` or `comment`). */
+const VALUED = new Set([
+  "family",
+  "hashsize",
+  "maxelem",
+  "timeout",
+  "netmask",
+  "bucketsize",
+  "initval",
+  "range",
+  "size",
+  "markmask",
+]);
+
+function createOptions(create: string): { type: string; options: Map<string, string> } {
+  const [type = "", ...words] = create.split(" ").filter(Boolean);
+  const options = new Map<string, string>([["family", "inet"]]);
+  for (let i = 0; i < words.length; i++)
+    if (VALUED.has(words[i]!)) options.set(words[i]!, words[++i] ?? "");
+    else options.set(words[i]!, "");
+  return { type, options };
+}
+
+/** Whether the kernel's create line (`ipset save`, with the sizes it chose) makes the set `wanted` describes. */
+export function sameCreate(kernel: string, wanted: string): boolean {
+  const k = createOptions(kernel);
+  const w = createOptions(wanted);
+  if (k.type !== w.type) return false;
+  for (const [key, value] of w.options)
+    if (!KERNEL_CHOSEN.has(key) && k.options.get(key) !== value) return false;
+  return true;
+}
+
+/** A member as the kernel prints it: an IPv4 /32 as the bare address, without timeouts and counters. */
+export function canonicalMember(member: string): string {
+  return member
+    .replace(/\b(\d{1,3}(?:\.\d{1,3}){3})\/32\b/g, "$1")
+    .replace(/\s+(?:timeout|packets|bytes)\s+\d+/g, "")
+    .trim();
+}
+
+/**
+ * The kernel's `ipset save` text with each set that matches the description's spelt as the description spells
+ * it (create line, members): `ipsetDelta(aligned, wanted)` then holds only real differences, so a reconcile
+ * changes only the members that differ instead of rebuilding every set, and an empty delta means no drift.
+ */
+export function alignIpsetsToWanted(kernel: string, wanted: string): string {
+  const k = parseIpsets(kernel);
+  const w = parseIpsets(wanted);
+  const out: string[] = [];
+  for (const [name, set] of k) {
+    const ws = w.get(name);
+    const same = ws !== undefined && sameCreate(set.create, ws.create);
+    const spelt = new Map((same ? ws.members : []).map((m) => [canonicalMember(m), m]));
+    out.push(`create ${name} ${same ? ws.create : set.create}`);
+    for (const m of set.members) {
+      const c = canonicalMember(m);
+      out.push(`add ${name} ${spelt.get(c) ?? c}`);
+    }
+  }
+  return out.length ? `${out.join("\n")}\n` : "";
+}

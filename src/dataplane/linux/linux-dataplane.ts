@@ -149,11 +149,13 @@ export class LinuxDataplane implements DataplaneKernel {
   }
 
   /**
-   * The namespaces of `d` whose links, routes or iptables differ from the kernel's (the cheap check run before
-   * each command; namespaces missing altogether are the record's business). Each names why.
+   * The namespaces of `d` whose links, addresses, routes, sysctls, ipsets, nft tables or iptables differ from the
+   * kernel's (the cheap check run before each command; namespaces missing altogether are the record's business).
+   * Each names why.
    */
   async drift(d: ClusterDataplane): Promise<NamespaceDrift[]> {
     const names = namespaceNames(d);
+    const digests = (this.given ?? readRecord(this.o.stateDir))?.nftDigests ?? {};
     const existing = await existingNetns();
     const checks = d.hosts.flatMap((h) =>
       h.namespaces.map((spec) => {
@@ -165,7 +167,9 @@ export class LinuxDataplane implements DataplaneKernel {
             l.kind === "uplink" ? underlayNetns(d.cluster) : l.peer && names.get(l.peer.namespace)?.netns;
           if (peer) peers.set(l.name, peer);
         }
-        return existing.has(netns) ? namespaceDrift(netns, spec, peers) : Promise.resolve(undefined);
+        return existing.has(netns)
+          ? namespaceDrift(netns, spec, peers, digests[netns])
+          : Promise.resolve(undefined);
       }),
     );
     return (await Promise.all(checks)).filter((x): x is NamespaceDrift => x !== undefined);
@@ -295,11 +299,18 @@ export class LinuxDataplane implements DataplaneKernel {
     const ctx = { names, underlay };
     await programLinks(plans, ctx);
     await programAddressesRoutes(plans, ctx);
-    await programRules(plans);
+    const digests = await programRules(plans);
+    const kept = { ...record.nftDigests };
+    for (const [ns, digest] of digests)
+      if (digest) kept[ns] = digest;
+      else delete kept[ns];
     if (next.dns)
       writeFileSync(join(this.dir, "dns-zone.json"), `${JSON.stringify(next.dns)}\n`, { mode: 0o644 });
     // Namespaces the description no longer has (pods stopped, hosts removed): their processes end with them.
     const keep = new Set([underlay, ...[...names.values()].map((n) => n.netns)]);
+    for (const ns of Object.keys(kept)) if (!keep.has(ns)) delete kept[ns];
+    if (Object.keys(kept).length) record.nftDigests = kept;
+    else delete record.nftDigests;
     for (const ns of record.namespaces) {
       if (keep.has(ns) || !existing.has(ns)) continue;
       for (const [k, p] of Object.entries(record.pids)) if (p.netns === ns) delete record.pids[k];

@@ -27,9 +27,10 @@ import {
   routeAddLines,
   routeDelLines,
 } from "./ip-commands.ts";
-import { ipsetDelta } from "./ipset-delta.ts";
+import { alignIpsetsToWanted, ipsetDelta } from "./ipset-delta.ts";
 import { alignToWanted } from "./iptables-canonical.ts";
 import { checkDeviceName, UNDERLAY_BRIDGE, underlayPortName } from "./names.ts";
+import { nftDigest, nftListArgs } from "./nft-digest.ts";
 
 export interface NamespacePlan {
   spec: NamespaceSpec;
@@ -307,17 +308,31 @@ async function kernelIpsets(netns: string): Promise<string> {
   return mustRunIn(netns, ["ipset", "save"]);
 }
 
+/** The digest of the kernel's listing of the tables an nft script made (for the drift check). */
+async function kernelNftDigest(netns: string, script: string): Promise<string> {
+  const listings: string[] = [];
+  for (const args of nftListArgs(script)) listings.push(await mustRunIn(netns, ["nft", ...args]));
+  return nftDigest(listings.join("\n"));
+}
+
 /**
  * Pass 3: ipsets (creates and members), nft, iptables (only changed chains), then the ipsets no rule needs any
- * more, and resolv.conf.
+ * more, and resolv.conf. Answers the digest of each nft table set it loaded (undefined: the namespace has none).
  */
-export async function programRules(plans: NamespacePlan[]): Promise<void> {
+export async function programRules(plans: NamespacePlan[]): Promise<Map<string, string | undefined>> {
+  const digests = new Map<string, string | undefined>();
   const destroys: [string, string][] = [];
   for (const plan of plans) {
     const { spec, netns } = plan;
     const d = diffOf(plan);
     if (!d || d.ipsetsChanged) {
-      const current = plan.created ? "" : d ? plan.previous!.ipsets : await kernelIpsets(netns);
+      // The kernel's sets spelt as the description spells them: only members that differ change (a reconcile
+      // rebuilt every set before, as the kernel's create lines carry the sizes it chose).
+      const current = plan.created
+        ? ""
+        : d
+          ? plan.previous!.ipsets
+          : alignIpsetsToWanted(await kernelIpsets(netns), spec.ipsets);
       const delta = ipsetDelta(current, spec.ipsets);
       if (delta.before) await mustRunIn(netns, ["ipset", "restore"], { input: delta.before });
       if (delta.after) destroys.push([netns, delta.after]);
@@ -325,6 +340,7 @@ export async function programRules(plans: NamespacePlan[]): Promise<void> {
     if (!d || d.nftChanged) {
       const script = plan.created ? spec.nft : nftReplaceScript(plan.previous?.nft ?? "", spec.nft);
       if (script.trim()) await mustRunIn(netns, ["nft", "-f", "-"], { input: script });
+      digests.set(netns, spec.nft.trim() ? await kernelNftDigest(netns, spec.nft) : undefined);
     }
     if (!d || d.iptablesChanged) await ensureNfacct(netns, spec.iptables, d ? plan.previous!.iptables : []);
     if (plan.created) {
@@ -346,6 +362,7 @@ export async function programRules(plans: NamespacePlan[]): Promise<void> {
     if (!d || d.resolvConfChanged) writeResolvConf(netns, spec);
   }
   for (const [netns, text] of destroys) await mustRunIn(netns, ["ipset", "restore"], { input: text });
+  return digests;
 }
 
 /** The nfacct objects rules name (`-m nfacct --nfacct-name NAME`). */

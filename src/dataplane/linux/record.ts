@@ -23,6 +23,11 @@ export interface LinuxRecord {
   /** The BIRD binaries resolved at the first apply (`up`): later commands need no TORTIE_BIRD2_DIR. */
   birdBinaries?: BirdBinaries;
   applied?: ClusterDataplane;
+  /**
+   * Kernel namespace → the digest of its nft tables as the kernel listed them right after tortie loaded them
+   * (`nft-digest.ts`), for the drift check: kube-proxy's nftables mode only.
+   */
+  nftDigests?: Record<string, string>;
   pending: boolean;
 }
 
