@@ -280,8 +280,8 @@ function sameDescription(a: ClusterDataplane | undefined, b: ClusterDataplane): 
 /**
  * Makes the kernel match the store: applies only what differs from the last description applied (everything on
  * a first apply). `force` applies even when the record matches (a pending record, `up` on a running cluster).
- * `checkDrift` first runs the dataplane's cheap drift check (links, routes, chains per namespace; ~20 ms a
- * namespace) and reconciles the namespaces that drifted: commands that use the kernel (exec, status) ask for it,
+ * `checkDrift` first runs the dataplane's cheap drift check (links, addresses, routes, sysctls, ipsets, nft and
+ * chains per namespace, at most two processes each) and reconciles the namespaces that drifted: commands that use the kernel (exec, status) ask for it,
  * a write's reprogramming does not (its budget is ~100 ms).
  */
 export async function syncLinux(
@@ -304,7 +304,8 @@ export async function syncLinux(
     const drift = previous !== undefined && record !== undefined && (await kernelDrift(record));
     const pending = record?.pending === true;
     timings.mark("kernel drift check");
-    // Other drift (a link, route or chain changed by hand): a full pass of the namespaces where it is only.
+    // Other drift (a link, address, route, sysctl, ipset member, nft table or chain changed by hand): a full pass
+    // of the namespaces where it is only.
     const drifted =
       options.checkDrift && previous !== undefined && !drift && !pending && !options.force
         ? (await dataplane.drift(previous)).map((x) => x.namespace)

@@ -80,7 +80,8 @@ function processState(pid: number): string | undefined {
 export class BirdPause {
   private resumed = false;
 
-  private constructor(private readonly processes: Map<string, RecordedProcess>) {}
+  /** The processes `find` returned; nothing is signalled before `stop`. */
+  constructor(private readonly processes: Map<string, RecordedProcess>) {}
 
   /**
    * The recorded BIRD of each host in `hosts` (the linux dataplane's record in `stateDir`), or why one cannot be
@@ -105,27 +106,28 @@ export class BirdPause {
     return out;
   }
 
-  /** SIGSTOPs every process and waits until each is stopped (a failure resumes the ones already stopped). */
-  static async stop(processes: Map<string, RecordedProcess>): Promise<BirdPause> {
-    const pause = new BirdPause(processes);
+  /**
+   * SIGSTOPs every process and waits until each is stopped (a failure resumes the ones already stopped). The
+   * caller holds the pause before this starts, so a signal meanwhile can resume it.
+   */
+  async stop(): Promise<void> {
     try {
-      for (const [host, p] of processes) {
+      for (const [host, p] of this.processes) {
         if (!sameProcess(p))
           throw new Error(`verify: ${host}'s BIRD (pid ${p.pid}) ended before it was paused`);
         process.kill(p.pid, "SIGSTOP");
       }
       const deadline = Date.now() + 5000;
-      for (const [host, p] of processes) {
+      for (const [host, p] of this.processes) {
         while (processState(p.pid) !== "T") {
           if (Date.now() > deadline) throw new Error(`verify: ${host}'s BIRD (pid ${p.pid}) did not stop`);
           await new Promise((r) => setTimeout(r, 10));
         }
       }
     } catch (e) {
-      pause.resume();
+      this.resume();
       throw e;
     }
-    return pause;
   }
 
   get active(): boolean {

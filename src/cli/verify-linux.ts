@@ -121,8 +121,8 @@ export class LinuxSide {
 
   /**
    * Zeroes every rule counter in the hosts' namespaces, so they count the probes only (the sim's start at zero,
-   * its BGP sessions leaving no trace). Conntrack is kept: flushing it would make BIRD's next keepalive a new
-   * connection through the nat table.
+   * its BGP sessions leaving no trace; verify has stopped every real BIRD first). Conntrack is kept: flushing it
+   * would make BIRD's first keepalive after the pause a new connection through the nat table.
    */
   async zeroCounters(targets: string[]): Promise<void> {
     await Promise.all(

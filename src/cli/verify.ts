@@ -217,12 +217,15 @@ export async function verifyCluster(ctx: CliContext, options: VerifyOptions = {}
         });
     birdPaused = await (async (): Promise<true | string> => {
       if (!budget) return true; // no BGP session: nothing to pause
+      if (budget.seconds <= 0)
+        return `not paused: the hold times leave no time for it (hold time ${budget.holdTime} s, keepalive ${budget.keepaliveTime} s)`;
       if (budget.seconds * 1000 < windowMs)
         return `not paused: the probes may take up to ${Math.ceil(windowMs / 1000)} s, more than the ${budget.seconds} s BGP sessions surely survive without keepalives (hold time ${budget.holdTime} s, keepalive ${budget.keepaliveTime} s)`;
       const found = BirdPause.find(stateDir, birdHosts);
       if (typeof found === "string") return `not paused: ${found}`;
-      pause = await BirdPause.stop(found);
-      const stopped = pause;
+      const stopped = new BirdPause(found);
+      pause = stopped;
+      await stopped.stop();
       // Bound the pause whatever happens: BIRD continues before any hold timer can expire.
       setTimeout(() => {
         if (!stopped.active) return;
@@ -232,7 +235,7 @@ export async function verifyCluster(ctx: CliContext, options: VerifyOptions = {}
         );
       }, budget.seconds * 1000).unref();
       say(
-        `verify: BIRD paused on ${found.size} hosts (SIGSTOP; at most ${budget.seconds} s, hold time ${budget.holdTime} s, keepalive ${budget.keepaliveTime} s)`,
+        `verify: BIRD paused on ${found.size} hosts (SIGSTOP; probes and reads take at most ${Math.ceil(windowMs / 1000)} s; resumed by ${budget.seconds} s whatever happens: hold time ${budget.holdTime} s, keepalive ${budget.keepaliveTime} s)`,
       );
       await new Promise((r) => setTimeout(r, PAUSE_QUIET_MS));
       return true;
@@ -341,7 +344,7 @@ export function verifyLegend(r: VerifyReport): string {
     "counters: nat exact (one packet per connection); raw, mangle, filter counted or not (a real TCP connection's segment count depends on timing)",
     "not compared: IP sets' members, links, addresses, sysctls, nft tables (the sim has no ipset or nft tool to list them; their effect shows in the probes and counters)",
     r.birdPaused === true
-      ? "BGP: every real BIRD was stopped (SIGSTOP) from before the counters were zeroed until counters and conntrack were read, so no TCP 179 packet crossed the chains and host counters are compared like the others"
+      ? "BGP: every real BIRD (if any runs) was stopped (SIGSTOP) from before the counters were zeroed until counters and conntrack were read, so no TCP 179 packet crossed the chains and host counters are compared like the others"
       : `BGP: real BIRD ${r.birdPaused}: host counters outside the endpoint, policy and service chains that only the kernel counted (or counted more, in nat) are left out (real BIRD's TCP 179 packets cross them; the sim's BGP sessions leave no trace by design)`,
     `left out: ${r.excluded} counters (builtin chains' policies where iptables-nft has no hook, no rule using the chain${r.birdPaused === true ? "" : "; host counters on BGP's path, above"}); the endpoint kube-proxy picks at random for a Service with several endpoints (shown as <endpoint of NS/NAME>)`,
   ]
@@ -371,7 +374,7 @@ export function verifyProgram(ctx: CliContext): Command {
       const r = await verifyCluster(ctx, { keep: o.keep === true, progress: (l) => ctx.err(`${l}\n`) });
       if (o.output === "json")
         ctx.out(
-          `${JSON.stringify({ probes: r.probes, checks: r.checks, excluded: r.excluded, divergences: r.divergences }, null, 2)}\n`,
+          `${JSON.stringify({ probes: r.probes, checks: r.checks, excluded: r.excluded, birdPaused: r.birdPaused, divergences: r.divergences }, null, 2)}\n`,
         );
       else {
         for (const d of r.divergences) ctx.out(`${escapeControl(divergenceLine(d))}\n`);

@@ -269,7 +269,8 @@ test("BIRD's pause budget: the lowest hold time less the highest keepalive time,
       "protocol bgp node1 {",
       "protocol bgp node1 {\n  hold time 30;",
     );
-    assert.deepEqual(pauseBudget(desc), { seconds: 0, holdTime: 30, keepaliveTime: 80 });
+    // One session's lower hold time bounds them all, less the highest keepalive time of any (so pausing is refused).
+    assert.deepEqual(pauseBudget(desc), { seconds: -60, holdTime: 30, keepaliveTime: 80 });
     desc.hosts = desc.hosts.map((x) => ({ ...x, bird: undefined }));
     assert.equal(pauseBudget(desc), undefined);
   } finally {

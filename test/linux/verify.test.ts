@@ -10,6 +10,7 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { CommandExit } from "../../src/cli/command-exit.ts";
 import { verifyCluster, verifyRefusal } from "../../src/cli/verify.ts";
+import { birdSessions } from "../../src/cli/verify-compare.ts";
 import { LinuxSide } from "../../src/cli/verify-linux.ts";
 import { bird2Binaries, readRecord } from "../../src/dataplane/linux/index.ts";
 import { CliHarness } from "../cli/harness.ts";
@@ -130,6 +131,13 @@ test("verify: a Felix rule changed in the sim only is reported with its place; -
       [],
       "a BIRD was left stopped",
     );
+    // And the sessions outlived the pause: the mesh between control and node1 is still up on both ends (host1's
+    // sessions never come up on this lab: no node peers with it yet).
+    const side = new LinuxSide(kept.cluster, kept.stateDir);
+    const node1 = await side.birdc("node1", "show", "protocols");
+    assert.equal(birdSessions(node1).get("Mesh_198_19_0_1"), true, node1);
+    const control = await side.birdc("control", "show", "protocols");
+    assert.equal(birdSessions(control).get("Mesh_198_19_0_2"), true, control);
   } finally {
     await new LinuxSide(kept.cluster, kept.stateDir).destroy();
     rmSync(kept.stateDir, { recursive: true, force: true });
@@ -158,11 +166,12 @@ test("verify: Ctrl-C midway removes the throwaway cluster", { timeout: 120_000 }
   let cluster = "";
   const exited = new Promise<number | null>((done) => child.on("close", (code) => done(code)));
   try {
-    // Interrupted once the cluster is built (BIRD and the apps running in its namespaces).
+    // Interrupted once the cluster is built and its BIRDs are stopped (SIGSTOP) for the probes: they are
+    // continued, then removed with the rest.
     await new Promise<void>((ready, fail) => {
       child.stderr!.on("data", (d) => {
         stderr += d;
-        if (stderr.includes("waiting for BIRD")) ready();
+        if (stderr.includes("BIRD paused on")) ready();
       });
       child.on("close", () => fail(new Error(`verify ended before it built the cluster: ${stderr}`)));
     });
