@@ -5,22 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import type { ApiObject } from "../../src/api/index.ts";
 import { clusterDataplane, DataplaneCalculator, type DataplaneInput } from "../../src/calc/index.ts";
-import { readSimInputs } from "../../src/cli/exec.ts";
-import { CliHarness } from "../cli/harness.ts";
+import { labDataplaneInput } from "./lab-input.ts";
 
-let h: CliHarness;
-let input: DataplaneInput;
-
-before(async () => {
-  h = new CliHarness();
-  assert.equal((await h.run("up --app yaobank")).code, 0);
-  const { topology, objects } = await readSimInputs(h.silentContext());
-  input = { objects, topology, features: { nfacct: true } };
-});
-after(() => h.cleanup());
+const lab = labDataplaneInput();
 
 const digest = (text: string) => createHash("sha256").update(text).digest("hex");
 
@@ -39,8 +29,8 @@ const denyCustomer: ApiObject = {
 };
 
 test("a description with reused parts equals the one computed without reuse, and a policy change reuses them", () => {
-  const plain = clusterDataplane(input);
-  const first = withReuse(input, {});
+  const plain = clusterDataplane(lab());
+  const first = withReuse(lab(), {});
   assert.deepEqual(first.description, plain);
   const keys = Object.keys(first.parts);
   assert.ok(
@@ -49,7 +39,7 @@ test("a description with reused parts equals the one computed without reuse, and
   );
 
   // A policy change: Felix's rules change, kube-proxy's and BIRD's inputs do not (their parts are reused).
-  const changed = { ...input, objects: [...input.objects, denyCustomer] };
+  const changed = { ...lab(), objects: [...lab().objects, denyCustomer] };
   const second = withReuse(changed, first.parts);
   assert.deepEqual(second.description, clusterDataplane(changed));
   assert.notDeepEqual(second.description, plain);
@@ -57,7 +47,7 @@ test("a description with reused parts equals the one computed without reuse, and
 });
 
 test("a part is not reused when its inputs change: a new service and a new BGP peer recompute them", () => {
-  const first = withReuse(input, {});
+  const first = withReuse(lab(), {});
   const service: ApiObject = {
     apiVersion: "v1",
     kind: "Service",
@@ -70,7 +60,7 @@ test("a part is not reused when its inputs change: a new service and a new BGP p
     metadata: { name: "extra-peer" },
     spec: { peerIP: "198.19.0.99", asNumber: 65001 },
   };
-  const changed = { ...input, objects: [...input.objects, service, peer] };
+  const changed = { ...lab(), objects: [...lab().objects, service, peer] };
   const second = withReuse(changed, first.parts);
   assert.deepEqual(second.description, clusterDataplane(changed));
   // The service changes every node's kube-proxy inputs, the peer every host's BIRD inputs: nothing is reused.

@@ -4,36 +4,26 @@
  * description is plain JSON and a pure function of its input.
  */
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import type { ApiObject } from "../../src/api/index.ts";
-import { clusterDataplane, DataplaneCalculator, type DataplaneInput } from "../../src/calc/index.ts";
-import { readSimInputs } from "../../src/cli/exec.ts";
+import { clusterDataplane, DataplaneCalculator } from "../../src/calc/index.ts";
 import { calicoInterfaceName } from "../../src/control/index.ts";
-import { CliHarness } from "../cli/harness.ts";
+import { labDataplaneInput } from "./lab-input.ts";
 
-let h: CliHarness;
-let input: DataplaneInput;
-
-before(async () => {
-  h = new CliHarness();
-  assert.equal((await h.run("up --app yaobank")).code, 0);
-  const { topology, objects } = await readSimInputs(h.silentContext());
-  input = { objects, topology, features: { nfacct: true } };
-});
-after(() => h.cleanup());
+const lab = labDataplaneInput();
 
 function podsOn(node: string): ApiObject[] {
-  return input.objects.filter(
+  return lab().objects.filter(
     (o) => o.kind === "Pod" && o.spec?.nodeName === node && o.status?.podIP && !o.spec?.hostNetwork,
   );
 }
 
 test("node1: host namespace first, each pod's namespace joined by its cali veth, /32 routes and sysctls", () => {
-  const node = new DataplaneCalculator(input).node("node1");
+  const node = new DataplaneCalculator(lab()).node("node1");
   const host = node.namespaces[0]!;
   assert.equal(host.name, "node1");
   assert.equal(host.kind, "host");
-  const topo = input.topology.hosts.find((x) => x.name === "node1")!;
+  const topo = lab().topology.hosts.find((x) => x.name === "node1")!;
   assert.deepEqual(host.links[0], {
     name: topo.interface,
     kind: "uplink",
@@ -44,7 +34,7 @@ test("node1: host namespace first, each pod's namespace joined by its cali veth,
   assert.deepEqual(host.addresses, [{ dev: topo.interface, cidr: `${topo.ip}/${topo.prefix}` }]);
   assert.equal(host.sysctls["net.ipv4.ip_forward"], "1");
   assert.equal(host.sysctls["net.ipv4.conf.all.rp_filter"], "2");
-  const router = input.topology.hosts.find((x) => x.role === "external")!;
+  const router = lab().topology.hosts.find((x) => x.role === "external")!;
   assert.deepEqual(host.routes[0], {
     dst: "0.0.0.0/0",
     type: "unicast",
@@ -87,11 +77,11 @@ test("node1: host namespace first, each pod's namespace joined by its cali veth,
       ["169.254.1.1/32  link", "0.0.0.0/0 169.254.1.1 global"],
     );
     assert.deepEqual(ns.resolvConf?.search.slice(1), [
-      `svc.${input.topology.clusterDomain}`,
-      input.topology.clusterDomain,
+      `svc.${lab().topology.clusterDomain}`,
+      lab().topology.clusterDomain,
     ]);
-    assert.equal(ns.resolvConf?.search[0], `${pod.metadata.namespace}.svc.${input.topology.clusterDomain}`);
-    assert.equal(ns.resolvConf?.nameserver, input.topology.dnsServiceIP);
+    assert.equal(ns.resolvConf?.search[0], `${pod.metadata.namespace}.svc.${lab().topology.clusterDomain}`);
+    assert.equal(ns.resolvConf?.nameserver, lab().topology.dnsServiceIP);
     for (const c of pod.spec.containers)
       assert.ok(node.processes.some((p) => p.id === `pod:${key}:${c.name}` && p.namespace === key));
   }
@@ -103,7 +93,7 @@ test("node1: host namespace first, each pod's namespace joined by its cali veth,
 });
 
 test("node1: kube-proxy's payloads, then Felix's, and Felix's ipsets; BIRD's confd files", () => {
-  const node = new DataplaneCalculator(input).node("node1");
+  const node = new DataplaneCalculator(lab()).node("node1");
   const host = node.namespaces[0]!;
   assert.equal(host.iptables.length, 3);
   assert.match(host.iptables[0]!, /KUBE-SERVICES/);
@@ -120,8 +110,8 @@ test("node1: kube-proxy's payloads, then Felix's, and Felix's ipsets; BIRD's con
 });
 
 test("kube-proxy names nfacct counters only when the kernel has nfacct", () => {
-  const withNfacct = new DataplaneCalculator(input).node("node1").namespaces[0]!.iptables.join("\n");
-  const without = new DataplaneCalculator({ ...input, features: { nfacct: false } })
+  const withNfacct = new DataplaneCalculator(lab()).node("node1").namespaces[0]!.iptables.join("\n");
+  const without = new DataplaneCalculator({ ...lab(), features: { nfacct: false } })
     .node("node1")
     .namespaces[0]!.iptables.join("\n");
   assert.match(withNfacct, /-m nfacct/);
@@ -129,16 +119,16 @@ test("kube-proxy names nfacct counters only when the kernel has nfacct", () => {
 });
 
 test("the cluster's description: every host, the underlay, the DNS zone; plain JSON; pure", () => {
-  const cluster = clusterDataplane(input);
+  const cluster = clusterDataplane(lab());
   assert.deepEqual(
     cluster.hosts.map((x) => x.host),
-    input.topology.hosts.map((x) => x.name),
+    lab().topology.hosts.map((x) => x.name),
   );
   assert.deepEqual(cluster.underlay, { name: "underlay" });
-  assert.equal(cluster.dns?.domain, `${input.topology.clusterDomain.replace(/\.$/, "")}.`);
+  assert.equal(cluster.dns?.domain, `${lab().topology.clusterDomain.replace(/\.$/, "")}.`);
   const external = cluster.hosts.find((x) => x.role === "external")!;
   assert.equal(external.namespaces[0]!.sysctls["net.ipv4.ip_forward"], "0");
   assert.deepEqual(external.namespaces[0]!.iptables, []);
   assert.deepEqual(JSON.parse(JSON.stringify(cluster)), cluster);
-  assert.deepEqual(clusterDataplane(input), cluster);
+  assert.deepEqual(clusterDataplane(lab()), cluster);
 });
