@@ -135,9 +135,7 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
 export function addLogsCommand(program: Command, ctx: CliContext): void {
   program
     .command("logs")
-    .description(
-      "print what a pod's app logged: logs [-f] [--tail N] (POD | TYPE/NAME | -l SEL)",
-    )
+    .description("print what a pod's app logged: logs [-f] [--tail N] (POD | TYPE/NAME | -l SEL)")
     .argument("[target]", "POD, pod/POD, or TYPE/NAME (deployment/X picks one of its pods)")
     .option("-n, --namespace <ns>", "namespace")
     .option("-c, --container <name>", "container (each sample pod has one)")
