@@ -46,7 +46,7 @@ export function runSimCommand(cluster: SimCluster, k: Kernel, argv: string[]): C
     case "nft":
       return nftCommand(k, args);
     case "conntrack":
-      return conntrack(cluster, k, args);
+      return conntrack(cluster.net.now, k, args);
     case "curl":
       return curl(cluster, k, args);
     case "ping":
@@ -67,7 +67,8 @@ export function runSimCommand(cluster: SimCluster, k: Kernel, argv: string[]): C
   }
 }
 
-function iptables(k: Kernel, args: string[]): CommandResult {
+/** `iptables -L|-S …` of one namespace (the emulated tool; the sim dataplane kernel runs it too). */
+export function iptables(k: Kernel, args: string[]): CommandResult {
   let table: TableName = "filter";
   let mode: "L" | "S" | undefined;
   let chain: string | undefined;
@@ -113,7 +114,7 @@ function iptables(k: Kernel, args: string[]): CommandResult {
   );
 }
 
-function iptablesSave(k: Kernel, args: string[]): CommandResult {
+export function iptablesSave(k: Kernel, args: string[]): CommandResult {
   let table: TableName | undefined;
   let counters = false;
   for (let i = 0; i < args.length; i++) {
@@ -124,10 +125,11 @@ function iptablesSave(k: Kernel, args: string[]): CommandResult {
   return ok(k.netfilter.save({ table, counters }));
 }
 
-function conntrack(cluster: SimCluster, k: Kernel, args: string[]): CommandResult {
+/** `conntrack -L` of one namespace at virtual time `now`. */
+export function conntrack(now: number, k: Kernel, args: string[]): CommandResult {
   if (args[0] !== "-L" && args[0] !== "--dump")
     return fail(`not supported yet: conntrack ${args.join(" ")} on the sim dataplane\n`);
-  const lines = k.conntrack.list(cluster.net.now);
+  const lines = k.conntrack.list(now);
   return {
     stdout: lines.length ? `${lines.join("\n")}\n` : "",
     stderr: `conntrack v1.4.7 (conntrack-tools): ${lines.length} flow entries have been shown.\n`,

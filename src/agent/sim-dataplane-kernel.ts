@@ -14,6 +14,7 @@ import {
 } from "../calc/index.ts";
 import { applyNamespace, Kernel, type Segment } from "../dataplane/sim/index.ts";
 import { ipShow } from "./ip-show.ts";
+import { conntrack, iptables, iptablesSave } from "./sim-commands.ts";
 import { sysctlCommand } from "./sysctl-command.ts";
 
 const ok = (stdout: string): KernelCommandResult => ({ stdout, stderr: "", code: 0 });
@@ -86,38 +87,16 @@ export class SimDataplaneKernel implements DataplaneKernel {
         return ipShow(k, args, 0);
       case "sysctl":
         return sysctlCommand(k, args);
-      case "iptables-save": {
-        const counters = args.includes("-c") || args.includes("--counters");
-        const t = args.indexOf("-t");
-        const unknown = args.find((a, i) => !["-c", "--counters", "-t"].includes(a) && args[i - 1] !== "-t");
-        if (unknown) return fail(`not supported yet: iptables-save ${unknown} on the sim dataplane\n`);
-        const table = t >= 0 ? (args[t + 1] as "filter" | "nat" | "mangle" | "raw") : undefined;
-        return ok(k.netfilter.save({ counters, ...(table ? { table } : {}) }));
-      }
-      case "iptables": {
-        const t = args.indexOf("-t");
-        const table = (t >= 0 ? args[t + 1] : "filter") as "filter" | "nat" | "mangle" | "raw";
-        if (!k.netfilter.tables.has(table))
-          return fail(`iptables: can't initialize iptables table \`${table}'\n`, 3);
-        if (args.includes("-S")) return ok(k.netfilter.specs(table));
-        return fail(
-          `not supported yet: iptables ${args.join(" ")} on this kernel (use -S or iptables-save)\n`,
-        );
-      }
+      case "iptables-save":
+        return iptablesSave(k, args);
+      case "iptables":
+        return iptables(k, args);
       case "ipset":
         // `ipset list`'s header (revision, memory size, references) is the kernel's own: only `save` is modelled.
         if (args[0] === "save") return ok(ipsetSave(k));
         return fail(`not supported yet: ipset ${args.join(" ")} on this kernel\n`);
-      case "conntrack": {
-        if (args[0] !== "-L" && args[0] !== "--dump")
-          return fail(`not supported yet: conntrack ${args.join(" ")} on this kernel\n`);
-        const lines = k.conntrack.list(0);
-        return {
-          stdout: lines.length ? `${lines.join("\n")}\n` : "",
-          stderr: `conntrack v1.4.7 (conntrack-tools): ${lines.length} flow entries have been shown.\n`,
-          code: 0,
-        };
-      }
+      case "conntrack":
+        return conntrack(0, k, args);
       default:
         return fail(`not supported yet: ${cmd ?? "(no command)"} on the sim dataplane kernel\n`);
     }

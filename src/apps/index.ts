@@ -18,7 +18,12 @@ export {
 export { hostServices } from "./host-services.ts";
 export { formatRequest, parseResponse } from "./http.ts";
 export { nginx } from "./nginx.ts";
-export { HOST_SERVICES_IMAGE, isHostServicesImage, realListenersForImage } from "./real-apps.ts";
+export {
+  HOST_SERVICES_IMAGE,
+  imageHasApp,
+  isHostServicesImage,
+  realListenersForImage,
+} from "./real-apps.ts";
 export { type Framing, ListenError, type RealListener, type RealServers, serveReal } from "./serve-real.ts";
 export { yaobankCustomer, yaobankDatabase, yaobankSummary } from "./yaobank.ts";
 export { parseZoneFile, WatchedZoneFile } from "./zone-file.ts";

@@ -29,6 +29,11 @@ export function isHostServicesImage(image: string): boolean {
  * The listeners for `image`: an app image (YAO Bank, nginx), an image containing `coredns` (the cluster DNS on
  * UDP and TCP 53 from `zone`), or `tortie/host-services[:ROLE]` (sshd, the API server, the kubelet).
  */
+/** Whether an image stands for an app tortie runs (the others, like a plain busybox, run nothing, as on the sim). */
+export function imageHasApp(image: string): boolean {
+  return isHostServicesImage(image) || image.includes("coredns") || appsForImage(image) !== undefined;
+}
+
 export function realListenersForImage(
   image: string,
   options: { role?: string; zone?: () => DnsZone } = {},

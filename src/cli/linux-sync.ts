@@ -9,6 +9,7 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "nod
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { imageHasApp } from "../apps/index.ts";
 import type { ClusterDataplane, KernelFeatures, ProcessSpec } from "../calc/index.ts";
 import { DataplaneCalculator } from "../calc/index.ts";
 import { type ClusterTopology, readTopology } from "../control/index.ts";
@@ -121,13 +122,19 @@ function tortieCommand(): string[] {
 }
 
 /** The command that runs one app process: `tortie internal serve-app` (src/cli/serve-app.ts) with its files. */
-export function serveAppArgv(stateDir: string, p: ProcessSpec): string[] {
+export function serveAppArgv(stateDir: string, p: ProcessSpec): string[] | undefined {
+  if (!imageHasApp(p.image)) return undefined;
   const argv = [...tortieCommand(), "internal", "serve-app", "--image", p.image];
   if (p.logTo) argv.push("--log", join(stateDir, "logs", `${p.logTo.replace("/", "_")}.log`));
   if (p.image.includes("coredns")) argv.push("--zone", join(stateDir, "linux", "dns-zone.json"));
   const role = /^tortie\/host-services:(.+)$/.exec(p.image)?.[1];
   if (role) argv.push("--role", role);
   return argv;
+}
+
+/** How many of a host's processes run an app (images without one run nothing). */
+function runningApps(processes: ProcessSpec[]): number {
+  return processes.filter((p) => imageHasApp(p.image)).length;
 }
 
 /** The linux dataplane of the cluster named `cluster`, on this state dir. */
@@ -378,7 +385,7 @@ export async function syncAfterWrite(ctx: CliContext, settleMs?: number): Promis
 export function linuxSummary(d: ClusterDataplane): string {
   const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
   const namespaces = d.hosts.reduce((n, h) => n + h.namespaces.length, 0);
-  const processes = d.hosts.reduce((n, h) => n + h.processes.length, 0);
+  const processes = d.hosts.reduce((n, h) => n + runningApps(h.processes), 0);
   const bird = d.hosts.filter((h) => h.bird && !h.birdFailure).length;
   const noBird = d.hosts.filter((h) => h.birdFailure).map((h) => h.host);
   const left = d.hosts.reduce((n, h) => n + h.unsupported.length, 0);
@@ -483,7 +490,7 @@ export async function linuxStatus(ctx: CliContext): Promise<{ summary: string; b
       const pids = await run("ip", ["netns", "pids", netns]);
       processes += pids.stdout.split("\n").filter(Boolean).length;
     }
-    expected += h.processes.length + (h.bird ? 1 : 0);
+    expected += runningApps(h.processes) + (h.bird ? 1 : 0);
     if (!h.bird) continue;
     if (h.birdFailure) {
       bird.set(h.host, "not running (its configuration was refused: tortie exec says why)");

@@ -7,6 +7,7 @@ import { test } from "node:test";
 import { splitCurlOutput } from "../../src/apps/curl-fetch.ts";
 import {
   curlError,
+  imageHasApp,
   nginx,
   parseZoneFile,
   realListenersForImage,
@@ -210,4 +211,10 @@ test("serve-app's flags", () => {
   assert.match(String(parseServeAppArgs(["--log", "x"])), /--image is required/);
   assert.match(String(parseServeAppArgs(["--image"])), /--image needs a value/);
   assert.match(String(parseServeAppArgs(["--image", "nginx", "--port", "8"])), /unknown argument "--port"/);
+});
+
+test("imageHasApp: the images tortie runs an app for; a plain image runs nothing on either dataplane", () => {
+  for (const image of ["nginx", "coredns/coredns:1.8.0", "tortie/host-services:worker"])
+    assert.ok(imageHasApp(image), image);
+  assert.equal(imageHasApp("busybox"), false);
 });

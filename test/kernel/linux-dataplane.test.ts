@@ -493,3 +493,37 @@ test("canonicalRule: kube-proxy's rendered rules equal what iptables-save prints
   );
   assert.notEqual(canonicalRule("-j MARK --or-mark 0x4000"), canonicalRule("-j MARK --or-mark 0x8000"));
 });
+
+test("a process whose image runs no app (processArgv undefined) is never started, and one that stops having an app is stopped", async (t) => {
+  if (unavailable) return t.skip(unavailable);
+  const d = fixtureDataplane(`l${process.pid}${String.fromCharCode(97 + serial++)}`);
+  if (bird2Missing) for (const h of d.hosts) if (h.bird) h.bird.dialect = "bird1";
+  const stateDir = mkdtempSync(join(tmpdir(), "tt-ld-"));
+  let noApp = (id: string) => id.includes("pod-1");
+  const dp = new LinuxDataplane({
+    cluster: d.cluster,
+    stateDir,
+    processArgv: (p) => (noApp(p.id) ? undefined : ["sleep", "600"]),
+  });
+  try {
+    await dp.apply(d);
+    const pids = () => readRecord(stateDir)!.pids;
+    assert.equal(pids()["node1/pod:default/pod-1:app"], undefined, "nothing recorded for pod-1's app");
+    const inPod = execFileSync("ip", ["netns", "pids", dp.netns("default/pod-1")], { encoding: "utf8" });
+    assert.equal(inPod.trim(), "", "no process runs in pod-1's namespace");
+    const pod2 = pids()["node2/pod:default/pod-2:app"];
+    assert.ok(pod2 && existsSync(`/proc/${pod2.pid}`), "pod-2's app runs");
+    // pod-2's image stops standing for an app: the next apply stops its process.
+    noApp = (id) => id.includes("pod-");
+    const next = structuredClone(d);
+    next.hosts[1]!.processes = next.hosts[1]!.processes.map((p) => ({ ...p, image: `${p.image}-v2` }));
+    await dp.apply(next, d);
+    assert.equal(pids()["node2/pod:default/pod-2:app"], undefined);
+    assert.ok(
+      !existsSync(`/proc/${pod2.pid}`) || /\) Z /.test(readFileSync(`/proc/${pod2.pid}/stat`, "utf8")),
+    );
+  } finally {
+    await dp.destroy();
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+});

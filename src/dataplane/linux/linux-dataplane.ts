@@ -18,7 +18,7 @@ import {
   normaliseKernelQuery,
   type ProcessSpec,
 } from "../../calc/index.ts";
-import { TortieError } from "../../lib/index.ts";
+import { deepEqual, TortieError } from "../../lib/index.ts";
 import { birdDir, birdSocketPath, reconfigureBird, startBird, writeBirdFiles } from "./bird-daemon.ts";
 import { type NamespaceDrift, namespaceDrift } from "./drift.ts";
 import { DEFAULT_TIMEOUT_MS, inNetns } from "./exec.ts";
@@ -48,8 +48,8 @@ export interface LinuxDataplaneOptions {
   cluster: string;
   /** <stateDir>/linux/ holds the record, BIRD's dirs and sockets, pid files and the apps' output. */
   stateDir: string;
-  /** The command that runs an app (the CLI passes tortie's own). */
-  processArgv(p: ProcessSpec, host: string): string[];
+  /** The command that runs an app (the CLI passes tortie's own), or undefined when the image runs nothing. */
+  processArgv(p: ProcessSpec, host: string): string[] | undefined;
   /** Default: the record's (resolved at the first apply), else bird2Binaries() from the environment. */
   birdBinaries?: BirdBinaries;
   /**
@@ -70,10 +70,6 @@ export interface ApplyOptions {
 
 function fileSafe(id: string): string {
   return id.replace(/[^A-Za-z0-9._-]/g, "_");
-}
-
-function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 export class LinuxDataplane implements DataplaneKernel {
@@ -223,7 +219,7 @@ export class LinuxDataplane implements DataplaneKernel {
     // When the record already lists every namespace and the same BIRD, only `pending` changes: a marker file.
     // (Processes are written to the record before they start, each on its own, in programHostDaemons.)
     const listsAll = onDisk !== undefined && wanted.every((ns) => onDisk.namespaces.includes(ns));
-    const sameBird = sameJson(onDisk?.birdBinaries, this.binaries);
+    const sameBird = deepEqual(onDisk?.birdBinaries, this.binaries);
     record.namespaces = [...new Set([...record.namespaces, ...wanted])];
     record.birdBinaries = this.binaries;
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
@@ -391,13 +387,22 @@ export class LinuxDataplane implements DataplaneKernel {
       const key = `${h.host}/${p.id}`;
       const netns = names.get(p.namespace)?.netns;
       if (!netns) throw new Error(`host ${h.host}: process ${p.id} runs in unknown namespace ${p.namespace}`);
+      const argv = this.o.processArgv(p, h.host);
+      if (!argv) {
+        // An image that stands for no app runs nothing (a plain busybox), as on the sim.
+        if (record.pids[key]) {
+          await stopProcess(record.pids[key]!);
+          delete record.pids[key];
+          writeRecord(record);
+        }
+        continue;
+      }
       const runningNow = this.running(record, key);
-      const unchanged = sameJson(prevById.get(p.id), p) && runningNow?.netns === netns;
+      const unchanged = deepEqual(prevById.get(p.id), p) && runningNow?.netns === netns;
       if (runningNow && unchanged) continue;
       if (record.pids[key]) await stopProcess(record.pids[key]!);
       const logDir = join(this.dir, h.host);
       mkdirSync(logDir, { recursive: true, mode: 0o700 });
-      const argv = this.o.processArgv(p, h.host);
       record.pids[key] = { pid: 0, netns };
       writeRecord(record);
       record.pids[key] = recorded(startInNetns(netns, argv, join(logDir, `${fileSafe(p.id)}.out`)), netns);

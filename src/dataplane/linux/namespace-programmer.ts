@@ -17,6 +17,7 @@ import {
   type NamespaceSpec,
   type RouteSpec,
 } from "../../calc/index.ts";
+import { deepEqual } from "../../lib/index.ts";
 import { commandError, mustRun, mustRunIn, runCommand } from "./exec.ts";
 import {
   addressAddLines,
@@ -94,11 +95,6 @@ function createsPair(plan: NamespacePlan, link: LinkSpec, ctx: ProgramContext): 
   return `${plan.spec.name}/${link.name}` < `${link.peer.namespace}/${link.peer.name}`;
 }
 
-/** Plain data compared as written by the same code on both sides (as calc's diff compares it). */
-function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
-
 function sameStrings(a: string[], b: string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
@@ -112,11 +108,11 @@ function unchangedSpec(previous: NamespaceSpec, next: NamespaceSpec): boolean {
     previous.ipsets === next.ipsets &&
     previous.nft === next.nft &&
     sameStrings(previous.iptables, next.iptables) &&
-    sameJson(previous.links, next.links) &&
-    sameJson(previous.addresses, next.addresses) &&
-    sameJson(previous.routes, next.routes) &&
-    sameJson(previous.sysctls, next.sysctls) &&
-    sameJson(previous.resolvConf, next.resolvConf)
+    deepEqual(previous.links, next.links) &&
+    deepEqual(previous.addresses, next.addresses) &&
+    deepEqual(previous.routes, next.routes) &&
+    deepEqual(previous.sysctls, next.sysctls) &&
+    deepEqual(previous.resolvConf, next.resolvConf)
   );
 }
 
