@@ -1,0 +1,1 @@
+export type { CommandIO, ForwardedCommand, PodExecRequest, PodLogRequest, ServerHost } from "./host.ts";
