@@ -24,6 +24,7 @@ import {
   kubectlMissing,
   pairWithRow,
 } from "./anchors.ts";
+import { benchApiServer } from "./api-server.ts";
 import { benchBgpConvergence } from "./bgp-convergence.ts";
 import { CALIBRATION_ITERATIONS, calibrate } from "./calibrate.ts";
 import { benchIpam } from "./ipam.ts";
@@ -215,6 +216,12 @@ const SECTIONS: Section[] = [
     what: "tortie kubectl apply/get of 10k ConfigMaps, each a process (anchor: kubectl version --client)",
     startupAnchor: startsTortie,
     run: (record) => cliApplyAndGet(record),
+  },
+  {
+    name: "api-server",
+    what: "tortie serve over HTTPS with 10k ConfigMaps: creates, lists, gets; kubectl get pods -A forwarded and local (anchor: the real kubectl through the same server); file store and etcd",
+    runs: 1,
+    run: (record) => benchApiServer(record, bin, tmp, scale),
   },
   {
     name: "ipam",

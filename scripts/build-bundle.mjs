@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Builds dist/tortie.cjs, the one-file JavaScript bundle bin/tortie runs: src/cli/index.ts and every npm
-// dependency, compiled by esbuild. `npm run build` and `npm install` (prepare) run it; bin/tortie runs it when a
+// dependency, compiled by esbuild; and dist/forward.cjs, the small one bin/tortie runs first while an API server
+// serves the state dir (src/cli/forward.ts: it sends the command there, node built-ins only). `npm run build` and `npm install` (prepare) run it; bin/tortie runs it when a
 // source is newer than the bundle. `node scripts/build-bundle.mjs --check` exits 1 if dist/ is not what the
 // sources build; `--optional` (npm's prepare) skips the build when esbuild is not installed.
 //
@@ -25,6 +26,10 @@ import { fileURLToPath } from "node:url";
 
 /** The bundle bin/tortie runs, relative to the package root. */
 export const BUNDLE = "dist/tortie.cjs";
+/** The forwarding fast path's bundle (~10 KB against ~3 MB: loading the big one is most of a forwarded command). */
+export const FORWARD_BUNDLE = "dist/forward.cjs";
+/** Each bundle's entry point. */
+const ENTRIES = { [BUNDLE]: "src/cli/index.ts", [FORWARD_BUNDLE]: "src/cli/forward.ts" };
 const HEADER = "// tortie bundle sha256=";
 
 /** Inputs of the bundle besides src/: the same list as bin/tortie's EXTRA_INPUTS. */
@@ -71,15 +76,19 @@ function escapeNonAscii(text) {
 }
 
 /**
- * The bundle's text for the sources under `root`: a first line with the sha256 of the rest, then the code.
- * Deterministic: the same sources give the same bytes.
+ * Each bundle's text (by its path, BUNDLE and FORWARD_BUNDLE) for the sources under `root`: a first line with
+ * the sha256 of the rest, then the code. Deterministic: the same sources give the same bytes.
  */
-export async function bundleText(root, { logLevel = "warning" } = {}) {
+export async function bundleTexts(root, { logLevel = "warning" } = {}) {
   const { build } = await import("esbuild");
   const result = await build({
     absWorkingDir: root,
-    entryPoints: ["src/cli/index.ts"],
-    outfile: join(root, BUNDLE),
+    entryPoints: Object.entries(ENTRIES).map(([out, entry]) => ({
+      in: entry,
+      out: out.replace(/\.cjs$/, ""),
+    })),
+    outdir: root,
+    outExtension: { ".js": ".cjs" },
     bundle: true,
     write: false,
     platform: "node",
@@ -93,9 +102,18 @@ export async function bundleText(root, { logLevel = "warning" } = {}) {
     },
     plugins: [importMetaUrlPlugin(root)],
   });
-  const code = escapeNonAscii(result.outputFiles[0].text);
-  const hash = createHash("sha256").update(code).digest("hex");
-  return `${HEADER}${hash}\n${code}`;
+  const texts = {};
+  for (const file of result.outputFiles) {
+    const code = escapeNonAscii(file.text);
+    const hash = createHash("sha256").update(code).digest("hex");
+    texts[relative(root, file.path).split("\\").join("/")] = `${HEADER}${hash}\n${code}`;
+  }
+  return texts;
+}
+
+/** The text of dist/tortie.cjs (bundleTexts' first bundle). */
+export async function bundleText(root, options = {}) {
+  return (await bundleTexts(root, options))[BUNDLE];
 }
 
 /** The hash bundleText wrote in the first line of `text`, or undefined when `text` is not a bundle. */
@@ -105,43 +123,48 @@ export function bundleHash(text) {
 }
 
 /**
- * Builds the bundle and replaces dist/tortie.cjs atomically (concurrent builds are safe). Its mtime is set to
- * when the build started (minus the filesystem clock's coarseness), so a source saved during the build makes it
- * stale.
+ * Builds both bundles and replaces each atomically (concurrent builds are safe); dist/forward.cjs first, so
+ * that once dist/tortie.cjs is fresh both are. Their mtime is set to when the build started (minus the
+ * filesystem clock's coarseness), so a source saved during the build makes them stale. Returns
+ * dist/tortie.cjs's path.
  */
 export async function buildBundle(root, options = {}) {
   const started = Date.now();
   const newest = newestInputMtime(root);
-  const text = await bundleText(root, options);
-  const out = join(root, BUNDLE);
-  mkdirSync(dirname(out), { recursive: true });
-  const tmp = `${out}.${process.pid}.tmp`;
-  try {
-    writeFileSync(tmp, text, "latin1");
-    // An input dated in the future would otherwise make every run rebuild. utimes takes seconds as a double,
-    // which drops the sub-microsecond digits: a millisecond more keeps the stamp at or after that input.
-    const stamp = (newest > started ? Math.ceil(newest) + 1 : started - 50) / 1000;
-    utimesSync(tmp, stamp, stamp);
-    renameSync(tmp, out);
-  } finally {
-    rmSync(tmp, { force: true });
+  const texts = await bundleTexts(root, options);
+  // An input dated in the future would otherwise make every run rebuild. utimes takes seconds as a double,
+  // which drops the sub-microsecond digits: a millisecond more keeps the stamp at or after that input.
+  const stamp = (newest > started ? Math.ceil(newest) + 1 : started - 50) / 1000;
+  for (const bundle of [FORWARD_BUNDLE, BUNDLE]) {
+    const out = join(root, bundle);
+    mkdirSync(dirname(out), { recursive: true });
+    const tmp = `${out}.${process.pid}.tmp`;
+    try {
+      writeFileSync(tmp, texts[bundle], "latin1");
+      utimesSync(tmp, stamp, stamp);
+      renameSync(tmp, out);
+    } finally {
+      rmSync(tmp, { force: true });
+    }
   }
-  return out;
+  return join(root, BUNDLE);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const root = fileURLToPath(new URL("..", import.meta.url));
   if (process.argv.includes("--check")) {
-    const want = await bundleText(root);
-    let have = "";
-    try {
-      have = readFileSync(join(root, BUNDLE), "latin1");
-    } catch {}
-    if (have !== want) {
-      console.error(`${BUNDLE} is not built from the current sources; run npm run build`);
-      process.exit(1);
+    const texts = await bundleTexts(root);
+    for (const [bundle, want] of Object.entries(texts)) {
+      let have = "";
+      try {
+        have = readFileSync(join(root, bundle), "latin1");
+      } catch {}
+      if (have !== want) {
+        console.error(`${bundle} is not built from the current sources; run npm run build`);
+        process.exit(1);
+      }
+      console.log(`${bundle} matches the sources (sha256 ${bundleHash(want)})`);
     }
-    console.log(`${BUNDLE} matches the sources (sha256 ${bundleHash(want)})`);
   } else {
     // npm's prepare passes --optional: an install that cannot load esbuild (it normally comes with tsx, a
     // dependency) must not fail; bin/tortie then runs the sources through tsx.
@@ -153,7 +176,9 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
         process.exit(0);
       }
     }
-    const out = await buildBundle(root);
-    console.log(`built ${relative(process.cwd(), out) || out}`);
+    await buildBundle(root);
+    console.log(
+      `built ${[BUNDLE, FORWARD_BUNDLE].map((b) => relative(process.cwd(), join(root, b))).join(" and ")}`,
+    );
   }
 }

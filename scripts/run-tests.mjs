@@ -38,6 +38,7 @@ for (const f of files) console.log(`  ${f}`);
 const result = spawnSync(
   process.execPath,
   ["--import", "tsx", "--test", "--test-reporter=spec", "--test-concurrency=2", ...files],
-  { cwd: root, stdio: "inherit" },
+  // A test's `bin/tortie up` starts no API server in the background (the serve tests clear this themselves).
+  { cwd: root, stdio: "inherit", env: { ...process.env, TORTIE_NO_SERVER: "1" } },
 );
 process.exit(result.status ?? 1);

@@ -13,4 +13,4 @@ export {
   resolveKubectlResource,
 } from "./registry.ts";
 export { keyFor, prefixFor } from "./registry-key.ts";
-export { describeObject, formatPath, prepareObject } from "./validate.ts";
+export { describeObject, formatPath, kindJsonSchema, prepareObject } from "./validate.ts";

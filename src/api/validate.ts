@@ -22,6 +22,17 @@ function schemaFor(def: KindDef): z.ZodType {
   return s;
 }
 
+/**
+ * A kind's whole-object schema as JSON Schema (draft 2020-12), the source of the API server's OpenAPI documents.
+ * What JSON Schema cannot say (refinements: CIDRs, selectors) comes out as the plain type or `{}`.
+ */
+export function kindJsonSchema(def: KindDef): Record<string, unknown> {
+  return z.toJSONSchema(schemaFor(def), { unrepresentable: "any", io: "input", cycles: "ref" }) as Record<
+    string,
+    unknown
+  >;
+}
+
 export function formatPath(path: readonly PropertyKey[]): string {
   let out = "";
   for (const p of path) {

@@ -15,7 +15,7 @@ import { Ipam } from "../ipam/index.ts";
 import { bundledApp, bundledAppNames, pinToNodes } from "../lab/index.ts";
 import { isTortieError, NotFoundError, TortieError } from "../lib/index.ts";
 import { formatCidr } from "../net/index.ts";
-import type { StoreBackend } from "../store/index.ts";
+import { chooseDatastore, parseDatastore, type StoreBackend } from "../store/index.ts";
 import { readFileBounded } from "./bounded-read.ts";
 import type { CliContext } from "./context.ts";
 import { asControllerLeader } from "./controller-lock.ts";
@@ -38,14 +38,17 @@ const linuxSyncModule = () => import("./linux-sync.ts");
 /** Passes over the store `down` makes while other processes keep writing, before it gives up. */
 const DOWN_PASSES = 50;
 
+/** Every object of the cluster is under the registry layout; on a shared etcd, keys outside it are not tortie's. */
+const CLUSTER_KEYS = "/registry/";
+
 /**
- * Deletes every key, unconditionally (a write racing `down` does not fail it; a key another process deleted first
+ * Deletes every key of the cluster, unconditionally (a write racing `down` does not fail it; a key another process deleted first
  * is done), listing again until the store is empty. Returns how many keys this process removed.
  */
 async function removeEverything(backend: StoreBackend): Promise<number> {
   let removed = 0;
   for (let pass = 1; pass <= DOWN_PASSES; pass++) {
-    const { items } = await backend.list("/");
+    const { items } = await backend.list(CLUSTER_KEYS);
     if (items.length === 0) return removed;
     for (const item of items) {
       try {
@@ -56,7 +59,7 @@ async function removeEverything(backend: StoreBackend): Promise<number> {
       }
     }
   }
-  const { items } = await backend.list("/");
+  const { items } = await backend.list(CLUSTER_KEYS);
   if (items.length === 0) return removed;
   throw new TortieError(
     "Conflict",
@@ -141,6 +144,24 @@ function simSummary(cluster: SimCluster): string {
   return `running: ${plural(hosts, "host")} and ${plural(pods, "pod namespace")} programmed${left ? `; ${plural(left, "policy rule")} left out (not supported yet)` : ""}${noBird.length ? `; BIRD not running on ${noBird.join(", ")} (tortie exec says why)` : ""}`;
 }
 
+interface UpOptions {
+  topology: string;
+  dataplane?: string;
+  app?: string;
+  proxyMode?: string;
+  datastore?: string;
+  /** false with --no-serve */
+  serve: boolean;
+}
+
+/** `up --datastore`: records the state dir's datastore before anything opens the store. */
+async function useDatastore(ctx: CliContext, spec: string): Promise<void> {
+  const wanted = parseDatastore(spec);
+  if (ctx.stateDir === undefined)
+    throw new TortieError("Invalid", "--datastore needs a state dir; this context keeps its store in memory");
+  await chooseDatastore(ctx.stateDir, wanted);
+}
+
 export function lifecycleProgram(ctx: CliContext): Command {
   const program = new Command("tortie");
   program
@@ -167,8 +188,14 @@ export function lifecycleProgram(ctx: CliContext): Command {
         "nftables",
       ]),
     )
-    .action(async (o: { topology: string; dataplane?: string; app?: string; proxyMode?: string }) => {
+    .option(
+      "--datastore <file|etcd://host:port,...>",
+      "where the cluster's objects live: the state dir's file store (default), or etcd v3 endpoints (recorded in the state dir)",
+    )
+    .option("--no-serve", "do not start the API server (tortie serve) in the background")
+    .action(async (o: UpOptions) => {
       if (o.dataplane === "linux") (await linuxSyncModule()).assertLinuxAvailable(ctx);
+      if (o.datastore !== undefined) await useDatastore(ctx, o.datastore);
       if (o.app && !bundledApp(o.app))
         throw new TortieError("Invalid", `unknown app "${o.app}" (known: ${bundledAppNames().join(", ")})`);
       const topology = loadTopology(o.topology);
@@ -203,17 +230,21 @@ export function lifecycleProgram(ctx: CliContext): Command {
         // A second `up` applies only what differs from the record and repairs what drifted (nothing, on a healthy cluster).
         const { description } = await linux.syncLinux(ctx, { checkDrift: true });
         ctx.out(`dataplane linux: ${linux.linuxSummary(description)}\n`);
-        return;
+      } else {
+        const sim = await openSimCluster(ctx);
+        ctx.out(`dataplane sim: ${simSummary(sim)}\n`);
+        // The agents start with the cluster: BIRD's start and its first sessions date from `up`.
+        saveSimState(ctx, sim);
       }
-      const sim = await openSimCluster(ctx);
-      ctx.out(`dataplane sim: ${simSummary(sim)}\n`);
-      // The agents start with the cluster: BIRD's start and its first sessions date from `up`.
-      saveSimState(ctx, sim);
+      // The API server (and, through it, tortie's own commands) on the cluster just built.
+      if (o.serve && ctx.startServer) await ctx.startServer();
     });
   program
     .command("down")
     .description("remove the cluster and everything in it from this state dir")
     .action(async () => {
+      // The API server first: it would otherwise settle and sync what is being taken down.
+      if (ctx.stateDir) await (await import("./serve-lifecycle.ts")).stopServer(ctx.stateDir);
       const store = ctx.store();
       const topology = await readTopology(store);
       // The kernel first: its namespaces and processes are found by the record in the state dir, also when an

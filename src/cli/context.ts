@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { type ManifestEntry, parseManifests } from "../api/index.ts";
 import { externalIPAdmission, serviceAllocation } from "../control/index.ts";
 import { TortieError } from "../lib/index.ts";
-import { openFileStore, type ResourceClient, resolveStateDir } from "../store/index.ts";
+import { openStateStore, type ResourceClient, resolveStateDir } from "../store/index.ts";
 import { readFdBounded, readFileBounded } from "./bounded-read.ts";
 import { type LineSource, stdinLines } from "./line-source.ts";
 
@@ -25,6 +25,11 @@ export interface CliContext {
    * `tortie shell node1`), and whether as root (through sudo); absent when typed as `tortie …` itself.
    */
   onHost?: { name: string; root: boolean };
+  /**
+   * Starts `tortie serve` for the state dir in the background (`up`). A capability of the process's own context
+   * only: a context made in-process (the tests) has none, so no server is started behind their back.
+   */
+  startServer?: () => Promise<void>;
 }
 
 /** TORTIE_NOW pins the clock (tests and golden files); otherwise the wall clock. */
@@ -42,7 +47,7 @@ export function makeContext(stateDirFlag: string | undefined): CliContext {
   let store: ResourceClient | undefined;
   const now = cliClock();
   let lines: LineSource | undefined;
-  return {
+  const context: CliContext = {
     out: (t) => process.stdout.write(t),
     err: (t) => process.stderr.write(t),
     now,
@@ -52,19 +57,24 @@ export function makeContext(stateDirFlag: string | undefined): CliContext {
       return lines;
     },
     stateDir: resolveStateDir(stateDirFlag),
+    startServer: async () => {
+      const { startServerInBackground } = await import("./serve-lifecycle.ts");
+      await startServerInBackground(context, resolveStateDir(stateDirFlag));
+    },
     store: () => {
       store ??= openClusterStore(resolveStateDir(stateDirFlag), now);
       return store;
     },
   };
+  return context;
 }
 
 /**
- * The state dir's store with the API server's admission steps: service IP and node port allocation, then the
- * externalIPs rule (CVE-2020-8554), which sees the allocated cluster IP.
+ * The state dir's store (on its recorded datastore: the file store, or etcd) with the API server's admission steps:
+ * service IP and node port allocation, then the externalIPs rule (CVE-2020-8554), which sees the allocated cluster IP.
  */
 export function openClusterStore(stateDir: string, now: () => Date): ResourceClient {
-  return openFileStore(stateDir, { now }).use(serviceAllocation).use(externalIPAdmission);
+  return openStateStore(stateDir, { now }).use(serviceAllocation).use(externalIPAdmission);
 }
 
 /**

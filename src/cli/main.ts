@@ -2,6 +2,8 @@ import { Command, CommanderError } from "commander";
 import { escapeControl, isTortieError } from "../lib/index.ts";
 import { CommandExit } from "./command-exit.ts";
 import { type CliContext, makeContext } from "./context.ts";
+import type { ForwardOutcome } from "./forward.ts";
+import { extractStateDir } from "./state-dir-flag.ts";
 
 // Each command's module (and what it needs) is loaded only once the command line has chosen it. (kubectl.ts
 // itself imports shell.ts for `kubectl exec`, so `tortie kubectl get` still loads the sim's modules.)
@@ -30,18 +32,7 @@ const WRITE_VERBS = new Set([
   "ipam",
 ]);
 
-/** Pulls `--state-dir DIR` / `--state-dir=DIR` out of argv wherever it appears. */
-export function extractStateDir(argv: string[]): { stateDir?: string; rest: string[] } {
-  const rest: string[] = [];
-  let stateDir: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === "--state-dir") stateDir = argv[++i];
-    else if (a.startsWith("--state-dir=")) stateDir = a.slice("--state-dir=".length);
-    else rest.push(a);
-  }
-  return stateDir === undefined ? { rest } : { stateDir, rest };
-}
+export { extractStateDir };
 
 function quiet(program: Command, ctx: CliContext): Command {
   // commander's own errors quote what was typed: keep them one line (help text written to stderr is left alone),
@@ -104,6 +95,10 @@ export async function runCli(argv: string[], ctx?: CliContext): Promise<number> 
     return runExec(context, args);
   } else if (first === "shell") {
     return runShellCommand(context, args);
+  } else if (first === "serve") {
+    return (await import("./serve.ts")).runServe(context, args);
+  } else if (first === "kubeconfig") {
+    return (await import("./serve.ts")).runKubeconfig(context, args);
   } else if (first === "internal") {
     // tortie's own plumbing (the linux dataplane's app processes); not listed in help.
     return (await import("./serve-app.ts")).runInternal(context, args, stateDir);
@@ -220,11 +215,20 @@ async function topLevelProgram(context: CliContext): Promise<Command> {
   program
     .command("shell")
     .description("shell TARGET: an interactive shell on a host or in NS/POD running the same commands");
+  program
+    .command("serve")
+    .description(
+      "serve the Kubernetes API for this state dir (HTTPS on 127.0.0.1); tortie's commands then run through it",
+    );
+  program.command("kubeconfig").description("print the path of the running API server's kubeconfig");
   return program;
 }
 
-/** The process entry point used by bin/tortie. */
-export async function main(): Promise<void> {
+/**
+ * The process entry point used by bin/tortie. `prior`: what bin/tortie's forwarding fast path (dist/forward.cjs)
+ * already found when it did not run the command, so it is not tried twice (and stdin it read is not lost).
+ */
+export async function main(prior?: ForwardOutcome): Promise<void> {
   // The state dir holds the cluster's Secrets: whatever tortie writes there is the owner's alone (0700/0600).
   process.umask(0o077);
   // `tortie ... | head` closes the pipe early; that is not an error.
@@ -232,7 +236,26 @@ export async function main(): Promise<void> {
     if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
     throw e;
   });
-  process.exitCode = await runCli(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  // While `tortie serve` runs for the state dir, a one-shot command runs there (src/cli/forward.ts).
+  const forwarded = prior ?? (await (await import("./forward.ts")).tryForward(argv));
+  if (forwarded.ran) {
+    process.exitCode = forwarded.code;
+    return;
+  }
+  process.exitCode = await runCli(
+    argv,
+    forwarded.stdin ? contextWithStdin(argv, forwarded.stdin) : undefined,
+  );
+}
+
+/** The process's context, with the standard input a failed forwarding attempt has already read. */
+function contextWithStdin(argv: string[], stdin: () => string): CliContext | undefined {
+  try {
+    return { ...makeContext(extractStateDir(argv).stateDir), stdin };
+  } catch {
+    return undefined; // runCli makes the context again and reports what is wrong with it
+  }
 }
 
 const EXEC_HELP = `Usage: tortie exec TARGET -- COMMAND [ARGS...]

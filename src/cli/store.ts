@@ -1,6 +1,14 @@
 import { Command } from "commander";
 import { TortieError } from "../lib/index.ts";
-import { backupStore, checkBackup, checkStore, restoreStore, type StoreSummary } from "../store/index.ts";
+import {
+  backupStore,
+  checkBackup,
+  checkStore,
+  formatDatastore,
+  readDatastore,
+  restoreStore,
+  type StoreSummary,
+} from "../store/index.ts";
 import type { CliContext } from "./context.ts";
 
 /**
@@ -13,11 +21,18 @@ export function storeProgram(ctx: CliContext): Command {
     .command("store")
     .description("the state dir's store: check (verify every record), backup FILE, restore FILE");
   // makeContext always resolves one (--state-dir, $TORTIE_STATE_DIR, ./.tortie); only an in-memory context has none.
-  const stateDir = () => {
+  // These work on the file store's own files; on etcd, etcd's tools do (etcdctl snapshot save|status|restore).
+  const stateDir = (what: string) => {
     if (ctx.stateDir === undefined)
       throw new TortieError(
         "Invalid",
         "tortie store needs a state dir; this context keeps its store in memory",
+      );
+    const datastore = readDatastore(ctx.stateDir);
+    if (datastore.type === "etcd")
+      throw new TortieError(
+        "Unsupported",
+        `not supported yet: tortie store ${what} on etcd (${formatDatastore(datastore)}); use etcdctl snapshot ${what === "check" ? "status" : what === "backup" ? "save" : "restore"}`,
       );
     return ctx.stateDir;
   };
@@ -33,7 +48,7 @@ export function storeProgram(ctx: CliContext): Command {
         ctx.out(`backup ${file}: ok\nrevision: ${b.revision}\nkeys: ${b.keys}\nsize: ${b.bytes} bytes\n`);
         return;
       }
-      ctx.out(summaryText(checkStore(stateDir())));
+      ctx.out(summaryText(checkStore(stateDir("check"))));
     });
   store
     .command("backup")
@@ -42,7 +57,7 @@ export function storeProgram(ctx: CliContext): Command {
     )
     .argument("<file>", "where to write the backup (replaced atomically; mode 0600)")
     .action(async (file: string) => {
-      const b = await backupStore(stateDir(), file);
+      const b = await backupStore(stateDir("backup"), file);
       ctx.out(`Snapshot saved at ${file} (revision ${b.revision}, ${b.keys} keys, ${b.bytes} bytes)\n`);
     });
   store
@@ -50,7 +65,7 @@ export function storeProgram(ctx: CliContext): Command {
     .description("replace the store with a backup made by 'tortie store backup', after verifying it")
     .argument("<file>", "the backup")
     .action(async (file: string) => {
-      const r = await restoreStore(stateDir(), file);
+      const r = await restoreStore(stateDir("restore"), file);
       ctx.out(
         `Restored the store from ${file}: ${r.keys} keys at revision ${r.revision}` +
           (r.storeRevision === r.revision ? "" : `, now revision ${r.storeRevision}`) +
