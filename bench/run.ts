@@ -47,6 +47,9 @@ import { benchServiceDispatch } from "./service-dispatch.ts";
 import { benchSimPackets } from "./sim-packets.ts";
 import { benchStartup } from "./startup.ts";
 
+// The sections measure tortie without an API server (`up` starts none; commands run in their own process), as
+// their recorded figures did; the api-server section sets it per command.
+process.env.TORTIE_NO_SERVER = "1";
 const root = fileURLToPath(new URL("..", import.meta.url));
 const bin = join(root, "bin", "tortie");
 const scale = positive("BENCH_SCALE", 1);

@@ -10,7 +10,8 @@
  * This module is also dist/forward.cjs (scripts/build-bundle.mjs), the small bundle bin/tortie runs first when
  * the state dir has a server: its imports stay node built-ins and leaf modules, never the store or the CLI.
  */
-import { request } from "node:https";
+import type { ClientRequest, IncomingMessage } from "node:http";
+import type { RequestOptions } from "node:https";
 import { readFdBounded } from "./bounded-read.ts";
 import { type EndpointRecord, liveEndpoint } from "./serve-endpoint.ts";
 import { extractStateDir, stateDirPath } from "./state-dir-flag.ts";
@@ -94,7 +95,9 @@ export async function tryForward(argv: string[]): Promise<ForwardOutcome> {
   for (const [k, v] of Object.entries(process.env))
     if (k.startsWith("TORTIE_") && !CLIENT_ONLY_ENV.has(k) && v !== undefined) env[k] = v;
   const body = JSON.stringify({ argv, cwd: process.cwd(), env, ...(stdin === undefined ? {} : { stdin }) });
-  const code = await send(endpoint, body);
+  // node:https (and tls with it, ~12 ms) loads only now: a local command imports this module too.
+  const { request } = await import("node:https");
+  const code = await send(request, endpoint, body);
   // bin/tortie's start trace also says where the command ran (the tests check that it was forwarded).
   if (process.env.TORTIE_TRACE_START === "1")
     process.stderr.write(
@@ -107,7 +110,15 @@ export async function tryForward(argv: string[]): Promise<ForwardOutcome> {
  * Posts the command and relays its frames to this process's stdout and stderr. Resolves to the exit code, or
  * undefined when the server could not be reached or refused the request (nothing ran).
  */
-function send(endpoint: EndpointRecord, body: string): Promise<number | undefined> {
+function send(
+  request: (
+    url: string,
+    options: RequestOptions,
+    onResponse: (res: IncomingMessage) => void,
+  ) => ClientRequest,
+  endpoint: EndpointRecord,
+  body: string,
+): Promise<number | undefined> {
   return new Promise((resolve) => {
     let responded = false;
     const req = request(

@@ -4,8 +4,10 @@ import { conditionIsTrue, controlKinds } from "../control/index.ts";
 import { TortieError } from "../lib/index.ts";
 import type { CliContext } from "./context.ts";
 import { kubectlKindName } from "./kubectl.ts";
+import { parseLabelSelector } from "./label-selector.ts";
 import { parseReplicasFlag } from "./replicas-flag.ts";
 import { updateWithRetry } from "./retry-update.ts";
+import { readSimLogs } from "./sim-state-files.ts";
 
 /** `deployment/x`, `deploy x`, `pod/x` → kind and name. */
 function target(args: string[]): { def: KindDef; name: string } {
@@ -103,34 +105,39 @@ export function addClusterCommands(program: Command, ctx: CliContext): void {
     .option("-n, --namespace <ns>", "namespace", "default")
     .option("--timeout <duration>", "accepted for compatibility; nothing changes while waiting")
     .option("--all", "every object of the kind")
-    .action(async (args: string[], o: { for: string; namespace: string; all?: boolean }) => {
-      const m = /^condition=(.+)$/.exec(o.for);
-      if (!m) throw new TortieError("Unsupported", `not supported yet: kubectl wait --for=${o.for}`);
-      const store = ctx.store();
-      const objects: { def: KindDef; o: ApiObject }[] = [];
-      if (o.all) {
-        const def = resolveKubectlResource(args[0] ?? "");
-        if (!def) throw new TortieError("Invalid", `the server doesn't have a resource type "${args[0]}"`);
-        for (const x of await store.list(def, def.namespaced ? o.namespace : undefined))
-          objects.push({ def, o: x });
-      } else {
-        const { def, name } = target(args);
-        objects.push({ def, o: await store.mustGet(def, name, def.namespaced ? o.namespace : undefined) });
-      }
-      for (const { def, o: x } of objects) {
-        if (!conditionIsTrue(x, m[1]!))
-          throw new TortieError(
-            "Internal",
-            `timed out waiting for the condition on ${def.plural}/${x.metadata.name}`,
-          );
-        ctx.out(`${kubectlKindName(def)}/${x.metadata.name} condition met\n`);
-      }
-    });
+    .option("-l, --selector <selector>", "the objects of the kind whose labels match")
+    .action(
+      async (args: string[], o: { for: string; namespace: string; all?: boolean; selector?: string }) => {
+        const m = /^condition=(.+)$/.exec(o.for);
+        if (!m) throw new TortieError("Unsupported", `not supported yet: kubectl wait --for=${o.for}`);
+        const store = ctx.store();
+        const objects: { def: KindDef; o: ApiObject }[] = [];
+        if (o.all || o.selector !== undefined) {
+          const def = resolveKubectlResource(args[0] ?? "");
+          if (!def) throw new TortieError("Invalid", `the server doesn't have a resource type "${args[0]}"`);
+          const match = o.selector !== undefined ? parseLabelSelector(o.selector) : () => true;
+          for (const x of await store.list(def, def.namespaced ? o.namespace : undefined))
+            if (match(x.metadata.labels)) objects.push({ def, o: x });
+          if (objects.length === 0) throw new TortieError("NotFound", "no matching resources found");
+        } else {
+          const { def, name } = target(args);
+          objects.push({ def, o: await store.mustGet(def, name, def.namespaced ? o.namespace : undefined) });
+        }
+        for (const { def, o: x } of objects) {
+          if (!conditionIsTrue(x, m[1]!))
+            throw new TortieError(
+              "Internal",
+              `timed out waiting for the condition on ${def.plural}/${x.metadata.name}`,
+            );
+          ctx.out(`${kubectlKindName(def)}/${x.metadata.name} condition met\n`);
+        }
+      },
+    );
 
   program
     .command("cluster-info")
     .description(
-      "cluster-info dump: nodes, then each namespace's services, deployments, replicasets and pods as JSON",
+      "cluster-info dump: nodes, then each namespace's lists and its pods' logs, in kubectl's order, as JSON",
     )
     .argument("<action>")
     .option("-A, --all-namespaces", "every namespace")
@@ -140,18 +147,43 @@ export function addClusterCommands(program: Command, ctx: CliContext): void {
         throw new TortieError("Unsupported", `not supported yet: kubectl cluster-info ${action}`);
       const store = ctx.store();
       const revision = String(await store.backend.revision());
-      const list = (kind: string, items: ApiObject[]) =>
-        `${toJson({ kind, apiVersion: "v1", metadata: { resourceVersion: revision }, items }, 4)}\n`;
-      ctx.out(list("NodeList", await store.list(controlKinds.Node)));
+      // The list envelope in kubectl's field order; tortie keeps no events, replication controllers or daemon
+      // sets (the API server serves them as empty, read-only kinds), so those lists are empty here too.
+      const list = (kind: string, apiVersion: string, items: ApiObject[]) =>
+        `${JSON.stringify(
+          { kind, apiVersion, metadata: { resourceVersion: revision }, items: [] },
+          null,
+          4,
+        ).replace(
+          /"items": \[\]\n}$/,
+          `"items": ${items.length === 0 ? "[]" : indentAfterFirstLine(toJson(items, 4))}\n}`,
+        )}\n`;
+      ctx.out(list("NodeList", "v1", await store.list(controlKinds.Node)));
       const namespaces = o.allNamespaces
         ? (await store.list(controlKinds.Namespace)).map((n) => n.metadata.name!)
         : (o.namespaces ?? "kube-system,default").split(",");
+      const logs = readSimLogs(ctx.stateDir, ctx);
       for (const ns of namespaces) {
-        ctx.out(list("EventList", []));
-        ctx.out(list("ServiceList", await store.list(controlKinds.Service, ns)));
-        ctx.out(list("DeploymentList", await store.list(controlKinds.Deployment, ns)));
-        ctx.out(list("ReplicaSetList", await store.list(controlKinds.ReplicaSet, ns)));
-        ctx.out(list("PodList", await store.list(controlKinds.Pod, ns)));
+        const pods = await store.list(controlKinds.Pod, ns);
+        ctx.out(list("EventList", "v1", []));
+        ctx.out(list("ReplicationControllerList", "v1", []));
+        ctx.out(list("ServiceList", "v1", await store.list(controlKinds.Service, ns)));
+        ctx.out(list("DaemonSetList", "apps/v1", []));
+        ctx.out(list("DeploymentList", "apps/v1", await store.list(controlKinds.Deployment, ns)));
+        ctx.out(list("ReplicaSetList", "apps/v1", await store.list(controlKinds.ReplicaSet, ns)));
+        ctx.out(list("PodList", "v1", pods));
+        for (const pod of pods)
+          for (const c of pod.spec?.containers ?? []) {
+            const what = `container ${c.name} of pod ${ns}/${pod.metadata.name}`;
+            const lines = logs[`${ns}/${pod.metadata.name}`] ?? [];
+            ctx.out(`==== START logs for ${what} ====\n${lines.map((l) => `${l}\n`).join("")}`);
+            ctx.out(`==== END logs for ${what} ====\n`);
+          }
       }
     });
+}
+
+/** A nested JSON value's lines after the first, indented one level deeper (it sits inside the envelope). */
+function indentAfterFirstLine(text: string): string {
+  return text.replaceAll("\n", "\n    ");
 }

@@ -20,6 +20,7 @@ import type { CliContext } from "./context.ts";
 import type { GoData } from "./go-fmt.ts";
 import { addClusterCommands } from "./kubectl-cluster.ts";
 import { createFromGenerator } from "./kubectl-create.ts";
+import { describePodText } from "./kubectl-describe-pod.ts";
 import { addLogsCommand } from "./kubectl-logs.ts";
 import { ALLOWED_FORMATS, isTemplateFormat, printWithTemplate } from "./kubectl-printers.ts";
 import { kubectlTable } from "./kubectl-tables.ts";
@@ -82,6 +83,11 @@ function namespaceFor(def: KindDef, ns: string | undefined): string | undefined 
   return def.namespaced ? (ns ?? "default") : undefined;
 }
 
+/** kubectl apply's warning (on stderr) before it takes over an object no apply created. */
+function missingLastAppliedWarning(resource: string): string {
+  return `Warning: resource ${resource} is missing the ${LAST_APPLIED} annotation which is required by kubectl apply. kubectl apply should only be used on resources created declaratively by either kubectl create --save-config or kubectl apply. The missing annotation will be patched automatically.\n`;
+}
+
 function lastAppliedText(o: ApiObject): string {
   const copy = structuredClone(o);
   if (copy.metadata.annotations) {
@@ -97,6 +103,16 @@ interface TableFlags {
   labelColumns?: string[];
   noHeaders?: boolean;
   template?: string;
+  /** `--show-managed-fields`: -o yaml/json keep `metadata.managedFields` (kubectl omits them otherwise). */
+  showManagedFields?: boolean;
+}
+
+/** kubectl's OmitManagedFieldsPrinter: the object without `metadata.managedFields`. */
+function withoutManagedFields(o: ApiObject): ApiObject {
+  if (!Object.hasOwn(o.metadata, "managedFields")) return o;
+  const metadata: Record<string, unknown> = { ...o.metadata };
+  delete metadata.managedFields;
+  return { ...o, metadata };
 }
 
 function printObjects(
@@ -112,7 +128,12 @@ function printObjects(
     ? objects[0]!
     : { apiVersion: "v1", items: objects, kind: "List", metadata: { resourceVersion: "" } };
   if (output === "yaml" || output === "json") {
-    ctx.out(output === "yaml" ? toYaml(value) : `${toJson(value, 4)}\n`);
+    const shown = flags.showManagedFields
+      ? value
+      : single
+        ? withoutManagedFields(objects[0]!)
+        : { ...value, items: objects.map(withoutManagedFields) };
+    ctx.out(output === "yaml" ? toYaml(shown) : `${toJson(shown, 4)}\n`);
     return;
   }
   if (isTemplateFormat(output)) {
@@ -211,8 +232,13 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
           }
           // The three-way merge is recomputed against the live object on every attempt (another writer's change
           // to fields this manifest never set survives).
+          let warned = false;
           const { changed } = await updateWithRetry(store, def, name!, namespace, (live) => {
             const lastText = live.metadata.annotations?.[LAST_APPLIED];
+            if (!lastText && !warned) {
+              warned = true;
+              ctx.err(missingLastAppliedWarning(`${def.plural}/${name}`));
+            }
             const last = lastText ? JSON.parse(lastText) : {};
             const merged = threeWayMerge(def.kind, last, desired, live) as ApiObject;
             return deepEqual(merged, live) ? undefined : merged;
@@ -300,6 +326,7 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
     .option("--show-labels", "a LABELS column with every label")
     .option("-L, --label-columns <keys>", "a column per label key (comma-separated; repeatable)", collect, [])
     .option("--no-headers", "no header row in tables and custom columns")
+    .option("--show-managed-fields", "keep metadata.managedFields in -o yaml and -o json")
     .action(async (args: string[], o: Common & TableFlags & { headers?: boolean }) => {
       const store = ctx.store();
       // pflag reads `-o=yaml` as yaml; commander hands over "=yaml".
@@ -311,6 +338,7 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
         labelColumns: (o.labelColumns ?? []).flatMap((c) => c.split(",")).filter((c) => c !== ""),
         noHeaders: o.headers === false,
         template: o.template,
+        showManagedFields: o.showManagedFields,
       };
       if (names.length > 0) {
         const objects = [];
@@ -445,7 +473,9 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
         names.length > 0
           ? await Promise.all(names.map((n) => store.mustGet(def, n, namespaceFor(def, o.namespace))))
           : await store.list(def, namespaceFor(def, o.namespace));
-      ctx.out(objects.map(describeText).join("\n\n\n"));
+      // kubectl's own describer for pods; the generic layout for every other kind.
+      if (def.kind === "Pod" && def.group === "") ctx.out(objects.map(describePodText).join("\n\n"));
+      else ctx.out(objects.map(describeText).join("\n\n\n"));
     });
 
   addClusterCommands(program, ctx);
@@ -464,7 +494,11 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
       // Loaded here: the dataplane's modules cost every other kubectl command nothing.
       const { execCommand } = await import("./shell.ts");
       const code = await execCommand(ctx, target, command);
-      if (code !== 0) throw new CommandExit(code);
+      if (code !== 0) {
+        // kubectl's own line after the command's output (the exit code comes back in the stream's Status).
+        ctx.err(`command terminated with exit code ${code}\n`);
+        throw new CommandExit(code);
+      }
     });
 
   return program;

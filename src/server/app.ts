@@ -14,6 +14,7 @@ import { forwardedCommandResponse } from "./forward.ts";
 import type { ServerHost } from "./host.ts";
 import { openApiV2, openApiV3Document, openApiV3Paths } from "./openapi.ts";
 import { parseResourcePath } from "./paths.ts";
+import { queryFlag } from "./pod-container.ts";
 import { podLogResponse } from "./pod-log.ts";
 import { handleResource } from "./resources.ts";
 import { jsonResponse, statusResponse } from "./responses.ts";
@@ -80,7 +81,7 @@ export function createApp(o: AppOptions): Hono {
     if (!path) throw notFoundPath();
     const query = new URL(c.req.url).searchParams;
     const request = { host: o.host, request: c.req.raw, query, path };
-    const isWatch = path.watchPrefix || query.get("watch") === "true" || query.get("watch") === "1";
+    const isWatch = path.watchPrefix || queryFlag(query, "watch");
     if (isWatch) {
       if (c.req.method !== "GET") throw methodNotAllowed();
       return watchResponse(request, o);

@@ -1,4 +1,5 @@
 import { allKinds, apiVersionOf, type KindDef } from "../api/index.ts";
+import { unmodelledKinds } from "./unmodelled-kinds.ts";
 
 /**
  * `/version`. tortie reports Kubernetes v1.32.0: the API it serves follows Kubernetes 1.32 (the kinds, the
@@ -81,10 +82,10 @@ function resourceInfo(def: KindDef): ResourceInfo {
   };
 }
 
-/** Group name → its kinds, in registry order (the core group is ""). */
+/** Group name → its kinds, in registry order (the core group is ""), then the kinds tortie serves unmodelled. */
 function groups(): Map<string, KindDef[]> {
   const out = new Map<string, KindDef[]>();
-  for (const def of allKinds) {
+  for (const def of [...allKinds, ...unmodelledKinds]) {
     const list = out.get(def.group) ?? [];
     list.push(def);
     out.set(def.group, list);

@@ -26,6 +26,12 @@ export function podContainer(pod: ApiObject, requested: string | undefined): str
   return regular[0];
 }
 
+/** A boolean query parameter (false when absent), as the API server decodes it: `watch=True` is true. */
+export function queryFlag(query: URLSearchParams, name: string): boolean {
+  const text = query.get(name);
+  return text === null ? false : parseBoolParam(name, text);
+}
+
 /** strconv.ParseBool, as the API server decodes boolean query parameters. */
 export function parseBoolParam(name: string, text: string): boolean {
   if (["1", "t", "T", "TRUE", "true", "True"].includes(text)) return true;

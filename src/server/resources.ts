@@ -13,6 +13,7 @@ import { ResourceError } from "../store/index.ts";
 import type { ServerHost } from "./host.ts";
 import { patchObject } from "./patch-request.ts";
 import type { ResourcePath } from "./paths.ts";
+import { queryFlag } from "./pod-container.ts";
 import {
   applyFieldValidation,
   decodeObject,
@@ -24,8 +25,10 @@ import {
 import { jsonResponse, wantsTable } from "./responses.ts";
 import { toScale, withReplicas } from "./scale.ts";
 import { filterFromQuery } from "./selectors.ts";
+import { recordUpdate } from "./server-side-apply.ts";
 import { badRequest, methodNotAllowed, notFoundPath, StatusError } from "./status.ts";
 import { type IncludeObject, toTable } from "./table.ts";
+import { unmodelledKinds } from "./unmodelled-kinds.ts";
 
 /** A lost compare-and-swap is retried this often, as the API server's GuaranteedUpdate does, before a 409. */
 const MAX_UPDATE_ATTEMPTS = 20;
@@ -137,13 +140,36 @@ function withWarnings(body: unknown, status: number, warnings: string[]): Respon
   return response;
 }
 
+/**
+ * Who a write's fields belong to: `?fieldManager=`, else the client's user agent up to its first `/` (`kubectl`),
+ * as the API server defaults it for everything but apply.
+ */
+function fieldManagerOf(r: ResourceRequest): string | undefined {
+  const explicit = r.query.get("fieldManager");
+  if (explicit) return explicit;
+  const agent = r.request.headers.get("user-agent");
+  return agent ? agent.split("/")[0] : undefined;
+}
+
+/** The object to store with the write recorded in its managedFields (unchanged when no manager is known). */
+function withManagedFields(
+  r: ResourceRequest,
+  before: ApiObject | undefined,
+  after: ApiObject,
+  scope: "main" | "status" = "main",
+): ApiObject {
+  const manager = fieldManagerOf(r);
+  if (!manager) return after;
+  return recordUpdate({ def: r.path.def, before, after, manager, scope, now: r.host.now() });
+}
+
 async function create(r: ResourceRequest): Promise<Response> {
   const { object, warnings } = await bodyObject(r);
   const meta = object.metadata;
   if (!meta.name && meta.generateName)
     meta.name = `${meta.generateName}${randomBytes(4).toString("hex").slice(0, 5)}`;
   if (isDryRun(r.query)) return withWarnings(prepareObject(r.path.def, object), 201, warnings);
-  const created = await r.host.store.create(object);
+  const created = await r.host.store.create(withManagedFields(r, undefined, object));
   afterWrite(r.host);
   return withWarnings(created, 201, warnings);
 }
@@ -168,7 +194,12 @@ async function replace(r: ResourceRequest, subresource?: "status"): Promise<Resp
       warnings,
     );
   }
-  const updated = await r.host.store.update(toStore, { withStatus: subresource === "status" });
+  // The fields this PUT changed become its manager's; a body without managedFields keeps the stored ones.
+  const current = await mustGet(r);
+  const updated = await r.host.store.update(
+    withManagedFields(r, current, toStore, subresource === "status" ? "status" : "main"),
+    { withStatus: subresource === "status" },
+  );
   afterWrite(r.host);
   return withWarnings(updated, 200, warnings);
 }
@@ -228,9 +259,9 @@ async function patch(r: ResourceRequest, subresource?: "status"): Promise<Respon
   const contentType = (r.request.headers.get("content-type") ?? "").split(";")[0]!.trim();
   const body = await readBodyText(r.request);
   const apply = contentType === "application/apply-patch+yaml";
-  const force = r.query.get("force") === "true";
-  const fieldManager = r.query.get("fieldManager") ?? undefined;
-  if (apply && !fieldManager) throw badRequest("fieldManager is required for apply requests");
+  const force = queryFlag(r.query, "force");
+  if (apply && !r.query.get("fieldManager")) throw badRequest("fieldManager is required for apply requests");
+  const fieldManager = fieldManagerOf(r);
   const { object, created } = await guaranteedUpdate(
     r,
     (current) =>
@@ -363,6 +394,9 @@ function patchScale(asScale: object, contentType: string, body: string): unknown
 export async function handleResource(r: ResourceRequest): Promise<Response> {
   const method = r.request.method;
   const { name, subresource, def } = r.path;
+  // Nothing stores objects of these kinds: a write is refused with the reason, not stored and left unacted on.
+  if (method !== "GET" && unmodelledKinds.includes(def))
+    throw new StatusError(405, "MethodNotAllowed", def.managedBy!);
   if (name === undefined) {
     if (method === "GET") return list(r);
     if (method === "POST") return create(r);

@@ -1,6 +1,7 @@
 import { type ApiObject, apiVersionOf, keyFor } from "../api/index.ts";
 import { TortieError } from "../lib/index.ts";
 import type { WatchEvent } from "../store/index.ts";
+import { queryFlag } from "./pod-container.ts";
 import { listWithRevision, type ResourceRequest } from "./resources.ts";
 import { wantsTable } from "./responses.ts";
 import { filterFromQuery } from "./selectors.ts";
@@ -42,8 +43,8 @@ export async function watchResponse(r: ResourceRequest, options: WatchOptions): 
   const rvText = r.query.get("resourceVersion") ?? "";
   if (rvText !== "" && !/^\d+$/.test(rvText)) throw badRequest(`invalid resource version: ${rvText}`);
   const timeoutSeconds = positiveInt(r.query, "timeoutSeconds") ?? DEFAULT_TIMEOUT_SECONDS;
-  const bookmarks = r.query.get("allowWatchBookmarks") === "true";
-  const sendInitial = r.query.get("sendInitialEvents") === "true";
+  const bookmarks = queryFlag(r.query, "allowWatchBookmarks");
+  const sendInitial = queryFlag(r.query, "sendInitialEvents");
   const asTable = wantsTable(r.request.headers.get("accept"));
   const includeObject = (r.query.get("includeObject") ?? "Metadata") as IncludeObject;
   const { host } = r;
