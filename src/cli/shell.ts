@@ -1,6 +1,6 @@
 import { type CommandResult, runFilter } from "../agent/index.ts";
 import { readTopology } from "../control/index.ts";
-import { isTortieError } from "../lib/index.ts";
+import { isTortieError, TortieError } from "../lib/index.ts";
 import type { CliContext } from "./context.ts";
 import { execOnSim, openLazySimCluster, runOnSim, simTarget } from "./exec.ts";
 import { type LineSource, textLines } from "./line-source.ts";
@@ -208,10 +208,9 @@ export async function execCommand(ctx: CliContext, target: string, command: stri
       (linux ? linux.execOnLinux(ctx, target, command) : execOnSim(ctx, target, command))
     );
   await checkTarget(ctx, target, linux);
-  if (target.includes("/")) {
-    ctx.err(`error: exec: "${tool[0]}": executable file not found in $PATH\n`);
-    return 1;
-  }
+  // The container runtime cannot start it: an error, not an exit code (kubectl prints no "command terminated").
+  if (target.includes("/"))
+    throw new TortieError("Internal", `exec: "${tool[0]}": executable file not found in $PATH`);
   const { runCli } = await import("./main.ts");
   return runCli(tool, { ...ctx, onHost: { name: target, root: command[0] === "sudo" } });
 }

@@ -9,7 +9,7 @@ import {
   prepareObject,
 } from "../api/index.ts";
 import { ConflictError, deepClone, TortieError } from "../lib/index.ts";
-import { ResourceError } from "../store/index.ts";
+import { ResourceError, type StoredValue } from "../store/index.ts";
 import type { ServerHost } from "./host.ts";
 import { patchObject } from "./patch-request.ts";
 import type { ResourcePath } from "./paths.ts";
@@ -66,16 +66,16 @@ export async function listWithRevision(
   namespace: string | undefined,
 ): Promise<{ items: ApiObject[]; revision: number }> {
   const { items, revision } = await host.store.backend.list(prefixFor(def, namespace));
-  return {
-    revision,
-    items: items.map((s) => {
-      const o = deepClone(s.value) as ApiObject;
-      o.apiVersion = apiVersionOf(def);
-      o.kind = def.kind;
-      o.metadata.resourceVersion = String(s.modRevision);
-      return o;
-    }),
-  };
+  return { revision, items: items.map((s) => storedObject(def, s)) };
+}
+
+/** A stored value as the API returns it: a copy, with its kind and resourceVersion. */
+export function storedObject(def: KindDef, s: StoredValue): ApiObject {
+  const o = deepClone(s.value) as ApiObject;
+  o.apiVersion = apiVersionOf(def);
+  o.kind = def.kind;
+  o.metadata.resourceVersion = String(s.modRevision);
+  return o;
 }
 
 function tableOrObject(r: ResourceRequest, objects: ApiObject[], single: ApiObject | undefined, rv: string) {

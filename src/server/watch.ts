@@ -1,8 +1,8 @@
-import { type ApiObject, apiVersionOf, keyFor } from "../api/index.ts";
+import { type ApiObject, apiVersionOf, keyFor, prefixFor } from "../api/index.ts";
 import { TortieError } from "../lib/index.ts";
 import type { WatchEvent } from "../store/index.ts";
 import { queryFlag } from "./pod-container.ts";
-import { listWithRevision, type ResourceRequest } from "./resources.ts";
+import { listWithRevision, type ResourceRequest, storedObject } from "./resources.ts";
 import { wantsTable } from "./responses.ts";
 import { filterFromQuery } from "./selectors.ts";
 import { badRequest, StatusError, statusBody } from "./status.ts";
@@ -119,9 +119,14 @@ export async function watchResponse(r: ResourceRequest, options: WatchOptions): 
   } else {
     from = Number(rvText);
     lastRevision = from;
-    // Objects in the selection now are taken as in it at `from`: a later change to one is MODIFIED.
-    const { items } = await listWithRevision(host, def, namespace);
-    for (const o of items) if (filter(o)) selected.add(keyOf(o));
+    // What was in the selection at `from`, so a replayed change is MODIFIED and a replayed create ADDED: an object
+    // created after `from` was not there; one that existed then is judged by its value now (the store keeps no
+    // earlier values to judge by).
+    const { items } = await host.store.backend.list(prefixFor(def, namespace));
+    for (const s of items) {
+      const o = storedObject(def, s);
+      if (s.createRevision <= from && filter(o)) selected.add(keyOf(o));
+    }
   }
 
   try {

@@ -10,6 +10,10 @@ import {
   prefixEnd,
 } from "./etcd-client.ts";
 
+/** How soon a broken watch stream is opened again, doubling per failed try up to the maximum. */
+const RESUME_FIRST_DELAY_MS = 100;
+const RESUME_MAX_DELAY_MS = 2000;
+
 export interface EtcdBackendOptions {
   /**
    * Prepended to every key and taken off again (etcdctl's `--prefix`-style namespacing, as `etcd --namespace`
@@ -26,6 +30,8 @@ export interface EtcdBackendOptions {
 export class EtcdBackend implements StoreBackend {
   private readonly client: EtcdClient;
   private readonly keyPrefix: string;
+  /** Set by close(): broken watches are not resumed any more. */
+  private closed = false;
 
   constructor(endpoints: readonly string[], options: EtcdBackendOptions = {}) {
     this.client = new EtcdClient(endpoints);
@@ -149,26 +155,62 @@ export class EtcdBackend implements StoreBackend {
     return events;
   }
 
+  /**
+   * A watch outlives its etcd stream: when the stream breaks (etcd restarted, the connection dropped), it is
+   * opened again from the last delivered revision, retried until etcd answers or the watch is stopped, as etcd's
+   * own clients resume. Without that, a caller (an API watch, `kubectl get -w`) would wait forever for events.
+   */
   async watch(prefix: string, fromRevision: number, onEvent: (e: WatchEvent) => void): Promise<() => void> {
     // etcd reports a compacted start only after "created": ask first, so the caller gets Compacted as a rejection.
     await this.assertNotCompacted(fromRevision);
     const full = this.keyPrefix + prefix;
-    const { stop } = await this.client.stream(
-      {
-        create_request: {
-          key: encodeKey(full || "\0"),
-          range_end: prefixEnd(full),
-          start_revision: String(fromRevision + 1),
-          prev_kv: true,
+    let last = fromRevision;
+    let stopped = false;
+    let stopStream = () => {};
+    let retryTimer: NodeJS.Timeout | undefined;
+    const open = async (): Promise<void> => {
+      const { stop, done } = await this.client.stream(
+        {
+          create_request: {
+            key: encodeKey(full || "\0"),
+            range_end: prefixEnd(full),
+            start_revision: String(last + 1),
+            prev_kv: true,
+          },
         },
-      },
-      (result) => {
-        if (result.canceled) return false;
-        for (const e of result.events ?? []) onEvent(this.event(e));
-        return true;
-      },
-    );
-    return stop;
+        (result) => {
+          // A cancel (a compaction past `last`) ends the watch: resuming would skip the compacted events.
+          if (stopped || result.canceled) return false;
+          for (const e of result.events ?? []) {
+            const event = this.event(e);
+            last = event.revision;
+            onEvent(event);
+          }
+          return true;
+        },
+      );
+      // Stopped while this (re)opened: the new stream must not stay open until its first event.
+      if (stopped || this.closed) return stop();
+      stopStream = stop;
+      void done.then((failure) => {
+        if (failure && !stopped && !this.closed) resume(RESUME_FIRST_DELAY_MS);
+      });
+    };
+    const resume = (delayMs: number) => {
+      retryTimer = setTimeout(() => {
+        retryTimer = undefined;
+        if (stopped || this.closed) return;
+        open().catch(() => resume(Math.min(delayMs * 2, RESUME_MAX_DELAY_MS)));
+      }, delayMs);
+      // A retry never keeps a process alive by itself.
+      retryTimer.unref();
+    };
+    await open();
+    return () => {
+      stopped = true;
+      if (retryTimer) clearTimeout(retryTimer);
+      stopStream();
+    };
   }
 
   async compact(revision: number): Promise<void> {
@@ -182,6 +224,7 @@ export class EtcdBackend implements StoreBackend {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.client.close();
   }
 

@@ -94,9 +94,10 @@ test("Python's kubernetes client: kubeconfig, list, watch a create, merge and st
     "first",
     "default",
   );
-  assert.deepEqual(stored?.metadata.labels, { app: "a", tier: "web", x: "y" });
+  assert.ok(stored);
+  assert.deepEqual(stored.metadata.labels, { app: "a", tier: "web", x: "y" });
   // The client's user agent ("OpenAPI-Generator/22.6.0/python") names the manager of its patches.
-  const managers = (stored?.metadata as { managedFields?: { manager: string }[] }).managedFields?.map(
+  const managers = (stored.metadata as { managedFields?: { manager: string }[] }).managedFields?.map(
     (m) => m.manager,
   );
   assert.deepEqual(managers, ["OpenAPI-Generator"]);

@@ -210,6 +210,14 @@ test("logs, and exec ping and curl from the customer pod to the database", { ski
     { forwardable: false },
   );
   assert.equal(curl.code, 0, show(curl));
+  // A command the container does not have is an error, not an exit code: no "command terminated" line.
+  const missing = await read(["exec", "-n", "yaobank", customer, "--", "kubectl", "get", "pods"], {
+    forwardable: false,
+  });
+  assert.deepEqual(
+    [missing.code, missing.err],
+    [1, 'error: exec: "kubectl": executable file not found in $PATH\n'],
+  );
 });
 
 test("apply -f - with the seeds' Calico manifests and a namespace, then the nginx fixture", {

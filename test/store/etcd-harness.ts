@@ -13,6 +13,8 @@ export interface EtcdServer {
   endpoint: string;
   dataDir: string;
   stop: () => Promise<void>;
+  /** Stops etcd and starts it again on the same data dir and ports (clients' connections break meanwhile). */
+  restart: () => Promise<void>;
 }
 
 /** Why etcd tests cannot run here, or undefined when they can. */
@@ -68,30 +70,38 @@ export async function startEtcd(): Promise<EtcdServer> {
   const endpoint = `http://127.0.0.1:${client}`;
   const peerUrl = `http://127.0.0.1:${peer}`;
   const log: string[] = [];
-  const child: ChildProcess = spawn(
-    "etcd",
-    [
-      "--name=tortie-test",
-      `--data-dir=${dataDir}`,
-      `--listen-client-urls=${endpoint}`,
-      `--advertise-client-urls=${endpoint}`,
-      `--listen-peer-urls=${peerUrl}`,
-      `--initial-advertise-peer-urls=${peerUrl}`,
-      `--initial-cluster=tortie-test=${peerUrl}`,
-      "--log-level=error",
-    ],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
-  child.stderr?.on("data", (d: Buffer) => log.push(d.toString()));
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const stop = async () => {
+  let child: ChildProcess;
+  let exited: Promise<void>;
+  const spawnEtcd = () => {
+    child = spawn(
+      "etcd",
+      [
+        "--name=tortie-test",
+        `--data-dir=${dataDir}`,
+        `--listen-client-urls=${endpoint}`,
+        `--advertise-client-urls=${endpoint}`,
+        `--listen-peer-urls=${peerUrl}`,
+        `--initial-advertise-peer-urls=${peerUrl}`,
+        `--initial-cluster=tortie-test=${peerUrl}`,
+        "--log-level=error",
+      ],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    child.stderr?.on("data", (d: Buffer) => log.push(d.toString()));
+    const c = child;
+    exited = new Promise<void>((resolve) => c.once("exit", () => resolve()));
+  };
+  const kill = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill("SIGTERM");
       await exited;
     }
+  };
+  const stop = async () => {
+    await kill();
     rmSync(dataDir, { recursive: true, force: true });
   };
-  try {
+  const untilHealthy = async () => {
     for (let attempt = 0; !(await healthy(endpoint)); attempt++) {
       if (child.exitCode !== null)
         throw new Error(`etcd exited with ${child.exitCode}: ${log.join("").trim()}`);
@@ -99,9 +109,18 @@ export async function startEtcd(): Promise<EtcdServer> {
         throw new Error(`etcd did not become healthy on ${endpoint}: ${log.join("").trim()}`);
       await new Promise((r) => setTimeout(r, 50));
     }
+  };
+  spawnEtcd();
+  try {
+    await untilHealthy();
   } catch (e) {
     await stop();
     throw e;
   }
-  return { endpoint, dataDir, stop };
+  const restart = async () => {
+    await kill();
+    spawnEtcd();
+    await untilHealthy();
+  };
+  return { endpoint, dataDir, stop, restart };
 }
