@@ -7,20 +7,26 @@
  *   interleaved so machine noise hits them alike;
  * - with 10k ConfigMaps in one namespace (made before the server starts, by one `tortie kubectl create -f`):
  *   creates (500 more ConfigMaps POSTed, 16 requests in flight), `GET /api/v1/configmaps` (every ConfigMap:
- *   the 10k and the lab's few; 4 in flight) and `GET` of one ConfigMap by name (16 in flight).
+ *   the 10k and the lab's few; 4 in flight) and `GET` of one ConfigMap by name (16 in flight);
+ * - then, on the same store, with 10k Pods added in another namespace (again by one `tortie kubectl create -f`
+ *   before the server starts): `GET /api/v1/pods` as JSON and as the Table kubectl asks for (4 in flight), a
+ *   one-shot `tortie kubectl get pods -n bench-pods` (forwarded) anchored by the real kubectl through the same
+ *   server, and creates (POSTed pods, 16 in flight).
  *
  * The 10k are not POSTed through the server: there each create costs more as the store grows (the settle after
- * a write lists every object), and 10k of them take minutes on the file store (61/s measured, against 437/s on
- * etcd).
+ * a write lists every object), and 10k of them take minutes.
  *
- * ConfigMaps, not pods: no controller acts on a ConfigMap, so the figures are the server's and the store's
- * alone. 10k pods would set the scheduler, IPAM and the dataplane working while they are timed (and a pod the
- * server lists costs the same to serialize as a ConfigMap of its size).
+ * ConfigMaps: no controller acts on a ConfigMap, so those figures are the server's and the store's alone. The
+ * pods are real pods the controllers act on: `hostNetwork: true` and pinned with `spec.nodeName` to the lab's
+ * three nodes (round robin), so the scheduler and IPAM have nothing to do (the lab's default pool has 4,096
+ * addresses) and the kubelet controller marks each Running with its node's address; the preload's settle does
+ * that for the 10k, and the settle after each POST for the new ones, while the creates are timed.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:https";
 import { join } from "node:path";
+import { openStateStore } from "../src/store/index.ts";
 import { type EtcdServer, etcdUnavailable, startEtcd } from "../test/store/etcd-harness.ts";
 import { fsyncAnchor } from "./anchors.ts";
 import type { Anchor, RecordRow } from "./record.ts";
@@ -35,11 +41,18 @@ const GET_REQUESTS = 1000;
 /** Iterations of the three one-shot commands (each iteration runs each once). */
 const KUBECTL_ITERATIONS = 10;
 const NAMESPACE = "bench";
+const POD_NAMESPACE = "bench-pods";
+const POD_CREATE_REQUESTS = 200;
+/** What kubectl asks a list for: the server's Table, printed as it comes. */
+const TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io";
+/** Iterations of the one-shot `get pods -n bench-pods` (10k rows), real kubectl and tortie interleaved. */
+const POD_TABLE_ITERATIONS = 3;
 
 interface Served {
   url: string;
   kubeconfig: string;
   agent: Agent;
+  ca: string;
   token: string;
   child: ChildProcess;
 }
@@ -79,7 +92,14 @@ async function startServe(bin: string, env: NodeJS.ProcessEnv, stateDir: string)
   });
   const endpoint = JSON.parse(readFileSync(join(stateDir, "server", "endpoint.json"), "utf8"));
   const agent = new Agent({ keepAlive: true, maxSockets: 64, ca: endpoint.caCertPem });
-  return { url, kubeconfig: join(stateDir, "kubeconfig"), agent, token: endpoint.token, child };
+  return {
+    url,
+    kubeconfig: join(stateDir, "kubeconfig"),
+    agent,
+    ca: endpoint.caCertPem,
+    token: endpoint.token,
+    child,
+  };
 }
 
 async function stopServe(s: Served): Promise<void> {
@@ -96,6 +116,7 @@ function call(
   method: string,
   path: string,
   body?: unknown,
+  accept = "application/json",
 ): Promise<{ status: number; bytes: number; text?: string }> {
   const data = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
@@ -106,7 +127,7 @@ function call(
         agent: s.agent,
         headers: {
           authorization: `Bearer ${s.token}`,
-          accept: "application/json",
+          accept,
           ...(data === undefined
             ? {}
             : { "content-type": "application/json", "content-length": Buffer.byteLength(data) }),
@@ -152,17 +173,24 @@ async function load(
   return { ms: performance.now() - t, bytes };
 }
 
-/** `count` ConfigMaps (and their namespace) into the stopped cluster's store, with one `tortie kubectl create -f`. */
-function preload(bin: string, env: NodeJS.ProcessEnv, dir: string, count: number): number {
-  const namespace = join(dir, "namespace.yaml");
-  writeFileSync(
-    namespace,
-    JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: NAMESPACE } }),
-  );
+/**
+ * `count` objects made by `make` (and their namespace) into the stopped cluster's store, with one
+ * `tortie kubectl create -f` (which settles the controllers after it); returns its wall time.
+ */
+function preload(
+  bin: string,
+  env: NodeJS.ProcessEnv,
+  dir: string,
+  ns: string,
+  count: number,
+  make: (i: number) => unknown,
+): number {
+  const namespace = join(dir, `${ns}.namespace.yaml`);
+  writeFileSync(namespace, JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } }));
   tortie(bin, env, ["kubectl", "create", "-f", namespace]);
   const docs = [];
-  for (let i = 0; i < count; i++) docs.push(JSON.stringify(configMap(i)));
-  const file = join(dir, "configmaps.yaml");
+  for (let i = 0; i < count; i++) docs.push(JSON.stringify(make(i)));
+  const file = join(dir, `${ns}.yaml`);
   writeFileSync(file, docs.join("\n---\n"));
   const t = performance.now();
   tortie(bin, env, ["kubectl", "create", "-f", file]);
@@ -175,6 +203,58 @@ function configMap(i: number) {
     kind: "ConfigMap",
     metadata: { name: `cm-${i}`, namespace: NAMESPACE, labels: { app: `a${i % 10}` } },
     data: { key: `value-${i}`, more: "x".repeat(100) },
+  };
+}
+
+/** Pod creates in flight while the store is preloaded (the file store commits them in groups, etcd pipelines them). */
+const PRELOAD_IN_FLIGHT = 64;
+
+/**
+ * `count` pods (and their namespace) into the stopped cluster's store, then one `tortie kubectl label` of their
+ * namespace: that command's settle is where the kubelet controller starts them all. The pods are created through
+ * the store library, PRELOAD_IN_FLIGHT at a time, not by one `tortie kubectl create -f` as the ConfigMaps are:
+ * that creates one at a time, each a round trip to etcd, and 10k took minutes there. Returns the wall time.
+ */
+async function preloadPods(
+  bin: string,
+  env: NodeJS.ProcessEnv,
+  stateDir: string,
+  count: number,
+): Promise<number> {
+  const t = performance.now();
+  tortie(bin, env, ["kubectl", "create", "namespace", POD_NAMESPACE]);
+  const client = openStateStore(stateDir);
+  let next = 0;
+  const worker = async () => {
+    while (next < count) await client.create(pod(next++));
+  };
+  try {
+    await Promise.all(Array.from({ length: PRELOAD_IN_FLIGHT }, worker));
+    tortie(bin, env, ["kubectl", "label", "namespace", POD_NAMESPACE, "bench=pods"]);
+    const pods = await client.list(client.kindOf(pod(0)), POD_NAMESPACE);
+    const waiting = pods.filter((p) => p.status?.phase !== "Running").length;
+    if (pods.length !== count || waiting > 0)
+      throw new Error(`${pods.length} bench pods, ${waiting} of them not Running after the settle`);
+  } finally {
+    await client.backend.close();
+  }
+  return performance.now() - t;
+}
+
+/** The lab's nodes, which the bench's pods are pinned to. */
+const LAB_NODES = ["control", "node1", "node2"];
+
+/** A host-network pod pinned to a node: no scheduling, no pod address; the kubelet controller starts it. */
+function pod(i: number) {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: `pod-${i}`, namespace: POD_NAMESPACE, labels: { app: `a${i % 10}` } },
+    spec: {
+      nodeName: LAB_NODES[i % LAB_NODES.length],
+      hostNetwork: true,
+      containers: [{ name: "pause", image: "registry.k8s.io/pause:3.9" }],
+    },
   };
 }
 
@@ -261,6 +341,83 @@ async function serverRows(
   );
 }
 
+/** The pod rows, on a store holding `pods` bench pods (and the ConfigMaps before them). */
+async function podRows(
+  record: RecordRow,
+  bin: string,
+  env: NodeJS.ProcessEnv,
+  s: Served,
+  store: string,
+  pods: number,
+  createAnchor: Anchor | undefined,
+): Promise<void> {
+  const count = pods.toLocaleString("en-US");
+  for (const [format, accept] of [
+    ["JSON", "application/json"],
+    ["a Table (kubectl's Accept)", TABLE],
+  ] as const) {
+    const first = await call(s, "GET", "/api/v1/pods", undefined, accept);
+    if (first.status !== 200) throw new Error(`GET /api/v1/pods as ${format}: HTTP ${first.status}`);
+    const lists = await load(
+      LIST_CONCURRENCY,
+      LIST_REQUESTS,
+      () => call(s, "GET", "/api/v1/pods", undefined, accept),
+      200,
+    );
+    record(
+      `GET /api/v1/pods as ${format} (${count}+ pods), ${LIST_CONCURRENCY} in flight, ${store}`,
+      LIST_REQUESTS,
+      lists.ms,
+      `requests; ${(lists.bytes / LIST_REQUESTS / 1e6).toFixed(1)} MB each`,
+    );
+  }
+
+  if (!kubectlMissing()) {
+    const args = ["get", "pods", "-n", POD_NAMESPACE];
+    const real = ["/usr/bin/kubectl", ["--kubeconfig", s.kubeconfig, ...args]] as const;
+    const forwardedEnv = { ...env, TORTIE_NO_SERVER: "" };
+    const want = wall(real[0], [...real[1]], env).out;
+    const got = wall(process.execPath, [bin, "kubectl", ...args], forwardedEnv).out;
+    const strip = (t: string) => t.replace(/\s+\S+$/gm, ""); // the AGE column may tick between the two runs
+    if (strip(got) !== strip(want))
+      throw new Error(
+        `tortie and kubectl print different pod tables (${got.length} and ${want.length} chars)`,
+      );
+    const times = { real: [] as number[], forwarded: [] as number[] };
+    for (let i = 0; i < POD_TABLE_ITERATIONS; i++) {
+      times.real.push(wall(real[0], [...real[1]], env).ms);
+      times.forwarded.push(wall(process.execPath, [bin, "kubectl", ...args], forwardedEnv).ms);
+    }
+    record(
+      `tortie kubectl get pods -n ${POD_NAMESPACE} through the server (${count} rows), ${store}`,
+      1,
+      median(times.forwarded),
+      `median of ${POD_TABLE_ITERATIONS}, interleaved`,
+      { what: `kubectl get pods -n ${POD_NAMESPACE} (real kubectl, same server)`, ms: median(times.real) },
+    );
+  }
+
+  // The kubectl runs above left the agent's sockets idle for seconds: the server may close them as one is reused.
+  s.agent.destroy();
+  s.agent = new Agent({ keepAlive: true, maxSockets: 64, ca: s.ca });
+  const createCount = Math.max(1, Math.round(POD_CREATE_REQUESTS * Math.min(1, pods / 10_000)));
+  const creates = await load(
+    CREATE_CONCURRENCY,
+    createCount,
+    (i) => call(s, "POST", `/api/v1/namespaces/${POD_NAMESPACE}/pods`, pod(pods + i)),
+    201,
+  );
+  record(
+    `POST Pod (create, host network, pinned) through the server, ${count} pods in the store, ${CREATE_CONCURRENCY} in flight, ${store}`,
+    createCount,
+    creates.ms,
+    "HTTPS, keep-alive; each a durable write, then the kubelet controller's status write in a settle",
+    createAnchor,
+  );
+}
+
+const kubectlMissing = () => spawnSync("/usr/bin/kubectl", ["version", "--client"]).status !== 0;
+
 /**
  * Records the rows above on the file store, then on etcd (skipped, with the reason on stderr, when Debian's etcd
  * is not installed). `scale` scales the number of ConfigMaps (BENCH_SCALE).
@@ -272,7 +429,6 @@ export async function benchApiServer(
   scale: number,
 ): Promise<void> {
   const objects = Math.max(1, Math.round(10_000 * scale));
-  const kubectlMissing = spawnSync("/usr/bin/kubectl", ["version", "--client"]).status !== 0;
   const stores: { name: string; etcd: boolean }[] = [{ name: "file store", etcd: false }];
   const noEtcd = etcdUnavailable();
   if (noEtcd) console.error(`bench api-server: ${noEtcd}`);
@@ -288,17 +444,25 @@ export async function benchApiServer(
       // `up` starts no server here (TORTIE_NO_SERVER=1): the bench runs its own, in the foreground.
       tortie(bin, env, ["up", "--app", "yaobank", ...datastore]);
       served = await startServe(bin, env, stateDir);
-      if (kubectlMissing) console.error("bench api-server: no /usr/bin/kubectl: no one-shot kubectl rows");
+      if (kubectlMissing()) console.error("bench api-server: no /usr/bin/kubectl: no one-shot kubectl rows");
       else oneShotRows(record, bin, env, served, store.name);
       await stopServe(served);
       served = undefined;
-      const ms = preload(bin, env, stateDir, objects);
+      const ms = preload(bin, env, stateDir, NAMESPACE, objects, configMap);
       console.error(
         `bench api-server: ${objects} ConfigMaps created (${store.name}) in ${(ms / 1000).toFixed(1)} s`,
       );
       served = await startServe(bin, env, stateDir);
       const anchor = store.etcd ? undefined : fsyncAnchor(stateDir, 200);
       await serverRows(record, served, store.name, objects, anchor);
+      await stopServe(served);
+      served = undefined;
+      const podMs = await preloadPods(bin, env, stateDir, objects);
+      console.error(
+        `bench api-server: ${objects} pods created and running (${store.name}) in ${(podMs / 1000).toFixed(1)} s`,
+      );
+      served = await startServe(bin, env, stateDir);
+      await podRows(record, bin, env, served, store.name, objects, anchor);
     } finally {
       if (served) await stopServe(served);
       spawnSync(process.execPath, [bin, "down"], { env, stdio: "ignore" });

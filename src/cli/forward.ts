@@ -32,10 +32,15 @@ const KUBECTL_VERBS = new Set(["apply", "create", "replace", "get", "delete", "p
 /** Client environment variables the command does not see (they describe this process). */
 const CLIENT_ONLY_ENV = new Set(["TORTIE_STATE_DIR", "TORTIE_BUILD", "TORTIE_NO_SERVER", "TORTIE_SOURCES"]);
 
-/** Whether this command line may run in the server. */
+/**
+ * Whether this command line may run in the server. The server asks too (serve-host.ts) and refuses the rest:
+ * what writes files where the client says (`store backup FILE`, `calicoctl ipam check -o FILE`), what runs
+ * until interrupted, and the server's own plumbing.
+ */
 export function forwardable(rest: readonly string[]): boolean {
   const [first, ...args] = rest;
   if (first === undefined || LOCAL_COMMANDS.has(first)) return false;
+  if (first === "calicoctl" && writesIpamReport(args)) return false;
   if (
     rest.some((a) => a === "--help" || a === "-h" || a === "-w" || a === "--watch" || a.startsWith("--watch"))
   )
@@ -48,6 +53,14 @@ export function forwardable(rest: readonly string[]): boolean {
       return false;
   }
   return true;
+}
+
+/** `calicoctl ipam check -o FILE`: the report is a file this process writes, with this process's rights. */
+function writesIpamReport(args: readonly string[]): boolean {
+  const words = args.filter((a) => !a.startsWith("-"));
+  const ipam = words.indexOf("ipam");
+  if (ipam < 0 || words[ipam + 1] !== "check") return false;
+  return args.some((a) => a === "-o" || a === "--output" || a.startsWith("--output=") || /^-o./.test(a));
 }
 
 /** Whether the command line reads standard input (`-f -`, `--filename=-`). */

@@ -3,7 +3,7 @@
  * before listening and fills it in once it listens; every other tortie process reads it to find the server.
  * Kept free of heavy imports: a forwarded command reads it before anything else is loaded.
  */
-import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export interface EndpointRecord {
@@ -66,9 +66,19 @@ export function liveEndpoint(stateDir: string): EndpointRecord | undefined {
 
 /** Replaces endpoint.json in one step: a reader sees the old record or the new one, never half of one. */
 export function writeEndpoint(stateDir: string, record: EndpointRecord): void {
-  const tmp = `${endpointPath(stateDir)}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(record)}\n`, { mode: 0o600 });
-  renameSync(tmp, endpointPath(stateDir));
+  writeOwnerOnly(endpointPath(stateDir), `${JSON.stringify(record)}\n`);
+}
+
+/**
+ * Replaces a file with owner-only content in one step. `writeFileSync`'s mode applies only when it creates the
+ * file, so a kubeconfig left world-readable (or a temp file left by a killed process) would keep its mode:
+ * the temp file is chmod-ed before it takes the name.
+ */
+export function writeOwnerOnly(path: string, text: string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, text, { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, path);
 }
 
 export function removeEndpoint(stateDir: string): void {

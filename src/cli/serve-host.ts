@@ -6,8 +6,14 @@
  * Everything that changes the cluster or the dataplane's saved state runs on one queue, one job at a time, as
  * separate tortie processes take the controllers' lock in turn: a forwarded command, the settle after API writes,
  * an exec. A burst of API writes costs one settle: a settle not yet started takes every write made before it.
+ *
+ * The settle after API writes is paced: it is queued as long after the write as the previous settle took
+ * (SETTLE_GAP_MS at least, SETTLE_GAP_MAX_MS at most). A settle holds the event loop for most of its run (its
+ * reads from the file store never wait for I/O), so requests are served in the gaps between settles; without
+ * them, at 10k pods, each ~2.7 s settle let about one create through. A forwarded command, an exec or idle()
+ * queues a waiting settle at once, so they still run on a settled cluster.
  */
-import { TortieError } from "../lib/index.ts";
+import { escapeControl, TortieError } from "../lib/index.ts";
 import type {
   CommandIO,
   ForwardedCommand,
@@ -16,7 +22,13 @@ import type {
   ServerHost,
 } from "../server/index.ts";
 import { type CliContext, cliClock, openClusterStore } from "./context.ts";
+import { forwardable } from "./forward.ts";
 import { readSimLogs } from "./sim-state-files.ts";
+import { extractStateDir } from "./state-dir-flag.ts";
+
+/** The least and the most time between an API write and the settle it waits for (see the header). */
+const SETTLE_GAP_MS = 10;
+const SETTLE_GAP_MAX_MS = 1000;
 
 /** Environment variables of the client that describe the client process itself, not the command: never applied. */
 const CLIENT_ONLY_ENV = new Set(["TORTIE_STATE_DIR", "TORTIE_BUILD", "TORTIE_NO_SERVER", "TORTIE_SOURCES"]);
@@ -38,6 +50,12 @@ export function createServeHost(stateDir: string, log: (line: string) => void): 
   };
   /** The settle queued but not yet started, which a further write joins instead of queueing another. */
   let pendingSettle: Promise<void> | undefined;
+  /** The paced settle's timer while it waits to be queued, and how to queue it now. */
+  let settleTimer: NodeJS.Timeout | undefined;
+  let queueSettleNow: (() => void) | undefined;
+  let lastSettleMs = 0;
+  /** Queues a settle waiting for its pace at once: work queued after it then sees the cluster settled. */
+  const flushSettle = () => queueSettleNow?.();
 
   /** A context for the host's own work (settles, logs): output goes to the server's log. */
   const hostContext = (): CliContext => ({
@@ -60,6 +78,8 @@ export function createServeHost(stateDir: string, log: (line: string) => void): 
     } catch (e) {
       log(`warning: the controllers have not settled yet (${oneLine(e)}); the next write retries\n`);
       return;
+    } finally {
+      lastSettleMs = performance.now() - start;
     }
     await linux.syncAfterWrite(ctx, performance.now() - start);
   };
@@ -68,14 +88,48 @@ export function createServeHost(stateDir: string, log: (line: string) => void): 
     store,
     now,
     afterWrite() {
-      pendingSettle ??= enqueue(settle);
+      pendingSettle ??= new Promise<void>((resolve, reject) => {
+        queueSettleNow = () => {
+          clearTimeout(settleTimer);
+          settleTimer = undefined;
+          queueSettleNow = undefined;
+          enqueue(settle).then(resolve, reject);
+        };
+        const gap = Math.min(SETTLE_GAP_MAX_MS, Math.max(SETTLE_GAP_MS, lastSettleMs));
+        settleTimer = setTimeout(queueSettleNow, gap);
+      });
       return pendingSettle;
     },
     podLogs: (request) => podLogs(stateDir, hostContext(), request),
-    execInPod: (request, io) => enqueue(() => execInPod(stateDir, store, request, io)),
-    runCommand: (request, io) => enqueue(() => runForwarded(stateDir, store, request, io)),
-    idle: () => enqueue(async () => {}),
+    // Stdin is gathered before the exec takes its turn: a client slow to send it (`sleep 25 | kubectl exec -i`)
+    // must not hold the queue that every settle and forwarded command waits on. Gone meanwhile: 130, as Ctrl-C.
+    execInPod: async (request, io) => {
+      const stdin = request.stdin ? await io.stdin() : "";
+      if (io.signal.aborted) return 130;
+      flushSettle();
+      return enqueue(() => execInPod(stateDir, store, request, io, stdin));
+    },
+    commandRefusal,
+    runCommand: (request, io) => {
+      flushSettle();
+      return enqueue(() => runForwarded(stateDir, store, request, io));
+    },
+    idle: () => {
+      flushSettle();
+      return enqueue(async () => {});
+    },
   };
+}
+
+/**
+ * The server runs what a client forwards and nothing else: the same rule (forwardable) on both sides, so a
+ * request made by hand cannot run `store backup FILE` or `internal serve-app` inside the server.
+ */
+function commandRefusal(argv: string[]): string | undefined {
+  const { rest } = extractStateDir(argv);
+  if (forwardable(rest)) return undefined;
+  const shown = ["tortie", ...rest.slice(0, 2)].join(" ");
+  return `the API server does not run "${escapeControl(shown)}${rest.length > 2 ? " …" : ""}": a tortie client runs it itself`;
 }
 
 function oneLine(e: unknown): string {
@@ -120,16 +174,16 @@ function commandContext(
   };
 }
 
-/** `pods/exec`: what `tortie exec NS/POD -- COMMAND` runs, on the sim or the linux dataplane. */
+/** `pods/exec`: what `tortie exec NS/POD -- COMMAND` runs, on the sim or the linux dataplane, with its stdin read. */
 async function execInPod(
   stateDir: string,
   store: ReturnType<typeof openClusterStore>,
   request: PodExecRequest,
   io: CommandIO,
+  stdin: string,
 ): Promise<number> {
   const { execCommand } = await import("./shell.ts");
   const { CommandExit } = await import("./command-exit.ts");
-  const stdin = request.stdin ? await io.stdin() : "";
   const ctx = commandContext(stateDir, store, io, stdin, cliClock());
   try {
     return await execCommand(ctx, `${request.namespace}/${request.pod}`, request.command);

@@ -4,7 +4,7 @@
  * their own (the tests) start none.
  */
 import { spawn } from "node:child_process";
-import { closeSync, mkdirSync, openSync } from "node:fs";
+import { closeSync, fchmodSync, mkdirSync, openSync } from "node:fs";
 import { TortieError } from "../lib/index.ts";
 import type { CliContext } from "./context.ts";
 import {
@@ -46,6 +46,8 @@ export async function startServerInBackground(ctx: CliContext, stateDir: string)
   if (!bin) throw new TortieError("Internal", "cannot start the API server: this process has no script path");
   mkdirSync(serverDir(stateDir), { recursive: true, mode: 0o700 });
   const logFd = openSync(serveLogPath(stateDir), "a", 0o600);
+  // open's mode applies only to a log it creates: one left readable by others is narrowed (it logs requests).
+  fchmodSync(logFd, 0o600);
   let exited: number | null | undefined;
   try {
     const child = spawn(process.execPath, [...process.execArgv, bin, "--state-dir", stateDir, "serve"], {

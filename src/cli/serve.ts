@@ -3,7 +3,7 @@
  * It also ends by itself when its state dir or its endpoint.json goes away (or names another process): a test
  * that removes its temporary state dir never leaves a server behind.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { readTopology } from "../control/index.ts";
 import { escapeControl } from "../lib/index.ts";
@@ -21,6 +21,7 @@ import {
   removeEndpoint,
   serverDir,
   writeEndpoint,
+  writeOwnerOnly,
 } from "./serve-endpoint.ts";
 import { createServeHost } from "./serve-host.ts";
 
@@ -89,6 +90,8 @@ async function serve(ctx: CliContext, explicitPort: number | undefined): Promise
   const stateDir = ctx.stateDir!;
   const dir = serverDir(stateDir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // The mode applies only to a directory mkdir creates: one made by hand (or by an older tortie) is narrowed.
+  chmodSync(dir, 0o700);
   const me: EndpointRecord = { pid: process.pid, start: processStartTime(process.pid), state: "starting" };
   const owner = claimEndpoint(stateDir, me);
   if (owner) {
@@ -104,7 +107,7 @@ async function serve(ctx: CliContext, explicitPort: number | undefined): Promise
     const credentials = await ensureCredentials(dir);
     server = await listen(host, dir, explicitPort ?? rememberedPort(stateDir), explicitPort !== undefined);
     const topology = await readTopology(host.store).catch(() => undefined);
-    writeFileSync(
+    writeOwnerOnly(
       kubeconfigPath(stateDir),
       kubeconfigText({
         url: server.url,
@@ -112,9 +115,8 @@ async function serve(ctx: CliContext, explicitPort: number | undefined): Promise
         token: credentials.token,
         clusterName: topology?.name ?? "tortie",
       }),
-      { mode: 0o600 },
     );
-    writeFileSync(lastPortPath(stateDir), `${server.port}\n`, { mode: 0o600 });
+    writeOwnerOnly(lastPortPath(stateDir), `${server.port}\n`);
     writeEndpoint(stateDir, {
       ...me,
       state: "listening",

@@ -8,6 +8,11 @@ import { timestamp, type Writer } from "./writes.ts";
 const CONTAINER_ID = "cni.projectcalico.org/containerID";
 const POD_IP = "cni.projectcalico.org/podIP";
 const POD_IPS = "cni.projectcalico.org/podIPs";
+/**
+ * Status writes of started pods in flight at once: independent of one another, so the file store commits them
+ * in groups (one fdatasync for many) and etcd pipelines them; one at a time, 10k pods took 10k fdatasyncs.
+ */
+const STATUS_WRITES_IN_FLIGHT = 64;
 
 /** The pod's default gateway: Calico answers ARP for it with proxy-ARP on the host side of the veth. */
 export const POD_GATEWAY = "169.254.1.1";
@@ -32,12 +37,13 @@ export async function runKubelets(
   const pods = await w.client.list(kinds.Pod);
   const hosts = new Map(topology.hosts.filter((h) => h.role !== "external").map((h) => [h.name, h]));
   const namespaces = new Map((await w.client.list(kinds.Namespace)).map((n) => [n.metadata.name!, n]));
+  const started: { pod: ApiObject; status: Record<string, unknown> }[] = [];
   for (const pod of pods) {
     const nodeName: string | undefined = pod.spec.nodeName;
     const host = nodeName ? hosts.get(nodeName) : undefined;
     if (!host || pod.status?.phase === "Running") continue;
     const ns = pod.metadata.namespace!;
-    const started = timestamp(now);
+    const startedAt = timestamp(now);
     let ips: string[];
     let annotated = pod;
     if (pod.spec.hostNetwork) ips = [host.ip];
@@ -53,7 +59,10 @@ export async function runKubelets(
         }));
       } catch (e) {
         if (!isTortieError(e)) throw e;
-        await w.setStatus(pod, waitingStatus(pod, `failed to set up sandbox network: ${e.message}`, started));
+        await w.setStatus(
+          pod,
+          waitingStatus(pod, `failed to set up sandbox network: ${e.message}`, startedAt),
+        );
         continue;
       }
       annotated = await w.patch(pod, {
@@ -70,9 +79,26 @@ export async function runKubelets(
       });
       await w.ensure(kinds.WorkloadEndpoint, workloadEndpoint(annotated, host.name, containerId, ips));
     }
-    await w.setStatus(annotated, runningStatus(annotated, host.ip, ips, started));
+    started.push({ pod: annotated, status: runningStatus(annotated, host.ip, ips, startedAt) });
   }
+  await inBatches(started, STATUS_WRITES_IN_FLIGHT, ({ pod, status }) => w.setStatus(pod, status));
   await releaseVanished(w, ipam, pods, handles, endpoints);
+}
+
+/**
+ * Runs `write` on every item, `inFlight` at a time. Every write ends before this does, and the first failure is
+ * then thrown (a racing writer's Conflict re-runs the pass from a fresh read).
+ */
+async function inBatches<T>(
+  items: T[],
+  inFlight: number,
+  write: (item: T) => Promise<unknown>,
+): Promise<void> {
+  for (let i = 0; i < items.length; i += inFlight) {
+    const results = await Promise.allSettled(items.slice(i, i + inFlight).map(write));
+    const failed = results.find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
+  }
 }
 
 function withPrefix(ip: string): string {

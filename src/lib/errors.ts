@@ -12,6 +12,8 @@ export type ErrorCode =
   | "Unsupported"
   | "Compacted"
   | "Locked"
+  /** A service tortie depends on (etcd) does not answer: nothing is wrong with the request. */
+  | "Unavailable"
   | "Internal";
 
 export class TortieError extends Error {

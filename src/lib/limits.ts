@@ -84,3 +84,10 @@ export const MAX_SELECTOR_DEPTH = 100;
  * them all at once in virtual time, so it stops at 10,000 (about a second of work) and says so.
  */
 export const MAX_SIM_PING_COUNT = 10_000;
+
+/**
+ * Standard input of one `kubectl exec -i` (pods/exec). The kubelet streams stdin to the process; tortie's
+ * commands take it whole, so it is gathered in memory before the command runs. It stops at the manifest bound:
+ * past it (or near 512 MiB, V8's longest string) gathering would cost the server its memory or crash it.
+ */
+export const MAX_EXEC_STDIN_BYTES = MAX_MANIFEST_BYTES;

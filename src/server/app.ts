@@ -1,4 +1,6 @@
-import { Hono } from "hono";
+import type { HttpBindings } from "@hono/node-server";
+import { type Context, Hono } from "hono";
+import { escapeControl, isTortieError } from "../lib/index.ts";
 import { hasValidToken, unauthorized } from "./auth.ts";
 import {
   aggregatedContentType,
@@ -13,12 +15,12 @@ import {
 import { forwardedCommandResponse } from "./forward.ts";
 import type { ServerHost } from "./host.ts";
 import { openApiV2, openApiV3Document, openApiV3Paths } from "./openapi.ts";
-import { parseResourcePath } from "./paths.ts";
+import { hasDotSegment, parseResourcePath, rawPathname } from "./paths.ts";
 import { queryFlag } from "./pod-container.ts";
 import { podLogResponse } from "./pod-log.ts";
 import { handleResource } from "./resources.ts";
 import { jsonResponse, statusResponse } from "./responses.ts";
-import { badRequest, methodNotAllowed, notFoundPath, toStatusError } from "./status.ts";
+import { badRequest, methodNotAllowed, notFoundPath, StatusError, toStatusError } from "./status.ts";
 import { type WatchOptions, watchResponse } from "./watch.ts";
 
 export interface AppOptions extends WatchOptions {
@@ -38,19 +40,43 @@ function discovery(accept: string | undefined, which: "core" | "named", legacy: 
 }
 
 /**
+ * A failure for the server's log: tortie's own errors (etcd unreachable, a lock held) are their one line, as
+ * every request may repeat them; only an unexpected error (a bug) brings its stack.
+ */
+function serverLogText(e: unknown): string {
+  if (e instanceof StatusError && e.cause !== undefined) return serverLogText(e.cause);
+  if (isTortieError(e) || e instanceof StatusError) return escapeControl(e.message);
+  return (e as Error)?.stack ?? String(e);
+}
+
+type Env = { Bindings: Partial<HttpBindings> };
+
+/** The path as the client sent it; a request made without node's server (app.fetch in a test) has only the URL. */
+function clientPath(c: Context<Env>): string {
+  return rawPathname(c.env?.incoming?.url ?? c.req.path);
+}
+
+/**
  * The Kubernetes API as a Hono app: every request authenticated by bearer token, then discovery, OpenAPI,
  * tortie's forwarded commands, and resources. Every failure is a `Status` object; no stack trace leaves.
  */
-export function createApp(o: AppOptions): Hono {
-  const app = new Hono();
+export function createApp(o: AppOptions): Hono<Env> {
+  const app = new Hono<Env>();
   app.onError((e) => {
     const status = toStatusError(e);
-    if (status.code >= 500) console.error(`tortie serve: ${(e as Error).stack ?? String(e)}`);
+    if (status.code >= 500) console.error(`tortie serve: ${serverLogText(e)}`);
     return statusResponse(status);
   });
   app.notFound(() => statusResponse(notFoundPath()));
   app.use("*", async (c, next) => {
     if (!hasValidToken(c.req.header("authorization"), o.token)) return statusResponse(unauthorized());
+    // The routes see the path after the URL parser resolved `%2E%2E`: such a request is answered from the path
+    // as sent, a name's 400 (parseResourcePath throws it) or else a 404, never for the parent it resolves to.
+    const path = clientPath(c);
+    if (hasDotSegment(path)) {
+      parseResourcePath(path);
+      throw notFoundPath();
+    }
     await next();
   });
 
@@ -77,7 +103,7 @@ export function createApp(o: AppOptions): Hono {
   });
 
   app.all("*", async (c) => {
-    const path = parseResourcePath(c.req.path);
+    const path = parseResourcePath(clientPath(c));
     if (!path) throw notFoundPath();
     const query = new URL(c.req.url).searchParams;
     const request = { host: o.host, request: c.req.raw, query, path };

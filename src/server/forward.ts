@@ -8,9 +8,10 @@
  * - response: 200 with `application/x-tortie-frames`, one JSON object per line, in the order the command wrote:
  *   `{"o":"text"}` (stdout), `{"e":"text"}` (stderr), and last `{"exit":N}`. A stream that ends without the exit
  *   frame means the server went away mid-command.
- * A malformed request is a 400 Status and runs nothing.
+ * A malformed request, or a command line a client never forwards (ServerHost.commandRefusal), is a 400 Status
+ * and runs nothing; the client then runs the command itself.
  */
-import { MAX_MANIFEST_BYTES } from "../lib/index.ts";
+import { escapeControl, MAX_MANIFEST_BYTES } from "../lib/index.ts";
 import type { CommandIO, ForwardedCommand, ServerHost } from "./host.ts";
 
 export const FRAMES_CONTENT_TYPE = "application/x-tortie-frames";
@@ -32,6 +33,8 @@ export async function forwardedCommandResponse(host: ServerHost, request: Reques
   } catch (e) {
     return badRequest((e as Error).message);
   }
+  const refusal = host.commandRefusal(command.argv);
+  if (refusal !== undefined) return badRequest(refusal);
   const encoder = new TextEncoder();
   const aborted = new AbortController();
   request.signal?.addEventListener("abort", () => aborted.abort(), { once: true });
@@ -55,7 +58,9 @@ export async function forwardedCommandResponse(host: ServerHost, request: Reques
       host
         .runCommand(forwarded, io)
         .catch((e: unknown) => {
-          send({ e: `internal error: ${(e as Error)?.stack ?? e}\n` });
+          // The client gets one line; the stack is for the server's log (serve.log), as app.ts's onError does.
+          console.error(`tortie serve: forwarded command failed: ${(e as Error)?.stack ?? String(e)}`);
+          send({ e: `internal error: ${escapeControl((e as Error)?.message ?? String(e))}\n` });
           return 1;
         })
         .then((code) => {

@@ -19,6 +19,12 @@ export interface ServerHost {
   podLogs(request: PodLogRequest): Promise<string>;
   /** `pods/exec`: runs a command in a pod's container, on the sim or the linux dataplane. Resolves to its exit code. */
   execInPod(request: PodExecRequest, io: CommandIO): Promise<number>;
+  /**
+   * Why a forwarded command line is not run here, in one line, or undefined when it is: the server runs only what
+   * a `tortie …` client forwards (never the server's own commands, files written where the caller says, or what
+   * runs until interrupted). Asked before runCommand; a refused request runs nothing.
+   */
+  commandRefusal(argv: string[]): string | undefined;
   /** A tortie command line forwarded by a `tortie …` process (`POST /tortie/v1/commands`). Resolves to its exit code. */
   runCommand(request: ForwardedCommand, io: CommandIO): Promise<number>;
 }

@@ -2,6 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer } from "ws";
 import { controlKinds } from "../control/index.ts";
+import { MAX_EXEC_STDIN_BYTES } from "../lib/index.ts";
 import type { CommandIO, PodExecRequest, ServerHost } from "./host.ts";
 import { parseBoolParam, podContainer } from "./pod-container.ts";
 import { StatusError, statusBody, toStatusError } from "./status.ts";
@@ -79,30 +80,66 @@ function refuse(socket: Duplex, e: StatusError): void {
   );
 }
 
-/** The command's streams over one WebSocket: output framed by channel byte, stdin gathered until CLOSE. */
+/** The words of the 413 a too-large stdin gets on the error channel. */
+export function execStdinTooLargeMessage(): string {
+  return `Request entity too large: the standard input of exec is limited to ${MAX_EXEC_STDIN_BYTES} bytes`;
+}
+
+/**
+ * The command's streams over one WebSocket: output framed by channel byte, stdin gathered until CLOSE (or the
+ * connection's end). Stdin past MAX_EXEC_STDIN_BYTES ends the exec: a 413 Status on the error channel, the
+ * connection closed, the command aborted. Nothing here throws out of a `ws` event handler: that would take the
+ * whole server down.
+ */
 function channelIO(ws: WebSocket, request: ExecQuery, aborted: AbortController): CommandIO {
   const send = (channel: number, chunk: string) => {
     if (ws.readyState === WebSocket.OPEN)
       ws.send(Buffer.concat([Buffer.from([channel]), Buffer.from(chunk)]));
   };
   const input: Buffer[] = [];
+  let inputBytes = 0;
+  let inputDone = !request.stdin;
   let endInput: (text: string) => void = () => {};
+  let failInput: (e: StatusError) => void = () => {};
   const stdinDone = request.stdin
-    ? new Promise<string>((resolve) => {
+    ? new Promise<string>((resolve, reject) => {
         endInput = resolve;
+        failInput = reject;
       })
     : Promise.resolve("");
-  const finishInput = () => endInput(Buffer.concat(input).toString("utf8"));
+  // Refused stdin may be refused before anyone asks for it: that is not an unhandled rejection.
+  stdinDone.catch(() => {});
+  const finishInput = () => {
+    if (inputDone) return;
+    inputDone = true;
+    endInput(Buffer.concat(input).toString("utf8"));
+  };
+  const refuseInput = () => {
+    inputDone = true;
+    input.length = 0;
+    const tooLarge = new StatusError(413, "RequestEntityTooLarge", execStdinTooLargeMessage());
+    if (ws.readyState === WebSocket.OPEN) {
+      ws.send(Buffer.concat([Buffer.from([ERROR]), Buffer.from(JSON.stringify(statusBody(tooLarge)))]));
+      ws.close(1000);
+    }
+    aborted.abort();
+    failInput(tooLarge);
+  };
   ws.on("message", (data: Buffer, isBinary: boolean) => {
-    if (!isBinary || data.length === 0) return;
+    if (!isBinary || data.length === 0 || inputDone) return;
     // Other channels (RESIZE, a tty's window size) change nothing: the host's commands have no terminal.
-    if (data[0] === STDIN) input.push(data.subarray(1));
-    else if (data[0] === CLOSE && data[1] === STDIN) finishInput();
+    if (data[0] === STDIN) {
+      inputBytes += data.length - 1;
+      if (inputBytes > MAX_EXEC_STDIN_BYTES) refuseInput();
+      else input.push(data.subarray(1));
+    } else if (data[0] === CLOSE && data[1] === STDIN) finishInput();
   });
   ws.on("close", () => {
     finishInput();
     aborted.abort();
   });
+  // A broken connection or a frame over ws's maxPayload: `close` follows, and an unheard `error` would throw.
+  ws.on("error", () => aborted.abort());
   return {
     // With a tty the kubelet has one output stream: what the command writes to stderr reaches stdout.
     stdout: (chunk) => {
@@ -143,6 +180,8 @@ export function execUpgradeHandler(
 ): (req: IncomingMessage, socket: Duplex, head: Buffer, path: ExecPath) => void {
   const wss = new WebSocketServer({
     noServer: true,
+    // One frame larger than all of stdin may be is refused by ws itself (close 1009) before it is buffered.
+    maxPayload: MAX_EXEC_STDIN_BYTES + 1,
     handleProtocols: (offered) => EXEC_PROTOCOLS.find((p) => offered.has(p)) ?? false,
   });
   return (req, socket, head, path) => {

@@ -33,10 +33,21 @@ export async function readBodyBytes(request: Request): Promise<Buffer> {
 /** A create/update request's object: JSON, YAML, or (from client-go's typed clients) protobuf. */
 export async function readRequestObject(request: Request): Promise<Record<string, unknown>> {
   const contentType = request.headers.get("content-type") ?? "";
+  // No Content-Type is JSON, the first serializer, as the API server's NegotiateInputSerializer takes it.
+  const mediaType = contentType.split(";")[0]!.trim().toLowerCase() || "application/json";
+  if (!BODY_MEDIA_TYPES.includes(mediaType))
+    throw new StatusError(
+      415,
+      "UnsupportedMediaType",
+      `the body of the request was in an unknown format - accepted media types include: ${BODY_MEDIA_TYPES.join(", ")}`,
+    );
   const bytes = await readBodyBytes(request);
-  if (contentType.split(";")[0]!.trim() === PROTOBUF_CONTENT_TYPE) return decodeProtobufObject(bytes);
-  return decodeObject(bytes.toString("utf8"), contentType);
+  if (mediaType === PROTOBUF_CONTENT_TYPE) return decodeProtobufObject(bytes);
+  return decodeObject(bytes.toString("utf8"), mediaType);
 }
+
+/** The media types a create or update body may have, in the API server's order. */
+const BODY_MEDIA_TYPES = ["application/json", "application/yaml", PROTOBUF_CONTENT_TYPE];
 
 /** One object from a create/update body: JSON, or YAML (`application/yaml`) through api's guarded codec. */
 export function decodeObject(text: string, contentType: string): Record<string, unknown> {

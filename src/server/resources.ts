@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import {
   type ApiObject,
   apiVersionOf,
+  findKind,
   jsonPatch,
   type KindDef,
   mergePatch,
@@ -11,6 +12,7 @@ import {
 import { ConflictError, deepClone, TortieError } from "../lib/index.ts";
 import { ResourceError, type StoredValue } from "../store/index.ts";
 import type { ServerHost } from "./host.ts";
+import { checkExactRevision, listOptionsOf } from "./list-options.ts";
 import { patchObject } from "./patch-request.ts";
 import type { ResourcePath } from "./paths.ts";
 import { queryFlag } from "./pod-container.ts";
@@ -96,8 +98,10 @@ function tableOrObject(r: ResourceRequest, objects: ApiObject[], single: ApiObje
 }
 
 async function list(r: ResourceRequest): Promise<Response> {
+  const options = listOptionsOf(r.query);
   const filter = filterFromQuery(r.path.def, r.query);
   const { items, revision } = await listWithRevision(r.host, r.path.def, r.path.namespace);
+  checkExactRevision(options, revision);
   // limit/continue: everything is returned in one page with no continue token, which the API allows.
   return jsonResponse(tableOrObject(r, items.filter(filter), undefined, String(revision)));
 }
@@ -116,7 +120,8 @@ async function bodyObject(r: ResourceRequest): Promise<{ object: ApiObject; warn
     throw badRequest("metadata must be an object");
   if (o.apiVersion === undefined) o.apiVersion = apiVersionOf(def);
   if (o.kind === undefined) o.kind = def.kind;
-  if (o.apiVersion !== apiVersionOf(def) || o.kind !== def.kind)
+  if (o.kind !== def.kind) throw badRequest(kindMismatchMessage(def, String(o.apiVersion), String(o.kind)));
+  if (o.apiVersion !== apiVersionOf(def))
     throw badRequest(
       `the API version in the data (${String(o.apiVersion)}) does not match the expected API version (${apiVersionOf(def)})`,
     );
@@ -133,6 +138,34 @@ async function bodyObject(r: ResourceRequest): Promise<{ object: ApiObject; warn
     );
   return applyFieldValidation(def, o, fieldValidationOf(r.query));
 }
+
+/**
+ * A body of another kind than the URL's: the API server's decoder fails (transformDecodeError), `Secret in version
+ * "v1" cannot be handled as a ConfigMap: converting (v1.Secret) to (core.ConfigMap): unknown conversion` when both
+ * kinds are built in (the versioned type cannot be converted to the internal one).
+ */
+function kindMismatchMessage(def: KindDef, apiVersion: string, kind: string): string {
+  const version = apiVersion.slice(apiVersion.lastIndexOf("/") + 1);
+  const head = `${kind} in version ${JSON.stringify(version)} cannot be handled as a ${def.kind}`;
+  const known = findKind(apiVersion, kind);
+  if (!known)
+    return `${head}: no kind ${JSON.stringify(kind)} is registered for version ${JSON.stringify(apiVersion)}`;
+  const internalPackage = INTERNAL_PACKAGES[def.group];
+  if (internalPackage === undefined || INTERNAL_PACKAGES[known.group] === undefined) return head;
+  return `${head}: converting (${known.version}.${kind}) to (${internalPackage}.${def.kind}): unknown conversion`;
+}
+
+/** The Go package of the API server's internal types, per built-in group (k8s.io/kubernetes/pkg/apis/…). */
+const INTERNAL_PACKAGES: Record<string, string> = {
+  "": "core",
+  apps: "apps",
+  batch: "batch",
+  policy: "policy",
+  "networking.k8s.io": "networking",
+  "discovery.k8s.io": "discovery",
+  "rbac.authorization.k8s.io": "rbac",
+  "coordination.k8s.io": "coordination",
+};
 
 function withWarnings(body: unknown, status: number, warnings: string[]): Response {
   const response = jsonResponse(body, status);

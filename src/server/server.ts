@@ -7,9 +7,9 @@ import { createApp } from "./app.ts";
 import { hasValidToken, unauthorized } from "./auth.ts";
 import { ensureCredentials } from "./credentials.ts";
 import type { ServerHost } from "./host.ts";
-import { parseResourcePath } from "./paths.ts";
+import { hasDotSegment, parseResourcePath, rawPathname } from "./paths.ts";
 import { execUpgradeHandler } from "./pod-exec.ts";
-import { notFoundPath, type StatusError, statusBody } from "./status.ts";
+import { notFoundPath, type StatusError, statusBody, toStatusError } from "./status.ts";
 
 export interface ApiServerOptions {
   host: ServerHost;
@@ -67,8 +67,16 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
     socket.on("error", () => {});
     if (!hasValidToken(req.headers.authorization, credentials.token))
       return refuseUpgrade(socket, unauthorized());
+    // The path as sent: the URL parser would resolve `%2E%2E` into another pod's (or no pod's) exec.
+    const sent = rawPathname(req.url ?? "/");
     const url = new URL(req.url ?? "/", "https://127.0.0.1");
-    const path = parseResourcePath(url.pathname);
+    let path: ReturnType<typeof parseResourcePath>;
+    try {
+      path = parseResourcePath(sent);
+    } catch (e) {
+      return refuseUpgrade(socket, toStatusError(e));
+    }
+    if (hasDotSegment(sent)) return refuseUpgrade(socket, notFoundPath());
     const isExec = path?.def.kind === "Pod" && path.def.group === "" && path.subresource === "exec";
     if (!path || !isExec || path.name === undefined) return refuseUpgrade(socket, notFoundPath());
     exec(req, socket, head, { namespace: path.namespace!, pod: path.name, query: url.searchParams });

@@ -17,6 +17,7 @@ export type StatusReason =
   | "RequestEntityTooLarge"
   | "Expired"
   | "Gone"
+  | "ServiceUnavailable"
   | "InternalError";
 
 export interface StatusCause {
@@ -85,6 +86,7 @@ const CODE_OF: Record<string, [number, StatusReason]> = {
   Unsupported: [405, "MethodNotAllowed"],
   Compacted: [410, "Expired"],
   Locked: [500, "InternalError"],
+  Unavailable: [503, "ServiceUnavailable"],
   Internal: [500, "InternalError"],
 };
 
@@ -114,5 +116,8 @@ export function toStatusError(e: unknown, subject?: { def: KindDef; name?: strin
     return new StatusError(code, reason, e.message, details);
   }
   const message = e instanceof Error ? e.message : String(e);
-  return new StatusError(500, "InternalError", `Internal error occurred: ${message}`);
+  const internal = new StatusError(500, "InternalError", `Internal error occurred: ${message}`);
+  // Kept for the server's log, which shows an unexpected error's stack (app.ts); the client gets the message.
+  internal.cause = e;
+  return internal;
 }

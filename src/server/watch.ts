@@ -1,6 +1,7 @@
 import { type ApiObject, apiVersionOf, keyFor, prefixFor } from "../api/index.ts";
 import { TortieError } from "../lib/index.ts";
 import type { WatchEvent } from "../store/index.ts";
+import { int64Param } from "./list-options.ts";
 import { queryFlag } from "./pod-container.ts";
 import { listWithRevision, type ResourceRequest, storedObject } from "./resources.ts";
 import { wantsTable } from "./responses.ts";
@@ -20,11 +21,11 @@ export interface WatchOptions {
 
 type EventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
 
+/** A count in the query: the API server's strconv words when it is not an integer, tortie's when negative. */
 function positiveInt(query: URLSearchParams, name: string): number | undefined {
-  const v = query.get(name);
-  if (v === null || v === "") return undefined;
-  if (!/^\d+$/.test(v)) throw badRequest(`invalid ${name}: ${JSON.stringify(v)}`);
-  return Number(v);
+  const v = int64Param(query, name);
+  if (v !== undefined && v < 0) throw badRequest(`invalid ${name}: ${JSON.stringify(String(v))}`);
+  return v;
 }
 
 /**

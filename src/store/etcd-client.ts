@@ -175,7 +175,7 @@ export class EtcdClient {
         );
       }
     }
-    throw new TortieError("Internal", `cannot reach etcd (${reasons.join("; ")})`);
+    throw new TortieError("Unavailable", `cannot reach etcd (${reasons.join("; ")})`);
   }
 
   private send(url: string, payload: string, signal?: AbortSignal): Promise<IncomingMessage> {

@@ -8,12 +8,16 @@ import { forwardable } from "../../src/cli/forward.ts";
 import { forwardedCommandResponse } from "../../src/server/forward.ts";
 import type { CommandIO, ForwardedCommand, ServerHost } from "../../src/server/index.ts";
 
-function scriptedHost(run: (c: ForwardedCommand, io: CommandIO) => Promise<number>): {
+function scriptedHost(
+  run: (c: ForwardedCommand, io: CommandIO) => Promise<number>,
+  commandRefusal: (argv: string[]) => string | undefined = () => undefined,
+): {
   host: ServerHost;
   ran: ForwardedCommand[];
 } {
   const ran: ForwardedCommand[] = [];
   const host = {
+    commandRefusal,
     runCommand: (c: ForwardedCommand, io: CommandIO) => {
       ran.push(c);
       return run(c, io);
@@ -63,8 +67,24 @@ test("a command that throws ends with an internal error line and exit 1", async 
     throw new Error("boom");
   });
   const got = await frames(await forwardedCommandResponse(host, post({ argv: [], cwd: "/", env: {} })));
-  assert.match(got[0].e, /^internal error: Error: boom/);
-  assert.deepEqual(got.at(-1), { exit: 1 });
+  // One line for the client; the stack goes to the server's log only.
+  assert.deepEqual(got, [{ e: "internal error: boom\n" }, { exit: 1 }]);
+});
+
+test("a command line the host refuses is a 400 Status with its one line and runs nothing", async () => {
+  const { host, ran } = scriptedHost(
+    async () => 0,
+    (argv) => (argv[0] === "store" ? 'the API server does not run "tortie store backup …"' : undefined),
+  );
+  const r = await forwardedCommandResponse(
+    host,
+    post({ argv: ["store", "backup", "/tmp/x"], cwd: "/", env: {} }),
+  );
+  assert.equal(r.status, 400);
+  const status = (await r.json()) as { reason: string; message: string };
+  assert.equal(status.reason, "BadRequest");
+  assert.equal(status.message, 'the API server does not run "tortie store backup …"');
+  assert.deepEqual(ran, []);
 });
 
 test("malformed requests are 400 Status objects and run nothing", async () => {
@@ -101,6 +121,8 @@ test("which command lines are forwarded", () => {
     ["kubectl", "apply", "-f", "-"],
     ["kubectl", "logs", "-n", "yaobank", "customer"],
     ["calicoctl", "get", "ippools"],
+    ["calicoctl", "ipam", "check"],
+    ["calicoctl", "get", "ippools", "-o", "yaml"],
     ["status"],
     ["policy", "matrix"],
   ];
@@ -122,6 +144,10 @@ test("which command lines are forwarded", () => {
     ["kubectl", "get", "pods", "--watch"],
     ["kubectl", "get", "--help"],
     ["up", "-h"],
+    // The report is written by the process that runs the command: the client's, with the client's rights.
+    ["calicoctl", "ipam", "check", "-o", "report.json"],
+    ["calicoctl", "ipam", "check", "--output=report.json"],
+    ["calicoctl", "-c", "cfg", "ipam", "check", "-oreport.json"],
   ];
   for (const argv of yes) assert.equal(forwardable(argv), true, argv.join(" "));
   for (const argv of no) assert.equal(forwardable(argv), false, argv.join(" "));

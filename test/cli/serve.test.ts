@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type TestContext, test } from "node:test";
@@ -222,4 +222,21 @@ test("a killed server's stale endpoint.json does not break commands", async (t) 
   // A new server takes the state dir over.
   await serve(t, dir);
   assert.ok(wasForwarded(traced(dir, ["kubectl", "get", "pods", "-A"])));
+});
+
+test("the kubeconfig, server/port and serve.log are owner-only even when they existed with a looser mode", async (t) => {
+  const dir = stateDir(t);
+  assert.equal(local(dir, ["up", "--no-serve"]).code, 0);
+  const loose = [kubeconfigPath(dir), join(dir, "server", "port"), join(dir, "server", "serve.log")];
+  mkdirSync(join(dir, "server"), { recursive: true, mode: 0o755 });
+  chmodSync(join(dir, "server"), 0o755);
+  for (const path of loose) {
+    writeFileSync(path, "");
+    chmodSync(path, 0o644);
+  }
+  const up = tortie(dir, ["up"]);
+  assert.equal(up.code, 0, up.err);
+  t.after(() => tortie(dir, ["down"]));
+  for (const path of loose) assert.equal(statSync(path).mode & 0o777, 0o600, path);
+  assert.equal(statSync(join(dir, "server")).mode & 0o777, 0o700);
 });

@@ -24,6 +24,7 @@ export function memoryHost(): ServerHost & { writes: number } {
     },
     podLogs: async () => "",
     execInPod: async () => 0,
+    commandRefusal: () => undefined,
     runCommand: async () => 0,
   };
   return host;

@@ -38,6 +38,7 @@ export async function fakeHost(
       if (request.command[0] === "fail") throw new Error("the sandbox is gone");
       return Number(/(\d+)$/.exec(request.command.join(" "))?.[1] ?? 0);
     },
+    commandRefusal: () => undefined,
     runCommand: async () => {
       throw new Error("not used");
     },

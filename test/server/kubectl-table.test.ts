@@ -32,6 +32,7 @@ test("real kubectl's get tables through the server equal tortie kubectl's", {
     afterWrite: async () => {},
     podLogs: async () => "",
     execInPod: async () => 0,
+    commandRefusal: () => undefined,
     runCommand: async () => 0,
   };
   const dir = join(h.stateDir, "server");

@@ -3,8 +3,9 @@ import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { WebSocket } from "ws";
+import { MAX_EXEC_STDIN_BYTES } from "../../src/lib/index.ts";
 import type { ServerHost } from "../../src/server/index.ts";
-import { execUpgradeHandler } from "../../src/server/pod-exec.ts";
+import { execStdinTooLargeMessage, execUpgradeHandler } from "../../src/server/pod-exec.ts";
 import { fakeHost, samplePod, twoContainerPod } from "./fake-host.ts";
 
 /** A tiny HTTP server whose only route is the exec upgrade, on a free loopback port. */
@@ -209,4 +210,36 @@ test("kubectl's SPDY fallback (a POST upgrade to SPDY/3.1) gets the request's ow
     await spdy(podPath("customer-1", "command=ls&stdout=true")),
     "400 not supported yet: exec over SPDY/3.1; use WebSockets (v5.channel.k8s.io, v4.channel.k8s.io)",
   );
+});
+
+test("stdin past MAX_EXEC_STDIN_BYTES is a 413 on the error channel, the connection closes, the server serves on", async (t) => {
+  const host = await fakeHost([samplePod]);
+  const { server, base } = await execServer(host);
+  t.after(() => server.close());
+  const chunk = Buffer.alloc(1024 * 1024, "x");
+  const out = await new Promise<Outcome>((resolve, reject) => {
+    const ws = new WebSocket(
+      `${base}${podPath("customer-1", "command=cat&stdin=true&stdout=true&stderr=true")}`,
+      ["v5.channel.k8s.io"],
+    );
+    const channels: Record<number, string> = {};
+    ws.on("open", () => {
+      // As client-go sends it: stdin in frames, here one more MiB than the limit, then CLOSE.
+      for (let sent = 0; sent <= MAX_EXEC_STDIN_BYTES; sent += chunk.length)
+        ws.send(Buffer.concat([Buffer.from([0]), chunk]));
+      ws.send(Buffer.from([255, 0]));
+    });
+    ws.on("message", (data: Buffer) => {
+      channels[data[0]!] = (channels[data[0]!] ?? "") + data.subarray(1).toString();
+    });
+    ws.on("close", (closeCode) => resolve({ protocol: ws.protocol, channels, closeCode }));
+    ws.on("error", reject);
+  });
+  const status = JSON.parse(out.channels[3]!);
+  assert.equal(status.code, 413);
+  assert.equal(status.reason, "RequestEntityTooLarge");
+  assert.equal(status.message, execStdinTooLargeMessage());
+  assert.equal(out.channels[1], undefined, "the command ran with the refused stdin");
+  const next = await exec(base, podPath("customer-1", "command=ls&stdout=true"));
+  assert.deepEqual(JSON.parse(next.channels[3]!), { metadata: {}, status: "Success" });
 });

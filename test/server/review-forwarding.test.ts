@@ -15,8 +15,6 @@ import { type TestContext, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
 const BIN = fileURLToPath(new URL("../../bin/tortie", import.meta.url));
-const FINDING =
-  "R1 finding: the server runs argv the client never forwards (store backup/restore, internal, up, down, serve); see the R1 report";
 
 interface Endpoint {
   url: string;
@@ -89,9 +87,7 @@ function refused(r: { status: number; text: string } | undefined): boolean {
   return r.status === 400 || /"exit":[1-9]/.test(r.text);
 }
 
-test("the server refuses a forwarded `store backup FILE` and writes nothing outside the state dir", {
-  todo: FINDING,
-}, async (t) => {
+test("the server refuses a forwarded `store backup FILE` and writes nothing outside the state dir", async (t) => {
   const { root, endpoint } = await serve(t);
   const outside = join(root, "outside.bak");
   const r = await forward(endpoint, ["store", "backup", outside], root);
@@ -99,7 +95,7 @@ test("the server refuses a forwarded `store backup FILE` and writes nothing outs
   assert.equal(existsSync(outside), false, "the backup was written outside the state dir");
 });
 
-test("the server refuses the commands its clients never forward", { todo: FINDING }, async (t) => {
+test("the server refuses the commands its clients never forward", async (t) => {
   const { root, endpoint } = await serve(t);
   for (const argv of [
     ["store", "restore", join(root, "nothing.bak")],
@@ -113,9 +109,7 @@ test("the server refuses the commands its clients never forward", { todo: FINDIN
   }
 });
 
-test("a forwarded `internal serve-app` neither listens on another address nor wedges later commands", {
-  todo: FINDING,
-}, async (t) => {
+test("a forwarded `internal serve-app` neither listens on another address nor wedges later commands", async (t) => {
   const { root, endpoint } = await serve(t);
   const log = join(root, "outside", "deep", "app.log");
   const first = await forward(

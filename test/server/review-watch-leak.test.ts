@@ -51,6 +51,7 @@ test("100 watches on the file store, closed abruptly mid-stream, leave no watche
     afterWrite: async () => {},
     podLogs: async () => "",
     execInPod: async () => 0,
+    commandRefusal: () => undefined,
     runCommand: async () => 0,
   };
   const dir = join(root, "server");

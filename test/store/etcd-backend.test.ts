@@ -83,7 +83,7 @@ test("etcd: an endpoint that is down is skipped; none answering is one line nami
   assert.ok((await b.revision()) >= 1);
   const none = new EtcdBackend([dead]);
   await assert.rejects(none.get("/x"), (e: Error & { code?: string }) => {
-    assert.equal(e.code, "Internal");
+    assert.equal(e.code, "Unavailable");
     assert.match(e.message, new RegExp(`^cannot reach etcd \\(${dead}: ECONNREFUSED\\)$`));
     return true;
   });
@@ -110,7 +110,7 @@ test("etcd: the datastore choice is recorded in the state dir (0600) and opens e
   await assert.rejects(
     chooseDatastore(stateDir, parseDatastore((await closedEndpoint()).replace("http", "etcd"))),
     {
-      code: "Internal",
+      code: "Unavailable",
     },
   );
   assert.deepEqual(readDatastore(stateDir), { type: "file" });
