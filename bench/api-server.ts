@@ -411,7 +411,7 @@ async function podRows(
     `POST Pod (create, host network, pinned) through the server, ${count} pods in the store, ${CREATE_CONCURRENCY} in flight, ${store}`,
     createCount,
     creates.ms,
-    "HTTPS, keep-alive; each a durable write, then the kubelet controller's status write in a settle",
+    "HTTPS, keep-alive; each a durable write; the settles that start the pods run meanwhile in the server",
     createAnchor,
   );
 }

@@ -222,7 +222,7 @@ const SECTIONS: Section[] = [
   },
   {
     name: "api-server",
-    what: "tortie serve over HTTPS with 10k ConfigMaps: creates, lists, gets; kubectl get pods -A forwarded and local (anchor: the real kubectl through the same server); file store and etcd",
+    what: "tortie serve over HTTPS with 10k ConfigMaps, then 10k pods: creates, lists (pods as JSON and as a Table), gets; kubectl get pods forwarded and local (anchor: the real kubectl through the same server); file store and etcd",
     runs: 1,
     run: (record) => benchApiServer(record, bin, tmp, scale),
   },
