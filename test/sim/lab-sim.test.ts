@@ -57,7 +57,7 @@ test("seed 002 on the sim: the node port page, SNAT in customer's log, the datab
   assert.equal(blocked.code, 28);
   assert.equal(
     blocked.err,
-    "curl: (28) Failed to connect to database port 2379 after 3001 ms: Timeout was reached\n",
+    "curl: (28) Failed to connect to database port 2379 after 3001 ms: Timeout was reached\ncommand terminated with exit code 28\n",
   );
   // summary is still allowed in, so the page still renders.
   assert.match((await h.run("exec host1 -- curl 198.19.0.1:30180")).out, /Balance: 2389.45/);
