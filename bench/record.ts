@@ -124,7 +124,11 @@ export function markdownTable(rows: readonly Row[]): string {
   ];
   for (const r of rows) {
     const m = median(r.ms);
-    const rate = r.count > 1 && m > 0 ? `${Math.round((r.count / m) * 1000).toLocaleString("en-US")}/s` : "";
+    const perSecond = (r.count / m) * 1000;
+    // Below 10/s a whole number hides the figure (0.49/s printed as 0/s): two significant digits there.
+    const rateText =
+      perSecond < 10 ? perSecond.toPrecision(2) : Math.round(perSecond).toLocaleString("en-US");
+    const rate = r.count > 1 && m > 0 ? `${rateText}/s` : "";
     const per = r.anchorCount !== undefined ? ` for ${r.anchorCount.toLocaleString("en-US")}` : "";
     const anchor = r.anchorWhat !== undefined ? `${r.anchorWhat}: ${formatMs(median(r.anchorMs))}${per}` : "";
     const ratio =
