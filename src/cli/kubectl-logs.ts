@@ -4,8 +4,8 @@ import { type Command, Option } from "commander";
 import { type ApiObject, resolveKubectlResource } from "../api/index.ts";
 import { controlKinds, type LabelSelector, matchesLabelSelector } from "../control/index.ts";
 import { TortieError } from "../lib/index.ts";
+import { parseLabelSelector } from "../selector/index.ts";
 import type { CliContext } from "./context.ts";
-import { parseLabelSelector } from "./label-selector.ts";
 import { readSimLogs } from "./sim-state-files.ts";
 
 /** How often `logs -f` looks at the sim's saved logs for lines other commands made the apps write. */

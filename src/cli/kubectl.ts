@@ -14,6 +14,7 @@ import {
   toYaml,
 } from "../api/index.ts";
 import { deepEqual, TortieError } from "../lib/index.ts";
+import { parseLabelSelector } from "../selector/index.ts";
 import { ResourceError } from "../store/index.ts";
 import { CommandExit } from "./command-exit.ts";
 import type { CliContext } from "./context.ts";
@@ -24,7 +25,6 @@ import { describePodText } from "./kubectl-describe-pod.ts";
 import { addLogsCommand } from "./kubectl-logs.ts";
 import { ALLOWED_FORMATS, isTemplateFormat, printWithTemplate } from "./kubectl-printers.ts";
 import { kubectlTable } from "./kubectl-tables.ts";
-import { parseLabelSelector } from "./label-selector.ts";
 import { type DeleteTarget, deleteTargetsFromFile, locateError, prepareForWrite } from "./manifests.ts";
 import { checkPatchedObject } from "./patch-checks.ts";
 import { checkPatchedKind } from "./patch-identity.ts";

@@ -2,6 +2,7 @@ export type { Labels, SelectorNode } from "./ast.ts";
 export { canonicalString, evaluate } from "./ast.ts";
 export { LabelIndex } from "./label-index.ts";
 export { withLabelPrefix } from "./label-prefix.ts";
+export { parseLabelSelector } from "./label-selector-text.ts";
 export {
   parseSelector,
   Selector,

@@ -13,6 +13,7 @@
  */
 import { escapeControl, MAX_MANIFEST_BYTES } from "../lib/index.ts";
 import type { CommandIO, ForwardedCommand, ServerHost } from "./host.ts";
+import { readBounded } from "./request-body.ts";
 
 export const FRAMES_CONTENT_TYPE = "application/x-tortie-frames";
 
@@ -107,23 +108,8 @@ function parseForwardRequest(text: string): ForwardRequest {
 
 /** The body as text, refused past `limit` bytes before it is all read. */
 async function boundedText(request: Request, limit: number): Promise<string> {
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > limit) throw new Error(`Request entity too large: limit is ${limit}`);
-  if (!request.body) return "";
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = request.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      throw new Error(`Request entity too large: limit is ${limit}`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString("utf8");
+  const tooLarge = () => new Error(`Request entity too large: limit is ${limit}`);
+  return (await readBounded(request, limit, tooLarge)).toString("utf8");
 }
 
 function badRequest(message: string): Response {

@@ -9,10 +9,18 @@ export async function readBodyText(request: Request): Promise<string> {
 }
 
 /** A request body's bytes, refused past the API server's 3 MiB with its 413 message. */
-export async function readBodyBytes(request: Request): Promise<Buffer> {
-  const tooLarge = () => new StatusError(413, "RequestEntityTooLarge", requestTooLargeMessage());
+export function readBodyBytes(request: Request): Promise<Buffer> {
+  return readBounded(
+    request,
+    MAX_REQUEST_BYTES,
+    () => new StatusError(413, "RequestEntityTooLarge", requestTooLargeMessage()),
+  );
+}
+
+/** A body's bytes, refused with `tooLarge()` past `limit` bytes: by its Content-Length, or before it is all read. */
+export async function readBounded(request: Request, limit: number, tooLarge: () => Error): Promise<Buffer> {
   const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > MAX_REQUEST_BYTES) throw tooLarge();
+  if (declared > limit) throw tooLarge();
   if (!request.body) return Buffer.alloc(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -21,7 +29,7 @@ export async function readBodyBytes(request: Request): Promise<Buffer> {
     const { done, value } = await reader.read();
     if (done) break;
     size += value.byteLength;
-    if (size > MAX_REQUEST_BYTES) {
+    if (size > limit) {
       await reader.cancel();
       throw tooLarge();
     }

@@ -1,76 +1,10 @@
 import type { ApiObject, KindDef } from "../api/index.ts";
+import { isTortieError } from "../lib/index.ts";
+import { parseLabelSelector } from "../selector/index.ts";
 import { badRequest } from "./status.ts";
 
 /** Which objects a list or watch returns: `labelSelector` and `fieldSelector` together. */
 export type ObjectFilter = (o: ApiObject) => boolean;
-
-type Requirement = (labels: Record<string, string>) => boolean;
-
-const own = (l: Record<string, string>, k: string): string | undefined =>
-  Object.hasOwn(l, k) ? l[k] : undefined;
-
-/** Splits on commas outside parentheses (`a in (x,y),b` is two requirements). */
-function splitTopLevel(text: string): string[] {
-  const parts: string[] = [];
-  let depth = 0;
-  let cur = "";
-  for (const ch of text) {
-    if (ch === "(") depth++;
-    if (ch === ")") depth--;
-    if (ch === "," && depth === 0) {
-      parts.push(cur);
-      cur = "";
-    } else cur += ch;
-  }
-  parts.push(cur);
-  return parts;
-}
-
-const KEY = "[A-Za-z0-9][-A-Za-z0-9_./]*";
-const VALUE = "[-A-Za-z0-9_.]*";
-
-/**
- * The API server's label selector (apimachinery labels.Parse): `a=b`, `a==b`, `a!=b`, `a in (x,y)`,
- * `a notin (x)`, `a`, `!a`, and `a>1`/`a<1` on integer values. A malformed one is 400, as there.
- */
-export function parseLabelSelector(text: string): (labels: Record<string, string> | undefined) => boolean {
-  if (text.trim() === "") return () => true;
-  const reqs: Requirement[] = splitTopLevel(text).map((raw) => {
-    const p = raw.trim();
-    let m = new RegExp(`^(${KEY})\\s*(==|=|!=)\\s*(${VALUE})$`).exec(p);
-    if (m) {
-      const [, k, op, v] = m as unknown as [string, string, string, string];
-      return op === "!=" ? (l) => own(l, k) !== v : (l) => own(l, k) === v;
-    }
-    m = new RegExp(`^(${KEY})\\s+(in|notin)\\s*\\(([^)]*)\\)$`).exec(p);
-    if (m) {
-      const [, k, op, list] = m as unknown as [string, string, string, string];
-      const values = list.split(",").map((s) => s.trim());
-      return op === "in"
-        ? (l) => Object.hasOwn(l, k) && values.includes(l[k]!)
-        : (l) => !Object.hasOwn(l, k) || !values.includes(l[k]!);
-    }
-    m = new RegExp(`^(${KEY})\\s*(<|>)\\s*(-?\\d+)$`).exec(p);
-    if (m) {
-      const [, k, op, n] = m as unknown as [string, string, string, string];
-      const bound = Number(n);
-      return (l) => {
-        const v = own(l, k);
-        if (v === undefined || !/^-?\d+$/.test(v)) return false;
-        return op === "<" ? Number(v) < bound : Number(v) > bound;
-      };
-    }
-    m = new RegExp(`^(!?)\\s*(${KEY})$`).exec(p);
-    if (m) {
-      const [, neg, k] = m as unknown as [string, string, string];
-      return neg ? (l) => !Object.hasOwn(l, k) : (l) => Object.hasOwn(l, k);
-    }
-    throw badRequest(
-      `unable to parse requirement: ${p === "" ? "found '', expected: identifier" : JSON.stringify(p)}`,
-    );
-  });
-  return (labels) => reqs.every((r) => r(labels ?? {}));
-}
 
 /** A field's value as the API server's field label conversion gives it (strings; booleans as "true"/"false"). */
 type FieldGetter = (o: ApiObject) => string | undefined;
@@ -127,7 +61,7 @@ const kindFields: Record<string, Record<string, FieldGetter>> = {
 export function parseFieldSelector(def: KindDef, text: string): ObjectFilter {
   if (text.trim() === "") return () => true;
   const supported = { ...metadataFields, ...(kindFields[`${def.group}/${def.kind}`] ?? {}) };
-  const tests = splitTopLevel(text).map((raw) => {
+  const tests = text.split(",").map((raw) => {
     const m = /^\s*([^=!\s]+)\s*(==|=|!=)\s*(.*?)\s*$/.exec(raw);
     if (!m) throw badRequest(`invalid selector: '${text}'; can't understand '${raw}'`);
     const [, field, op, value] = m as unknown as [string, string, string, string];
@@ -141,7 +75,12 @@ export function parseFieldSelector(def: KindDef, text: string): ObjectFilter {
 
 /** The list/watch filter of a request's query, or 400 for a malformed selector. */
 export function filterFromQuery(def: KindDef, query: URLSearchParams): ObjectFilter {
-  const labels = parseLabelSelector(query.get("labelSelector") ?? "");
+  let labels: ReturnType<typeof parseLabelSelector>;
+  try {
+    labels = parseLabelSelector(query.get("labelSelector") ?? "");
+  } catch (e) {
+    throw isTortieError(e) ? badRequest(e.message) : e;
+  }
   const fields = parseFieldSelector(def, query.get("fieldSelector") ?? "");
   return (o) => labels(o.metadata.labels) && fields(o);
 }
