@@ -47,7 +47,7 @@ export function runKubeconfig(ctx: CliContext, args: string[]): number {
   const stateDir = ctx.stateDir!;
   if (!liveEndpoint(stateDir) || !existsSync(kubeconfigPath(stateDir))) {
     ctx.err(
-      "tortie: no API server is running for this state dir; start one with 'tortie serve' or 'tortie up'\n",
+      "error: no API server is running for this state dir; start one with 'tortie serve' or 'tortie up'\n",
     );
     return 1;
   }
@@ -96,7 +96,7 @@ async function serve(ctx: CliContext, explicitPort: number | undefined): Promise
   const owner = claimEndpoint(stateDir, me);
   if (owner) {
     ctx.err(
-      `tortie: an API server (pid ${owner.pid}) already serves this state dir${owner.url ? ` at ${owner.url}` : ""}\n`,
+      `error: an API server (pid ${owner.pid}) already serves this state dir${owner.url ? ` at ${owner.url}` : ""}\n`,
     );
     return 1;
   }
@@ -127,7 +127,7 @@ async function serve(ctx: CliContext, explicitPort: number | undefined): Promise
     });
   } catch (e) {
     if (readEndpoint(stateDir)?.pid === process.pid) removeEndpoint(stateDir);
-    ctx.err(`tortie: the API server did not start: ${escapeControl(oneLine(e))}\n`);
+    ctx.err(`error: the API server did not start: ${escapeControl(oneLine(e))}\n`);
     return 1;
   }
   ctx.out(

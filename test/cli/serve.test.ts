@@ -102,7 +102,7 @@ test("serve writes an owner-only kubeconfig and endpoint.json; kubeconfig prints
   assert.equal(local(dir, ["up", "--no-serve"]).code, 0);
   const none = tortie(dir, ["kubeconfig"]);
   assert.equal(none.code, 1);
-  assert.match(none.err, /^tortie: no API server is running for this state dir; .*\n$/);
+  assert.match(none.err, /^error: no API server is running for this state dir; .*\n$/);
   const child = await serve(t, dir);
   const record = readEndpoint(dir)!;
   assert.equal(record.pid, child.pid);
@@ -118,7 +118,7 @@ test("serve writes an owner-only kubeconfig and endpoint.json; kubeconfig prints
   assert.equal(second.code, 1);
   assert.equal(
     second.err,
-    `tortie: an API server (pid ${child.pid}) already serves this state dir at ${record.url}\n`,
+    `error: an API server (pid ${child.pid}) already serves this state dir at ${record.url}\n`,
   );
   // SIGTERM: a clean exit, endpoint.json removed.
   const exit = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
