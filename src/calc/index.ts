@@ -1,4 +1,5 @@
 export * from "./bgp/index.ts";
+export type * from "./bpf-dataplane-types.ts";
 export { clusterDnsZone, type DnsRecord, podResolvConf, resolveInZone } from "./cluster-dns.ts";
 export {
   diffNamespaceSpec,

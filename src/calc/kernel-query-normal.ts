@@ -140,7 +140,48 @@ export function normaliseKernelQuery(what: KernelQuery, raw: string): string {
       return normaliseConntrack(raw);
     case "links":
       return normaliseLinks(raw);
+    case "rules":
+    case "neighbours":
+      return sortedLines(raw);
+    case "fdb":
+      return normaliseFdb(raw);
+    case "wireguard":
+      return normaliseWireguard(raw);
   }
+}
+
+/** Lines squeezed and sorted (`ip rule`, `ip neigh show nud permanent`). */
+function sortedLines(raw: string): string {
+  return lines(raw).map(squeeze).sort().join("\n");
+}
+
+/** `bridge fdb show`: only VXLAN entries (those with a `dst`); the kernel's multicast entries are not Felix's. */
+export function normaliseFdb(raw: string): string {
+  return lines(raw)
+    .map(squeeze)
+    .filter((l) => / dst /.test(l))
+    .sort()
+    .join("\n");
+}
+
+/**
+ * `wg show all dump`: the interface line's private key (its 3rd field) replaced with `(hidden)`, as `wg show` prints
+ * it; peer lines' handshake and transfer counters (fields 6–8) zeroed, since they depend on traffic timing.
+ */
+export function normaliseWireguard(raw: string): string {
+  return lines(raw)
+    .map((l) => {
+      const f = l.split("\t");
+      if (f.length === 5) f[1] = "(hidden)";
+      else if (f.length === 9) {
+        f[5] = "0";
+        f[6] = "0";
+        f[7] = "0";
+      }
+      return f.join("\t");
+    })
+    .sort()
+    .join("\n");
 }
 
 /** The command each query's raw text comes from (run in the target's namespace). */
@@ -150,4 +191,8 @@ export const KERNEL_QUERY_COMMANDS: Record<KernelQuery, string[]> = {
   ipsets: ["ipset", "save"],
   conntrack: ["conntrack", "-L"],
   links: ["ip", "-br", "link"],
+  rules: ["ip", "-4", "rule", "show"],
+  neighbours: ["ip", "-4", "neigh", "show", "nud", "permanent"],
+  fdb: ["bridge", "fdb", "show"],
+  wireguard: ["wg", "show", "all", "dump"],
 };

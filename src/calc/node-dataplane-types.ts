@@ -7,18 +7,82 @@
  * Names are the cluster's: a host namespace is the topology host's name (`node1`), a pod's is `NS/POD`; each
  * dataplane maps them to its own (the linux one to `tt-<cluster>-…`).
  */
+import type { BpfDataplaneSpec } from "./bpf-dataplane-types.ts";
 
 /** A network device in a namespace. */
 export interface LinkSpec {
   name: string;
-  /** `uplink`: the host's interface on the underlay segment; `veth`: one end of a pair (`peer` is the other). */
-  kind: "uplink" | "veth";
+  /**
+   * `uplink`: the host's interface on the underlay segment; `veth`: one end of a pair (`peer` is the other);
+   * `vxlan`: Felix's `vxlan.calico` (see `vxlan`); `ipip`: the kernel's `tunl0` (IPIP to any remote, no
+   * settings of its own); `wireguard`: Felix's `wireguard.cali` (see `wireguard`).
+   */
+  kind: "uplink" | "veth" | "vxlan" | "ipip" | "wireguard";
+  /** The device's MAC; "" for devices without a link-layer address (`ipip`, `wireguard`). */
   mac: string;
   mtu: number;
   /** A veth's other end: its namespace (by the cluster's name) and device name. */
   peer?: { namespace: string; name: string };
   /** An uplink's segment (the cluster's underlay). */
   segment?: string;
+  vxlan?: VxlanLinkSpec;
+  wireguard?: WireguardLinkSpec;
+}
+
+/** A VXLAN device as Felix makes it (`ip link add vxlan.calico type vxlan id VNI local IP dev UPLINK dstport PORT nolearning`). */
+export interface VxlanLinkSpec {
+  /** Felix's `vxlanVNI` (default 4096). */
+  vni: number;
+  /** Felix's `vxlanPort` (default 4789). */
+  port: number;
+  /** The host's underlay address the encapsulated packets leave from. */
+  local: string;
+  /** The device that carries them (the host's uplink). */
+  parent: string;
+}
+
+/** A WireGuard device as Felix configures it (what `wg show` prints). */
+export interface WireguardLinkSpec {
+  /** Base64 Curve25519 keys. */
+  privateKey: string;
+  publicKey: string;
+  /** Felix's `wireguardListeningPort` (default 51820). */
+  listenPort: number;
+  /** The firewall mark the device's own UDP packets carry (so the routing rule skips them), e.g. 0x100000. */
+  fwmark: number;
+  peers: WireguardPeerSpec[];
+}
+
+/** One peer of a WireGuard device: another node. */
+export interface WireguardPeerSpec {
+  publicKey: string;
+  /** `IP:PORT` of the peer node's underlay address. */
+  endpoint: string;
+  /** The CIDRs routed to that node (its blocks, borrowed /32s and tunnel addresses), sorted. */
+  allowedIps: string[];
+}
+
+/** A permanent neighbour entry (`ip neigh replace IP lladdr MAC dev DEV nud permanent`): Felix's VTEP ARP entries. */
+export interface NeighbourSpec {
+  dev: string;
+  ip: string;
+  mac: string;
+}
+
+/** A permanent forwarding entry of a VXLAN device (`bridge fdb replace MAC dev DEV dst IP self permanent`). */
+export interface FdbSpec {
+  dev: string;
+  mac: string;
+  /** The remote VTEP's underlay address. */
+  dst: string;
+}
+
+/** A policy routing rule (`ip rule add [not] fwmark MARK/MASK lookup TABLE priority PRIO`). */
+export interface RuleSpec {
+  priority: number;
+  table: number;
+  /** Match packets whose mark, masked, equals `fwmark` (or, with `not`, does not). */
+  fwmark?: { value: number; mask: number; not?: boolean };
 }
 
 /** An address on a device, `A.B.C.D/LEN` (the local address and the prefix of its subnet). */
@@ -34,9 +98,14 @@ export interface RouteSpec {
   type: "unicast" | "blackhole" | "unreachable" | "prohibit";
   via?: string;
   dev?: string;
-  proto: "boot" | "static" | "kernel";
+  /** 80 is Felix's own protocol for the routes it owns (dataplanedefs.DefaultRouteProto); `ip route` prints `proto 80`. */
+  proto: "boot" | "static" | "kernel" | 80;
   scope: "global" | "link" | "host";
   metric: number;
+  /** The routing table (absent: main, 254). WireGuard's routes are in Felix's table (normally 1). */
+  table?: number;
+  /** `onlink`: the gateway is reachable on `dev` without a route to it (tunnel routes). */
+  onlink?: boolean;
 }
 
 /** The stub resolver's configuration (resolv.conf) of a namespace. */
@@ -67,6 +136,12 @@ export interface NamespaceSpec {
   /** An `nft -f` script (kube-proxy's nftables mode), or "" for none. */
   nft: string;
   resolvConf?: ResolvConfSpec;
+  /** Permanent neighbour entries (absent: none). */
+  neighbours?: NeighbourSpec[];
+  /** VXLAN forwarding entries (absent: none). */
+  fdb?: FdbSpec[];
+  /** Policy routing rules besides the kernel's three defaults (absent: none). */
+  rules?: RuleSpec[];
 }
 
 /** A BIRD daemon on a host. */
@@ -107,6 +182,11 @@ export interface NodeDataplane {
   /** Felix's notes for this node: what it cannot program, what it warns about and ignores. */
   unsupported: string[];
   warnings: string[];
+  /**
+   * Calico's eBPF dataplane (FelixConfiguration `bpfEnabled`): the service NAT tables its programs consult, as
+   * plain data (bpf-dataplane-types.ts). Absent in iptables/nftables mode. The linux dataplane refuses it.
+   */
+  bpf?: BpfDataplaneSpec;
 }
 
 /** The cluster DNS zone the DNS server answers from (CoreDNS's kubernetes plugin's view). */
@@ -141,9 +221,20 @@ export interface KernelCommandResult {
  * A state a kernel reports in one normalised text form, so the sim's and the real kernel's can be compared:
  * `routes` is `ip -4 route show table all` without BIRD's and the kernel's own local/broadcast routes' noise;
  * `iptables` is `iptables-save -c` without comment lines and with chains in name order; `ipsets` is
- * `ipset save` sorted; `conntrack` is `conntrack -L` reduced to tuples and NAT; `links` is `ip -br link`.
+ * `ipset save` sorted; `conntrack` is `conntrack -L` reduced to tuples and NAT; `links` is `ip -br link`;
+ * `rules` is `ip -4 rule show`; `neighbours` is `ip -4 neigh show nud permanent`; `fdb` is `bridge fdb show` of
+ * VXLAN devices; `wireguard` is `wg show all dump` without private keys.
  */
-export type KernelQuery = "routes" | "iptables" | "ipsets" | "conntrack" | "links";
+export type KernelQuery =
+  | "routes"
+  | "iptables"
+  | "ipsets"
+  | "conntrack"
+  | "links"
+  | "rules"
+  | "neighbours"
+  | "fdb"
+  | "wireguard";
 
 /**
  * One kernel that runs a cluster: the sim's emulated one (agent's SimDataplaneKernel) or the real one

@@ -8,3 +8,4 @@ export { type ReconcileResult, reconcileCluster } from "./reconcile.ts";
 export { serviceAllocation } from "./service-allocation.ts";
 export { BUILT_IN_TOPOLOGIES } from "./topologies.ts";
 export { type ClusterTopology, kinds as controlKinds, readTopology, type TopologyHost } from "./topology.ts";
+export { type WireguardKeyPair, wireguardKeyPair } from "./wireguard-keys.ts";

@@ -10,7 +10,7 @@ export function routeArgs(r: RouteSpec): string {
   const parts = r.type === "unicast" ? [dst] : [r.type, dst];
   if (r.via) parts.push("via", r.via);
   if (r.dev && r.type === "unicast") parts.push("dev", r.dev);
-  parts.push("proto", r.proto);
+  parts.push("proto", String(r.proto));
   if (r.type === "unicast") parts.push("scope", r.scope);
   if (r.metric) parts.push("metric", String(r.metric));
   return parts.join(" ");

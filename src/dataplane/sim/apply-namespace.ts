@@ -54,7 +54,7 @@ function toRoute(r: RouteSpec): Route {
     throw new Error(`Error: inet address is expected rather than "${r.via}".`);
   const nexthops =
     r.type === "unicast" ? [{ ...(via === undefined ? {} : { via }), dev: r.dev ?? "", weight: 1 }] : [];
-  return { type: r.type, dst, nexthops, proto: r.proto, scope: r.scope, metric: r.metric };
+  return { type: r.type, dst, nexthops, proto: String(r.proto), scope: r.scope, metric: r.metric };
 }
 
 /** Applies `spec` to `k` (a kernel fresh from `new Kernel(spec.name)`). Throws one line on what it refuses. */
