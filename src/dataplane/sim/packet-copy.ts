@@ -26,6 +26,7 @@ export function copyPacket(p: Packet): Packet {
     payload: p.payload,
     icmpSeq: p.icmpSeq,
     inner: p.inner,
+    encapsulated: p.encapsulated,
   };
   return copy;
 }

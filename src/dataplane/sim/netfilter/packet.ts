@@ -25,7 +25,20 @@ export interface Packet {
   icmpSeq?: number;
   /** An ICMP error's quoted datagram, as the kernel that sent the error saw it. */
   inner?: Packet;
+  /** The packet this one carries: a VXLAN (UDP) or IPIP (protocol 4) outer packet's inner one, or WireGuard's. */
+  encapsulated?: Encapsulated;
 }
+
+/**
+ * What a tunnel packet carries. `vxlan`: UDP to the VXLAN port, an 8-byte VXLAN header and the inner Ethernet
+ * frame (`vni`; Calico's eBPF NodePort tunnel uses VNI 0xca11c0); `ipip`: protocol 4, the inner IP datagram;
+ * `wireguard`: UDP to the listening port, a WireGuard message (type 1 handshake initiation, 2 response, 4 data:
+ * the inner datagram encrypted, so only its length shows on the wire).
+ */
+export type Encapsulated =
+  | { kind: "vxlan"; vni: number; packet: Packet }
+  | { kind: "ipip"; packet: Packet }
+  | { kind: "wireguard"; messageType: 1 | 2 | 4; packet?: Packet };
 
 /** TCP header fields beyond the ports and flags. */
 export interface TcpHeader {
