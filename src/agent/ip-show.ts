@@ -1,4 +1,12 @@
-import { formatIpv4, formatRoutes, type Kernel, type Link, maskOf } from "../dataplane/sim/index.ts";
+import {
+  formatIpv4,
+  formatRoutes,
+  formatRules,
+  type Kernel,
+  type Link,
+  maskOf,
+  type Route,
+} from "../dataplane/sim/index.ts";
 import { sha256 } from "../lib/index.ts";
 import type { CommandResult } from "./sim-commands.ts";
 
@@ -36,22 +44,41 @@ export function ipShow(k: Kernel, args: string[], now: number): CommandResult {
       return ok(links.map((l) => (kind === "link" ? linkText(l, c, true) : addressText(k, l, c))).join(""));
     }
     case "route":
-      // Filters (table, dev, …) are not applied: the sim has the main table only.
-      return ok(formatRoutes(k.main.routes));
+      return routeShow(k, filters);
     case "rule":
       if (filters.length > 0)
         return fail(`not supported yet: ip rule show ${filters.join(" ")} on the sim dataplane\n`);
-      // The sim has only the main table: the three rules every Linux namespace starts with.
-      return ok("0:\tfrom all lookup local\n32766:\tfrom all lookup main\n32767:\tfrom all lookup default\n");
+      return ok(formatRules(k.rules));
     case "neighbour": {
       let dev: string | undefined;
-      if (filters[0] === "dev" && filters[1] && filters.length === 2) dev = filters[1];
-      else if (filters.length > 0)
-        return fail(`not supported yet: ip neigh show ${filters.join(" ")} on the sim dataplane\n`);
+      let permanentOnly = false;
+      for (let i = 0; i < filters.length; i++) {
+        if (filters[i] === "dev" && filters[i + 1]) dev = filters[++i];
+        else if (filters[i] === "nud" && filters[i + 1] === "permanent") {
+          permanentOnly = true;
+          i++;
+        } else return fail(`not supported yet: ip neigh show ${filters.join(" ")} on the sim dataplane\n`);
+      }
       if (dev && !k.links.has(dev)) return fail(`Cannot find device "${dev}"\n`);
-      return ok(neighbourText(k, dev, c, now));
+      return ok(neighbourText(k, dev, c, now, permanentOnly));
     }
   }
+}
+
+/** `ip route [show] [table main|all|N]`: a table's routes, or every table's (others than main say `table N`). */
+function routeShow(k: Kernel, filters: string[]): CommandResult {
+  if (filters.length === 0) return ok(formatRoutes(k.main.routes));
+  if (filters.length !== 2 || filters[0] !== "table")
+    return fail(`not supported yet: ip route show ${filters.join(" ")} on the sim dataplane\n`);
+  const which = filters[1]!;
+  if (which === "all") {
+    const ids = [...k.tables.keys()].sort((a, b) => a - b);
+    return ok(ids.map((id) => formatRoutes(k.tables.get(id)!.routes)).join(""));
+  }
+  const id = which === "main" ? 254 : /^\d+$/.test(which) ? Number(which) : undefined;
+  if (id === undefined) return fail(`Error: argument "${which}" is wrong: table id value is invalid\n\n`);
+  const routes: Route[] = k.tables.get(id)?.routes ?? [];
+  return ok(formatRoutes(routes));
 }
 
 type IpObject = "address" | "link" | "route" | "rule" | "neighbour";
@@ -111,12 +138,30 @@ function peerNetns(l: Link): string {
   return ` link-netns cni-${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
+/** The header flags, `link/` line type and address of a tunnel device, as iproute2 prints them. */
+function tunnelLinkLine(l: Link): { flags: string; name: string; link: string } | undefined {
+  const up = l.up ? ",UP,LOWER_UP" : "";
+  // tunl0 is the ipip module's fallback device: no lower device (`@NONE`), no local or remote address.
+  if (l.kind === "ipip")
+    return { flags: `NOARP${up}`, name: `${l.name}@NONE`, link: "link/ipip 0.0.0.0 brd 0.0.0.0" };
+  // Kernel WireGuard has no link-layer address: `link/none ` (iproute2 prints the type and a space).
+  if (l.kind === "wireguard") return { flags: `POINTOPOINT,NOARP${up}`, name: l.name, link: "link/none " };
+  return undefined;
+}
+
 function linkText(l: Link, c: Palette, withMode: boolean): string {
+  const tunnel = tunnelLinkLine(l);
+  if (tunnel) {
+    const state = l.up ? "UNKNOWN" : "DOWN";
+    const head = `${l.index}: ${c.ifname(`${tunnel.name}: `)}<${tunnel.flags}> mtu ${l.mtu} qdisc ${l.up ? "noqueue" : "noop"} state ${c.state(state)}${withMode ? "mode DEFAULT " : ""}group default qlen 1000`;
+    return `${head}\n    ${tunnel.link}\n`;
+  }
   const loop = l.kind === "loopback";
   const flags = loop
     ? `LOOPBACK${l.up ? ",UP,LOWER_UP" : ""}`
     : `BROADCAST,MULTICAST${l.up ? ",UP,LOWER_UP" : ""}`;
-  const state = loop ? "UNKNOWN" : l.up ? "UP" : "DOWN";
+  // A VXLAN device has no carrier of its own to report: UNKNOWN when up, as lo.
+  const state = loop || (l.kind === "vxlan" && l.up) ? "UNKNOWN" : l.up ? "UP" : "DOWN";
   const qdisc = l.kind === "ether" ? "mq" : "noqueue";
   // Calico creates its veths with no transmit queue; lo and NICs have the default 1000.
   const qlen = l.kind === "veth" ? "" : "qlen 1000";
@@ -138,12 +183,18 @@ function addressText(k: Kernel, l: Link, c: Palette): string {
   return text;
 }
 
-function neighbourText(k: Kernel, dev: string | undefined, c: Palette, now: number): string {
+function neighbourText(
+  k: Kernel,
+  dev: string | undefined,
+  c: Palette,
+  now: number,
+  permanentOnly: boolean,
+): string {
   const lines: string[] = [];
   for (const n of k.neighbours.values()) {
-    if (dev && n.dev !== dev) continue;
+    if ((dev && n.dev !== dev) || (permanentOnly && !n.permanent)) continue;
     // base_reachable_time is 30 s: a neighbour not confirmed since goes STALE (and stays, below gc_thresh1).
-    const state = now - n.confirmed < 30_000 ? "REACHABLE" : "STALE";
+    const state = n.permanent ? "PERMANENT" : now - n.confirmed < 30_000 ? "REACHABLE" : "STALE";
     lines.push(
       `${c.inet(`${formatIpv4(n.ip)} `)}${dev ? "" : `dev ${c.ifname(`${n.dev} `)}`}lladdr ${c.mac(`${n.mac} `)}${state} \n`,
     );

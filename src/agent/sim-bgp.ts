@@ -147,7 +147,8 @@ export function forgetSessionTraces(kernels: Iterable<Kernel>): void {
       }
     for (const [, c] of counterEntries(k.nft)) c.packets = c.bytes = 0;
     for (const e of [...k.conntrack.entries]) k.conntrack.remove(e);
-    k.neighbours.clear();
+    // Resolved entries are BGP's traces; permanent ones (Felix's VTEP entries) are the description's.
+    for (const [key, n] of k.neighbours) if (!n.permanent) k.neighbours.delete(key);
     for (const link of k.links.values()) link.resolved = undefined;
     k.nextEphemeral = 32768;
   }

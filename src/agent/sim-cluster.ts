@@ -12,6 +12,7 @@ import { DataplaneCalculator, type DnsZoneSpec, type ProcessSpec } from "../calc
 import type { ClusterTopology, TopologyHost } from "../control/index.ts";
 import {
   applyNamespace,
+  attachBpf,
   formatIpv4,
   Kernel,
   Network,
@@ -284,6 +285,7 @@ export class SimCluster {
         this.resolvers.set(nk, { search: rc.search, nameserver: parseIpv4(rc.nameserver)!, ndots: rc.ndots });
     }
     const k = this.kernels.get(h.name)!;
+    if (desc.bpf) attachBpf(k, h.name, desc.bpf);
     const origins = this.dataplane.felixOrigins(h.name);
     if (origins) this.felixOrigins.set(h.name, origins);
     for (const u of desc.unsupported) if (!this.unsupported.includes(u)) this.unsupported.push(u);

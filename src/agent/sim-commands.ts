@@ -1,6 +1,7 @@
 import { formatIpv4, type Kernel, parseIpv4, ping, type TableName } from "../dataplane/sim/index.ts";
 import { MAX_SIM_PING_COUNT } from "../lib/index.ts";
 import { birdc } from "./birdc-command.ts";
+import { bridgeCommand } from "./bridge-fdb.ts";
 import { dig, nslookup } from "./dns-tools.ts";
 import { ipShow } from "./ip-show.ts";
 import { netcat } from "./netcat.ts";
@@ -9,6 +10,7 @@ import type { SimCluster } from "./sim-cluster.ts";
 import { ss } from "./ss.ts";
 import { sudo } from "./sudo.ts";
 import { sysctlCommand } from "./sysctl-command.ts";
+import { wgCommand } from "./wg-show.ts";
 
 export interface CommandResult {
   stdout: string;
@@ -28,6 +30,10 @@ export function runSimCommand(cluster: SimCluster, k: Kernel, argv: string[]): C
   switch (cmd) {
     case "ip":
       return ipShow(k, args, cluster.net.now);
+    case "bridge":
+      return bridgeCommand(k, args);
+    case "wg":
+      return wgCommand(k, args, cluster.net.now, cluster.virtualDate().getTime() - cluster.net.now);
     case "sudo":
       return sudo(args, (command) => runSimCommand(cluster, k, command));
     case "ss":

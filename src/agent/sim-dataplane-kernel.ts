@@ -13,9 +13,11 @@ import {
   normaliseKernelQuery,
 } from "../calc/index.ts";
 import { applyNamespace, Kernel, type Segment } from "../dataplane/sim/index.ts";
+import { bridgeCommand } from "./bridge-fdb.ts";
 import { ipShow } from "./ip-show.ts";
 import { conntrack, iptables, iptablesSave } from "./sim-commands.ts";
 import { sysctlCommand } from "./sysctl-command.ts";
+import { wgCommand } from "./wg-show.ts";
 
 const ok = (stdout: string): KernelCommandResult => ({ stdout, stderr: "", code: 0 });
 const fail = (stderr: string, code = 1): KernelCommandResult => ({ stdout: "", stderr, code });
@@ -47,10 +49,22 @@ function build(description: ClusterDataplane): Map<string, Kernel> {
 function briefLinks(k: Kernel): string {
   const out: string[] = [];
   for (const l of k.links.values()) {
-    const name = l.peer ? `${l.name}@if${l.peer.link.index}` : l.name;
-    const state = l.kind === "loopback" ? "UNKNOWN" : l.up ? "UP" : "DOWN";
-    const flags = l.kind === "loopback" ? "<LOOPBACK,UP,LOWER_UP>" : "<BROADCAST,MULTICAST,UP,LOWER_UP>";
-    out.push(`${name.padEnd(16)} ${state.padEnd(14)} ${l.mac} ${flags}`);
+    const name = l.peer ? `${l.name}@if${l.peer.link.index}` : l.kind === "ipip" ? `${l.name}@NONE` : l.name;
+    // Devices without a carrier of their own (lo, tunnels) report UNKNOWN when up.
+    const carrierless =
+      l.kind === "loopback" || l.kind === "vxlan" || l.kind === "ipip" || l.kind === "wireguard";
+    const state = l.up ? (carrierless ? "UNKNOWN" : "UP") : "DOWN";
+    const flags =
+      l.kind === "loopback"
+        ? "<LOOPBACK,UP,LOWER_UP>"
+        : l.kind === "ipip"
+          ? "<NOARP,UP,LOWER_UP>"
+          : l.kind === "wireguard"
+            ? "<POINTOPOINT,NOARP,UP,LOWER_UP>"
+            : "<BROADCAST,MULTICAST,UP,LOWER_UP>";
+    // tunl0's link-layer address is 0.0.0.0; WireGuard has none (ip -br prints nothing for it).
+    const address = l.kind === "ipip" ? "0.0.0.0 " : l.kind === "wireguard" ? "" : `${l.mac} `;
+    out.push(`${name.padEnd(16)} ${state.padEnd(14)} ${address}${flags}`);
   }
   return `${out.join("\n")}\n`;
 }
@@ -97,6 +111,11 @@ export class SimDataplaneKernel implements DataplaneKernel {
         return fail(`not supported yet: ipset ${args.join(" ")} on this kernel\n`);
       case "conntrack":
         return conntrack(0, k, args);
+      case "bridge":
+        return bridgeCommand(k, args);
+      case "wg":
+        // No traffic flows in this kernel (no Network): handshakes and transfer stay none.
+        return wgCommand(k, args, 0, 0);
       default:
         return fail(`not supported yet: ${cmd ?? "(no command)"} on the sim dataplane kernel\n`);
     }

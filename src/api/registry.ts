@@ -1,12 +1,14 @@
 import { apiVersionOf, type KindDef } from "./kind.ts";
 import { calicoNetworkKinds } from "./kinds/calico-network.ts";
 import { calicoPolicyKinds } from "./kinds/calico-policy.ts";
+import { DaemonSet } from "./kinds/daemonset.ts";
 import { kubernetesKinds } from "./kinds/kubernetes.ts";
 import { tortieKinds } from "./kinds/tortie.ts";
 
 /** Kubernetes kinds first: kubectl resolves an ambiguous name (node, networkpolicy) to the core group. */
 export const allKinds: readonly KindDef[] = [
   ...kubernetesKinds,
+  DaemonSet,
   ...calicoPolicyKinds,
   ...calicoNetworkKinds,
   ...tortieKinds,

@@ -50,4 +50,12 @@ export interface BpfDataplaneSpec {
   /** FelixConfiguration `bpfConnectTimeLoadBalancing`: `TCP` (default), `Enabled` or `Disabled`. */
   connectTimeLoadBalancing: "TCP" | "Enabled" | "Disabled";
   services: BpfServiceSpec[];
+  /**
+   * The policy Felix compiles into the programs (felix/bpf/polprog), as plain data: the `iptables-restore` text of
+   * the filter table Felix renders in iptables mode (cali-tw-/cali-fw-/cali-pi-/cali-po- and host endpoint
+   * chains). The sim's program runs it in a netfilter of its own; it is never loaded into the node's iptables.
+   */
+  policyProgram?: string;
+  /** NAT outgoing as the programs decide it: a workload's packet from a natOutgoing pool to outside every pool. */
+  natOutgoing?: { masqueradePools: string[]; allPools: string[] };
 }

@@ -26,6 +26,14 @@ import {
 } from "../render/index.ts";
 import { clusterDnsZone, type DnsRecord } from "./cluster-dns.ts";
 import { nodeBird } from "./node-bird.ts";
+import {
+  bpfCleansKubeProxy,
+  bpfEnabled,
+  bpfModeFelix,
+  felixDefaultSpec,
+  nodeBpf,
+  unmodelledBpfSettings,
+} from "./node-bpf.ts";
 import type {
   ClusterDataplane,
   DnsZoneSpec,
@@ -37,6 +45,7 @@ import type {
   ResolvConfSpec,
   RouteSpec,
 } from "./node-dataplane-types.ts";
+import { addTunnels, TunnelCluster } from "./node-tunnels.ts";
 
 export interface DataplaneInput {
   objects: readonly ApiObject[];
@@ -124,6 +133,7 @@ export class DataplaneCalculator {
   private readonly used: Record<string, unknown> = {};
   private birdInputs?: string;
   private serviceInputs?: string;
+  private tunnelCluster?: TunnelCluster;
 
   constructor(private readonly input: DataplaneInput) {
     for (const h of input.topology.hosts) this.hostByName.set(h.name, h);
@@ -186,10 +196,17 @@ export class DataplaneCalculator {
           { name: "lo", ips: ["127.0.0.1"] },
           { name: h.interface, ips: [h.ip] },
         ],
+        tunnels: this.tunnels().felixTunnels(h.name),
       });
       this.felixByHost.set(host, felix);
     }
     return felix;
+  }
+
+  /** The cluster's tunnel view (node-tunnels.ts), computed once. */
+  private tunnels(): TunnelCluster {
+    this.tunnelCluster ??= new TunnelCluster(this.input.objects, this.input.topology);
+    return this.tunnelCluster;
   }
 
   /** Where each of a node's Felix rules came from (for `tortie trace`); not part of the plain description. */
@@ -274,14 +291,47 @@ export class DataplaneCalculator {
     processes.push({ id: "host:services", namespace: h.name, image: `tortie/host-services:${h.role}` });
     const unsupported: string[] = [];
     const warnings: string[] = [];
+    let bpf: NodeDataplane["bpf"];
     if (h.role !== "external") {
-      this.loadKubeProxy(hostNs, h);
+      // eBPF mode (node-bpf.ts): Felix's programs do the service NAT; by default Felix deletes kube-proxy's chains.
+      const felixSpec = felixDefaultSpec(this.input.objects);
+      if (bpfEnabled(felixSpec)) {
+        const i = this.cluster_inputs();
+        const nodeIPs = new Map(t.hosts.map((x) => [x.name, x.ip]));
+        bpf = nodeBpf({
+          node: h.name,
+          nodeIP: h.ip,
+          services: i.services,
+          slices: i.slices,
+          nodeIPs,
+          felix: felixSpec,
+        });
+        unsupported.push(...unmodelledBpfSettings(felixSpec, i.services));
+      }
+      if (!bpfCleansKubeProxy(felixSpec)) this.loadKubeProxy(hostNs, h);
       const felix = this.felix(h.name)!;
       hostNs.ipsets = felix.ipsets;
+      if (bpf) {
+        // eBPF mode: policy moves into the programs; iptables keep only what Felix leaves there (node-bpf.ts).
+        const i = this.cluster_inputs();
+        const tunnels = this.tunnels().felixTunnels(h.name);
+        const mode = bpfModeFelix(bpf, {
+          node: h.name,
+          model: i.model,
+          felix,
+          masqueradePools: i.masq,
+          allPools: i.all,
+          tunnels,
+        });
+        bpf = mode.spec;
+        hostNs.iptables.push(mode.iptables);
+        unsupported.push(...mode.unsupported);
+      }
       // raw, mangle, filter and nat in one payload, as Felix's table syncers leave them.
-      hostNs.iptables.push(felix.restore);
+      else hostNs.iptables.push(felix.restore);
       unsupported.push(...felix.unsupported);
       warnings.push(...felix.warnings);
+      addTunnels(hostNs, this.tunnels().hostTunnels(h.name));
     }
     const bird = this.reusable(
       "bird",
@@ -299,6 +349,7 @@ export class DataplaneCalculator {
       processes,
       unsupported,
       warnings,
+      ...(bpf ? { bpf } : {}),
     };
   }
 

@@ -13,7 +13,7 @@ import {
 } from "../control/index.ts";
 import { Ipam } from "../ipam/index.ts";
 import { bundledApp, bundledAppNames, pinToNodes } from "../lab/index.ts";
-import { isTortieError, NotFoundError, TortieError } from "../lib/index.ts";
+import { isTortieError, NotFoundError, TortieError, UnsupportedError } from "../lib/index.ts";
 import { formatCidr } from "../net/index.ts";
 import { chooseDatastore, parseDatastore, type StoreBackend } from "../store/index.ts";
 import { readFileBounded } from "./bounded-read.ts";
@@ -152,6 +152,8 @@ interface UpOptions {
   datastore?: string;
   /** false with --no-serve */
   serve: boolean;
+  /** false with --no-cni */
+  cni: boolean;
 }
 
 /** `up --datastore`: records the state dir's datastore before anything opens the store. */
@@ -193,11 +195,20 @@ export function lifecycleProgram(ctx: CliContext): Command {
       "where the cluster's objects live: the state dir's file store (default), or etcd v3 endpoints (recorded in the state dir)",
     )
     .option("--no-serve", "do not start the API server (tortie serve) in the background")
+    .option(
+      "--no-cni",
+      "Kubernetes without Calico, as before the operator install: nodes NotReady, CoreDNS Pending (install with kubectl create -f .../tigera-operator.yaml and an Installation)",
+    )
     .action(async (o: UpOptions) => {
       if (o.dataplane === "linux") (await linuxSyncModule()).assertLinuxAvailable(ctx);
       if (o.datastore !== undefined) await useDatastore(ctx, o.datastore);
       if (o.app && !bundledApp(o.app))
         throw new TortieError("Invalid", `unknown app "${o.app}" (known: ${bundledAppNames().join(", ")})`);
+      if (o.app && !o.cni)
+        throw new TortieError(
+          "Invalid",
+          `--app ${o.app} needs a CNI: without Calico no pod gets an address (leave out --no-cni, or install Calico first and apply the app with kubectl)`,
+        );
       const topology = loadTopology(o.topology);
       if (o.proxyMode) topology.spec.kubeProxyMode = o.proxyMode;
       const store = ctx.store();
@@ -209,6 +220,8 @@ export function lifecycleProgram(ctx: CliContext): Command {
           "Conflict",
           `cluster ${running.name} is up on the ${running.dataplane} dataplane; run "tortie down" first to bring it up on ${dataplane}`,
         );
+      if (dataplane === "linux" && !o.cni)
+        throw new UnsupportedError("--no-cni on the linux dataplane (use the sim)");
       if (dataplane === "linux") {
         const linux = await linuxSyncModule();
         linux.assertLinuxAvailable(ctx);
@@ -216,7 +229,7 @@ export function lifecycleProgram(ctx: CliContext): Command {
         linux.assertClusterNameFree(ctx, String(topology.metadata.name));
         topology.spec.dataplane = "linux";
       }
-      const { topology: t, created } = await bootstrapCluster(store, topology, ctx.now());
+      const { topology: t, created } = await bootstrapCluster(store, topology, ctx.now(), { cni: o.cni });
       await settleCluster(ctx);
       const nodes = t.hosts.filter((h) => h.role !== "external").map((h) => h.name);
       const external = t.hosts.filter((h) => h.role === "external").map((h) => h.name);

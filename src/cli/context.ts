@@ -2,7 +2,8 @@ import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type ManifestEntry, parseManifests } from "../api/index.ts";
 import { externalIPAdmission, serviceAllocation } from "../control/index.ts";
-import { TortieError } from "../lib/index.ts";
+import { bundledManifestForUrl } from "../lab/index.ts";
+import { TortieError, UnsupportedError } from "../lib/index.ts";
 import { openStateStore, type ResourceClient, resolveStateDir } from "../store/index.ts";
 import { readFdBounded, readFileBounded } from "./bounded-read.ts";
 import { type LineSource, stdinLines } from "./line-source.ts";
@@ -108,6 +109,12 @@ function manifestPaths(file: string): string[] {
 
 function readManifestFile(ctx: CliContext, file: string): ManifestEntry[] {
   if (file === "-") return parseManifests(ctx.stdin(), "STDIN");
+  if (/^https?:\/\//.test(file)) {
+    const shipped = bundledManifestForUrl(file);
+    if (shipped === undefined)
+      throw new UnsupportedError(`reading manifests from URLs (tortie has no network access): ${file}`);
+    return parseManifests(shipped, file);
+  }
   let text: string;
   try {
     text = readFileBounded(file);

@@ -43,6 +43,8 @@ export function linuxArgv(
 ): string[] {
   let argv = command;
   while (argv[0] === "sudo") argv = argv.slice(1);
+  // `wg` talks to the host's own wireguard-go (each namespace has its own UAPI socket directory).
+  if (!pod && argv[0] === "wg") return dataplane.toolArgv(host, argv);
   if (pod || !BIRD_CLIENTS.has(argv[0] ?? "")) return argv;
   const birdc = dataplane.birdc(host);
   // BIRD 1.6's Debian package has no birdcl; BIRD 2's does. Either reads the same protocol.

@@ -168,7 +168,7 @@ export function addClusterCommands(program: Command, ctx: CliContext): void {
         ctx.out(list("EventList", "v1", []));
         ctx.out(list("ReplicationControllerList", "v1", []));
         ctx.out(list("ServiceList", "v1", await store.list(controlKinds.Service, ns)));
-        ctx.out(list("DaemonSetList", "apps/v1", []));
+        ctx.out(list("DaemonSetList", "apps/v1", await store.list(controlKinds.DaemonSet, ns)));
         ctx.out(list("DeploymentList", "apps/v1", await store.list(controlKinds.Deployment, ns)));
         ctx.out(list("ReplicaSetList", "apps/v1", await store.list(controlKinds.ReplicaSet, ns)));
         ctx.out(list("PodList", "v1", pods));

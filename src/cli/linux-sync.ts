@@ -9,6 +9,7 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "nod
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { ApiObject } from "../api/index.ts";
 import { imageHasApp } from "../apps/index.ts";
 import type { ClusterDataplane, KernelFeatures, ProcessSpec } from "../calc/index.ts";
 import { DataplaneCalculator } from "../calc/index.ts";
@@ -19,6 +20,7 @@ import {
   LinuxDataplane,
   type LinuxRecord,
   linuxUnavailable,
+  modeRefusal,
   probeKernelFeatures,
   readRecord,
   recordPath,
@@ -200,8 +202,9 @@ class SyncTimings {
 export async function describeCluster(
   ctx: CliContext,
   timings?: SyncTimings,
-): Promise<{ topology: ClusterTopology; description: ClusterDataplane }> {
+): Promise<{ topology: ClusterTopology; description: ClusterDataplane; ipipPool?: string }> {
   const { topology, objects } = await readSimInputs(ctx);
+  const ipipPool = firstIpipPool(objects);
   timings?.mark("read store");
   const stateDir = linuxStateDir(ctx);
   const features = await kernelFeatures(stateDir);
@@ -216,7 +219,21 @@ export async function describeCluster(
   const description = calculator.cluster();
   if (earlier) saveDescribeCache(stateDir, build, earlier, calculator.parts());
   timings?.mark("describe");
-  return { topology, description };
+  return { topology, description, ...(ipipPool ? { ipipPool } : {}) };
+}
+
+/** The first enabled IPv4 pool (by name) that asks for IPIP: the name the linux dataplane's refusal gives. */
+function firstIpipPool(objects: readonly ApiObject[]): string | undefined {
+  return objects
+    .filter(
+      (o) =>
+        o.kind === "IPPool" &&
+        !o.spec?.disabled &&
+        !String(o.spec?.cidr ?? "").includes(":") &&
+        (o.spec?.ipipMode === "Always" || o.spec?.ipipMode === "CrossSubnet"),
+    )
+    .map((o) => String(o.metadata.name))
+    .sort()[0];
 }
 
 /**
@@ -300,7 +317,10 @@ export async function syncLinux(
   const timings = new SyncTimings(options.settleMs);
   return withLinuxLock(ctx, async () => {
     timings.mark("lock");
-    const { topology, description } = await describeCluster(ctx, timings);
+    const { topology, description, ipipPool } = await describeCluster(ctx, timings);
+    // A mode the linux dataplane does not build (eBPF; IPIP without the kernel's driver): one line, nothing applied.
+    const refused = await modeRefusal(description, ipipPool);
+    if (refused) throw new TortieError("Invalid", refused);
     // Read once per sync (~100 KB of JSON): the dataplane's apply starts from this same record, which no other
     // process writes while the lock is held.
     const record = readRecord(linuxStateDir(ctx));

@@ -8,7 +8,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
-import { type ClusterDataplane, clusterDataplane, type KernelFeatures } from "../calc/index.ts";
+import {
+  type ClusterDataplane,
+  clusterDataplane,
+  KERNEL_QUERY_COMMANDS,
+  type KernelFeatures,
+} from "../calc/index.ts";
 import { linuxUnavailable, probeKernelFeatures } from "../dataplane/linux/index.ts";
 import { escapeControl } from "../lib/index.ts";
 import { CommandExit } from "./command-exit.ts";
@@ -42,6 +47,7 @@ import {
   serviceFrontends,
 } from "./verify-probes.ts";
 import { SimSide } from "./verify-sim.ts";
+import { compareLines, tunnelQueries } from "./verify-tunnels.ts";
 
 export interface VerifyOptions {
   /** Leave the throwaway linux cluster running (its namespaces and state dir are named on stderr). */
@@ -305,6 +311,19 @@ export async function verifyCluster(ctx: CliContext, options: VerifyOptions = {}
         ),
       );
     }
+    // Felix's tunnel state where the description has any: rules, neighbours, fdb entries, WireGuard peers.
+    for (const ns of desc.hosts.flatMap((h) => h.namespaces))
+      for (const what of tunnelQueries(ns))
+        mergeComparison(
+          total,
+          await bothSides(
+            ns.name,
+            KERNEL_QUERY_COMMANDS[what].join(" "),
+            () => sim.query(ns.name, what, KERNEL_QUERY_COMMANDS[what]),
+            () => linux.query(ns.name, what),
+            (s, l) => compareLines(ns.name, what, s, l),
+          ),
+        );
     for (const host of birdHosts)
       mergeComparison(
         total,
@@ -340,7 +359,7 @@ export async function verifyCluster(ctx: CliContext, options: VerifyOptions = {}
 /** The legend under the summary: what was compared how, and what was left out on purpose. */
 export function verifyLegend(r: VerifyReport): string {
   return [
-    `compared: probe outcomes (connected with its HTTP status, refused, timed out, unresolved; names resolved), ip routes, BIRD's routes, iptables rules, conntrack translations (random ports left out), rule counters after the ${r.countedProbes} probes whose path involves no random endpoint choice`,
+    `compared: probe outcomes (connected with its HTTP status, refused, timed out, unresolved; names resolved), ip routes, BIRD's routes, iptables rules, tunnel state where described (ip rule, permanent neighbours, bridge fdb, wg peers), conntrack translations (random ports left out), rule counters after the ${r.countedProbes} probes whose path involves no random endpoint choice`,
     "counters: nat exact (one packet per connection); raw, mangle, filter counted or not (a real TCP connection's segment count depends on timing)",
     "not compared: IP sets' members, links, addresses, sysctls, nft tables (the sim has no ipset or nft tool to list them; their effect shows in the probes and counters)",
     r.birdPaused === true

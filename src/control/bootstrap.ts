@@ -3,6 +3,16 @@ import { TortieError } from "../lib/index.ts";
 import { formatCidr, formatIp } from "../net/index.ts";
 import { BUILT_IN_NAMESPACES, type ResourceClient } from "../store/index.ts";
 import {
+  calicoNode,
+  calicoSettings,
+  installationFor,
+  installCalico,
+  NO_CNI_ANNOTATION,
+  tigeraOperatorDeployment,
+  tigeraStatus,
+} from "./calico-install.ts";
+import { NOT_READY_TAINT, networkConditions, nodeSpec } from "./node-network.ts";
+import {
   type ClusterTopology,
   kinds,
   kubernetesHosts,
@@ -15,6 +25,11 @@ import { timestamp, Writer } from "./writes.ts";
 /** The cluster DNS server image: tortie's own DNS server plays CoreDNS (apps choose behaviour by image). */
 export const DNS_IMAGE = "coredns/coredns:1.11.1";
 
+export interface BootstrapOptions {
+  /** false for `up --no-cni`: Kubernetes alone, its nodes NotReady until an operator installs Calico. */
+  cni: boolean;
+}
+
 export interface BootstrapResult {
   topology: ClusterTopology;
   created: boolean;
@@ -22,13 +37,15 @@ export interface BootstrapResult {
 
 /**
  * Builds the cluster a topology describes: Kubernetes and Calico nodes, the Installation with its default
- * pool, default Felix and BGP configuration, the `kubernetes` and `kube-dns` services and CoreDNS. Idempotent:
+ * pool, default Felix and BGP configuration, the `kubernetes` and `kube-dns` services and CoreDNS (without
+ * `cni`, Kubernetes alone: nodes NotReady and tainted, no Calico object). Idempotent:
  * running it again on the same topology changes nothing; a different topology is refused.
  */
 export async function bootstrapCluster(
   client: ResourceClient,
   topologyObject: ApiObject,
   now: Date,
+  options: BootstrapOptions = { cni: true },
 ): Promise<BootstrapResult> {
   const def = kinds.Topology;
   const prepared = prepareObject(def, topologyObject);
@@ -38,6 +55,17 @@ export async function bootstrapCluster(
       "Conflict",
       `a cluster with topology "${existing.name}" is already up in this state dir; run "tortie down" first`,
     );
+  // A running cluster keeps the CNI it was brought up with: `up` again does not install Calico over an
+  // operator install in progress, and `--no-cni` cannot take Calico away.
+  const [liveTopology] = existing ? await client.list(def) : [];
+  const runningWithoutCni = liveTopology?.metadata.annotations?.[NO_CNI_ANNOTATION] === "true";
+  if (existing && !runningWithoutCni && !options.cni)
+    throw new TortieError(
+      "Conflict",
+      `cluster ${existing.name} is up with Calico installed; run "tortie down" first to bring it up with --no-cni`,
+    );
+  const cni = options.cni && !runningWithoutCni;
+  if (!cni) prepared.metadata.annotations = { ...prepared.metadata.annotations, [NO_CNI_ANNOTATION]: "true" };
   const w = new Writer(client);
   // After `tortie down` the store is not new, so the built-in namespaces are ensured one by one.
   for (const ns of BUILT_IN_NAMESPACES)
@@ -46,116 +74,41 @@ export async function bootstrapCluster(
   const t = toClusterTopology(prepared);
   const since = timestamp(now);
 
-  for (const ns of ["calico-system", "tigera-operator"])
-    await w.ensure(kinds.Namespace, { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
-
-  const pool = t.defaultPool;
-  await w.ensure(kinds.Installation, {
-    apiVersion: "operator.tigera.io/v1",
-    kind: "Installation",
-    metadata: { name: "default" },
-    spec: {
-      variant: "Calico",
-      calicoNetwork: {
-        bgp: "Enabled",
-        linuxDataplane: "Iptables",
-        ipPools: [
-          {
-            name: pool.name,
-            cidr: pool.cidr,
-            blockSize: pool.blockSize,
-            encapsulation: pool.encapsulation,
-            natOutgoing: pool.natOutgoing ? "Enabled" : "Disabled",
-            nodeSelector: "all()",
-          },
-        ],
-      },
-    },
-  });
-  if (!(await client.get(kinds.IPPool, pool.name)))
-    await w.create({
-      apiVersion: "projectcalico.org/v3",
-      kind: "IPPool",
-      metadata: { name: pool.name },
-      spec: {
-        cidr: pool.cidr,
-        blockSize: pool.blockSize,
-        ipipMode: pool.encapsulation.startsWith("IPIP")
-          ? pool.encapsulation === "IPIP"
-            ? "Always"
-            : "CrossSubnet"
-          : "Never",
-        vxlanMode: pool.encapsulation.startsWith("VXLAN")
-          ? pool.encapsulation === "VXLAN"
-            ? "Always"
-            : "CrossSubnet"
-          : "Never",
-        natOutgoing: pool.natOutgoing,
-        nodeSelector: "all()",
-      },
+  if (cni) {
+    // The preinstalled lab: what the operator leaves behind.
+    for (const ns of ["calico-system", "tigera-operator"])
+      await w.ensure(kinds.Namespace, { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
+    await w.ensure(kinds.Installation, installationFor(t.defaultPool));
+    await installCalico(w, calicoSettings(t.defaultPool, t.asNumber));
+    for (const host of kubernetesHosts(t)) {
+      await w.ensure(kinds.Node, kubernetesNode(t, host, since, true));
+      await w.ensure(kinds.CalicoNode, calicoNode(host));
+    }
+    await w.ensure(kinds.TigeraStatus, tigeraStatus(true, since));
+    // The operator that installed it keeps running: it runs calico-node and Typha (control/operator.ts).
+    await w.ensure(kinds.ServiceAccount, {
+      apiVersion: "v1",
+      kind: "ServiceAccount",
+      metadata: { name: "tigera-operator", namespace: "tigera-operator" },
     });
-  if (!(await client.get(kinds.FelixConfiguration, "default")))
-    await w.create({
-      apiVersion: "projectcalico.org/v3",
-      kind: "FelixConfiguration",
-      metadata: { name: "default" },
-      spec: { bpfLogLevel: "", floatingIPs: "Disabled", logSeverityScreen: "Info", reportingInterval: "0s" },
-    });
-  // calico-kube-controllers writes its defaults at start-up; host endpoints are not auto-created by default.
-  if (!(await client.get(kinds.KubeControllersConfiguration, "default")))
-    await w.create({
-      apiVersion: "projectcalico.org/v3",
-      kind: "KubeControllersConfiguration",
-      metadata: { name: "default" },
-      spec: {
-        controllers: {
-          namespace: { reconcilerPeriod: "5m" },
-          node: { hostEndpoint: { autoCreate: "Disabled" }, reconcilerPeriod: "5m", syncLabels: "Enabled" },
-          policy: { reconcilerPeriod: "5m" },
-          serviceAccount: { reconcilerPeriod: "5m" },
-          workloadEndpoint: { reconcilerPeriod: "5m" },
-        },
-        etcdV3CompactionPeriod: "10m",
-        healthChecks: "Enabled",
-        logSeverityScreen: "Info",
-      },
-    });
-  if (!(await client.get(kinds.BGPConfiguration, "default")))
-    await w.create({
-      apiVersion: "projectcalico.org/v3",
-      kind: "BGPConfiguration",
-      metadata: { name: "default" },
-      spec: { asNumber: t.asNumber, logSeverityScreen: "Info", nodeToNodeMeshEnabled: true },
-    });
-
-  for (const host of kubernetesHosts(t)) {
-    await w.ensure(kinds.Node, kubernetesNode(t, host, since));
-    await w.ensure(kinds.CalicoNode, calicoNode(host));
+    await w.ensure(kinds.Deployment, tigeraOperatorDeployment());
+  } else {
+    // Created once: the operator's calico-node later makes them Ready and lifts the taint, which `up` keeps.
+    for (const host of kubernetesHosts(t))
+      if (!(await client.get(kinds.Node, host.name))) await w.create(kubernetesNode(t, host, since, false));
   }
-
-  await w.ensure(kinds.TigeraStatus, {
-    apiVersion: "operator.tigera.io/v1",
-    kind: "TigeraStatus",
-    metadata: { name: "calico" },
-    spec: {},
-    status: {
-      conditions: ["Available", "Progressing", "Degraded"].map((type) => ({
-        type,
-        status: type === "Available" ? "True" : "False",
-        lastTransitionTime: since,
-        reason: "AllObjectsAvailable",
-        message: "All objects are available",
-        observedGeneration: 1,
-      })),
-    },
-  });
 
   await ensureKubernetesService(w, t);
   await ensureClusterDns(w, t);
   return { topology: t, created: !existing };
 }
 
-function kubernetesNode(t: ClusterTopology, host: TopologyHost, since: string): ApiObject {
+function kubernetesNode(
+  t: ClusterTopology,
+  host: TopologyHost,
+  since: string,
+  networkReady: boolean,
+): ApiObject {
   const control = host.role === "control-plane";
   const legacyRoles = /^v1\.1[0-9]\./.test(t.kubernetesVersion);
   const roleLabels: Record<string, string> = control
@@ -201,7 +154,10 @@ function kubernetesNode(t: ClusterTopology, host: TopologyHost, since: string): 
       },
       annotations,
     },
-    spec: host.taints?.length ? { taints: host.taints.map((t) => ({ ...t })) } : {},
+    spec: nodeSpec([
+      ...(host.taints ?? []).map((t) => ({ ...t })),
+      ...(networkReady ? [] : [NOT_READY_TAINT]),
+    ]),
     status: {
       addresses: [
         { type: "InternalIP", address: host.ip },
@@ -216,8 +172,7 @@ function kubernetesNode(t: ClusterTopology, host: TopologyHost, since: string): 
         ),
         condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
         condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-        condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
-        condition("NetworkUnavailable", "False", "CalicoIsUp", "Calico is running on this node"),
+        ...networkConditions(t.kubernetesVersion, networkReady, since),
       ],
       nodeInfo: {
         architecture: "amd64",
@@ -228,22 +183,6 @@ function kubernetesNode(t: ClusterTopology, host: TopologyHost, since: string): 
         kernelVersion: "tortie",
         containerRuntimeVersion: "tortie://0.1.0",
       },
-    },
-  };
-}
-
-function calicoNode(host: TopologyHost): ApiObject {
-  return {
-    apiVersion: "projectcalico.org/v3",
-    kind: "Node",
-    metadata: { name: host.name, labels: { "kubernetes.io/hostname": host.name } },
-    spec: {
-      addresses: [
-        { address: host.address, type: "CalicoNodeIP" },
-        { address: host.ip, type: "InternalIP" },
-      ],
-      bgp: { ipv4Address: host.address },
-      orchRefs: [{ nodeName: host.name, orchestrator: "k8s" }],
     },
   };
 }

@@ -1,4 +1,4 @@
-export { type BootstrapResult, bootstrapCluster, DNS_IMAGE } from "./bootstrap.ts";
+export { type BootstrapOptions, type BootstrapResult, bootstrapCluster, DNS_IMAGE } from "./bootstrap.ts";
 export { conditionIsTrue } from "./conditions.ts";
 export { externalIPAdmission } from "./external-ip-admission.ts";
 export { HOST_VETH_MAC, POD_GATEWAY } from "./kubelet.ts";
@@ -8,4 +8,5 @@ export { type ReconcileResult, reconcileCluster } from "./reconcile.ts";
 export { serviceAllocation } from "./service-allocation.ts";
 export { BUILT_IN_TOPOLOGIES } from "./topologies.ts";
 export { type ClusterTopology, kinds as controlKinds, readTopology, type TopologyHost } from "./topology.ts";
+export { felixSetting } from "./tunnel-addresses.ts";
 export { type WireguardKeyPair, wireguardKeyPair } from "./wireguard-keys.ts";

@@ -1,12 +1,16 @@
 import type { Ipam } from "../ipam/index.ts";
 import { isTortieError, TortieError } from "../lib/index.ts";
 import type { ResourceClient } from "../store/index.ts";
+import { reconcileDaemonSets } from "./daemonsets.ts";
 import { reconcileEndpoints } from "./endpoints.ts";
 import { reconcileAutoHostEndpoints } from "./host-endpoints.ts";
 import { runKubelets } from "./kubelet.ts";
 import { reconcileLoadBalancers } from "./load-balancer.ts";
+import { reconcileOperator } from "./operator.ts";
+import { reconcileOperatorDataplane } from "./operator-dataplane.ts";
 import { schedulePods } from "./scheduler.ts";
 import { type ClusterTopology, readTopology } from "./topology.ts";
+import { reconcileTunnelAddresses } from "./tunnel-addresses.ts";
 import { collectOrphans, reconcileDeployments, reconcileReplicaSets } from "./workloads.ts";
 import { Writer } from "./writes.ts";
 
@@ -69,9 +73,14 @@ async function pass(w: Writer, ipam: Ipam, topology: ClusterTopology, t: Date): 
   await collectOrphans(w);
   await reconcileDeployments(w, t);
   await reconcileReplicaSets(w);
+  await reconcileDaemonSets(w);
   await schedulePods(w, t);
+  // calico-node allocates its tunnel addresses as it starts, before the CNI plugin gives pods theirs.
+  await reconcileTunnelAddresses(w, ipam, topology);
   await runKubelets(w, ipam, topology, t);
+  await reconcileOperator(w, topology, t);
   await reconcileEndpoints(w);
   await reconcileLoadBalancers(w, ipam);
   await reconcileAutoHostEndpoints(w);
+  await reconcileOperatorDataplane(w);
 }

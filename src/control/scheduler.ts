@@ -1,11 +1,6 @@
 import type { ApiObject } from "../api/index.ts";
-import { conditionIsTrue } from "./conditions.ts";
 import { kinds } from "./topology.ts";
 import { timestamp, type Writer } from "./writes.ts";
-
-function nodeReady(n: ApiObject): boolean {
-  return conditionIsTrue(n, "Ready");
-}
 
 interface Taint {
   key: string;
@@ -21,7 +16,7 @@ interface Toleration {
 }
 
 /** The node's NoSchedule/NoExecute taints that none of the pod's tolerations tolerate (PreferNoSchedule never blocks). */
-function untoleratedTaints(node: ApiObject, pod: ApiObject): Taint[] {
+export function untoleratedTaints(node: ApiObject, pod: ApiObject): Taint[] {
   const tolerations: Toleration[] = pod.spec.tolerations ?? [];
   return ((node.spec?.taints as Taint[] | undefined) ?? []).filter(
     (t) =>
@@ -48,10 +43,18 @@ function unschedulableMessage(
   const byTaint = new Map<string, number>();
   for (const n of matching)
     for (const t of untoleratedTaints(n, pod).slice(0, 1)) {
-      const text = `${t.key}${t.value ? `=${t.value}` : ""}: ${t.effect}`;
+      // kube-scheduler's TaintToleration plugin names the taint's key and value; kube-scheduler 1.25 reworded it.
+      const text = `{${t.key}: ${t.value ?? ""}}`;
       byTaint.set(text, (byTaint.get(text) ?? 0) + 1);
     }
-  for (const [t, count] of byTaint) reasons.push(`${count} node(s) had untolerated taint {${t}}`);
+  const legacy =
+    Number(/^v1\.(\d+)\./.exec(matching[0]?.status?.nodeInfo?.kubeletVersion ?? "")?.[1] ?? "99") < 25;
+  for (const [t, count] of byTaint)
+    reasons.push(
+      legacy
+        ? `${count} node(s) had taint ${t}, that the pod didn't tolerate`
+        : `${count} node(s) had untolerated taint ${t}`,
+    );
   return reasons.length
     ? `0/${all} nodes are available: ${reasons.sort().join(", ")}.`
     : `0/${all} nodes are available.`;
@@ -63,7 +66,9 @@ function unschedulableMessage(
  * A pod no node fits stays Pending with the scheduler's Unschedulable condition.
  */
 export async function schedulePods(w: Writer, now: Date): Promise<void> {
-  const nodes = (await w.client.list(kinds.Node)).filter((n) => nodeReady(n) && !n.spec?.unschedulable);
+  // NotReady nodes are not skipped: the node lifecycle controller's not-ready taint keeps off what does not
+  // tolerate it, as kube-scheduler filters by taints (TaintNodesByCondition), so host-networked CNI pods still land.
+  const nodes = (await w.client.list(kinds.Node)).filter((n) => !n.spec?.unschedulable);
   const pods = await w.client.list(kinds.Pod);
   const allNodes = (await w.client.list(kinds.Node)).length;
   const ownerOf = (p: ApiObject) =>

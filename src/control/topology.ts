@@ -14,6 +14,7 @@ export const kinds = {
   ConfigMap: kind("v1", "ConfigMap"),
   Deployment: kind("apps/v1", "Deployment"),
   ReplicaSet: kind("apps/v1", "ReplicaSet"),
+  DaemonSet: kind("apps/v1", "DaemonSet"),
   CalicoNode: kind("projectcalico.org/v3", "Node"),
   IPPool: kind("projectcalico.org/v3", "IPPool"),
   FelixConfiguration: kind("projectcalico.org/v3", "FelixConfiguration"),

@@ -194,7 +194,7 @@ export async function collectOrphans(w: Writer): Promise<void> {
       if (!namespaces.has(o.metadata.namespace)) await w.remove(def, o);
   }
   const uids = new Set<string>();
-  for (const def of [kinds.Deployment, kinds.ReplicaSet, kinds.Service])
+  for (const def of [kinds.Deployment, kinds.ReplicaSet, kinds.DaemonSet, kinds.Service])
     for (const o of await w.client.list(def)) uids.add(o.metadata.uid!);
   for (const def of [kinds.ReplicaSet, kinds.Pod, kinds.EndpointSlice])
     for (const o of await w.client.list(def)) {

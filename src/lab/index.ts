@@ -15,4 +15,5 @@ export function bundledApp(name: string): { text: string; source: string; namesp
   const url = new URL(`./manifests/${app.file}`, import.meta.url);
   return { text: readFileSync(url, "utf8"), source: url.pathname, namespace: app.namespace };
 }
+export { bundledManifestForUrl } from "./known-urls.ts";
 export { pinToNodes } from "./placement.ts";

@@ -65,6 +65,7 @@ function hostSettings(felix: ApiObject | undefined): HostSettings {
     failsafeInbound: list(s.failsafeInboundHostPorts, DEFAULT_FAILSAFE_INBOUND),
     failsafeOutbound: list(s.failsafeOutboundHostPorts, DEFAULT_FAILSAFE_OUTBOUND),
     defaultEndpointToHostAction: s.defaultEndpointToHostAction ?? "Drop",
+    ...(s.bpfEnabled === true ? { bpfEnabled: true } : {}),
   };
 }
 

@@ -313,8 +313,11 @@ function walk(
     const leaving = finalNode !== node;
     if (forwardOn(node, hep, pre === "accepted", leaving) === "deny") return done(false);
     if (!leaving || finalNode === undefined) return done(true);
-    // kube-proxy masquerades node-port traffic (externalTrafficPolicy Cluster) as it leaves for another node.
-    if (dnat?.viaNode === node && !dnat.service.externalLocal) {
+    // kube-proxy masquerades node-port traffic (externalTrafficPolicy Cluster) as it leaves for another node;
+    // Felix's eBPF dataplane tunnels the original packet instead, so the backend's policy sees the client.
+    if (dnat?.viaNode === node && !dnat.service.externalLocal && index.model.host.bpfEnabled)
+      leg.nat.push(`eBPF NodePort tunnel from ${node} to ${finalNode} (client address kept)`);
+    else if (dnat?.viaNode === node && !dnat.service.externalLocal) {
       const nodeIp = index.model.nodes.find((n) => n.name === node)?.ips[0];
       if (nodeIp) {
         leg.nat.push(`SNAT ${formatIp(packet.src)} -> ${formatIp(nodeIp)} on ${node} (masquerade)`);

@@ -136,6 +136,8 @@ export interface HostSettings {
   failsafeInbound: FailsafePort[];
   failsafeOutbound: FailsafePort[];
   defaultEndpointToHostAction: "Drop" | "Accept" | "Return";
+  /** Felix's eBPF dataplane (FelixConfiguration `bpfEnabled`): NodePort traffic keeps the client's address. */
+  bpfEnabled?: boolean;
 }
 
 export interface ClusterNode {

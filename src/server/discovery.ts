@@ -23,7 +23,13 @@ const ALL_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch
 const READ_VERBS = ["get", "list", "watch"];
 
 /** Kubernetes' `all` category (kubectl get all): the workload kinds tortie has. */
-const IN_ALL_CATEGORY = new Set(["/Pod", "/Service", "apps/Deployment", "apps/ReplicaSet"]);
+const IN_ALL_CATEGORY = new Set([
+  "/Pod",
+  "/Service",
+  "apps/DaemonSet",
+  "apps/Deployment",
+  "apps/ReplicaSet",
+]);
 
 /** Kinds whose objects have a `status` the API server keeps behind a `status` subresource. */
 const WITH_STATUS = new Set([
@@ -31,6 +37,7 @@ const WITH_STATUS = new Set([
   "/Node",
   "/Pod",
   "/Service",
+  "apps/DaemonSet",
   "apps/Deployment",
   "apps/ReplicaSet",
   "operator.tigera.io/Installation",

@@ -155,7 +155,7 @@ function labelSelectorText(
   return parts.length === 0 ? "<none>" : parts.join(",");
 }
 
-/** The `-o wide` columns of kinds with a pod template (Deployment, ReplicaSet). */
+/** The `-o wide` columns of kinds with a pod template (Deployment, ReplicaSet; DaemonSet takes the first two). */
 const templateColumns: Column[] = [
   wide(
     "Containers",
@@ -303,6 +303,46 @@ export const BUILT_IN_TABLES: Record<string, Column[]> = {
     count("Ready", (o) => o.status?.readyReplicas ?? 0, "The number of pods targeted by this ReplicaSet."),
     ageColumn,
     ...templateColumns,
+  ],
+  DaemonSet: [
+    nameColumn,
+    count(
+      "Desired",
+      (o) => o.status?.desiredNumberScheduled ?? 0,
+      "The total number of nodes that should be running the daemon pod (including nodes correctly running the daemon pod). More info: https://kubernetes.io/docs/concepts/workloads/controllers/daemonset/",
+    ),
+    count(
+      "Current",
+      (o) => o.status?.currentNumberScheduled ?? 0,
+      "The number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod. More info: https://kubernetes.io/docs/concepts/workloads/controllers/daemonset/",
+    ),
+    count(
+      "Ready",
+      (o) => o.status?.numberReady ?? 0,
+      "numberReady is the number of nodes that should be running the daemon pod and have one or more of the daemon pod running with a Ready Condition.",
+    ),
+    count(
+      "Up-to-date",
+      (o) => o.status?.updatedNumberScheduled ?? 0,
+      "The total number of nodes that are running updated daemon pod",
+    ),
+    count(
+      "Available",
+      (o) => o.status?.numberAvailable ?? 0,
+      "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and available (ready for at least spec.minReadySeconds)",
+    ),
+    column(
+      "Node Selector",
+      (o) => formatLabels(o.spec?.template?.spec?.nodeSelector),
+      "NodeSelector is a selector which must be true for the pod to fit on a node. Selector which must match a node's labels for the pod to be scheduled on that node. More info: https://kubernetes.io/docs/concepts/configuration/assign-pod-node/",
+    ),
+    ageColumn,
+    ...templateColumns.slice(0, 2),
+    wide(
+      "Selector",
+      (o) => labelSelectorText(o.spec?.selector),
+      "A label query over pods that are managed by the daemon set. Must match in order to be controlled. It must match the pod template's labels. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors",
+    ),
   ],
   NetworkPolicy: [
     nameColumn,

@@ -6,6 +6,8 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import type { ClusterDataplane, DataplaneKernel, KernelQuery } from "../../src/calc/index.ts";
+import { wireguardKeyPair } from "../../src/control/wireguard-keys.ts";
+import { TUNNEL_NODES, type TunnelMode, tunnelCluster } from "../fixtures/dataplane/tunnels.ts";
 
 /** The fixture under the given cluster name (a kernel test picks a unique one). */
 export function fixtureDataplane(cluster = "fixture"): ClusterDataplane {
@@ -165,4 +167,102 @@ export function changedFixture(d: ClusterDataplane): ClusterDataplane {
   delete host.sysctls[`net.ipv4.conf.${cali}.proxy_arp`];
   node2.processes = node2.processes.filter((p) => p.namespace !== pod.name);
   return next;
+}
+
+/** The queries the tunnel fixtures are compared on. */
+export const TUNNEL_QUERIES = ["routes", "links", "rules", "neighbours", "fdb", "wireguard"] as const;
+
+/**
+ * A tunnel fixture (test/fixtures/dataplane/tunnels.ts) under a cluster name. Its host routes to the local pods
+ * say proto kernel, which the seam reserves for the routes an address brings (no kernel adds those for a veth):
+ * both kernels get them as the routes tortie adds.
+ */
+export function tunnelFixture(mode: TunnelMode, cluster = `tunnels-${mode}`): ClusterDataplane {
+  const d = tunnelCluster(mode);
+  d.cluster = cluster;
+  for (const h of d.hosts)
+    for (const ns of h.namespaces)
+      for (const r of ns.routes) if (r.proto === "kernel" && r.dst.endsWith("/32")) r.proto = "boot";
+  return d;
+}
+
+/**
+ * What every kernel reports for a node of a tunnel fixture, in the normal form: the real kernel's output, pinned
+ * (vxlan and WireGuard devices are `UNKNOWN`, as the kernel keeps no carrier state for them; the WireGuard dump's
+ * interface line hides the private key and its peer lines' counters are zeroed).
+ */
+export function tunnelExpected(
+  mode: "vxlan" | "wireguard",
+  index: 0 | 1,
+): Record<(typeof TUNNEL_QUERIES)[number], string> {
+  const node = TUNNEL_NODES[index];
+  const peer = TUNNEL_NODES[1 - index]!;
+  const n = node.name.slice(-1);
+  const defaults = [
+    "0: from all lookup local",
+    "32766: from all lookup main",
+    "32767: from all lookup default",
+  ];
+  const base = {
+    routes: [
+      `${node.podIp} dev cali${n} scope link`,
+      mode === "vxlan"
+        ? `${peer.block} via ${peer.tunnelIp} dev vxlan.calico proto 80 onlink`
+        : `${peer.block} dev wireguard.cali table 1 proto 80 scope link`,
+      `192.168.0.0/24 dev eth0 proto kernel scope link src ${node.ip}`,
+      "default via 192.168.0.1 dev eth0",
+    ]
+      .sort()
+      .join("\n"),
+    links: [
+      `cali${n} UP ee:ee:ee:ee:ee:ee`,
+      `eth0 UP ${node.uplinkMac}`,
+      "lo UNKNOWN 00:00:00:00:00:00",
+      mode === "vxlan" ? `vxlan.calico UNKNOWN ${node.vtepMac}` : "wireguard.cali UNKNOWN",
+    ].join("\n"),
+  };
+  if (mode === "vxlan")
+    return {
+      ...base,
+      rules: defaults.join("\n"),
+      neighbours: `${peer.tunnelIp} dev vxlan.calico lladdr ${peer.vtepMac} PERMANENT`,
+      fdb: `${peer.vtepMac} dev vxlan.calico dst ${peer.ip} self permanent`,
+      wireguard: "",
+    };
+  const own = wireguardKeyPair(`uid-${node.name}`);
+  const theirs = wireguardKeyPair(`uid-${peer.name}`);
+  return {
+    ...base,
+    rules: [...defaults, "99: not from all fwmark 0x100000/0x100000 lookup 1"].join("\n"),
+    neighbours: "",
+    fdb: "",
+    wireguard: [
+      `wireguard.cali\t(hidden)\t${own.publicKey}\t51820\t0x100000`,
+      `wireguard.cali\t${theirs.publicKey}\t(none)\t${peer.ip}:51820\t${peer.block}\t0\t0\t0\toff`,
+    ].join("\n"),
+  };
+}
+
+/** The host namespaces' tunnel queries. */
+export async function queryTunnels(
+  k: DataplaneKernel,
+  d: ClusterDataplane,
+): Promise<Record<string, Record<string, string>>> {
+  const out: Record<string, Record<string, string>> = {};
+  for (const h of d.hosts) {
+    out[h.host] = {};
+    for (const what of TUNNEL_QUERIES) out[h.host]![what] = await k.query(h.host, what);
+  }
+  return out;
+}
+
+export function assertTunnelContract(
+  mode: "vxlan" | "wireguard",
+  got: Record<string, Record<string, string>>,
+): void {
+  for (const index of [0, 1] as const) {
+    const node = TUNNEL_NODES[index].name;
+    for (const [what, text] of Object.entries(tunnelExpected(mode, index)))
+      assert.equal(got[node]?.[what], text, `${mode} ${node} ${what}`);
+  }
 }

@@ -67,9 +67,9 @@ export const podSpec = lazySchema(() =>
   }),
 );
 
-const podTemplate = lazySchema(() => obj({ metadata: opaque.optional(), spec: podSpec() }));
+export const podTemplate = lazySchema(() => obj({ metadata: opaque.optional(), spec: podSpec() }));
 
-function defaultPodSpec(spec: Record<string, unknown> | undefined): void {
+export function defaultPodSpec(spec: Record<string, unknown> | undefined): void {
   if (!spec) return;
   spec.restartPolicy ??= "Always";
   spec.dnsPolicy ??= "ClusterFirst";
@@ -89,7 +89,7 @@ function defaultPodSpec(spec: Record<string, unknown> | undefined): void {
   }
 }
 
-function checkPodSpec(spec: Record<string, unknown> | undefined, path: string, out: FieldProblem[]): void {
+export function checkPodSpec(spec: Record<string, unknown> | undefined, path: string, out: FieldProblem[]): void {
   const names = new Set<string>();
   for (const [i, c] of ((spec?.containers as Record<string, unknown>[] | undefined) ?? []).entries()) {
     const name = String(c.name);

@@ -11,7 +11,7 @@ import { foldIptablesPayloads, type NamespaceSpec } from "../../calc/index.ts";
 import { runCommand } from "./exec.ts";
 import { alignIpsetsToWanted, ipsetDelta } from "./ipset-delta.ts";
 import { canonicalChainsDiffer } from "./iptables-canonical.ts";
-import { kernelRouteKey, specRouteKey } from "./namespace-programmer.ts";
+import { kernelRouteKey, OWNED_ROUTE_PROTOS, specRouteKey } from "./namespace-programmer.ts";
 import { nftDigest, nftListArgs } from "./nft-digest.ts";
 
 export interface NamespaceDrift {
@@ -55,13 +55,13 @@ export function linkDrift(
   return undefined;
 }
 
-/** Routes tortie owns (proto boot/static, main table): the same set as the description's non-kernel routes. */
+/** Routes tortie owns (OWNED_ROUTE_PROTOS, any table): the same set as the description's non-kernel routes. */
 export function routeDrift(ipRoute: string, spec: NamespaceSpec): string | undefined {
   const kernel = new Set<string>();
   for (const line of ipRoute.split("\n")) {
     if (!line.trim() || /^\s/.test(line)) continue;
     const k = kernelRouteKey(line);
-    if (k && (k.proto === "boot" || k.proto === "static")) kernel.add(k.key);
+    if (k && OWNED_ROUTE_PROTOS.has(k.proto)) kernel.add(k.key);
   }
   const wanted = new Set(spec.routes.filter((r) => r.proto !== "kernel").map(specRouteKey));
   for (const w of wanted) if (!kernel.has(w)) return `route ${w} is missing`;
@@ -188,7 +188,7 @@ export async function namespaceDrift(
   const needsState = hasRules || hasSets || hasNft || sysctlKeys.length > 0;
   const [ip, state] = await Promise.all([
     runCommand("ip", ["-n", netns, "-o", "-d", "-4", "-batch", "-"], {
-      input: "link show\naddress show\nroute show table main\n",
+      input: "link show\naddress show\nroute show table all\n",
     }),
     needsState
       ? runCommand("nsenter", [

@@ -3,6 +3,7 @@ export { type BirdBinaries, bird2Binaries, linuxUnavailable, probeKernelFeatures
 export { alignIpsetsToWanted, ipsetDelta, sameCreate } from "./ipset-delta.ts";
 export { canonicalRule } from "./iptables-canonical.ts";
 export { type ApplyOptions, LinuxDataplane, type LinuxDataplaneOptions } from "./linux-dataplane.ts";
+export { BPF_REFUSAL, ipipRefusal, kernelHasIpip, modeRefusal } from "./mode-refusals.ts";
 export { clusterPrefix, hostNetns, underlayNetns } from "./names.ts";
 export { stableNftListing } from "./nft-digest.ts";
 export { type RecordedProcess, sameProcess } from "./processes.ts";

@@ -4,15 +4,23 @@
  */
 import type { AddressSpec, LinkSpec, ResolvConfSpec, RouteSpec } from "../../calc/index.ts";
 
+/**
+ * Route protocols by number. `ip -batch` must not be given their names: iproute2's rtnl_rtprot_a2n caches the last
+ * name it looked up with the last value it parsed, so `proto boot` after a line with `proto 80` comes out as 80.
+ */
+const PROTO_NUMBERS: Record<RouteSpec["proto"], number> = { kernel: 2, boot: 3, static: 4, 80: 80 };
+
 /** `ip route` arguments for a route (the kernel's own proto-kernel routes come with their address). */
 export function routeArgs(r: RouteSpec): string {
   const dst = r.dst === "0.0.0.0/0" ? "default" : r.dst;
   const parts = r.type === "unicast" ? [dst] : [r.type, dst];
   if (r.via) parts.push("via", r.via);
   if (r.dev && r.type === "unicast") parts.push("dev", r.dev);
-  parts.push("proto", String(r.proto));
+  parts.push("proto", String(PROTO_NUMBERS[r.proto]));
   if (r.type === "unicast") parts.push("scope", r.scope);
   if (r.metric) parts.push("metric", String(r.metric));
+  if (r.table !== undefined && r.table !== 254) parts.push("table", String(r.table));
+  if (r.onlink) parts.push("onlink");
   return parts.join(" ");
 }
 
@@ -28,8 +36,9 @@ export function routeDelLines(routes: RouteSpec[]): string[] {
   return routes.filter((r) => r.proto !== "kernel").map((r) => `route del ${routeArgs(r)}`);
 }
 
+/** MAC (devices without a link-layer address, `ipip` and `wireguard`, have none to set), MTU, up. */
 export function linkSetLines(links: LinkSpec[]): string[] {
-  return links.map((l) => `link set dev ${l.name} address ${l.mac} mtu ${l.mtu} up`);
+  return links.map((l) => `link set dev ${l.name}${l.mac ? ` address ${l.mac}` : ""} mtu ${l.mtu} up`);
 }
 
 export function addressAddLines(addresses: AddressSpec[]): string[] {

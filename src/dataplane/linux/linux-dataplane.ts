@@ -14,6 +14,7 @@ import {
   KERNEL_QUERY_COMMANDS,
   type KernelCommandResult,
   type KernelQuery,
+  type LinkSpec,
   type NodeDataplane,
   normaliseKernelQuery,
   type ProcessSpec,
@@ -23,6 +24,7 @@ import { birdDir, birdSocketPath, reconfigureBird, startBird, writeBirdFiles } f
 import { type NamespaceDrift, namespaceDrift } from "./drift.ts";
 import { DEFAULT_TIMEOUT_MS, inNetns } from "./exec.ts";
 import { type BirdBinaries, bird2Binaries, birdUnavailable } from "./host-tools.ts";
+import { modeRefusal } from "./mode-refusals.ts";
 import { clusterPrefix, namespaceNames, underlayNetns } from "./names.ts";
 import {
   createNetns,
@@ -42,6 +44,19 @@ import {
 } from "./processes.ts";
 import { type LinuxRecord, linuxDir, markRecordPending, readRecord, writeRecord } from "./record.ts";
 import { existingNetns, markOwner, netnsOwner, removeNetns, sweepLinuxCluster } from "./sweep.ts";
+import { hasTunnelState, tunnelDrift } from "./tunnel-drift.ts";
+import { programForwarding, programTunnelLinks } from "./tunnel-programmer.ts";
+import {
+  awaitWireguard,
+  syncWireguard,
+  wireguardAnswers,
+  wireguardGoArgv,
+  wireguardSocketDir,
+  withWireguardSockets,
+} from "./wireguard-device.ts";
+
+/** The record's key of a host's wireguard-go (beside `<host>/bird` and `<host>/<process id>`). */
+const WIREGUARD_GO = "wireguard-go";
 
 export interface LinuxDataplaneOptions {
   /** The topology's name. */
@@ -163,9 +178,12 @@ export class LinuxDataplane implements DataplaneKernel {
             l.kind === "uplink" ? underlayNetns(d.cluster) : l.peer && names.get(l.peer.namespace)?.netns;
           if (peer) peers.set(l.name, peer);
         }
-        return existing.has(netns)
-          ? namespaceDrift(netns, spec, peers, digests[netns])
-          : Promise.resolve(undefined);
+        if (!existing.has(netns)) return Promise.resolve(undefined);
+        return namespaceDrift(netns, spec, peers, digests[netns]).then(async (found) => {
+          if (found || !hasTunnelState(spec)) return found;
+          const why = await tunnelDrift(netns, spec, wireguardSocketDir(this.dir, netns));
+          return why ? { namespace: spec.name, netns, why } : undefined;
+        });
       }),
     );
     return (await Promise.all(checks)).filter((x): x is NamespaceDrift => x !== undefined);
@@ -180,6 +198,9 @@ export class LinuxDataplane implements DataplaneKernel {
       throw new Error(
         `description of cluster ${next.cluster} given to the linux dataplane of ${this.o.cluster}`,
       );
+    // A mode this dataplane does not build is refused before the kernel changes at all (never applied half).
+    const refused = await modeRefusal(next);
+    if (refused) throw new TortieError("Invalid", refused);
     const given = this.given;
     this.given = undefined;
     const onDisk = given ?? readRecord(this.o.stateDir);
@@ -294,7 +315,9 @@ export class LinuxDataplane implements DataplaneKernel {
     }
     const ctx = { names, underlay };
     await programLinks(plans, ctx);
+    await programTunnelLinks(plans, (plan, link) => this.programWireguard(plan, link, record));
     await programAddressesRoutes(plans, ctx);
+    await programForwarding(plans);
     const digests = await programRules(plans);
     const kept = { ...record.nftDigests };
     for (const [ns, digest] of digests)
@@ -319,13 +342,47 @@ export class LinuxDataplane implements DataplaneKernel {
     for (const [k, p] of Object.entries(record.pids)) {
       const [host, id] = [k.slice(0, k.indexOf("/")), k.slice(k.indexOf("/") + 1)];
       const h = next.hosts.find((x) => x.host === host);
-      const wanted = id === "bird" ? h?.bird && !h.birdFailure : h?.processes.some((x) => x.id === id);
+      const wanted =
+        id === "bird"
+          ? h?.bird && !h.birdFailure
+          : id === WIREGUARD_GO
+            ? h?.namespaces.some((ns) => ns.kind === "host" && ns.links.some((l) => l.kind === "wireguard"))
+            : h?.processes.some((x) => x.id === id);
       if (!wanted) {
         await stopProcess(p);
         delete record.pids[k];
       }
     }
     // The record is written by the caller next (applied, not pending): what was removed needs no write of its own.
+  }
+
+  /**
+   * A host's WireGuard device: wireguard-go started (recorded like BIRD, intent first) unless the recorded one
+   * still runs and answers, then its configuration synced.
+   */
+  private async programWireguard(plan: NamespacePlan, link: LinkSpec, record: LinuxRecord): Promise<void> {
+    const key = `${plan.host}/${WIREGUARD_GO}`;
+    const sockets = wireguardSocketDir(this.dir, plan.netns);
+    const live = this.running(record, key);
+    if (!live || !(await wireguardAnswers(plan.netns, sockets, link.name))) {
+      if (record.pids[key]) await stopProcess(record.pids[key]!);
+      record.pids[key] = { pid: 0, netns: plan.netns };
+      writeRecord(record);
+      const started = recorded(
+        startInNetns(plan.netns, wireguardGoArgv(sockets, link.name), `${sockets}.log`),
+        plan.netns,
+      );
+      record.pids[key] = started;
+      writeRecord(record);
+      await awaitWireguard(plan.netns, sockets, link.name, () => sameProcess(started));
+    }
+    await syncWireguard(plan.netns, sockets, link);
+  }
+
+  /** `wg` sees only the namespace's own WireGuard devices (wireguard-device.ts); other commands run as they are. */
+  toolArgv(target: string, argv: string[]): string[] {
+    if (argv[0] !== "wg") return argv;
+    return withWireguardSockets(wireguardSocketDir(this.dir, this.netns(target)), argv);
   }
 
   private async stopHost(h: NodeDataplane, record: LinuxRecord): Promise<void> {
@@ -412,7 +469,9 @@ export class LinuxDataplane implements DataplaneKernel {
 
   async run(target: string, argv: string[], options?: { timeoutMs?: number }): Promise<KernelCommandResult> {
     if (!argv.length) throw new TortieError("Usage", "no command to run");
-    return inNetns(this.netns(target), argv, { timeoutMs: options?.timeoutMs ?? DEFAULT_TIMEOUT_MS });
+    return inNetns(this.netns(target), this.toolArgv(target, argv), {
+      timeoutMs: options?.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    });
   }
 
   async query(target: string, what: KernelQuery): Promise<string> {

@@ -32,6 +32,7 @@ import { alignIpsetsToWanted, ipsetDelta } from "./ipset-delta.ts";
 import { alignToWanted } from "./iptables-canonical.ts";
 import { checkDeviceName, UNDERLAY_BRIDGE, underlayPortName } from "./names.ts";
 import { nftDigest, nftListArgs } from "./nft-digest.ts";
+import { isTunnel, keptOnChange } from "./tunnel-programmer.ts";
 
 export interface NamespacePlan {
   spec: NamespaceSpec;
@@ -168,7 +169,7 @@ export async function programLinks(plans: NamespacePlan[], ctx: ProgramContext):
         [
           ...routeDelLines(d.routesRemoved),
           ...addressDelLines(d.addressesRemoved),
-          ...d.linksRemoved.map((l) => `link del ${l.name}`),
+          ...d.linksRemoved.filter((l) => !keptOnChange(l, plan.spec.links)).map((l) => `link del ${l.name}`),
         ],
         true,
       );
@@ -183,6 +184,7 @@ export async function programLinks(plans: NamespacePlan[], ctx: ProgramContext):
     const existing = plan.created ? new Set<string>() : await linkNames(plan.netns);
     for (const link of candidates) {
       checkDeviceName(plan.netns, link.name);
+      if (isTunnel(link)) continue; // tunnel-programmer.ts makes them, once every uplink exists
       if (!createsPair(plan, link, ctx)) continue;
       if (existing.has(link.name)) {
         // A peer namespace made again this apply (deleted by hand) has no end of this pair: the end left here
@@ -223,7 +225,10 @@ async function removeStaleVeths(plan: NamespacePlan): Promise<void> {
   );
 }
 
-/** The key a route is known by in the main table: type, destination and metric (as `ip route` prints them). */
+/**
+ * The key a route is known by: type, destination, metric and its table unless main (as `ip route show table all`
+ * prints them).
+ */
 export function kernelRouteKey(line: string): { key: string; proto: string } | undefined {
   const words = line.trim().split(/\s+/);
   if (words[0] === "unicast") words.shift(); // `ip -d route` names the type
@@ -235,29 +240,32 @@ export function kernelRouteKey(line: string): { key: string; proto: string } | u
     const i = words.indexOf(w);
     return i >= 0 ? words[i + 1] : undefined;
   };
+  const table = at("table");
   return {
-    key: `${type} ${dst === "default" ? "0.0.0.0/0" : dst.includes("/") ? dst : `${dst}/32`} ${at("metric") ?? "0"}`,
+    key: `${type} ${dst === "default" ? "0.0.0.0/0" : dst.includes("/") ? dst : `${dst}/32`} ${at("metric") ?? "0"}${table && table !== "main" ? ` table ${table}` : ""}`,
     proto: at("proto") ?? "boot",
   };
 }
 
 export function specRouteKey(r: RouteSpec): string {
-  return `${r.type} ${r.dst} ${r.metric ?? 0}`;
+  return `${r.type} ${r.dst} ${r.metric ?? 0}${r.table !== undefined && r.table !== 254 ? ` table ${r.table}` : ""}`;
 }
 
+/** The protocols of the routes tortie programs (80: Felix's own, its tunnel routes); BIRD's and the kernel's are not. */
+export const OWNED_ROUTE_PROTOS = new Set(["boot", "static", "80"]);
+
 /**
- * A reconciled namespace's routes tortie owns (proto boot or static, main table) that the description does not
+ * A reconciled namespace's routes tortie owns (OWNED_ROUTE_PROTOS, any table) that the description does not
  * have: deleted. BIRD's routes (proto bird) and the kernel's own are not tortie's.
  */
 async function removeStaleRoutes(plan: NamespacePlan): Promise<void> {
-  const out = await mustRun(plan.netns, "ip", ["-n", plan.netns, "-4", "route", "show", "table", "main"]);
+  const out = await mustRun(plan.netns, "ip", ["-n", plan.netns, "-4", "route", "show", "table", "all"]);
   const wanted = new Set(plan.spec.routes.map(specRouteKey));
   const stale: string[] = [];
   for (const line of out.split("\n")) {
     if (!line.trim() || /^\s/.test(line)) continue;
     const k = kernelRouteKey(line);
-    if (k && (k.proto === "boot" || k.proto === "static") && !wanted.has(k.key))
-      stale.push(`route del ${line.trim()}`);
+    if (k && OWNED_ROUTE_PROTOS.has(k.proto) && !wanted.has(k.key)) stale.push(`route del ${line.trim()}`);
   }
   await ipBatch(plan.netns, stale, true);
 }

@@ -5,6 +5,7 @@
  * order with --noflush, and the nft script.
  */
 import type { KernelFeatures, NamespaceSpec, RouteSpec } from "../../calc/index.ts";
+import { addFdb, addNeighbour, addRule, configureTunnel, linkKind } from "./apply-tunnels.ts";
 import { joinSegment } from "./arp.ts";
 import type { Route } from "./fib.ts";
 import { parseIpv4, parseIpv4Prefix } from "./ipv4.ts";
@@ -53,7 +54,16 @@ function toRoute(r: RouteSpec): Route {
   if (r.via !== undefined && via === undefined)
     throw new Error(`Error: inet address is expected rather than "${r.via}".`);
   const nexthops =
-    r.type === "unicast" ? [{ ...(via === undefined ? {} : { via }), dev: r.dev ?? "", weight: 1 }] : [];
+    r.type === "unicast"
+      ? [
+          {
+            ...(via === undefined ? {} : { via }),
+            dev: r.dev ?? "",
+            weight: 1,
+            ...(r.onlink ? { onlink: true } : {}),
+          },
+        ]
+      : [];
   return { type: r.type, dst, nexthops, proto: String(r.proto), scope: r.scope, metric: r.metric };
 }
 
@@ -64,15 +74,16 @@ export function applyNamespace(k: Kernel, spec: NamespaceSpec, options: ApplyNam
   for (const l of spec.links) {
     const link = k.addLink({
       name: l.name,
-      kind: l.kind === "uplink" ? "ether" : "veth",
+      kind: linkKind(l.kind),
       mac: l.mac,
       mtu: l.mtu,
     });
+    configureTunnel(link, l);
     if (l.kind === "uplink") {
       const segment = l.segment === undefined ? undefined : options.segment(l.segment);
       if (!segment) throw new Error(`${spec.name}: ${l.name}: no segment ${l.segment ?? "(none)"}`);
       joinSegment(segment, k, link);
-    } else if (l.peer) {
+    } else if (l.kind === "veth" && l.peer) {
       // The peer's namespace may come later: the end applied second joins the pair.
       const other = options.kernel(l.peer.namespace);
       const end = other?.links.get(l.peer.name);
@@ -89,7 +100,10 @@ export function applyNamespace(k: Kernel, spec: NamespaceSpec, options: ApplyNam
       throw new Error(`Error: any valid prefix is expected rather than "${a.cidr}".`);
     k.addAddress(a.dev, prefix, ip);
   }
-  for (const r of spec.routes) k.addRoute(toRoute(r));
+  for (const n of spec.neighbours ?? []) addNeighbour(k, n);
+  for (const f of spec.fdb ?? []) addFdb(k, f);
+  for (const r of spec.rules ?? []) addRule(k, r);
+  for (const r of spec.routes) k.addRoute(toRoute(r), r.table);
   for (const [key, value] of sysctls) if (isDeviceKey(key)) setSysctl(k, key, value);
   if (spec.ipsets) k.ipsets.restore(spec.ipsets);
   for (const payload of spec.iptables) k.netfilter.restore(payload, { noflush: true });

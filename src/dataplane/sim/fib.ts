@@ -7,6 +7,8 @@ export interface Nexthop {
   via?: number;
   dev: string;
   weight: number;
+  /** The gateway is on `dev` without a route to it (`onlink`: tunnel routes to the remote node's address). */
+  onlink?: boolean;
 }
 
 export interface Route {
@@ -19,6 +21,8 @@ export interface Route {
   scope: "global" | "link" | "host";
   src?: number;
   metric: number;
+  /** The routing table, when not main (`ip route show table all` prints it). */
+  table?: number;
 }
 
 /** One routing table: longest-prefix match, then lowest metric; ECMP picks a nexthop by the flow hash. */
@@ -150,10 +154,12 @@ export function formatRoutes(routes: Route[]): string {
     const single = r.nexthops.length === 1 ? r.nexthops[0] : undefined;
     if (single?.via !== undefined) parts.push(`via ${formatIpv4(single.via)}`);
     if (single) parts.push(`dev ${single.dev}`);
+    if (r.table !== undefined) parts.push(`table ${r.table}`);
     if (r.proto !== "boot") parts.push(`proto ${r.proto}`);
     if (r.scope !== "global" && r.type === "unicast") parts.push(`scope ${r.scope}`);
     if (r.src !== undefined) parts.push(`src ${formatIpv4(r.src)}`);
     if (r.metric !== 0) parts.push(`metric ${r.metric}`);
+    if (single?.onlink) parts.push("onlink");
     lines.push(`${parts.join(" ")} `);
     if (r.nexthops.length > 1)
       for (const n of r.nexthops)

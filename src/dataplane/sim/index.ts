@@ -1,5 +1,6 @@
 export { type ApplyNamespaceOptions, applyNamespace, SIM_KERNEL_FEATURES } from "./apply-namespace.ts";
 export * from "./bird/index.ts";
+export { attachBpf, BpfProgram, bpfProgramOf } from "./bpf/index.ts";
 export {
   compileFilter,
   FilterError,
@@ -8,6 +9,15 @@ export {
   TcpdumpPrinter,
 } from "./capture/index.ts";
 export { Conntrack, type ConntrackEntry } from "./conntrack.ts";
+export {
+  decapsulate,
+  encapsulateIpip,
+  encapsulateVxlan,
+  IPIP_OVERHEAD,
+  VXLAN_OVERHEAD,
+  VXLAN_PORT,
+  vxlanSourcePort,
+} from "./encapsulation.ts";
 export { formatRoutes, type Route } from "./fib.ts";
 export { formatIpv4, maskOf, parseIpv4, parseIpv4Prefix } from "./ipv4.ts";
 export {
@@ -48,8 +58,11 @@ export {
   type NftTable,
   traverseHook,
 } from "./nft/index.ts";
+export { formatRules, type Rule, tableName } from "./policy-routing.ts";
 export { type ProbeAnswer, type ProbeProtocol, type ProbeResult, probe, probeLabel } from "./probe.ts";
 export { sctpExchange } from "./sctp.ts";
 export { rpFilterMode, SysctlError, sysctlGet, sysctlSet } from "./sysctl.ts";
 export { type ExchangeResult, ping, tcpExchange, udpExchange } from "./transport.ts";
+export type { FdbEntry, VxlanDevice, WireguardDevice, WireguardPeer } from "./tunnel-devices.ts";
+export { wireguardPublicKey } from "./tunnel-devices.ts";
 export { encodeIpv4, internetChecksum } from "./wire.ts";

@@ -4,6 +4,8 @@ import { IpSets } from "./ipsets.ts";
 import { type Ipv4Prefix, maskOf } from "./ipv4.ts";
 import { type MatchContext, Netfilter } from "./netfilter/index.ts";
 import { Nftables } from "./nft/index.ts";
+import { DEFAULT_RULES, lookupByRules, MAIN_TABLE, type Rule } from "./policy-routing.ts";
+import type { FdbEntry, VxlanDevice, WireguardDevice } from "./tunnel-devices.ts";
 
 /** A layer-2 segment: the underlay bridge the hosts' uplinks share. */
 export interface Segment {
@@ -19,7 +21,7 @@ export interface Segment {
 export interface Link {
   index: number;
   name: string;
-  kind: "loopback" | "veth" | "ether";
+  kind: "loopback" | "veth" | "ether" | "vxlan" | "ipip" | "wireguard";
   mac: string;
   mtu: number;
   up: boolean;
@@ -34,6 +36,10 @@ export interface Link {
    * front of ARP; network.ts).
    */
   resolved?: Map<number, { kernel: Kernel; link: Link; proxy: boolean; at: number; entry: Neighbour }>;
+  /** A VXLAN device's settings (`ip -d link show`). */
+  vxlan?: VxlanDevice;
+  /** A WireGuard device's configuration and peers' state (`wg show`). */
+  wireguard?: WireguardDevice;
 }
 
 export interface Address {
@@ -63,6 +69,8 @@ export interface Neighbour {
   dev: string;
   mac: string;
   confirmed: number;
+  /** A static entry (`nud permanent`): never expires, never re-resolved (Felix's VTEP entries). */
+  permanent?: boolean;
 }
 
 /** One network namespace: links, addresses, routes, sysctls, netfilter, conntrack and listening sockets. */
@@ -70,6 +78,12 @@ export class Kernel {
   readonly links = new Map<string, Link>();
   readonly addresses: Address[] = [];
   readonly main = new RouteTable();
+  /** The routing tables by number (254 is `main`); others appear when a route is added to them. */
+  readonly tables = new Map<number, RouteTable>([[MAIN_TABLE, this.main]]);
+  /** The policy routing rules, by priority (the kernel's three defaults plus those added). */
+  rules: Rule[] = [...DEFAULT_RULES];
+  /** VXLAN forwarding entries (`bridge fdb`): which VTEP a MAC is behind. */
+  readonly fdb: FdbEntry[] = [];
   readonly netfilter = new Netfilter();
   readonly nft = new Nftables();
   readonly conntrack = new Conntrack();
@@ -122,8 +136,28 @@ export class Kernel {
       });
   }
 
-  addRoute(route: Route): void {
-    this.main.add(route);
+  addRoute(route: Route, table = MAIN_TABLE): void {
+    this.table(table).add(table === MAIN_TABLE ? route : { ...route, table });
+  }
+
+  /** Routing table `n`, made empty on first use as the kernel does for `ip route add … table N`. */
+  table(n: number): RouteTable {
+    let t = this.tables.get(n);
+    if (!t) {
+      t = new RouteTable();
+      this.tables.set(n, t);
+    }
+    return t;
+  }
+
+  /** The FIB lookup for a packet to `dst` with firewall mark `mark`: the rules in priority order (fib_rules). */
+  routeLookup(dst: number, mark: number): Route | undefined {
+    if (this.rules.length === DEFAULT_RULES.length) return this.main.lookup(dst);
+    return lookupByRules(this.rules, this.tables, dst, mark);
+  }
+
+  addRule(rule: Rule): void {
+    this.rules = [...this.rules, rule].sort((a, b) => a.priority - b.priority);
   }
 
   isLocal(ip: number): boolean {

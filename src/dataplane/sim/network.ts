@@ -1,4 +1,5 @@
 import { resolveNeighbour } from "./arp.ts";
+import { type BpfIngressVerdict, bpfPassed, bpfPolicyVerdict, bpfProgramOf } from "./bpf/index.ts";
 import { type ConntrackEntry, setReplyTuple } from "./conntrack.ts";
 import { applyNat, manipTracked } from "./conntrack-nat.ts";
 import { chooseNexthop, flowHash } from "./fib.ts";
@@ -22,6 +23,7 @@ import { isIcmpError, rejectReply } from "./reject.ts";
 import { relatedEntry, unconfirmedEntry } from "./related.ts";
 import { rpFilterAccepts } from "./sysctl.ts";
 import { endpoint, protoLabel, type Trace, type TraceHop, traceRoute, traceSeq } from "./trace-record.ts";
+import { isTunnel, type TunnelStack, tunnelReceive, tunnelTransmit } from "./tunnel-path.ts";
 
 export { joinSegment } from "./arp.ts";
 export type { Trace, TraceHop, TraceRoute } from "./trace-record.ts";
@@ -52,7 +54,7 @@ const MANGLE_FILTER = ["mangle", "filter"] as const;
  * Moves packets between emulated namespaces through each one's netfilter hooks in the kernel's order, with
  * conntrack and NAT. Deterministic: randomness comes from the seeded `random`, time from `now`.
  */
-export class Network {
+export class Network implements TunnelStack {
   now = 0;
   /** Sees every packet an interface receives or transmits (tcpdump's packet socket); none by default. */
   tap?: PacketTap;
@@ -149,6 +151,8 @@ export class Network {
     }
     if (trace && hits)
       for (const h of hits) trace.rules.push({ ...h, host: kernel.name, hook, at: traceSeq(trace) });
+    // eBPF mode: the endpoints' policy is the programs' (bpf/policy.ts), not in the node's iptables.
+    if (table === "filter" && r.verdict === "ACCEPT") r = bpfPolicyVerdict(kernel, hook, p, ctx, trace) ?? r;
     return r;
   }
 
@@ -191,6 +195,16 @@ export class Network {
     if (ctx.ctEntry && !ctx.ctFresh) kernel.conntrack.update(ctx.ctEntry, p, ctx.ctReply, this.now);
   }
 
+  /** The host's own stack sends a packet it built (a tunnel's outer packet): OUTPUT, routing, POSTROUTING. */
+  sendFromHost(kernel: Kernel, p: Packet, trace: Trace | undefined, depth: number): Delivery {
+    return this.output(kernel, p, trace, depth, p);
+  }
+
+  /** A packet arrives on `dev` (a tunnel device that decapsulated it): PREROUTING on. */
+  receiveOn(kernel: Kernel, dev: string, p: Packet, trace: Trace | undefined, depth: number): Delivery {
+    return this.receive(kernel, dev, p, trace, depth);
+  }
+
   private output(
     kernel: Kernel,
     p: Packet,
@@ -198,7 +212,7 @@ export class Network {
     depth: number,
     origin: Packet,
   ): Delivery {
-    let route = kernel.isLocal(p.dst) ? undefined : kernel.main.lookup(p.dst);
+    let route = kernel.isLocal(p.dst) ? undefined : kernel.routeLookup(p.dst, p.mark);
     const local = kernel.isLocal(p.dst);
     if (!local && !route) return { kind: "unreachable", host: kernel.name, reason: "network" };
     let hop =
@@ -247,10 +261,12 @@ export class Network {
       if (r.verdict !== "ACCEPT") return this.refuse(kernel, r, "OUTPUT", "nat");
       applyNat(kernel, r, p, outDev, trace, ctx.ctEntry, this.random, this.now);
     } else if (ctx.ctEntry) manipTracked(kernel, ctx.ctEntry, ctx.ctReply, p, "dst", trace);
+    const bpfOut = bpfProgramOf(kernel)?.hostOutput(p, bpfLog(kernel, trace));
+    if (bpfOut && bpfOut.action !== "pass") return this.bpfAct(kernel, "", bpfOut, trace, depth);
     if (p.dst !== dstBefore) {
       // Rerouted after DNAT, as ip_route_me_harder does.
       const nowLocal = kernel.isLocal(p.dst);
-      route = nowLocal ? undefined : kernel.main.lookup(p.dst);
+      route = nowLocal ? undefined : kernel.routeLookup(p.dst, p.mark);
       if (!nowLocal && !route) return { kind: "unreachable", host: kernel.name, reason: "network" };
       hop =
         route &&
@@ -339,6 +355,9 @@ export class Network {
     if (depth > MAX_HOPS) return { kind: "dropped", host: kernel.name, reason: "TTL exceeded" };
     const link = kernel.links.get(dev);
     if (!link?.up) return { kind: "unreachable", host: kernel.name, reason: "host" };
+    const bpfEgress = bpfProgramOf(kernel)?.egress(p, bpfLog(kernel, trace));
+    if (bpfEgress) [p, nextHop] = [bpfEgress.packet, bpfEgress.nextHop ?? nextHop];
+    if (isTunnel(link)) return tunnelTransmit(this, kernel, link, nextHop, p, trace, depth);
     // A neighbour stays REACHABLE for 30 s after it answered, as in the kernel's neighbour table.
     // Keyed by the address as a signed 32-bit number: a small integer for V8, never a boxed heap number.
     const last = link.resolved?.get(nextHop | 0);
@@ -371,9 +390,38 @@ export class Network {
     return this.receive(neighbour.kernel, neighbour.link.name, p, trace, depth + 1);
   }
 
+  /** Felix's eBPF verdicts that leave the kernel's path (bpf/program.ts): a drop, the NodePort tunnel, a redirect. */
+  private bpfAct(
+    kernel: Kernel,
+    dev: string,
+    v: BpfIngressVerdict,
+    trace: Trace | undefined,
+    depth: number,
+  ): Delivery {
+    if (v.action === "drop") return { kind: "dropped", host: kernel.name, reason: v.reason };
+    if (v.action === "tunnel") return this.transmit(kernel, dev, v.nextHop, v.packet, trace, depth);
+    // Felix's redirect after bpf_fib_lookup forwards the packet, TTL decremented, as the kernel would.
+    const q = v.packet;
+    q.ttl = (q.ttl ?? 64) - 1;
+    const route = kernel.routeLookup(q.dst, 0);
+    if (route?.type !== "unicast") return this.routeFailure(kernel, route?.type);
+    const hop = chooseNexthop(
+      route,
+      flowHash(kernel.sysctl.multipathHashPolicy, q.src, q.dst, q.proto, q.sport, q.dport),
+    )!;
+    return this.transmit(kernel, hop.dev, hop.via ?? q.dst, q, trace, depth);
+  }
+
   private receive(kernel: Kernel, dev: string, p: Packet, trace: Trace | undefined, depth: number): Delivery {
     // A packet from another namespace or host carries no mark (veth and the wire scrub it).
     p.mark = 0;
+    const bpf = bpfProgramOf(kernel)?.ingress(
+      p,
+      kernel.links.get(dev)?.kind === "ether",
+      bpfLog(kernel, trace),
+    );
+    if (bpf && bpf.action !== "pass") return this.bpfAct(kernel, dev, bpf, trace, depth);
+    if (bpf) p = bpfPassed(kernel, dev, bpf.packet);
     const ctx = this.context(kernel, dev, "");
     this.track(kernel, p, ctx);
     if (trace)
@@ -401,10 +449,10 @@ export class Network {
         host: kernel.name,
         reason: `rp_filter: no route back to ${formatIpv4(p.src)} via ${dev}`,
       };
-    if (kernel.isLocal(p.dst)) return this.inputAfterPrerouting(kernel, dev, p, trace, ctx);
+    if (kernel.isLocal(p.dst)) return this.inputAfterPrerouting(kernel, dev, p, trace, ctx, depth);
     if (!kernel.sysctl.ipForward)
       return { kind: "dropped", host: kernel.name, reason: "not forwarding (ip_forward=0)" };
-    const route = kernel.main.lookup(p.dst);
+    const route = kernel.routeLookup(p.dst, p.mark);
     if (!route) return { kind: "unreachable", host: kernel.name, reason: "network" };
     if (route.type !== "unicast") return this.routeFailure(kernel, route.type);
     const hop = chooseNexthop(
@@ -437,7 +485,7 @@ export class Network {
     dev: string,
     p: Packet,
     trace: Trace | undefined,
-    _depth: number,
+    depth: number,
     loopback: boolean,
   ): Delivery {
     if (loopback) this.tap?.(kernel, dev, "in", p, { src: LOOPBACK_MAC, dst: LOOPBACK_MAC });
@@ -454,7 +502,7 @@ export class Network {
       }
       ctx.ctFresh = false;
     }
-    return this.inputAfterPrerouting(kernel, dev, p, trace, ctx);
+    return this.inputAfterPrerouting(kernel, dev, p, trace, ctx, depth);
   }
 
   private inputAfterPrerouting(
@@ -463,6 +511,7 @@ export class Network {
     p: Packet,
     trace: Trace | undefined,
     ctx: KernelMatchContext,
+    depth: number,
   ): Delivery {
     for (const table of MANGLE_FILTER) {
       const r = this.run(kernel, table, "INPUT", p, ctx, trace);
@@ -477,6 +526,13 @@ export class Network {
     } else if (entry) {
       if (dev !== "lo") manipTracked(kernel, entry, ctx.ctReply, p, "src", trace);
     }
+    // A tunnel's outer packet ends here: its device takes the inner one (vxlan_rcv, ipip_rcv, WireGuard's socket).
+    if (p.encapsulated) {
+      const tunnelled = tunnelReceive(this, kernel, p, trace, depth);
+      if (tunnelled) return tunnelled;
+    }
+    const bpfReply = bpfProgramOf(kernel)?.egress(p, bpfLog(kernel, trace));
+    if (bpfReply && bpfReply.nextHop === undefined) p = bpfReply.packet;
     if (trace)
       trace.hops.push({
         host: kernel.name,
@@ -487,4 +543,9 @@ export class Network {
       });
     return { kind: "delivered", kernel, packet: p };
   }
+}
+
+/** A trace step for each decision of a node's eBPF programs (none without a trace). */
+function bpfLog(kernel: Kernel, trace: Trace | undefined): ((detail: string) => void) | undefined {
+  return trace && ((detail) => trace.hops.push({ host: kernel.name, stage: "bpf", detail }));
 }

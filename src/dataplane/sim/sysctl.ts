@@ -75,7 +75,7 @@ export function rpFilterAccepts(k: Kernel, dev: string, src: number): boolean {
   const mode = rpFilterMode(k, dev);
   if (mode === 0) return true;
   if (k.isLocal(src)) return false;
-  const route = k.main.lookup(src);
+  const route = k.routeLookup(src, 0);
   if (route?.type !== "unicast") return false;
   if (mode === 2) return true;
   for (const n of route.nexthops) if (n.dev === dev) return true;

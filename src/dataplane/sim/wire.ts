@@ -91,7 +91,7 @@ function transportBytes(p: Packet, l4Length: number): Uint8Array {
     return b;
   }
   if (p.proto === UDP) {
-    const body = payloadBytes(p, l4Length - 8);
+    const body = p.encapsulated ? tunnelPayload(p, l4Length - 8) : payloadBytes(p, l4Length - 8);
     const b = new Uint8Array(8 + body.length);
     const v = new DataView(b.buffer);
     v.setUint16(0, p.sport);
@@ -120,7 +120,39 @@ function transportBytes(p: Packet, l4Length: number): Uint8Array {
     v.setUint16(2, internetChecksum(b));
     return b;
   }
+  if (p.encapsulated) return tunnelPayload(p, l4Length);
   return payloadBytes(p, l4Length);
+}
+
+function macBytes(mac: string): number[] {
+  return mac === "" ? [0, 0, 0, 0, 0, 0] : mac.split(":").map((h) => Number.parseInt(h, 16));
+}
+
+/**
+ * What a tunnel packet carries after its outer headers: IPIP the inner datagram; VXLAN its 8-byte header (flags
+ * 0x08: VNI valid) and the inner Ethernet frame; WireGuard a message whose first byte is its type (the rest,
+ * encrypted, is zeros here), `length` bytes in all.
+ */
+function tunnelPayload(p: Packet, length: number): Uint8Array {
+  const e = p.encapsulated!;
+  if (e.kind === "wireguard") {
+    const b = new Uint8Array(Math.max(0, length));
+    if (b.length) b[0] = e.messageType;
+    return b;
+  }
+  const inner = encodeIpv4(e.packet);
+  if (e.kind === "ipip") return inner;
+  const b = new Uint8Array(8 + 14 + inner.length);
+  b[0] = 0x08;
+  b[4] = (e.vni >>> 16) & 255;
+  b[5] = (e.vni >>> 8) & 255;
+  b[6] = e.vni & 255;
+  b.set(macBytes(e.frame?.dst ?? ""), 8);
+  b.set(macBytes(e.frame?.src ?? ""), 14);
+  b[20] = 0x08;
+  b[21] = 0x00;
+  b.set(inner, 22);
+  return b;
 }
 
 /** The IPv4 datagram: header (no options) and transport bytes. */

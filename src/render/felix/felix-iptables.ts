@@ -10,6 +10,12 @@ import {
   renderEndpointChain,
   Sets,
 } from "./felix-rules.ts";
+import {
+  type FelixTunnels,
+  renderTunnelInputRules,
+  renderTunnelMasquerade,
+  vxlanNotrackRule,
+} from "./felix-tunnel-rules.ts";
 import { lengthLimitedName } from "./names.ts";
 
 export interface FelixIptables {
@@ -33,6 +39,8 @@ export interface FelixInput {
   allPools: string[];
   /** The node's own interfaces (not workload veths), which host endpoints are matched against. */
   interfaces?: HostInterface[];
+  /** The node's IPIP, VXLAN and WireGuard parts (felix-tunnel-rules.ts); absent: no tunnel rules. */
+  tunnels?: FelixTunnels;
 }
 
 /** Workload chains: `cali-tw-`/`cali-fw-` per local endpoint, the dispatch chains, `cali-wl-to-host`. */
@@ -80,7 +88,7 @@ function renderWorkloads(r: ChainRenderer, filter: ChainTable, local: Endpoint[]
 }
 
 /** The top-level chains of static.go (without IPIP/VXLAN/WireGuard/IPVS, which tortie does not run). */
-function renderStatic(filter: ChainTable, mangle: ChainTable, raw: ChainTable): void {
+function renderStatic(filter: ChainTable, mangle: ChainTable, raw: ChainTable, notrack?: string): void {
   const all = `0x0/${hexMark(ALL_MARKS)}`;
   // filter cali-INPUT: workloads to cali-wl-to-host; what raw or mangle accepted; host endpoint policy.
   filter.add("cali-INPUT", "-i cali+ -g cali-wl-to-host");
@@ -137,11 +145,13 @@ function renderStatic(filter: ChainTable, mangle: ChainTable, raw: ChainTable): 
   );
   // raw: mark workload traffic (no host endpoint policy for it), untracked policy, accept what it allowed.
   raw.add("cali-PREROUTING", `-j MARK --set-xmark ${all}`);
+  if (notrack) raw.add("cali-PREROUTING", notrack);
   raw.add("cali-PREROUTING", "-i cali+ -j MARK --set-xmark 0x80000/0x80000");
   raw.add("cali-PREROUTING", "-m mark --mark 0x0/0x80000 -j cali-from-host-endpoint");
   raw.add("cali-PREROUTING", `-m mark --mark ${ACCEPT_MARK} -j ACCEPT`);
   raw.add("cali-OUTPUT", `-j MARK --set-xmark ${all}`);
   raw.add("cali-OUTPUT", "-j cali-to-host-endpoint");
+  if (notrack) raw.add("cali-OUTPUT", notrack);
   raw.add("cali-OUTPUT", `-m mark --mark ${ACCEPT_MARK} -j ACCEPT`);
   raw.builtins.push(
     '-I PREROUTING 1 -m comment --comment "cali:6gwbT8clXdHdC1b1" -j cali-PREROUTING',
@@ -166,7 +176,9 @@ export function renderFelixIptables(input: FelixInput): FelixIptables {
     .sort((a, b) => (a.interfaceName! < b.interfaceName! ? -1 : 1));
   renderWorkloads(r, filter, local);
   renderHostEndpointChains(r, { filter, mangle, raw }, node, input.interfaces ?? []);
-  renderStatic(filter, mangle, raw);
+  const tunnels = input.tunnels ?? {};
+  renderTunnelInputRules(filter, sets, tunnels);
+  renderStatic(filter, mangle, raw, vxlanNotrackRule(tunnels));
   if (
     !input.interfaces &&
     model.endpoints.some((e) => e.kind === "host" && e.node === node && e.interfaceName !== "*")
@@ -175,6 +187,7 @@ export function renderFelixIptables(input: FelixInput): FelixIptables {
 
   const nat = new ChainTable("nat");
   nat.add("cali-POSTROUTING", `-j ${nat.chain("cali-nat-outgoing")}`);
+  renderTunnelMasquerade(nat, tunnels);
   if (input.masqueradePools.length) {
     const masq = sets.fixed("cali40masq-ipam-pools", input.masqueradePools);
     const allPools = sets.fixed("cali40all-ipam-pools", input.allPools);

@@ -3,6 +3,9 @@ import { internetChecksum, pseudoHeaderSum } from "../wire.ts";
 import { formatDns } from "./dns.ts";
 import { SERVICES } from "./services.ts";
 
+/** tcpdump decodes UDP to or from this port as VXLAN (IANA's VXLAN port). */
+const VXLAN_PORT = 4789;
+
 /**
  * tcpdump 4.9's text for IPv4 packets (what the seed labs' Ubuntu printed), from the packet's bytes: the
  * `IP (tos …)` line under -v, TCP with relative sequence numbers per conversation, UDP, ICMP echo and errors
@@ -106,10 +109,29 @@ export class TcpdumpPrinter {
       const sum = this.options.verbose && v.getUint16(6) === 0 ? "[no cksum] " : "";
       const head = `${s}.${this.port("udp", sport)} > ${d}.${this.port("udp", dport)}: ${sum}`;
       if (sport === 53 || dport === 53) return head + formatDns(l4.subarray(8), this.options.verbose);
+      if ((sport === VXLAN_PORT || dport === VXLAN_PORT) && l4.length >= 16)
+        return head + this.vxlan(l4.subarray(8));
       return `${head}UDP, length ${len}`;
     }
     if (proto === 1 && l4.length >= 8) return `${s} > ${d}: ${this.icmp(l4)}`;
+    // IPIP: ip_print prints the inner datagram as a packet of its own after the outer addresses.
+    if (proto === 4 && l4.length >= 20) return `${s} > ${d}: ${this.ip(l4)}`;
     return `${s} > ${d}: ip-proto-${proto} ${l4.length}`;
+  }
+
+  /** vxlan_print: the flags and VNI, then the inner Ethernet frame (its MACs only under -e). */
+  private vxlan(b: Uint8Array): string {
+    const flags = b[0]!;
+    const vni = (b[4]! << 16) | (b[5]! << 8) | b[6]!;
+    let out = `VXLAN, flags [${flags & 0x08 ? "I" : "."}] (0x${flags.toString(16).padStart(2, "0")}), vni ${vni}\n`;
+    const frame = b.subarray(8);
+    if (frame.length < 14) return `${out}[|ether]`;
+    if (this.options.linkHeader) {
+      const mac = (at: number) =>
+        [...frame.subarray(at, at + 6)].map((x) => x.toString(16).padStart(2, "0")).join(":");
+      out += `${mac(6)} > ${mac(0)}, ethertype IPv4 (0x0800), length ${frame.length}: `;
+    }
+    return out + this.ip(frame.subarray(14));
   }
 
   private port(proto: "tcp" | "udp", port: number): string {

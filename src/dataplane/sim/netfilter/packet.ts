@@ -31,14 +31,24 @@ export interface Packet {
 
 /**
  * What a tunnel packet carries. `vxlan`: UDP to the VXLAN port, an 8-byte VXLAN header and the inner Ethernet
- * frame (`vni`; Calico's eBPF NodePort tunnel uses VNI 0xca11c0); `ipip`: protocol 4, the inner IP datagram;
+ * frame (`vni`, `frame`'s MACs; Calico's eBPF NodePort tunnel uses VNI 0xca11c0); `ipip`: protocol 4, the inner IP datagram;
  * `wireguard`: UDP to the listening port, a WireGuard message (type 1 handshake initiation, 2 response, 4 data:
  * the inner datagram encrypted, so only its length shows on the wire).
  */
 export type Encapsulated =
-  | { kind: "vxlan"; vni: number; packet: Packet }
+  | { kind: "vxlan"; vni: number; packet: Packet; frame?: { src: string; dst: string } }
   | { kind: "ipip"; packet: Packet }
-  | { kind: "wireguard"; messageType: 1 | 2 | 4; packet?: Packet };
+  | {
+      kind: "wireguard";
+      messageType: 1 | 2 | 4;
+      packet?: Packet;
+      /**
+       * The sender's and the intended receiver's public keys: what the real messages prove with their static keys
+       * and receiver indexes (the sim checks them instead of doing the Noise handshake).
+       */
+      sender?: string;
+      receiver?: string;
+    };
 
 /** TCP header fields beyond the ports and flags. */
 export interface TcpHeader {
