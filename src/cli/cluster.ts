@@ -227,6 +227,7 @@ export function lifecycleProgram(ctx: CliContext): Command {
         linux.assertLinuxAvailable(ctx);
         linux.assertBirdAvailable(ctx, topology.spec?.hosts);
         linux.assertClusterNameFree(ctx, String(topology.metadata.name));
+        await linux.assertDefaultPoolSupported(topology.spec);
         topology.spec.dataplane = "linux";
       }
       const { topology: t, created } = await bootstrapCluster(store, topology, ctx.now(), { cni: o.cni });

@@ -17,6 +17,8 @@ import { type ClusterTopology, readTopology } from "../control/index.ts";
 import {
   bird2Binaries,
   clusterOwnedElsewhere,
+  ipipRefusal,
+  kernelHasIpip,
   LinuxDataplane,
   type LinuxRecord,
   linuxUnavailable,
@@ -72,6 +74,17 @@ export function assertBirdAvailable(ctx: CliContext, hosts: unknown): void {
   ];
   ctx.err(`tortie: the linux dataplane cannot run BIRD here: ${escapeControl(why.join("; "))}\n`);
   throw new CommandExit(1);
+}
+
+/**
+ * A topology whose default pool is IPIP cannot run on a kernel without the IPIP driver: `up` refuses before anything
+ * is stored (an IPIP pool applied later is refused by the sync, which keeps the kernel's last good state).
+ */
+export async function assertDefaultPoolSupported(spec: unknown): Promise<void> {
+  const pool = (spec as { defaultPool?: { name?: unknown; encapsulation?: unknown } } | undefined)
+    ?.defaultPool;
+  if (typeof pool?.encapsulation !== "string" || !pool.encapsulation.startsWith("IPIP")) return;
+  if (!(await kernelHasIpip())) throw new TortieError("Unsupported", ipipRefusal(String(pool.name)));
 }
 
 /**

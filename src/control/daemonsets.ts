@@ -4,8 +4,8 @@ import { matchesLabelSelector } from "./label-selector.ts";
 import { nameSuffix, podTemplateHash } from "./names.ts";
 import { untoleratedTaints } from "./scheduler.ts";
 import { kinds } from "./topology.ts";
-import { isOwnedBy, ownerRef, type Writer } from "./writes.ts";
 import { isPodReady } from "./workloads.ts";
+import { isOwnedBy, ownerRef, type Writer } from "./writes.ts";
 
 /**
  * The tolerations the DaemonSet controller adds to every pod it makes (Kubernetes' AddOrUpdateDaemonPodTolerations):
@@ -77,7 +77,8 @@ export async function reconcileDaemonSets(w: Writer): Promise<void> {
     const kept = new Map<string, ApiObject>();
     const oldestFirst = [...mine].sort(
       (a, b) =>
-        cmp(a.metadata.creationTimestamp, b.metadata.creationTimestamp) || cmp(a.metadata.name, b.metadata.name),
+        cmp(a.metadata.creationTimestamp, b.metadata.creationTimestamp) ||
+        cmp(a.metadata.name, b.metadata.name),
     );
     for (const p of oldestFirst) {
       const node = String(p.spec.nodeName ?? "");
@@ -114,7 +115,11 @@ function daemonPod(
       name,
       generateName: `${ds.metadata.name}-`,
       namespace: ds.metadata.namespace,
-      labels: { ...(template.metadata?.labels ?? {}), "controller-revision-hash": hash, "pod-template-generation": String(ds.metadata.generation ?? 1) },
+      labels: {
+        ...(template.metadata?.labels ?? {}),
+        "controller-revision-hash": hash,
+        "pod-template-generation": String(ds.metadata.generation ?? 1),
+      },
       ...(template.metadata?.annotations ? { annotations: template.metadata.annotations } : {}),
       ownerReferences: [ownerRef(ds)],
     },
@@ -125,9 +130,7 @@ function daemonPod(
       affinity: {
         nodeAffinity: {
           requiredDuringSchedulingIgnoredDuringExecution: {
-            nodeSelectorTerms: [
-              { matchFields: [{ key: "metadata.name", operator: "In", values: [node] }] },
-            ],
+            nodeSelectorTerms: [{ matchFields: [{ key: "metadata.name", operator: "In", values: [node] }] }],
           },
         },
       },

@@ -172,17 +172,10 @@ export function changedFixture(d: ClusterDataplane): ClusterDataplane {
 /** The queries the tunnel fixtures are compared on. */
 export const TUNNEL_QUERIES = ["routes", "links", "rules", "neighbours", "fdb", "wireguard"] as const;
 
-/**
- * A tunnel fixture (test/fixtures/dataplane/tunnels.ts) under a cluster name. Its host routes to the local pods
- * say proto kernel, which the seam reserves for the routes an address brings (no kernel adds those for a veth):
- * both kernels get them as the routes tortie adds.
- */
+/** A tunnel fixture (test/fixtures/dataplane/tunnels.ts) under a cluster name. */
 export function tunnelFixture(mode: TunnelMode, cluster = `tunnels-${mode}`): ClusterDataplane {
   const d = tunnelCluster(mode);
   d.cluster = cluster;
-  for (const h of d.hosts)
-    for (const ns of h.namespaces)
-      for (const r of ns.routes) if (r.proto === "kernel" && r.dst.endsWith("/32")) r.proto = "boot";
   return d;
 }
 

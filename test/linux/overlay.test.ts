@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -35,17 +35,10 @@ if (skip) console.log(`# skipped: the linux dataplane cannot run here (${skip})`
 const wgSkip = skip ?? missingWireguard();
 if (!skip && wgSkip) console.log(`# skipped WireGuard: ${wgSkip}`);
 
-/**
- * The fixture under a cluster name of this process's own. Its host routes to the local pods say proto kernel,
- * which the seam reserves for the routes an address brings (the linux dataplane does not add those): here they
- * are the static routes Felix adds.
- */
+/** The fixture under a cluster name of this process's own. */
 function fixture(mode: TunnelMode, suffix: string, options = {}): ClusterDataplane {
   const d = tunnelCluster(mode, options);
   d.cluster = `o${process.pid}${suffix}`;
-  for (const h of d.hosts)
-    for (const ns of h.namespaces)
-      for (const r of ns.routes) if (r.proto === "kernel" && r.dst.endsWith("/32")) r.proto = "boot";
   return d;
 }
 
@@ -292,4 +285,27 @@ test("up --dataplane linux, then calicoctl apply of an IPIP pool: one warning li
     'warning: the linux dataplane was not reprogrammed (not supported yet on the linux dataplane: IPIP pool "ipip-pool" (this kernel has no IPIP tunnel driver; use vxlanMode or the sim)); the kernel keeps its last good rules and the next command retries\n',
   );
   assert.deepEqual(readRecord(s.dir)!.applied, before);
+});
+
+test("up --dataplane linux with an IPIP default pool is refused in one line before anything is stored", {
+  skip: skip ?? linuxSkipReason(),
+  timeout: 120_000,
+}, async (t) => {
+  if (await kernelHasIpip()) return t.skip("this kernel has an IPIP driver: IPIP is built for real");
+  const s = scratch("q");
+  t.after(() => {
+    takeDown(s);
+  });
+  const topology = JSON.parse(readFileSync(s.topology, "utf8"));
+  topology.spec.defaultPool.encapsulation = "IPIPCrossSubnet";
+  writeFileSync(s.topology, JSON.stringify(topology));
+  const up = tortie(s.dir, ["up", "--topology", s.topology, "--dataplane", "linux"]);
+  assert.equal(up.code, 1);
+  assert.equal(
+    up.err,
+    'error: not supported yet on the linux dataplane: IPIP pool "default-ipv4-ippool" (this kernel has no IPIP tunnel driver; use vxlanMode or the sim)\n',
+  );
+  assert.deepEqual(clusterNetns(s.name), []);
+  const status = tortie(s.dir, ["status"]);
+  assert.match(status.out + status.err, /no cluster/i);
 });
