@@ -78,9 +78,7 @@ test("iptables-save on node1 in eBPF mode is what Felix leaves: no kube-proxy ch
   const dispatched = [...saved.matchAll(/^-A cali-to-wl-dispatch -o (cali\w+) -j ACCEPT$/gm)].map(
     (m) => m[1],
   );
-  const links = [...(await ok("exec node1 -- ip link show")).matchAll(/^\d+: (cali\w+)@/gm)].map(
-    (m) => m[1],
-  );
+  const links = [...(await ok("exec node1 -- ip link show")).matchAll(/^\d+: (cali\w+)@/gm)].map((m) => m[1]);
   assert.deepEqual(dispatched, links.sort());
   assert.ok(dispatched.length > 0);
   const rules = saved
@@ -112,10 +110,10 @@ test("tortie trace: the database's ingress policy decides in a bpf policy step",
   const t = JSON.parse(await ok(`trace yaobank/${customer} yaobank/${database}:2379 -o json`));
   assert.equal(t.verdict, "dropped");
   const steps = t.hops
-    .filter((s: { stage: string }) => s.stage === "bpf")
+    .filter((s: { stage: string }) => s.stage === "bpf policy")
     .map((s: { detail: string }) => s.detail);
   assert.ok(
-    steps.some((d: string) => /^bpf policy \(FORWARD\): DROP by cali-tw-cali\w+ rule \d+$/.test(d)),
+    steps.some((d: string) => /^FORWARD: DROP by cali-tw-cali\w+ rule \d+$/.test(d)),
     steps.join("\n"),
   );
   assert.ok(

@@ -31,7 +31,7 @@ export function bpfPassed(kernel: Kernel, dev: string, p: Packet): Packet {
 }
 
 /**
- * The programs' policy verdict at a filter hook (bpf/policy.ts), recorded in the trace as a "bpf" step followed
+ * The programs' policy verdict at a filter hook (bpf/policy.ts), recorded in the trace as a "bpf policy" step followed
  * by the policy program's rule hits; undefined when the node runs no policy program.
  */
 export function bpfPolicyVerdict(
@@ -49,8 +49,8 @@ export function bpfPolicyVerdict(
   const decided = hits.at(-1);
   trace.hops.push({
     host: kernel.name,
-    stage: "bpf",
-    detail: `bpf policy (${hook}): ${r.verdict}${decided ? ` by ${decided.chain} rule ${decided.rule}` : ""}`,
+    stage: "bpf policy",
+    detail: `${hook}: ${r.verdict}${decided ? ` by ${decided.chain} rule ${decided.rule}` : ""}`,
   });
   for (const h of hits) trace.rules.push({ ...h, host: kernel.name, hook, at: traceSeq(trace) });
   return r;
