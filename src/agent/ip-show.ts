@@ -16,9 +16,18 @@ import type { CommandResult } from "./sim-commands.ts";
  */
 export function ipShow(k: Kernel, args: string[], now: number): CommandResult {
   let color = false;
+  let details = false;
   const words: string[] = [];
   for (const a of args) {
-    if (a === "-c" || a === "-color" || a === "--color" || a === "-color=always" || a === "--color=always")
+    // iproute2 takes any abbreviation of `-details` (`-d`, `-det`).
+    if (a.length >= 2 && "-details".startsWith(a)) details = true;
+    else if (
+      a === "-c" ||
+      a === "-color" ||
+      a === "--color" ||
+      a === "-color=always" ||
+      a === "--color=always"
+    )
       color = true;
     else if (a === "-color=never" || a === "--color=never" || a === "-color=auto" || a === "--color=auto") {
       // auto: the emulated tool's output is not a terminal.
@@ -41,7 +50,18 @@ export function ipShow(k: Kernel, args: string[], now: number): CommandResult {
       const links = [...k.links.values()].filter((l) => (!f.up || l.up) && (!f.dev || l.name === f.dev));
       if (f.dev && links.length === 0 && !k.links.has(f.dev))
         return fail(`Device "${f.dev}" does not exist.\n`);
-      return ok(links.map((l) => (kind === "link" ? linkText(l, c, true) : addressText(k, l, c))).join(""));
+      const without = details ? links.find((l) => linkDetails(k, l) === undefined) : undefined;
+      if (without)
+        return fail(
+          `not supported yet: ip -d ${kind} show for ${without.kind} devices (${without.name}) on the sim dataplane\n`,
+        );
+      return ok(
+        links
+          .map((l) =>
+            kind === "link" ? linkText(l, c, true, details ? k : undefined) : addressText(k, l, c, details),
+          )
+          .join(""),
+      );
     }
     case "route":
       return routeShow(k, filters);
@@ -149,7 +169,36 @@ function tunnelLinkLine(l: Link): { flags: string; name: string; link: string } 
   return undefined;
 }
 
-function linkText(l: Link, c: Palette, withMode: boolean): string {
+/**
+ * The generic tail of `ip -d`. tso_max_size is what the driver leaves: lo raises it to GSO_MAX_SIZE, the others
+ * keep the legacy 64 KiB. `ip -d addr` has no `addrgenmode` (its dump carries no IPv6 link settings).
+ */
+const genericDetails = (tsoMax: number, forAddress: boolean) =>
+  `${forAddress ? "" : "addrgenmode eui64 "}numtxqueues 1 numrxqueues 1 gso_max_size 65536 gso_max_segs 65535 tso_max_size ${tsoMax} tso_max_segs 65535 gro_max_size 65536 `;
+
+/**
+ * `ip -d`'s additions to the link line, iproute2 6.1 with a 6.x kernel (the generic part as the real tool prints
+ * it here for lo; the vxlan part as iplink_vxlan.c prints the attributes Felix's device has: learning off, the
+ * kernel's defaults ttl 0 (`auto`), ageing 300, UDP checksums on, IPv6 zero checksums off, source ports 0 0).
+ * Undefined for devices whose details the sim does not model yet.
+ */
+function linkDetails(k: Kernel, l: Link, forAddress = false): string | undefined {
+  if (l.kind === "loopback")
+    return ` promiscuity 0  allmulti 0 minmtu 0 maxmtu 0 ${genericDetails(524280, forAddress)}`;
+  if (l.kind === "vxlan" && l.vxlan) {
+    const v = l.vxlan;
+    const lower = k.links.has(v.parent) ? `dev ${v.parent} ` : "";
+    return (
+      ` promiscuity 0  allmulti 0 minmtu 68 maxmtu 65535 \n    vxlan id ${v.vni} local ${formatIpv4(v.local)} ${lower}` +
+      `srcport 0 0 dstport ${v.port} nolearning ttl auto ageing 300 udpcsum noudp6zerocsumtx noudp6zerocsumrx ` +
+      genericDetails(65536, forAddress)
+    );
+  }
+  return undefined;
+}
+
+function linkText(l: Link, c: Palette, withMode: boolean, detailsOf?: Kernel): string {
+  const details = detailsOf ? (linkDetails(detailsOf, l, !withMode) ?? "") : "";
   const tunnel = tunnelLinkLine(l);
   if (tunnel) {
     const state = l.up ? "UNKNOWN" : "DOWN";
@@ -168,11 +217,11 @@ function linkText(l: Link, c: Palette, withMode: boolean): string {
   const name = `${l.name}${l.peer ? `@if${l.peer.link.index}` : ""}: `;
   const head = `${l.index}: ${c.ifname(name)}<${flags}> mtu ${l.mtu} qdisc ${qdisc} state ${c.state(state)}${withMode ? "mode DEFAULT " : ""}group default ${qlen}`;
   const brd = loop ? "00:00:00:00:00:00" : "ff:ff:ff:ff:ff:ff";
-  return `${head}\n    link/${loop ? "loopback" : "ether"} ${c.mac(l.mac)} brd ${c.mac(brd)}${peerNetns(l)}\n`;
+  return `${head}\n    link/${loop ? "loopback" : "ether"} ${c.mac(l.mac)} brd ${c.mac(brd)}${peerNetns(l)}${details}\n`;
 }
 
-function addressText(k: Kernel, l: Link, c: Palette): string {
-  let text = linkText(l, c, false);
+function addressText(k: Kernel, l: Link, c: Palette, details: boolean): string {
+  let text = linkText(l, c, false, details ? k : undefined);
   for (const a of k.addresses.filter((x) => x.dev === l.name)) {
     const loop = l.kind === "loopback";
     // Broadcast: the subnet's, and for a pod's /32 the address itself (as Calico's CNI sets it, seed 002).

@@ -1,5 +1,12 @@
-/** `tortie trace` as text: one line per step, indented under the host it happened on, then the verdict. */
+/**
+ * `tortie trace` as text: one line per step, indented under the host it happened on, then the verdict. An overlay's
+ * outer packet (VXLAN, IPIP, WireGuard data, a WireGuard handshake message) is indented one level further, from the
+ * `encapsulate` or `handshake` step to the next tunnel step, so the tunnel's own hops read as nested in the packet's.
+ */
+
 import type { TraceHopOut, TracePolicyOut, TraceReport } from "../agent/index.ts";
+
+const TUNNEL_STAGES = new Set(["encapsulate", "decapsulate", "handshake"]);
 
 function routeText(h: TraceHopOut): string {
   const r = h.route;
@@ -50,8 +57,8 @@ export function traceText(r: TraceReport): string {
   const lines: string[] = [`trace ${r.from} → ${r.to} ${r.protocol}`];
   for (const u of r.unsupported) lines.push(`note: the sim leaves this out: ${u}`);
   for (const w of r.warnings) lines.push(`note: Felix ignores this (so does the sim): ${w}`);
-  const steps: { seq: number; path: string; host: string; text: string }[] = [
-    ...r.hops.map((h) => ({ seq: h.seq, path: h.path, host: h.host, text: hopText(h) })),
+  const steps: { seq: number; path: string; host: string; text: string; stage?: string }[] = [
+    ...r.hops.map((h) => ({ seq: h.seq, path: h.path, host: h.host, text: hopText(h), stage: h.stage })),
     ...r.rules.map((x) => ({
       seq: x.seq,
       path: x.path,
@@ -70,17 +77,23 @@ export function traceText(r: TraceReport): string {
   lines.push(`request: ${r.request.packet} ${r.request.src} → ${r.request.dst}`);
   let path = "request";
   let host = "";
+  let outer = false;
   for (const s of steps) {
     if (s.path !== path) {
       path = s.path;
       host = "";
+      outer = false;
       lines.push(`reply: ${r.reply?.packet}`);
     }
     if (s.host !== host) {
       host = s.host;
       lines.push(host);
     }
-    lines.push(`  ${s.text}`);
+    const tunnelStep = s.stage !== undefined && TUNNEL_STAGES.has(s.stage);
+    if (tunnelStep) outer = false;
+    lines.push(`${outer ? "    " : "  "}${s.text}`);
+    // What follows a wrap or a WireGuard handshake message is the outer packet, until the next tunnel step.
+    if (tunnelStep && s.stage !== "decapsulate") outer = true;
   }
   const w = r.where;
   if (r.verdict === "delivered" || !w)

@@ -7,8 +7,6 @@ import {
   calicoSettings,
   installationFor,
   installCalico,
-  NO_CNI_ANNOTATION,
-  tigeraOperatorDeployment,
   tigeraStatus,
 } from "./calico-install.ts";
 import { NOT_READY_TAINT, networkConditions, nodeSpec } from "./node-network.ts";
@@ -29,6 +27,9 @@ export interface BootstrapOptions {
   /** false for `up --no-cni`: Kubernetes alone, its nodes NotReady until an operator installs Calico. */
   cni: boolean;
 }
+
+/** On the Topology object: the cluster was brought up with `--no-cni` (Calico comes from the operator, if at all). */
+const NO_CNI_ANNOTATION = "tortie.dev/no-cni";
 
 export interface BootstrapResult {
   topology: ClusterTopology;
@@ -75,7 +76,7 @@ export async function bootstrapCluster(
   const since = timestamp(now);
 
   if (cni) {
-    // The preinstalled lab: what the operator leaves behind.
+    // The preinstalled lab: what the operator leaves behind, without its pods (see control/operator.ts).
     for (const ns of ["calico-system", "tigera-operator"])
       await w.ensure(kinds.Namespace, { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
     await w.ensure(kinds.Installation, installationFor(t.defaultPool));
@@ -85,13 +86,6 @@ export async function bootstrapCluster(
       await w.ensure(kinds.CalicoNode, calicoNode(host));
     }
     await w.ensure(kinds.TigeraStatus, tigeraStatus(true, since));
-    // The operator that installed it keeps running: it runs calico-node and Typha (control/operator.ts).
-    await w.ensure(kinds.ServiceAccount, {
-      apiVersion: "v1",
-      kind: "ServiceAccount",
-      metadata: { name: "tigera-operator", namespace: "tigera-operator" },
-    });
-    await w.ensure(kinds.Deployment, tigeraOperatorDeployment());
   } else {
     // Created once: the operator's calico-node later makes them Ready and lifts the taint, which `up` keeps.
     for (const host of kubernetesHosts(t))

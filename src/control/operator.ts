@@ -1,11 +1,5 @@
 import type { ApiObject } from "../api/index.ts";
-import {
-  calicoNode,
-  installCalico,
-  isPreinstalledLab,
-  settingsFromInstallation,
-  tigeraStatus,
-} from "./calico-install.ts";
+import { calicoNode, installCalico, settingsFromInstallation, tigeraStatus } from "./calico-install.ts";
 import { awaitsNetwork, markNetworkReady } from "./node-network.ts";
 import { type ClusterTopology, kinds, kubernetesHosts } from "./topology.ts";
 import { timestamp, type Writer } from "./writes.ts";
@@ -59,10 +53,7 @@ export async function reconcileOperator(w: Writer, topology: ClusterTopology, no
     });
   await w.ensure(kinds.DaemonSet, calicoNodeDaemonSet());
   await w.ensure(kinds.Deployment, typhaDeployment(typhaReplicas(hosts.length)));
-  // In the preinstalled lab calico-kube-controllers is left out: it takes a pod address, and the lab's pods
-  // already hold the addresses seed 002 shows, which a pod placed before them would shift.
-  const [topologyObject] = await w.client.list(kinds.Topology);
-  if (!isPreinstalledLab(topologyObject)) await w.ensure(kinds.Deployment, kubeControllersDeployment());
+  await w.ensure(kinds.Deployment, kubeControllersDeployment());
   await startCalicoNodes(w, topology, now);
   await reportStatus(w, now);
 }

@@ -23,13 +23,7 @@ const ALL_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch
 const READ_VERBS = ["get", "list", "watch"];
 
 /** Kubernetes' `all` category (kubectl get all): the workload kinds tortie has. */
-const IN_ALL_CATEGORY = new Set([
-  "/Pod",
-  "/Service",
-  "apps/DaemonSet",
-  "apps/Deployment",
-  "apps/ReplicaSet",
-]);
+const IN_ALL_CATEGORY = new Set(["/Pod", "/Service", "apps/DaemonSet", "apps/Deployment", "apps/ReplicaSet"]);
 
 /** Kinds whose objects have a `status` the API server keeps behind a `status` subresource. */
 const WITH_STATUS = new Set([

@@ -4,8 +4,21 @@
  * deleted pod replaced, a deleted DaemonSet's pods collected; and the strict schema's errors.
  */
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
+import { promisify } from "node:util";
+import {
+  ensureCredentials,
+  kubeconfigText,
+  type ServerHost,
+  startApiServer,
+} from "../../src/server/index.ts";
 import { CliHarness } from "./harness.ts";
+
+const KUBECTL = "/usr/bin/kubectl";
+const run = promisify(execFile);
 
 async function ok(h: CliHarness, line: string | string[], stdin = ""): Promise<string> {
   const r = await h.run(line, stdin);
@@ -160,4 +173,50 @@ test("a DaemonSet is checked like a Deployment: selector against template labels
   );
   assert.equal(unknown.code, 1);
   assert.match(unknown.err, /replicas/);
+});
+
+test("the real kubectl through the API server lists DaemonSets as tortie's kubectl does", {
+  skip: !existsSync(KUBECTL) && "no /usr/bin/kubectl",
+}, async (t) => {
+  const h = new CliHarness();
+  t.after(() => h.cleanup());
+  await ok(h, "up --topology seed000 --no-serve");
+  await ok(
+    h,
+    "kubectl apply -f -",
+    daemonSet("agent", "      nodeSelector:\n        kubernetes.io/os: linux\n"),
+  );
+  const host: ServerHost = {
+    store: h.store(),
+    now: () => h.now,
+    afterWrite: async () => {},
+    podLogs: async () => "",
+    execInPod: async () => 0,
+    commandRefusal: () => undefined,
+    runCommand: async () => 0,
+  };
+  const dir = join(h.stateDir, "server");
+  const server = await startApiServer({ host, dir });
+  t.after(() => server.close());
+  const { token, caCertPem } = await ensureCredentials(dir);
+  const kubeconfig = join(h.stateDir, "kubeconfig");
+  writeFileSync(kubeconfig, kubeconfigText({ url: server.url, caCertPem, token, clusterName: "test" }), {
+    mode: 0o600,
+  });
+  const env = { PATH: process.env.PATH ?? "", HOME: h.stateDir, KUBECONFIG: kubeconfig };
+  const cacheDir = join(h.stateDir, "kube-cache");
+  for (const line of ["get ds", "get daemonsets -A", "get ds -o wide", "get daemonset.apps agent"]) {
+    const args = line.split(" ");
+    const real = await run(KUBECTL, [...args, "--cache-dir", cacheDir], { env });
+    assert.equal(real.stdout, await ok(h, ["kubectl", ...args]), `kubectl ${line}`);
+  }
+  // kubectl apply validates against the server's OpenAPI documents, which now describe the kind.
+  const manifest = join(h.stateDir, "other.yaml");
+  writeFileSync(manifest, daemonSet("other"));
+  const applied = await run(KUBECTL, ["apply", "-f", manifest, "--cache-dir", cacheDir], { env });
+  assert.equal(applied.stdout, "daemonset.apps/other created\n");
+  const all = await run(KUBECTL, ["get", "all", "--cache-dir", cacheDir], { env });
+  assert.match(all.stdout, /^daemonset\.apps\/agent +2 +2 +2 +2 +2 +kubernetes\.io\/os=linux +0s$/m);
+  const deleted = await run(KUBECTL, ["delete", "pod", "-l", "app=agent", "--cache-dir", cacheDir], { env });
+  assert.match(deleted.stdout, /^pod "agent-\S+" deleted\npod "agent-\S+" deleted\n$/);
 });

@@ -95,6 +95,13 @@ test("seed 002 install: NotReady nodes, the operator from its URL, the Installat
   for (const name of names(calico, "calico-node-")) assert.match(name, /^calico-node-[a-z0-9]{5}$/);
   for (const name of names(calico, "calico-typha-"))
     assert.match(name, /^calico-typha-[a-z0-9]{10}-[a-z0-9]{5}$/);
+  // calico-node is the operator's DaemonSet, one pod per node (the seed's `kubectl get ds` is not typed; this is
+  // what the API server's DaemonSet table prints).
+  assert.equal(
+    await ok("kubectl get ds -n calico-system"),
+    "NAME          DESIRED   CURRENT   READY   UP-TO-DATE   AVAILABLE   NODE SELECTOR            AGE\n" +
+      "calico-node   3         3         3       3            3           kubernetes.io/os=linux   0s\n",
+  );
 
   assert.equal(
     await ok("kubectl get nodes -A"),
@@ -139,8 +146,11 @@ test("seed 002 eBPF section's restart lines: the operator pod and calico-node po
   const after = names(await ok("kubectl get pods -n tigera-operator"), "tigera-operator-");
   assert.equal(after.length, 1);
   assert.notDeepEqual(after, before, "the ReplicaSet made a new pod");
+  const nodesBefore = names(await ok("kubectl get pods -n calico-system"), "calico-node-");
   await ok("kubectl delete pod -n calico-system -l k8s-app=calico-node");
   const calico = await ok("kubectl get pods -n calico-system");
   assert.equal(names(calico, "calico-node-").length, 3, calico);
+  for (const name of names(calico, "calico-node-"))
+    assert.ok(!nodesBefore.includes(name), `the DaemonSet made new pods, new names: ${calico}`);
   assert.match(await ok("kubectl get tigerastatus/calico"), /^calico +True +False +False /m);
 });

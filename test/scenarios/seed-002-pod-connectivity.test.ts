@@ -148,13 +148,11 @@ async function tcpdumpWhile(filter: string, traffic: () => Promise<void>, enough
   const exited = new Promise<number | null>((resolve) => dump.on("exit", resolve));
   const until = async (what: string, done: () => boolean) => {
     for (const start = Date.now(); !done(); await new Promise((r) => setTimeout(r, 50)))
-      if (Date.now() - start > 60_000) assert.fail(`timed out waiting for ${what}: ${err}\n${out}`);
+      if (dump.exitCode !== null || Date.now() - start > 60_000)
+        assert.fail(`tcpdump exited or timed out waiting for ${what}: ${err}\n${out}`);
   };
   await until("the listening line", () => err.includes("listening on"));
-  assert.equal(
-    err,
-    "tcpdump: listening on ens4, link-type EN10MB (Ethernet), capture size 262144 bytes\n",
-  );
+  assert.equal(err, "tcpdump: listening on ens4, link-type EN10MB (Ethernet), capture size 262144 bytes\n");
   await traffic();
   await until("the encapsulated packets", () => enough(out));
   dump.kill("SIGINT");
@@ -203,6 +201,12 @@ test("IP-IP : VXLAN — a VXLAN pool (vxlanMode Always): vxlan.calico on node1, 
     ),
   );
 
+  // Its VXLAN settings as Felix made it: VNI 4096, node1's address, over ens4, port 4789, no learning.
+  assert.match(
+    await ok("exec node1 -- ip -d link show vxlan.calico"),
+    /^ {4}vxlan id 4096 local 198\.19\.0\.2 dev ens4 srcport 0 0 dstport 4789 nolearning ttl auto ageing 300 udpcsum noudp6zerocsumtx noudp6zerocsumrx addrgenmode eui64 /m,
+  );
+
   // The device's address is the one IPAM gave node1 for the tunnel.
   const node1 = await ok("calicoctl get node node1 -o yaml");
   const tunnelAddress = /^ {2}ipv4VXLANTunnelAddr: (\S+)$/m.exec(node1)?.[1];
@@ -237,18 +241,24 @@ test("IP-IP : VXLAN — a VXLAN pool (vxlanMode Always): vxlan.calico on node1, 
     /^\d\d:\d\d:\d\d\.\d{6} IP \(tos 0x0, ttl 64, id \d+, offset 0, flags \[none\], proto UDP \(17\), length \d+\)\n {4}198\.19\.0\.2\.\d+ > 198\.19\.0\.[13]\.4789: VXLAN, flags \[I\] \(0x08\), vni 4096\nIP \(tos 0x0, ttl \d+, id \d+, offset 0, flags \[DF\], proto TCP \(6\), length \d+\)\n {4}198\.19\.\d+\.\d+\.\d+ > 198\.19\.\d+\.\d+\.\d+: Flags \[/m,
   );
 
-  // `tortie trace` shows the packet wrapped on node1 and unwrapped on database's node.
+  // `tortie trace` shows the packet wrapped on node1 and unwrapped on database's node; the outer packet's steps
+  // in between are indented under the tunnel.
   const trace = await ok(`trace yaobank/${customer.name} yaobank/${database.name}:2379`);
   assert.match(
     trace,
     new RegExp(
-      `^node1\\n(?: {2}.*\\n)*? {2}encapsulate vxlan\\.calico: VXLAN vni 4096 to VTEP 198\\.19\\.0\\.3:4789 \\(66:[0-9a-f:]{14}, outer \\d+ bytes\\)\\n`,
+      `^node1\\n(?: {2}.*\\n)*? {2}encapsulate vxlan\\.calico: VXLAN vni 4096 to VTEP 198\\.19\\.0\\.3:4789 \\(66:[0-9a-f:]{14}, outer \\d+ bytes\\)\\n` +
+        ` {4}send 198\\.19\\.0\\.2:\\d+ → 198\\.19\\.0\\.3:4789 udp, out ens4, route 198\\.19\\.0\\.0/20 dev ens4, conntrack \\w+\\n`,
       "m",
     ),
   );
   assert.match(
     trace,
-    new RegExp(`^${database.node}\\n(?: {2}.*\\n)*? {2}decapsulate vxlan\\.calico: VXLAN vni 4096 from 198\\.19\\.0\\.2\\n`, "m"),
+    new RegExp(
+      `^${database.node}\\n {4}receive in ens4: 198\\.19\\.0\\.2:\\d+ → 198\\.19\\.0\\.3:4789, conntrack \\w+\\n(?: {4}.*\\n)*` +
+        ` {2}decapsulate vxlan\\.calico: VXLAN vni 4096 from 198\\.19\\.0\\.2\\n {2}receive in vxlan\\.calico: ${esc(customer.ip)}:\\d+ → ${esc(database.ip)}:2379, `,
+      "m",
+    ),
   );
   assert.match(trace, /^verdict: delivered /m);
 

@@ -89,7 +89,11 @@ export function defaultPodSpec(spec: Record<string, unknown> | undefined): void 
   }
 }
 
-export function checkPodSpec(spec: Record<string, unknown> | undefined, path: string, out: FieldProblem[]): void {
+export function checkPodSpec(
+  spec: Record<string, unknown> | undefined,
+  path: string,
+  out: FieldProblem[],
+): void {
   const names = new Set<string>();
   for (const [i, c] of ((spec?.containers as Record<string, unknown>[] | undefined) ?? []).entries()) {
     const name = String(c.name);

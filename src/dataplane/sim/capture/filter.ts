@@ -3,7 +3,7 @@ import { servicePort } from "./services.ts";
 
 /**
  * The part of pcap-filter(7) tortie's tcpdump understands: `ip|tcp|udp|icmp`, `[tcp|udp] [src|dst] port N`,
- * `[src|dst] host A`, `[src|dst] net CIDR`, `and`/`&&`, `or`/`||`, `not`/`!`, parentheses, and libpcap's
+ * `[src|dst] host A`, `[src|dst] net CIDR`, `[ip] proto N|NAME` (`ip proto 4` for IPIP), `and`/`&&`, `or`/`||`, `not`/`!`, parentheses, and libpcap's
  * qualifier inheritance (`port 80 or 443`). As in libpcap, `and` and `or` have equal precedence and associate
  * left to right; `not` binds tightest. Errors are libpcap 1.9's messages.
  */
@@ -23,6 +23,22 @@ export class FilterError extends Error {}
 const SYNTAX = "syntax error in filter expression: syntax error";
 const PROTOS: Record<string, number | undefined> = { ip: undefined, tcp: 6, udp: 17, icmp: 1, sctp: 132 };
 const PORT_PROTOS = new Set([6, 17, 132]);
+/**
+ * `proto NAME` as libpcap resolves it (its own names, then /etc/protocols); `tcp`, `udp` and `icmp` are keywords,
+ * so they are written escaped (`proto \\tcp`).
+ */
+const PROTO_NAMES: Record<string, number> = {
+  "\\icmp": 1,
+  igmp: 2,
+  ipencap: 4,
+  "\\tcp": 6,
+  "\\udp": 17,
+  gre: 47,
+  esp: 50,
+  ah: 51,
+  ipip: 94,
+  "\\sctp": 132,
+};
 
 type Dir = "src" | "dst" | "src or dst" | "src and dst";
 interface Qualifiers {
@@ -106,6 +122,15 @@ export function compileFilter(text: string): PacketFilter {
       }
       t = peek();
     }
+    if (t === "proto" && (q.proto === undefined || q.proto === "ip") && q.dir === undefined) {
+      next();
+      const name = next();
+      if (name === undefined || isKeyword(name) || name in PROTOS) throw new FilterError(SYNTAX);
+      const num = /^\d+$/.test(name) ? Number(name) : PROTO_NAMES[name];
+      if (num === undefined) throw new FilterError(`unknown ip proto '${name.replace(/^\\/, "")}'`);
+      last = {};
+      return (p) => p.proto === num;
+    }
     if (t === "host" || t === "net" || t === "port") {
       q.type = next() as Qualifiers["type"];
       t = peek();
@@ -136,7 +161,22 @@ export function compileFilter(text: string): PacketFilter {
 }
 
 function isKeyword(t: string): boolean {
-  return ["and", "or", "not", "&&", "||", "!", "(", ")", "src", "dst", "host", "net", "port"].includes(t);
+  return [
+    "and",
+    "or",
+    "not",
+    "&&",
+    "||",
+    "!",
+    "(",
+    ")",
+    "src",
+    "dst",
+    "host",
+    "net",
+    "port",
+    "proto",
+  ].includes(t);
 }
 
 function dirTest(dir: Dir | undefined, test: (side: "src" | "dst") => boolean): boolean {

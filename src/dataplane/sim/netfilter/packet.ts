@@ -1,3 +1,5 @@
+import { netbaseProtocolName, parseProtocol } from "./protocols.ts";
+
 /** What netfilter sees of a packet. Addresses are IPv4 numbers; ports are 0 for protocols without them. */
 export interface Packet {
   src: number;
@@ -92,28 +94,12 @@ export interface MatchContext {
   random(): number;
 }
 
-const PROTOCOL_NAMES: Record<string, number> = {
-  all: 0,
-  icmp: 1,
-  tcp: 6,
-  udp: 17,
-  sctp: 132,
-  icmpv6: 58,
-  "ipv6-icmp": 58,
-  esp: 50,
-  ah: 51,
-  gre: 47,
-  ipip: 4,
-};
-
+/** A protocol name or number as iptables and nft parse it (`ipencap` is 4, `ipip` 94). */
 export function protocolByName(name: string): number | undefined {
-  const lower = name.toLowerCase();
-  if (lower in PROTOCOL_NAMES) return PROTOCOL_NAMES[lower];
-  if (/^\d{1,3}$/.test(name) && Number(name) <= 255) return Number(name);
-  return undefined;
+  return parseProtocol(name);
 }
 
+/** The name nft and iptables-save print for a protocol number (`all` for 0). */
 export function protocolName(num: number): string | undefined {
-  for (const [name, n] of Object.entries(PROTOCOL_NAMES)) if (n === num) return name;
-  return undefined;
+  return num === 0 ? "all" : netbaseProtocolName(num);
 }

@@ -8,6 +8,7 @@ import {
 } from "./extensions.ts";
 import { BoundedMemo } from "./memo.ts";
 import { type MatchContext, type Packet, protocolByName } from "./packet.ts";
+import { iptablesProtocolText } from "./protocols.ts";
 import { type CompiledTarget, compileTarget, isBuiltinTarget, targetArity } from "./targets.ts";
 
 export interface AddressMatch {
@@ -256,7 +257,7 @@ function protocolMatch(name: string, invert: boolean): { invert: boolean; num: n
   let p = PROTOCOLS.get(key);
   if (!p) {
     const num = protocolByName(name);
-    if (num === undefined) throw new RuleSyntaxError(`unknown protocol "${name}" specified`);
+    if (num === undefined) throw new RuleSyntaxError(`unknown protocol "${name.toLowerCase()}" specified`);
     p = { invert, num };
     if (PROTOCOLS.size < 1000) PROTOCOLS.set(key, p);
   }
@@ -364,10 +365,9 @@ function saveTextOf(rule: Rule): string {
     ...(rule.in ? [`${rule.in.invert ? "! " : ""}-i ${rule.in.name}`] : []),
     ...(rule.out ? [`${rule.out.invert ? "! " : ""}-o ${rule.out.name}`] : []),
   ];
-  if (rule.protocol) {
-    const name = { 6: "tcp", 17: "udp", 1: "icmp", 132: "sctp" }[rule.protocol.num] ?? `${rule.protocol.num}`;
-    parts.push(`${rule.protocol.invert ? "! " : ""}-p ${name}`);
-  }
+  // iptables-save names the protocol from /etc/protocols (`-p 4` is saved as `-p ipencap`); `-p all` is not saved.
+  if (rule.protocol && (rule.protocol.num !== 0 || rule.protocol.invert))
+    parts.push(`${rule.protocol.invert ? "! " : ""}-p ${iptablesProtocolText(rule.protocol.num, true)}`);
   for (const m of rule.matches) parts.push(m.save);
   if (rule.target) parts.push(rule.target.save);
   return parts.join(" ");

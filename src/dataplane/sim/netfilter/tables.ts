@@ -3,7 +3,7 @@ import { type CounterEntry, type CounterKey, countedRules, setChainCounters } fr
 import { RuleSyntaxError } from "./extensions.ts";
 import { JumpTargets } from "./jump-targets.ts";
 import type { MatchContext, Packet } from "./packet.ts";
-import { protocolName } from "./packet.ts";
+import { iptablesProtocolText } from "./protocols.ts";
 import { chainLine, ruleLine } from "./restore-lines.ts";
 import { type Rule, ruleMatches, ruleSaveText } from "./rule.ts";
 import { StagedTable } from "./staged.ts";
@@ -402,9 +402,10 @@ function listRule(
   s += `${(r.target?.name ?? "").padEnd(9)} `;
   s += r.protocol?.invert ? "!" : " ";
   const proto = r.protocol?.num ?? 0;
-  const protoText =
-    o.numeric && o.protocolNumbers ? `${proto}` : proto === 0 ? "all" : (protocolName(proto) ?? `${proto}`);
-  s += protoText.padEnd(5);
+  // 1.8.9 prints numbers under -n; 1.8.4 its own few names (tcp, udp, icmp, esp, ah, sctp, all) or numbers;
+  // without -n both look the number up in /etc/protocols (4 is `ipencap`).
+  const protoText = o.numeric && o.protocolNumbers ? `${proto}` : iptablesProtocolText(proto, !o.numeric);
+  s += `${protoText.padEnd(4)} `; // iptables: "%-4s "
   s += "-- ";
   if (o.verbose) {
     const iface = (m: { invert: boolean; name: string } | undefined) =>
