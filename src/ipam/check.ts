@@ -149,6 +149,8 @@ export function checkIpam(input: CheckInputs): { lines: string[]; report: CheckR
   }
   for (const pod of input.pods) {
     if (podsWithEndpoints.has(`${pod.metadata.namespace}/${pod.metadata.name}`)) continue;
+    // A host-networked pod's IP is its node's: Calico makes no workload endpoint for it (calico-node, typha, …).
+    if (pod.spec?.hostNetwork) continue;
     const ips = new Set<string>((pod.status?.podIPs ?? []).map((x: { ip: string }) => x.ip).filter(Boolean));
     if (pod.status?.podIP) ips.add(pod.status.podIP);
     for (const ip of ips) {

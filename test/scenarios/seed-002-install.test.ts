@@ -154,3 +154,9 @@ test("seed 002 eBPF section's restart lines: the operator pod and calico-node po
     assert.ok(!nodesBefore.includes(name), `the DaemonSet made new pods, new names: ${calico}`);
   assert.match(await ok("kubectl get tigerastatus/calico"), /^calico +True +False +False /m);
 });
+
+test("seed 002 install: `calicoctl ipam check` is clean: host-networked pods (calico-node, typha, the operator) hold no pod addresses", async () => {
+  const check = await ok("calicoctl ipam check");
+  assert.match(check, /^Check complete; found 0 problems\.$/m, check);
+  assert.doesNotMatch(check, /calico-node|calico-typha|tigera-operator/);
+});
