@@ -239,7 +239,10 @@ test("a packet's fixed-shape copy holds what the spread copy held", () => {
     payload: "GET /",
     icmpSeq: 9,
     inner: tcpPacket(UDP, { src: 5, dst: 6, sport: 7, dport: 8 }, 0),
-    encapsulated: { kind: "ipip", packet: tcpPacket(TCP, { src: 9, dst: 10, sport: 11, dport: 12 }, TCP_ACK) },
+    encapsulated: {
+      kind: "ipip",
+      packet: tcpPacket(TCP, { src: 9, dst: 10, sport: 11, dport: 12 }, TCP_ACK),
+    },
   };
   assert.deepStrictEqual(copyPacket(full), { ...full });
   const bare = tcpPacket(TCP, { src: 1, dst: 2, sport: 3, dport: 4 }, TCP_ACK);
