@@ -4,8 +4,8 @@ import {
   formatRules,
   type Kernel,
   type Link,
+  localTableRoutes,
   maskOf,
-  type Route,
 } from "../dataplane/sim/index.ts";
 import { sha256 } from "../lib/index.ts";
 import type { CommandResult } from "./sim-commands.ts";
@@ -85,21 +85,33 @@ export function ipShow(k: Kernel, args: string[], now: number): CommandResult {
   }
 }
 
-/** `ip route [show] [table main|all|N]`: a table's routes, or every table's (others than main say `table N`). */
+/**
+ * `ip route [show] [table main|local|all|N]`: one table's routes (no `table` on the lines), or every table's in
+ * the kernel's dump order, those outside main naming their table. Table local is the kernel's, from the addresses.
+ */
 function routeShow(k: Kernel, filters: string[]): CommandResult {
   if (filters.length === 0) return ok(formatRoutes(k.main.routes));
   if (filters.length !== 2 || filters[0] !== "table")
     return fail(`not supported yet: ip route show ${filters.join(" ")} on the sim dataplane\n`);
   const which = filters[1]!;
+  const localRoutes = () => localTableRoutes(k.addresses, (dev) => k.links.get(dev)?.up === true);
   if (which === "all") {
-    const ids = [...k.tables.keys()].sort((a, b) => a - b);
-    return ok(ids.map((id) => formatRoutes(k.tables.get(id)!.routes)).join(""));
+    const ids = [...k.tables.keys()].filter((id) => id !== LOCAL_TABLE_ID).sort((a, b) => a - b);
+    const routes = ids.map((id) => formatRoutes(k.tables.get(id)!.routes, { showTable: true }));
+    return ok(routes.join("") + formatRoutes(localRoutes(), { showTable: true }));
   }
-  const id = which === "main" ? 254 : /^\d+$/.test(which) ? Number(which) : undefined;
+  const id = TABLE_NAMES[which] ?? (/^\d+$/.test(which) ? Number(which) : undefined);
   if (id === undefined) return fail(`Error: argument "${which}" is wrong: table id value is invalid\n\n`);
-  const routes: Route[] = k.tables.get(id)?.routes ?? [];
-  return ok(formatRoutes(routes));
+  if (id === LOCAL_TABLE_ID) return ok(formatRoutes(localRoutes()));
+  const table = k.tables.get(id);
+  // The kernel answers a dump of a table never made with an error (exit status 2).
+  if (!table) return fail("Error: ipv4: FIB table does not exist.\nDump terminated\n", 2);
+  return ok(formatRoutes(table.routes));
 }
+
+const LOCAL_TABLE_ID = 255;
+/** iproute2's names for the reserved tables (/etc/iproute2/rt_tables). */
+const TABLE_NAMES: Record<string, number> = { default: 253, main: 254, local: LOCAL_TABLE_ID };
 
 type IpObject = "address" | "link" | "route" | "rule" | "neighbour";
 

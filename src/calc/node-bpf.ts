@@ -72,7 +72,7 @@ export function nodeBpf(input: NodeBpfInput): BpfDataplaneSpec {
   }));
   const f = input.felix;
   return {
-    externalServiceMode: f.bpfExternalServiceMode === "DSR" ? "DSR" : "Tunnel",
+    externalServiceMode: String(f.bpfExternalServiceMode).toLowerCase() === "dsr" ? "DSR" : "Tunnel",
     nodeIP: input.nodeIP,
     tunnelPort: typeof f.vxlanPort === "number" ? f.vxlanPort : DEFAULT_VXLAN_PORT,
     tunnelVni: BPF_TUNNEL_VNI,

@@ -7,21 +7,28 @@
  *   pool `via <node IP> dev tunl0 onlink proto 80` (CrossSubnet: same-subnet nodes `via <node IP> dev <uplink>`),
  *   while FelixConfiguration `programClusterRoutes` leaves IPIP routes to Felix (default EnabledIPIPOnly;
  *   confd's filters then reject them for BIRD).
- * - VXLAN: `vxlan.calico` (mtu uplink − 50, VNI 4096, port 4789) with the node's `ipv4VXLANTunnelAddr`/32, a
- *   permanent neighbour and fdb entry per remote VTEP, and each remote node's blocks in a VXLAN pool
- *   `via <remote VTEP> dev vxlan.calico onlink proto 80` (CrossSubnet as IPIP). BIRD never programs VXLAN pools.
- * - WireGuard: `wireguard.cali` (mtu uplink − 60) with `wireguard.interfaceIPv4Address`/32, the node's keys,
- *   one peer per other node with a public key, a `dev wireguard.cali scope link` route per peer CIDR in table 1
- *   and the rule `not fwmark 0x100000/0x100000 lookup 1` at priority 99.
+ * - VXLAN: `vxlan.calico` (mtu uplink − 50, VNI `vxlanVNI` 4096, port `vxlanPort` 4789) with the node's
+ *   `ipv4VXLANTunnelAddr`/32, a permanent neighbour and fdb entry per remote VTEP, and each remote node's blocks in
+ *   a VXLAN pool `via <remote VTEP> dev vxlan.calico onlink proto 80` (CrossSubnet as IPIP). BIRD never programs
+ *   VXLAN pools.
+ * - WireGuard: `wireguardInterfaceName` (`wireguard.cali`, mtu uplink − 60) with `wireguard.interfaceIPv4Address`/32,
+ *   the node's keys, one peer per other node with a public key, a `dev <device> scope link` route per peer CIDR in
+ *   table 1 and the rule `not fwmark 0x100000/0x100000 lookup 1` at priority 99.
+ * - Blackholes: `blackhole <block> proto 80` for each of the node's own blocks in a VXLAN pool, or in an IPIP pool
+ *   while Felix programs IPIP routes (route_mgr.go's RouteClassBlackholeVXLAN/IPIP): BIRD's kernel filter rejects
+ *   these pools, so without them traffic to an unused address of the block would leave by the default route.
  *
+ * Pools are typed as Felix's route resolver does (l3_route_resolver.go poolTypeForPool): VXLAN if `vxlanMode` is
+ * not Never, else IPIP if `ipipMode` is not Never; LoadBalancer-only pools carry no routes. Disabled pools count
+ * (neither the encapsulation nor the route resolver looks at `disabled`: blocks stay in them).
  * Routes go only to a node Felix has the address it needs for (its tunnel address for VXLAN, its node IP
- * otherwise); blackholes for the node's own blocks stay BIRD's.
+ * otherwise).
  */
 import { createHash } from "node:crypto";
 import type { ApiObject } from "../api/index.ts";
 import { type ClusterTopology, felixSetting, type TopologyHost, wireguardKeyPair } from "../control/index.ts";
 import { type Cidr, cidrContainsCidr, cidrContainsIp, formatCidr, parseCidr, parseIp } from "../net/index.ts";
-import type { FelixTunnels } from "../render/index.ts";
+import { DEFAULT_VXLAN_PORT, type FelixTunnels } from "../render/index.ts";
 import type {
   AddressSpec,
   FdbSpec,
@@ -38,7 +45,6 @@ export const IPIP_DEVICE = "tunl0";
 export const VXLAN_DEVICE = "vxlan.calico";
 export const WIREGUARD_DEVICE = "wireguard.cali";
 const VXLAN_VNI = 4096;
-const VXLAN_PORT = 4789;
 const WIREGUARD_PORT = 51820;
 const WIREGUARD_TABLE = 1;
 const WIREGUARD_RULE_PRIORITY = 99;
@@ -60,6 +66,8 @@ interface PoolEncap {
   cidr: Cidr;
   ipip?: EncapMode;
   vxlan?: EncapMode;
+  /** Felix's IPPoolType for routes in the pool: VXLAN wins over IPIP; "none" for LoadBalancer-only pools. */
+  routeType: "vxlan" | "ipip" | "no-encap" | "none";
 }
 
 /** What Felix knows of one cluster node. */
@@ -71,6 +79,8 @@ interface TunnelNode {
   publicKey?: string;
   /** Its affine blocks, then the /32s of workloads it runs from other nodes' blocks (borrowed). */
   cidrs: string[];
+  /** Its affine blocks only. */
+  blocks: string[];
 }
 
 /** The tunnel parts of one host namespace (all empty when no pool encapsulates and WireGuard is off). */
@@ -95,6 +105,12 @@ export function vtepMac(node: ApiObject): string {
   return [0x66, ...sha.subarray(0, 5)].map((b) => b.toString(16).padStart(2, "0")).join(":");
 }
 
+function poolRouteType(pool: ApiObject, ipip?: EncapMode, vxlan?: EncapMode): PoolEncap["routeType"] {
+  const uses = pool.spec?.allowedUses;
+  if (Array.isArray(uses) && uses.length > 0 && uses.every((u) => u === "LoadBalancer")) return "none";
+  return vxlan ? "vxlan" : ipip ? "ipip" : "no-encap";
+}
+
 function sameSubnet(a: TopologyHost, b: TopologyHost): boolean {
   const subnet = parseCidr(`${a.ip}/${a.prefix}`);
   const ip = parseIp(b.ip);
@@ -114,11 +130,13 @@ export class TunnelCluster {
     topology: ClusterTopology,
   ) {
     this.pools = objects
-      .filter((o) => o.kind === "IPPool" && !o.spec?.disabled)
+      .filter((o) => o.kind === "IPPool")
       .flatMap((o) => {
         const cidr = parseCidr(String(o.spec?.cidr));
         if (cidr?.family !== 4) return [];
-        return [{ cidr, ipip: encapMode(o.spec?.ipipMode), vxlan: encapMode(o.spec?.vxlanMode) }];
+        const ipip = encapMode(o.spec?.ipipMode);
+        const vxlan = encapMode(o.spec?.vxlanMode);
+        return [{ cidr, ipip, vxlan, routeType: poolRouteType(o, ipip, vxlan) }];
       });
     const programs = objects.find((o) => o.kind === "FelixConfiguration" && o.metadata.name === "default")
       ?.spec?.programClusterRoutes;
@@ -141,6 +159,7 @@ export class TunnelCluster {
         wireguardAddress: n?.spec?.wireguard?.interfaceIPv4Address,
         publicKey: n?.status?.wireguardPublicKey,
         cidrs: [...own.map(formatCidr), ...borrowed(objects, h.name, own)],
+        blocks: own.map(formatCidr),
       });
     }
   }
@@ -148,18 +167,41 @@ export class TunnelCluster {
   /** The encapsulating pool a node's CIDR lies in, if any. */
   private poolOf(cidr: string): PoolEncap | undefined {
     const c = parseCidr(cidr);
-    return c && this.pools.find((p) => cidrContainsCidr(p.cidr, c));
+    return c && this.pools.find((p) => p.routeType !== "none" && cidrContainsCidr(p.cidr, c));
+  }
+
+  /** Felix's per-node setting (node.<name> over default), or its default. */
+  private setting(host: string, field: string, fallback: number): number;
+  private setting(host: string, field: string, fallback: string): string;
+  private setting(host: string, field: string, fallback: number | string): number | string {
+    const value = felixSetting(this.objects, host, field);
+    if (typeof fallback === "number") return typeof value === "number" ? value : fallback;
+    return typeof value === "string" && value !== "" ? value : fallback;
+  }
+
+  private vxlanPort(host: string): number {
+    return this.setting(host, "vxlanPort", DEFAULT_VXLAN_PORT);
+  }
+
+  private wireguardDevice(host: string): string {
+    return this.setting(host, "wireguardInterfaceName", WIREGUARD_DEVICE);
   }
 
   /**
-   * What Felix's rules need of one host's tunnels (felix-tunnel-rules.ts), or undefined when none is on. IPIP and
-   * VXLAN are on while any enabled pool uses them (Felix's encapsulation calculator); WireGuard while enabled for
-   * the node and it has published its key.
+   * What Felix's rules need of one host's tunnels (felix-tunnel-rules.ts), or undefined for a host that is not a
+   * cluster node. IPIP and VXLAN are on while any pool uses them (Felix's encapsulation calculator); WireGuard while
+   * enabled for the node and it has published its key. `fromWorkloads` is always there (the workload drops).
    */
   felixTunnels(host: string): FelixTunnels | undefined {
     const self = this.nodes.get(host);
     if (!self) return undefined;
-    const tunnels: FelixTunnels = {};
+    const tunnels: FelixTunnels = {
+      fromWorkloads: {
+        vxlanPort: this.vxlanPort(host),
+        allowVxlan: felixSetting(this.objects, host, "allowVXLANPacketsFromWorkloads") === true,
+        allowIpip: felixSetting(this.objects, host, "allowIPIPPacketsFromWorkloads") === true,
+      },
+    };
     const others = [...this.nodes.values()].filter((n) => n !== self);
     if (this.pools.some((p) => p.ipip))
       tunnels.ipip = {
@@ -169,15 +211,15 @@ export class TunnelCluster {
     if (this.pools.some((p) => p.vxlan))
       tunnels.vxlan = {
         sourceNets: others.filter((n) => n.vxlanAddress).map((n) => n.host.ip),
-        port: VXLAN_PORT,
+        port: this.vxlanPort(host),
         hasAddress: self.vxlanAddress !== undefined,
       };
     if (self.publicKey && felixSetting(this.objects, host, "wireguardEnabled") === true)
       tunnels.wireguard = {
         port: Number(felixSetting(this.objects, host, "wireguardListeningPort") ?? WIREGUARD_PORT),
-        device: WIREGUARD_DEVICE,
+        device: this.wireguardDevice(host),
       };
-    return Object.keys(tunnels).length > 0 ? tunnels : undefined;
+    return tunnels;
   }
 
   /** Felix's tunnel devices, addresses, routes, neighbours, fdb entries and rules on one cluster host. */
@@ -186,11 +228,28 @@ export class TunnelCluster {
     const self = this.nodes.get(host);
     if (!self) return part;
     const remotes = [...this.nodes.values()].filter((n) => n !== self);
+    this.blackholes(self, part);
     if (self.ipipAddress) this.ipip(self, remotes, part);
     if (self.vxlanAddress) this.vxlan(self, remotes, part);
     if (self.publicKey && felixSetting(this.objects, host, "wireguardEnabled") === true)
       this.wireguard(self, remotes, part);
     return part;
+  }
+
+  /**
+   * route_mgr.go's blackholeRoutes: the VXLAN manager runs while any pool uses VXLAN, the IPIP manager's route
+   * manager while one uses IPIP and Felix programs IPIP routes; each blackholes the node's own blocks (not /32
+   * blocks) of its pool type, whether or not the node has a tunnel address yet.
+   */
+  private blackholes(self: TunnelNode, part: TunnelPart): void {
+    const vxlanOn = this.pools.some((p) => p.vxlan);
+    const ipipOn = this.felixIpipRoutes && this.pools.some((p) => p.ipip);
+    for (const block of self.blocks) {
+      if (block.endsWith("/32")) continue;
+      const type = this.poolOf(block)?.routeType;
+      if ((type === "vxlan" && vxlanOn) || (type === "ipip" && ipipOn))
+        part.routes.push({ dst: block, type: "blackhole", proto: FELIX_PROTO, scope: "global", metric: 0 });
+    }
   }
 
   private ipip(self: TunnelNode, remotes: TunnelNode[], part: TunnelPart): void {
@@ -199,7 +258,8 @@ export class TunnelCluster {
     if (!this.felixIpipRoutes) return;
     for (const r of remotes)
       for (const cidr of r.cidrs) {
-        const mode = this.poolOf(cidr)?.ipip;
+        const pool = this.poolOf(cidr);
+        const mode = pool?.routeType === "ipip" ? pool.ipip : undefined;
         if (mode) part.routes.push(this.clusterRoute(self, r, cidr, mode, IPIP_DEVICE, r.host.ip));
       }
   }
@@ -211,7 +271,12 @@ export class TunnelCluster {
       kind: "vxlan",
       mac: vtepMac(this.calicoNodes.get(h.name)!),
       mtu: UPLINK_MTU - VXLAN_OVERHEAD,
-      vxlan: { vni: VXLAN_VNI, port: VXLAN_PORT, local: h.ip, parent: h.interface },
+      vxlan: {
+        vni: this.setting(h.name, "vxlanVNI", VXLAN_VNI),
+        port: this.vxlanPort(h.name),
+        local: h.ip,
+        parent: h.interface,
+      },
     });
     part.addresses.push({ dev: VXLAN_DEVICE, cidr: `${self.vxlanAddress}/32` });
     for (const r of remotes) {
@@ -220,7 +285,8 @@ export class TunnelCluster {
       part.neighbours.push({ dev: VXLAN_DEVICE, ip: r.vxlanAddress, mac });
       part.fdb.push({ dev: VXLAN_DEVICE, mac, dst: r.host.ip });
       for (const cidr of r.cidrs) {
-        const mode = this.poolOf(cidr)?.vxlan;
+        const pool = this.poolOf(cidr);
+        const mode = pool?.routeType === "vxlan" ? pool.vxlan : undefined;
         if (mode) part.routes.push(this.clusterRoute(self, r, cidr, mode, VXLAN_DEVICE, r.vxlanAddress));
       }
     }
@@ -243,9 +309,12 @@ export class TunnelCluster {
 
   private wireguard(self: TunnelNode, remotes: TunnelNode[], part: TunnelPart): void {
     const host = self.host.name;
+    const device = this.wireguardDevice(host);
     const keys = wireguardKeyPair(this.calicoNodes.get(host)!.metadata.uid!);
     const port = Number(felixSetting(this.objects, host, "wireguardListeningPort") ?? WIREGUARD_PORT);
-    const mtu = Number(felixSetting(this.objects, host, "wireguardMTU") || UPLINK_MTU - WIREGUARD_OVERHEAD);
+    // 0 is auto-detect; Felix's LinkSetMTU fails for a negative MTU and the device keeps the detected one.
+    const configured = this.setting(host, "wireguardMTU", 0);
+    const mtu = configured > 0 ? configured : UPLINK_MTU - WIREGUARD_OVERHEAD;
     const table = WIREGUARD_TABLE;
     const priority = Number(
       felixSetting(this.objects, host, "wireguardRoutingRulePriority") ?? WIREGUARD_RULE_PRIORITY,
@@ -266,7 +335,7 @@ export class TunnelCluster {
         part.routes.push({
           dst: cidr,
           type: "unicast",
-          dev: WIREGUARD_DEVICE,
+          dev: device,
           proto: FELIX_PROTO,
           scope: "link",
           metric: 0,
@@ -274,14 +343,13 @@ export class TunnelCluster {
         });
     }
     part.links.push({
-      name: WIREGUARD_DEVICE,
+      name: device,
       kind: "wireguard",
       mac: "",
       mtu,
       wireguard: { ...keys, listenPort: port, fwmark: WIREGUARD_FWMARK, peers },
     });
-    if (self.wireguardAddress)
-      part.addresses.push({ dev: WIREGUARD_DEVICE, cidr: `${self.wireguardAddress}/32` });
+    if (self.wireguardAddress) part.addresses.push({ dev: device, cidr: `${self.wireguardAddress}/32` });
     part.rules.push({
       priority,
       table,

@@ -92,8 +92,12 @@ export function readManifests(ctx: CliContext, files: string | readonly string[]
 
 const MANIFEST_EXTENSIONS = [".json", ".yaml", ".yml"];
 
+/** kubectl's test: a URL is `http://` or `https://` text, whatever the local filesystem holds under that path. */
+const isUrl = (file: string) => /^https?:\/\//.test(file);
+
 function manifestPaths(file: string): string[] {
-  if (file === "-") return [file];
+  // The URL test comes before any stat: `https://../x` must never name a local directory (a dir `https:` in cwd).
+  if (file === "-" || isUrl(file)) return [file];
   let isDirectory = false;
   try {
     isDirectory = statSync(file).isDirectory();
@@ -109,7 +113,7 @@ function manifestPaths(file: string): string[] {
 
 function readManifestFile(ctx: CliContext, file: string): ManifestEntry[] {
   if (file === "-") return parseManifests(ctx.stdin(), "STDIN");
-  if (/^https?:\/\//.test(file)) {
+  if (isUrl(file)) {
     const shipped = bundledManifestForUrl(file);
     if (shipped === undefined)
       throw new UnsupportedError(`reading manifests from URLs (tortie has no network access): ${file}`);

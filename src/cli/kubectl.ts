@@ -13,7 +13,7 @@ import {
   toJson,
   toYaml,
 } from "../api/index.ts";
-import { deepEqual, TortieError } from "../lib/index.ts";
+import { deepEqual, escapeControl, TortieError } from "../lib/index.ts";
 import { parseLabelSelector } from "../selector/index.ts";
 import { ResourceError } from "../store/index.ts";
 import { CommandExit } from "./command-exit.ts";
@@ -281,6 +281,9 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
       }
       requireFilename(o, verb);
       const store = ctx.store();
+      // kubectl's builder runs ContinueOnError: every object is tried, and the errors follow, one line each, once
+      // the last object has been tried (an AlreadyExists does not stop the objects after it).
+      const failures: unknown[] = [];
       for (const { entry, def, object } of await prepareForWrite(
         ctx,
         o.filename!,
@@ -297,17 +300,24 @@ export function kubectlProgram(ctx: CliContext, name = "kubectl"): Command {
             `${kubectlKindName(def)}/${object.metadata.name} ${verb === "create" ? "created" : "replaced"}\n`,
           );
         } catch (e) {
+          if (!(e instanceof TortieError)) throw e;
           if (e instanceof ResourceError)
-            throw new ResourceError(
-              new TortieError(
-                e.code,
-                `error when ${verb === "create" ? "creating" : "replacing"} "${entry.source}": ${e.message}`,
+            failures.push(
+              new ResourceError(
+                new TortieError(
+                  e.code,
+                  `error when ${verb === "create" ? "creating" : "replacing"} "${entry.source}": ${e.message}`,
+                ),
+                e.subject,
               ),
-              e.subject,
             );
-          throw locateError(entry, e);
+          else failures.push(locateError(entry, e));
         }
       }
+      // All but the last are printed here; the last is the command's error (its exit status), printed by main.
+      const last = failures.pop();
+      for (const e of failures) ctx.err(`${escapeControl(kubectlErrorText(e))}\n`);
+      if (last) throw last;
     });
   }
 

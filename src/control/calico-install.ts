@@ -156,3 +156,48 @@ export function tigeraStatus(available: boolean, since: string, waiting = ""): A
     },
   };
 }
+
+/**
+ * TigeraStatus `calico` with its Degraded condition set (the operator's setDegraded): Available and Progressing
+ * stay as they were, or False when the status is new.
+ */
+export function degradedTigeraStatus(
+  live: ApiObject | undefined,
+  since: string,
+  reason: string,
+  message: string,
+): ApiObject {
+  type Condition = {
+    type: string;
+    status: string;
+    lastTransitionTime: string;
+    reason: string;
+    message: string;
+  };
+  const conditions: Condition[] = live?.status?.conditions ?? [];
+  const was = conditions.find((c) => c.type === "Degraded");
+  const degraded = {
+    type: "Degraded",
+    status: "True",
+    lastTransitionTime: was?.status === "True" ? was.lastTransitionTime : since,
+    reason,
+    message,
+    observedGeneration: 1,
+  };
+  const other = (type: string) =>
+    conditions.find((c) => c.type === type) ?? {
+      type,
+      status: "False",
+      lastTransitionTime: since,
+      reason: "",
+      message: "",
+      observedGeneration: 1,
+    };
+  return {
+    apiVersion: "operator.tigera.io/v1",
+    kind: "TigeraStatus",
+    metadata: { name: "calico" },
+    spec: {},
+    status: { conditions: [other("Available"), other("Progressing"), degraded] },
+  };
+}

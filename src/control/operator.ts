@@ -1,8 +1,15 @@
 import type { ApiObject } from "../api/index.ts";
-import { calicoNode, installCalico, settingsFromInstallation, tigeraStatus } from "./calico-install.ts";
+import {
+  calicoNode,
+  degradedTigeraStatus,
+  installCalico,
+  settingsFromInstallation,
+  tigeraStatus,
+} from "./calico-install.ts";
 import { awaitsNetwork, markNetworkReady } from "./node-network.ts";
+import { installationProblem } from "./operator-validation.ts";
 import { type ClusterTopology, kinds, kubernetesHosts } from "./topology.ts";
-import { timestamp, type Writer } from "./writes.ts";
+import { ownerRef, timestamp, type Writer } from "./writes.ts";
 
 /**
  * The Tigera operator (v1.23, as Calico v3.21's tigera-operator.yaml installs it), while its pod runs: given the
@@ -35,8 +42,29 @@ export function typhaReplicas(nodes: number): number {
 
 export async function reconcileOperator(w: Writer, topology: ClusterTopology, now: Date): Promise<void> {
   const installation = await w.client.get(kinds.Installation, "default");
-  if (!installation || !(await operatorRunning(w))) return;
-  await w.ensure(kinds.Namespace, { apiVersion: "v1", kind: "Namespace", metadata: { name: NAMESPACE } });
+  await collectOwnedByGoneInstallation(w, installation);
+  if (!(await operatorRunning(w))) return;
+  if (!installation) {
+    // statusManager.OnCRNotFound: the operator stops reporting, and its TigeraStatus goes.
+    const status = await w.client.get(kinds.TigeraStatus, "calico");
+    if (status) await w.remove(kinds.TigeraStatus, status);
+    return;
+  }
+  const problem = installationProblem(installation);
+  if (problem) {
+    await reportDegraded(w, now, "Invalid Installation provided", problem);
+    return;
+  }
+  // The operator's components are controlled by the Installation (SetControllerReference): deleting it lets the
+  // garbage collector take them, the calico-system namespace and so everything in it.
+  const owned = (o: ApiObject): ApiObject => ({
+    ...o,
+    metadata: { ...o.metadata, ownerReferences: [ownerRef(installation)] },
+  });
+  await w.ensure(
+    kinds.Namespace,
+    owned({ apiVersion: "v1", kind: "Namespace", metadata: { name: NAMESPACE } }),
+  );
   await installCalico(
     w,
     settingsFromInstallation(installation, topology.asNumber) ?? {
@@ -46,16 +74,27 @@ export async function reconcileOperator(w: Writer, topology: ClusterTopology, no
   );
   const hosts = kubernetesHosts(topology);
   for (const name of ["calico-node", "calico-typha", "calico-kube-controllers"])
-    await w.ensure(kinds.ServiceAccount, {
-      apiVersion: "v1",
-      kind: "ServiceAccount",
-      metadata: { name, namespace: NAMESPACE },
-    });
-  await w.ensure(kinds.DaemonSet, calicoNodeDaemonSet());
-  await w.ensure(kinds.Deployment, typhaDeployment(typhaReplicas(hosts.length)));
-  await w.ensure(kinds.Deployment, kubeControllersDeployment());
+    await w.ensure(
+      kinds.ServiceAccount,
+      owned({ apiVersion: "v1", kind: "ServiceAccount", metadata: { name, namespace: NAMESPACE } }),
+    );
+  await w.ensure(kinds.DaemonSet, owned(calicoNodeDaemonSet()));
+  await w.ensure(kinds.Deployment, owned(typhaDeployment(typhaReplicas(hosts.length))));
+  await w.ensure(kinds.Deployment, owned(kubeControllersDeployment()));
   await startCalicoNodes(w, topology, now);
   await reportStatus(w, now);
+}
+
+/**
+ * The garbage collector's part: the calico-system namespace an Installation controlled goes once that
+ * Installation is gone (the namespace's own cascade then takes calico-node, Typha and kube-controllers). Calico's
+ * resources (IPPool, FelixConfiguration, BGPConfiguration, Calico Nodes) carry no owner and stay, as they do.
+ */
+async function collectOwnedByGoneInstallation(w: Writer, installation: ApiObject | undefined): Promise<void> {
+  const namespace = await w.client.get(kinds.Namespace, NAMESPACE);
+  const owner = (namespace?.metadata.ownerReferences ?? []).find((r) => r.kind === "Installation");
+  if (namespace && owner && owner.uid !== installation?.metadata.uid)
+    await w.remove(kinds.Namespace, namespace);
 }
 
 /** The operator acts only while its own pod runs (`kubectl delete pod -n tigera-operator` stops it a while). */
@@ -171,6 +210,14 @@ async function reportStatus(w: Writer, now: Date): Promise<void> {
       : timestamp(now);
   const message = available ? "" : `Waiting for calico-system pods to run: ${waiting.join(", ")}`;
   const desired = tigeraStatus(available, since, message);
+  if (!live) await w.create(desired);
+  else await w.setStatus(live, desired.status);
+}
+
+/** statusManager.SetDegraded: only the Degraded condition changes (its transition time kept while it holds). */
+async function reportDegraded(w: Writer, now: Date, reason: string, message: string): Promise<void> {
+  const live = await w.client.get(kinds.TigeraStatus, "calico");
+  const desired = degradedTigeraStatus(live, timestamp(now), reason, message);
   if (!live) await w.create(desired);
   else await w.setStatus(live, desired.status);
 }

@@ -54,6 +54,10 @@ function blocksOf(l: Lab, node: string): string[] {
 function felixRoutes(ns: NamespaceSpec): RouteSpec[] {
   return ns.routes.filter((r) => r.proto === 80);
 }
+/** Felix's blackhole for each of the node's own blocks (route_mgr.go blackholeRoutes): `blackhole CIDR proto 80`. */
+function blackholes(l: Lab, node: string): RouteSpec[] {
+  return blocksOf(l, node).map((dst) => ({ dst, type: "blackhole", proto: 80, scope: "global", metric: 0 }));
+}
 function remotes(node: NodeName): NodeName[] {
   return (Object.keys(NODES) as NodeName[]).filter((n) => n !== node);
 }
@@ -97,19 +101,22 @@ test("IPIP Always: tunl0 with the node's tunnel address, remote blocks via the n
       { name: "tunl0", kind: "ipip", mac: "", mtu: 1480 },
     );
     assert.ok(ns.addresses.some((a) => a.dev === "tunl0" && a.cidr === `${addr}/32`));
-    const want: RouteSpec[] = remotes(node).flatMap((r) =>
-      blocksOf(l, r).map((dst) => ({
-        dst,
-        type: "unicast" as const,
-        proto: 80 as const,
-        scope: "global" as const,
-        metric: 0,
-        via: NODES[r],
-        dev: "tunl0",
-        onlink: true,
-      })),
-    );
-    assert.ok(want.length >= 2, "every remote node has a block");
+    const want: RouteSpec[] = [
+      ...blackholes(l, node),
+      ...remotes(node).flatMap((r) =>
+        blocksOf(l, r).map((dst) => ({
+          dst,
+          type: "unicast" as const,
+          proto: 80 as const,
+          scope: "global" as const,
+          metric: 0,
+          via: NODES[r],
+          dev: "tunl0",
+          onlink: true,
+        })),
+      ),
+    ];
+    assert.ok(want.length >= 3, "every node has a block");
     assert.deepEqual(felixRoutes(ns), want);
     assert.deepEqual(chainRules(ns, "filter", "cali-INPUT").slice(0, 3), [
       '-p 4 -m comment --comment "Allow IPIP packets from Calico hosts" -m set --match-set cali40all-hosts-net src -m addrtype --dst-type LOCAL -j ACCEPT',
@@ -139,7 +146,7 @@ test("IPIP CrossSubnet: the lab's nodes share a subnet, so remote blocks go via 
   const l = await lab(patchPool('{"ipipMode":"CrossSubnet"}'));
   const ns = hostNs(l, "node1");
   assert.ok(ns.links.some((x) => x.name === "tunl0"));
-  const routes = felixRoutes(ns);
+  const routes = felixRoutes(ns).filter((x) => x.type === "unicast");
   assert.ok(routes.length >= 2);
   for (const r of routes) {
     assert.equal(r.dev, "ens4");
@@ -190,9 +197,9 @@ test("VXLAN Always: vxlan.calico, a permanent neighbour and fdb entry per remote
       ns.fdb,
       remotes(node).map((r) => ({ dev: "vxlan.calico", mac: macs[r], dst: NODES[r] })),
     );
-    assert.deepEqual(
-      felixRoutes(ns),
-      remotes(node).flatMap((r) =>
+    assert.deepEqual(felixRoutes(ns), [
+      ...blackholes(l, node),
+      ...remotes(node).flatMap((r) =>
         blocksOf(l, r).map((dst) => ({
           dst,
           type: "unicast",
@@ -204,7 +211,7 @@ test("VXLAN Always: vxlan.calico, a permanent neighbour and fdb entry per remote
           onlink: true,
         })),
       ),
-    );
+    ]);
     assert.equal(ns.rules, undefined);
     assert.deepEqual(chainRules(ns, "filter", "cali-INPUT").slice(0, 2), [
       '-p udp -m comment --comment "Allow IPv4 VXLAN packets from allowed hosts" -m multiport --dports 4789 -m set --match-set cali40all-vxlan-net src -m addrtype --dst-type LOCAL -j ACCEPT',
@@ -305,4 +312,124 @@ test("WireGuard off again: no device, no table 1 routes, no rule", async () => {
     [],
   );
   assert.equal(ns.rules, undefined);
+});
+
+const patchFelix = (spec: string) =>
+  `calicoctl patch felixconfiguration default --type='merge' -p '{"spec":${spec}}'`;
+
+/** The rules of a workload's egress chain `cali-fw-<veth>` after the mark clear, up to the first policy rule. */
+function workloadEncapDrops(ns: NamespaceSpec): string[][] {
+  const payload = ns.iptables.find((p) => p.includes("cali-INPUT"))!;
+  const chains = [...new Set([...payload.matchAll(/^-A (cali-fw-\S+) /gm)].map((m) => m[1]!))];
+  assert.ok(chains.length > 0, "the node runs workloads");
+  return chains.map((chain) => {
+    const rules = chainRules(ns, "filter", chain);
+    const clear = rules.indexOf("-j MARK --set-xmark 0x0/0x30000");
+    return rules.slice(clear + 1).filter((r) => r.includes("encapped packets originating in workloads"));
+  });
+}
+
+test("VXLAN: Felix blackholes the node's own blocks (BIRD's kernel filter rejects VXLAN pools)", async () => {
+  const l = await lab(patchPool('{"vxlanMode":"Always"}'));
+  for (const node of Object.keys(NODES)) {
+    const ns = hostNs(l, node);
+    assert.ok(blocksOf(l, node).length > 0);
+    assert.deepEqual(
+      ns.routes.filter((r) => r.type === "blackhole"),
+      blackholes(l, node),
+    );
+  }
+});
+
+test("IPIP with Felix programming routes: the own blocks are blackholed; left to BIRD: no Felix blackhole", async () => {
+  const felix = await lab(patchPool('{"ipipMode":"Always"}'));
+  assert.deepEqual(
+    hostNs(felix, "node1").routes.filter((r) => r.type === "blackhole"),
+    blackholes(felix, "node1"),
+  );
+  const bird = await lab(
+    patchPool('{"ipipMode":"Always"}'),
+    patchFelix('{"programClusterRoutes":"Disabled"}'),
+  );
+  assert.deepEqual(
+    hostNs(bird, "node1").routes.filter((r) => r.type === "blackhole"),
+    [],
+  );
+});
+
+test("no encapsulation: no Felix blackhole (BIRD's `proto bird` one covers the block)", async () => {
+  const l = await lab();
+  assert.deepEqual(felixRoutes(hostNs(l, "node1")), []);
+});
+
+test("a disabled VXLAN pool still counts for Felix: VXLAN rules and blackholes stay (its resolvers ignore `disabled`)", async () => {
+  const l = await lab(patchPool('{"vxlanMode":"Always"}'), patchPool('{"disabled":true}'));
+  const ns = hostNs(l, "node1");
+  // calico-node's allocateip skips disabled pools, so the VTEP address is released and no device is made.
+  assert.equal(calicoNode(l, "node1").spec.ipv4VXLANTunnelAddr, undefined);
+  assert.equal(
+    ns.links.find((x) => x.name === "vxlan.calico"),
+    undefined,
+  );
+  assert.deepEqual(felixRoutes(ns), blackholes(l, "node1"));
+  assert.match(chainRules(ns, "filter", "cali-INPUT")[0]!, /Allow IPv4 VXLAN packets from allowed hosts/);
+  assert.equal(chainRules(ns, "raw", "cali-PREROUTING")[1], "-p udp -m udp --dport 4789 -j NOTRACK");
+});
+
+test("vxlanVNI and vxlanPort: the device, the INPUT rules, NOTRACK, the masquerade ports and the workload drop", async () => {
+  const l = await lab(patchPool('{"vxlanMode":"Always"}'), patchFelix('{"vxlanVNI":4097,"vxlanPort":8472}'));
+  const ns = hostNs(l, "node1");
+  assert.deepEqual(ns.links.find((x) => x.name === "vxlan.calico")?.vxlan, {
+    vni: 4097,
+    port: 8472,
+    local: NODES.node1,
+    parent: "ens4",
+  });
+  assert.deepEqual(chainRules(ns, "filter", "cali-INPUT").slice(0, 2), [
+    '-p udp -m comment --comment "Allow IPv4 VXLAN packets from allowed hosts" -m multiport --dports 8472 -m set --match-set cali40all-vxlan-net src -m addrtype --dst-type LOCAL -j ACCEPT',
+    '-p udp -m comment --comment "Drop IPv4 VXLAN packets from non-allowed hosts" -m multiport --dports 8472 -m addrtype --dst-type LOCAL -j DROP',
+  ]);
+  assert.equal(chainRules(ns, "raw", "cali-PREROUTING")[1], "-p udp -m udp --dport 8472 -j NOTRACK");
+  assert.match(chainRules(ns, "nat", "cali-POSTROUTING")[1]!, /--to-ports 8473-65535 --random-fully$/);
+  for (const drops of workloadEncapDrops(ns))
+    assert.equal(
+      drops[0],
+      '-p udp -m comment --comment "Drop VXLAN encapped packets originating in workloads" -m multiport --dports 8472 -j DROP',
+    );
+});
+
+test("wireguardInterfaceName: the device, its address, its table 1 routes and its masquerade use that name", async () => {
+  const l = await lab(patchFelix('{"wireguardEnabled":true,"wireguardInterfaceName":"wg-calico"}'));
+  const ns = hostNs(l, "node1");
+  assert.deepEqual(
+    ns.links.filter((x) => x.kind === "wireguard").map((x) => x.name),
+    ["wg-calico"],
+  );
+  assert.ok(ns.addresses.some((a) => a.dev === "wg-calico"));
+  const table1 = ns.routes.filter((r) => r.table === 1);
+  assert.ok(table1.length >= 2);
+  assert.ok(table1.every((r) => r.dev === "wg-calico"));
+  assert.doesNotMatch(ns.iptables.join(""), /wireguard\.cali/);
+  assert.match(chainRules(ns, "nat", "cali-POSTROUTING")[1]!, /^-o wg-calico /);
+});
+
+test("wireguardMTU: a positive value is the device's MTU; a negative one leaves the detected 1440", async () => {
+  const set = await lab(patchFelix('{"wireguardEnabled":true,"wireguardMTU":1400}'));
+  assert.equal(hostNs(set, "node1").links.find((x) => x.kind === "wireguard")?.mtu, 1400);
+  const negative = await lab(patchFelix('{"wireguardEnabled":true,"wireguardMTU":-5}'));
+  assert.equal(hostNs(negative, "node1").links.find((x) => x.kind === "wireguard")?.mtu, 1440);
+});
+
+test("cali-fw-* drop VXLAN and IPinIP from workloads (endpoints.go), each unless allowed by FelixConfiguration", async () => {
+  const vxlanDrop =
+    '-p udp -m comment --comment "Drop VXLAN encapped packets originating in workloads" -m multiport --dports 4789 -j DROP';
+  const ipipDrop =
+    '-p 4 -m comment --comment "Drop IPinIP encapped packets originating in workloads" -j DROP';
+  const plain = await lab();
+  for (const drops of workloadEncapDrops(hostNs(plain, "node1")))
+    assert.deepEqual(drops, [vxlanDrop, ipipDrop]);
+  const allowIpip = await lab(patchFelix('{"allowIPIPPacketsFromWorkloads":true}'));
+  for (const drops of workloadEncapDrops(hostNs(allowIpip, "node1"))) assert.deepEqual(drops, [vxlanDrop]);
+  const allowVxlan = await lab(patchFelix('{"allowVXLANPacketsFromWorkloads":true}'));
+  for (const drops of workloadEncapDrops(hostNs(allowVxlan, "node1"))) assert.deepEqual(drops, [ipipDrop]);
 });

@@ -229,6 +229,9 @@ test("IP-IP : VXLAN — a VXLAN pool (vxlanMode Always): vxlan.calico on node1, 
     new RegExp(`^${esc(database26)}/26 via 198\\.19\\.\\d+\\.\\d+ dev vxlan\\.calico proto 80 onlink $`, "m"),
   );
   assert.doesNotMatch(routes, /^198\.19\.2[4-7]\.\d+\/26 via .* dev ens4/m);
+  // node1's own block in the pool: BIRD's kernel filter rejects VXLAN pools, so Felix blackholes it (proto 80).
+  assert.match(routes, /^blackhole 198\.19\.2[4-7]\.\d+\/26 proto 80 $/m);
+  assert.doesNotMatch(routes, /^blackhole 198\.19\.2[4-7]\.\d+\/26 proto bird/m);
 
   // Traffic still flows; on ens4 it is VXLAN (UDP 4789, vni 4096) between the nodes.
   const dump = await tcpdumpWhile(
@@ -306,10 +309,14 @@ test("IP-IP : VXLAN — an IPIP pool: CrossSubnet routes over ens4 within the su
 
   // Always: through tunl0, onlink, and on the wire IPIP (proto 4) between the nodes.
   await ok(`calicoctl patch ippool ipip-pool -p '{"spec":{"ipipMode":"Always"}}'`);
+  const ipipRoutes = await ok("exec node1 -- ip route");
   assert.match(
-    await ok("exec node1 -- ip route"),
+    ipipRoutes,
     new RegExp(`^${esc(database26)}/26 via 198\\.19\\.0\\.3 dev tunl0 proto 80 onlink $`, "m"),
   );
+  // Felix programs the IPIP routes (programClusterRoutes EnabledIPIPOnly), so it blackholes node1's own block.
+  assert.match(ipipRoutes, /^blackhole 198\.19\.(2[89]|3[01])\.\d+\/26 proto 80 $/m);
+  assert.doesNotMatch(ipipRoutes, /^blackhole 198\.19\.(2[89]|3[01])\.\d+\/26 proto bird/m);
   const dump = await tcpdumpWhile(
     "ip proto 4",
     () => trafficFlows(all),

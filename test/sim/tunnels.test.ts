@@ -150,14 +150,36 @@ test("policy routing: Felix's rule sends unmarked packets by table 1 and the dev
     ipShow(node1, ["rule"], 0).stdout,
     "0:\tfrom all lookup local\n99:\tnot from all fwmark 0x100000/0x100000 lookup 1\n32766:\tfrom all lookup main\n32767:\tfrom all lookup default\n",
   );
+  // Filtered to one table, iproute2 prints no `table`; `table all` names every table but main, local included.
   assert.equal(
     ipShow(node1, ["route", "show", "table", "1"], 0).stdout,
-    "10.244.2.0/24 dev wireguard.cali table 1 proto 80 scope link \n",
+    "10.244.2.0/24 dev wireguard.cali proto 80 scope link \n",
+  );
+  assert.equal(
+    ipShow(node1, ["route", "show", "table", "all"], 0).stdout,
+    [
+      "10.244.2.0/24 dev wireguard.cali table 1 proto 80 scope link ",
+      "default via 192.168.0.1 dev eth0 ",
+      "10.244.1.2 dev cali1 scope link ",
+      "192.168.0.0/24 dev eth0 proto kernel scope link src 192.168.0.11 ",
+      "local 10.244.1.0 dev wireguard.cali table local proto kernel scope host src 10.244.1.0 ",
+      "local 127.0.0.0/8 dev lo table local proto kernel scope host src 127.0.0.1 ",
+      "local 127.0.0.1 dev lo table local proto kernel scope host src 127.0.0.1 ",
+      "broadcast 127.255.255.255 dev lo table local proto kernel scope link src 127.0.0.1 ",
+      "local 192.168.0.11 dev eth0 table local proto kernel scope host src 192.168.0.11 ",
+      "broadcast 192.168.0.255 dev eth0 table local proto kernel scope link src 192.168.0.11 ",
+      "",
+    ].join("\n"),
   );
   assert.match(
-    ipShow(node1, ["route", "show", "table", "all"], 0).stdout,
-    /^10\.244\.2\.0\/24 dev wireguard\.cali table 1 proto 80 scope link \ndefault via 192\.168\.0\.1 dev eth0 \n/,
+    ipShow(node1, ["route", "show", "table", "local"], 0).stdout,
+    /^local 10\.244\.1\.0 dev wireguard\.cali proto kernel scope host src 10\.244\.1\.0 \n/,
   );
+  assert.deepEqual(ipShow(node1, ["route", "show", "table", "7"], 0), {
+    stdout: "",
+    stderr: "Error: ipv4: FIB table does not exist.\nDump terminated\n",
+    code: 2,
+  });
   assert.doesNotMatch(ipShow(node1, ["route"], 0).stdout, /wireguard/);
 });
 

@@ -16,6 +16,7 @@ import {
   strList,
 } from "../schema-helpers.ts";
 import { calicoPortSetting, felixConfigurationSpec } from "./felix-config-schema.ts";
+import { checkInstallation } from "./installation-rules.ts";
 
 const G = "projectcalico.org";
 const V = "v3";
@@ -459,9 +460,10 @@ export const Installation: KindDef = {
       variant: str.optional(),
       calicoNetwork: z
         .looseObject({
-          bgp: z.enum(["Enabled", "Disabled"]).optional(),
-          containerIPForwarding: z.enum(["Enabled", "Disabled"]).optional(),
-          linuxDataplane: z.enum(["Iptables", "BPF", "Nftables", "VPP"]).optional(),
+          // Enums are strings here; installation-rules.ts refuses other values in the API server's words.
+          bgp: str.optional(),
+          containerIPForwarding: str.optional(),
+          linuxDataplane: str.optional(),
           hostPorts: z.union([z.enum(["Enabled", "Disabled"]), z.null()]).optional(),
           mtu: int.optional(),
           ipPools: z
@@ -470,10 +472,8 @@ export const Installation: KindDef = {
                 name: str.optional(),
                 cidr: cidrString,
                 blockSize: int.optional(),
-                encapsulation: z
-                  .enum(["IPIP", "IPIPCrossSubnet", "VXLAN", "VXLANCrossSubnet", "None"])
-                  .optional(),
-                natOutgoing: z.enum(["Enabled", "Disabled"]).optional(),
+                encapsulation: str.optional(),
+                natOutgoing: str.optional(),
                 nodeSelector: selectorString.optional(),
                 disableBGPExport: bool.optional(),
                 allowedUses: strList.optional(),
@@ -487,6 +487,7 @@ export const Installation: KindDef = {
     }),
     status: opaque.optional(),
   }),
+  check: checkInstallation,
 };
 
 export const TigeraStatus: KindDef = {

@@ -28,6 +28,37 @@ export const calicoPortSetting = (min = 0, minTag: "gt" | "gte" = "gte") =>
       });
   });
 
+/**
+ * An integer inside libcalico-go's bounds for one field, e.g. wireguardRoutingRulePriority's `gt=0,lt=32766`:
+ * "error with field WireguardRoutingRulePriority = '32766' (Reason: failed to validate Field:
+ * WireguardRoutingRulePriority because of Tag: lt )".
+ */
+const calicoBoundedInt = (low: { gt: number } | { gte: number }, high: { lt: number } | { lte: number }) =>
+  int.superRefine((n, ctx) => {
+    const lowTag = "gt" in low ? (n <= low.gt ? "gt" : undefined) : n < low.gte ? "gte" : undefined;
+    const highTag = "lt" in high ? (n >= high.lt ? "lt" : undefined) : n > high.lte ? "lte" : undefined;
+    const tag = lowTag ?? highTag;
+    if (tag) ctx.addIssue({ code: "custom", message: `out of range`, params: { calicoTag: tag, value: n } });
+  });
+
+/** A string one of `values` (go-playground's `oneof` tag), refused as "… because of Tag: oneof ". */
+const calicoOneOf = (...values: string[]) =>
+  str.superRefine((s, ctx) => {
+    if (!values.includes(s))
+      ctx.addIssue({ code: "custom", message: "not allowed", params: { calicoTag: "oneof", value: s } });
+  });
+
+/** libcalico-go's `interface` validator: `*` or 1 to 15 of `[a-zA-Z0-9_.-]` (a Linux interface name). */
+const calicoInterfaceName = () =>
+  str.superRefine((s, ctx) => {
+    if (s !== "*" && !/^[a-zA-Z0-9_.-]{1,15}$/.test(s))
+      ctx.addIssue({
+        code: "custom",
+        message: "invalid interface",
+        params: { calicoTag: "interface", value: s },
+      });
+  });
+
 /** ProtoPort: Felix's failsafe ports (port is a uint16). */
 const protoPort = lazySchema(() =>
   obj({ protocol: str.optional(), port: calicoPortSetting(), net: str.optional() }),
@@ -38,18 +69,25 @@ function typedSettings(): z.ZodRawShape {
   return {
     wireguardEnabled: bool.optional(),
     wireguardEnabledV6: bool.optional(),
-    wireguardInterfaceName: str.optional(),
+    wireguardInterfaceName: calicoInterfaceName().optional(),
+    wireguardInterfaceNameV6: calicoInterfaceName().optional(),
     wireguardListeningPort: calicoPortSetting(1, "gt").optional(),
     wireguardListeningPortV6: calicoPortSetting(1, "gt").optional(),
     bpfKubeProxyHealthzPort: calicoPortSetting(1).optional(),
     wireguardMTU: int.optional(),
-    wireguardRoutingRulePriority: int.optional(),
+    wireguardRoutingRulePriority: calicoBoundedInt({ gt: 0 }, { lt: 32766 }).optional(),
     wireguardHostEncryptionEnabled: bool.optional(),
     failsafeInboundHostPorts: z.array(protoPort()).optional(),
     failsafeOutboundHostPorts: z.array(protoPort()).optional(),
     defaultEndpointToHostAction: z.enum(["Drop", "Accept", "Return"]).optional(),
     bpfEnabled: bool.optional(),
-    bpfExternalServiceMode: z.enum(["Tunnel", "DSR"]).optional(),
+    // The CRD's pattern `^(?i)(Tunnel|DSR)?$` (Felix lower-cases it).
+    bpfExternalServiceMode: z
+      .string()
+      .regex(/^(tunnel|dsr)?$/i, { message: "should match '^(?i)(Tunnel|DSR)?$'" })
+      .optional(),
+    bpfConnectTimeLoadBalancing: calicoOneOf("TCP", "Enabled", "Disabled").optional(),
+    programClusterRoutes: z.enum(["Enabled", "Disabled", "EnabledIPIPOnly", "EnabledNoEncapOnly"]).optional(),
     bpfKubeProxyIptablesCleanupEnabled: bool.optional(),
     logSeverityScreen: str.optional(),
     reportingInterval: str.optional(),

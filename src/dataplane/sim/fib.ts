@@ -1,7 +1,8 @@
 import { fnv1a5 } from "./hash.ts";
-import { formatIpv4, type Ipv4Prefix } from "./ipv4.ts";
+import { formatIpv4, type Ipv4Prefix, maskOf } from "./ipv4.ts";
+import { LOCAL_TABLE, tableName } from "./policy-routing.ts";
 
-export type RouteType = "unicast" | "blackhole" | "unreachable" | "prohibit" | "local";
+export type RouteType = "unicast" | "blackhole" | "unreachable" | "prohibit" | "local" | "broadcast";
 
 export interface Nexthop {
   via?: number;
@@ -141,8 +142,45 @@ function destinationText(r: Route): string {
   return r.dst.len === 32 ? formatIpv4(r.dst.addr) : `${formatIpv4(r.dst.addr)}/${r.dst.len}`;
 }
 
-/** `ip route` (iproute2 6.x): routes in the kernel's dump order, each line ending with a space. */
-export function formatRoutes(routes: Route[]): string {
+/**
+ * The kernel's table `local` for a namespace's addresses (`ip route show table local|all`): each address is
+ * `local`, and an address with a broadcast address on an up device adds its `broadcast` route (Linux 6.x adds no
+ * network-address broadcast route). Loopback's prefix is local as a whole (127.0.0.0/8). Display only: a
+ * namespace's FIB answers "is this address mine" from its address list.
+ */
+export function localTableRoutes(
+  addresses: readonly { ip: number; len: number; dev: string }[],
+  isUp: (dev: string) => boolean,
+): Route[] {
+  const routes: Route[] = [];
+  const kernelRoute = (type: RouteType, dst: Ipv4Prefix, dev: string, src: number): Route => ({
+    type,
+    dst,
+    nexthops: [{ dev, weight: 1 }],
+    proto: "kernel",
+    scope: type === "local" ? "host" : "link",
+    src,
+    metric: 0,
+    table: LOCAL_TABLE,
+  });
+  for (const a of addresses) {
+    const mask = maskOf(a.len);
+    if (a.dev === "lo" && a.len < 32)
+      routes.push(kernelRoute("local", { addr: (a.ip & mask) >>> 0, len: a.len, mask }, a.dev, a.ip));
+    routes.push(kernelRoute("local", { addr: a.ip, len: 32, mask: maskOf(32) }, a.dev, a.ip));
+    if (a.len < 31 && isUp(a.dev))
+      routes.push(
+        kernelRoute("broadcast", { addr: (a.ip | ~mask) >>> 0, len: 32, mask: maskOf(32) }, a.dev, a.ip),
+      );
+  }
+  return routes;
+}
+
+/**
+ * `ip route` (iproute2 6.x): routes in the kernel's dump order, each line ending with a space. `showTable` is for
+ * `table all`, where a route outside main names its table; filtered to one table, iproute2 prints no table.
+ */
+export function formatRoutes(routes: Route[], options: { showTable?: boolean } = {}): string {
   const sorted = [...routes].sort(
     (a, b) => a.dst.addr - b.dst.addr || b.dst.len - a.dst.len || a.metric - b.metric,
   );
@@ -154,9 +192,11 @@ export function formatRoutes(routes: Route[]): string {
     const single = r.nexthops.length === 1 ? r.nexthops[0] : undefined;
     if (single?.via !== undefined) parts.push(`via ${formatIpv4(single.via)}`);
     if (single) parts.push(`dev ${single.dev}`);
-    if (r.table !== undefined) parts.push(`table ${r.table}`);
+    if (options.showTable && r.table !== undefined) parts.push(`table ${tableName(r.table)}`);
     if (r.proto !== "boot") parts.push(`proto ${r.proto}`);
-    if (r.scope !== "global" && r.type === "unicast") parts.push(`scope ${r.scope}`);
+    // Blackhole-like routes have no scope to print; the kernel's local and broadcast routes print theirs.
+    if (r.scope !== "global" && r.type !== "blackhole" && r.type !== "unreachable" && r.type !== "prohibit")
+      parts.push(`scope ${r.scope}`);
     if (r.src !== undefined) parts.push(`src ${formatIpv4(r.src)}`);
     if (r.metric !== 0) parts.push(`metric ${r.metric}`);
     if (single?.onlink) parts.push("onlink");

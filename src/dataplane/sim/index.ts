@@ -18,7 +18,7 @@ export {
   VXLAN_PORT,
   vxlanSourcePort,
 } from "./encapsulation.ts";
-export { formatRoutes, type Route } from "./fib.ts";
+export { formatRoutes, localTableRoutes, type Route } from "./fib.ts";
 export { formatIpv4, maskOf, parseIpv4, parseIpv4Prefix } from "./ipv4.ts";
 export {
   type Address,

@@ -15,6 +15,7 @@ import {
   renderTunnelInputRules,
   renderTunnelMasquerade,
   vxlanNotrackRule,
+  workloadEncapDropRules,
 } from "./felix-tunnel-rules.ts";
 import { lengthLimitedName } from "./names.ts";
 
@@ -44,7 +45,12 @@ export interface FelixInput {
 }
 
 /** Workload chains: `cali-tw-`/`cali-fw-` per local endpoint, the dispatch chains, `cali-wl-to-host`. */
-function renderWorkloads(r: ChainRenderer, filter: ChainTable, local: Endpoint[]): void {
+function renderWorkloads(
+  r: ChainRenderer,
+  filter: ChainTable,
+  local: Endpoint[],
+  encapDrops: string[],
+): void {
   const fromDispatch = filter.chain("cali-from-wl-dispatch");
   const toDispatch = filter.chain("cali-to-wl-dispatch");
   for (const e of local) {
@@ -65,9 +71,7 @@ function renderWorkloads(r: ChainRenderer, filter: ChainTable, local: Endpoint[]
       direction: "egress",
       type: "normal",
       allowAction: "ACCEPT",
-      afterClear: [
-        '-p udp -m comment --comment "Drop VXLAN encapped packets originating in workloads" -m multiport --dports 4789 -j DROP',
-      ],
+      afterClear: encapDrops,
     });
     filter.add(fromDispatch, `-i ${iface} -g ${lengthLimitedName("cali-fw-", iface)}`);
     filter.add(toDispatch, `-o ${iface} -g ${lengthLimitedName("cali-tw-", iface)}`);
@@ -174,7 +178,7 @@ export function renderFelixIptables(input: FelixInput): FelixIptables {
   const local = model.endpoints
     .filter((e) => e.kind === "workload" && e.node === node && e.interfaceName)
     .sort((a, b) => (a.interfaceName! < b.interfaceName! ? -1 : 1));
-  renderWorkloads(r, filter, local);
+  renderWorkloads(r, filter, local, workloadEncapDropRules(input.tunnels ?? {}));
   renderHostEndpointChains(r, { filter, mangle, raw }, node, input.interfaces ?? []);
   const tunnels = input.tunnels ?? {};
   renderTunnelInputRules(filter, sets, tunnels);

@@ -355,7 +355,7 @@ export interface EndpointChainSpec {
   /** The action for established traffic: ACCEPT (filter, pre-DNAT mangle) or RETURN (mangle egress). */
   allowAction: "ACCEPT" | "RETURN";
   failsafeChain?: string;
-  /** Extra rules after the mark clear (workload egress: the VXLAN drop). */
+  /** Extra rules after the mark clear (workload egress: the VXLAN and IPIP drops). */
   afterClear?: string[];
 }
 

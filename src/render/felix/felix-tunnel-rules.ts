@@ -3,11 +3,12 @@
  * without IPIP, VXLAN or WireGuard gets exactly the rules it got before:
  *
  * - filter cali-INPUT, first: IPIP (protocol 4) accepted from `cali40all-hosts-net` and dropped from anyone
- *   else; VXLAN (UDP 4789 to a local address) accepted from `cali40all-vxlan-net` and dropped otherwise;
+ *   else; VXLAN (UDP `vxlanPort`, 4789 by default, to a local address) accepted from `cali40all-vxlan-net` and dropped otherwise;
  *   WireGuard's UDP port to a local address accepted;
  * - raw cali-PREROUTING and cali-OUTPUT: VXLAN's UDP flows untracked (each direction picks its own source port);
  * - nat cali-POSTROUTING: packets leaving a tunnel device from a local address that is not the device's own
- *   are masqueraded to the tunnel address (with VXLAN on, UDP only to ports clear of 4789).
+ *   are masqueraded to the tunnel address (with VXLAN on, UDP only to ports clear of the VXLAN port);
+ * - filter cali-fw-*: VXLAN and IPIP packets from workloads dropped (these two whether or not a tunnel is on).
  */
 import type { ChainTable, Sets } from "./felix-rules.ts";
 
@@ -19,6 +20,27 @@ export interface FelixTunnels {
   vxlan?: { sourceNets: string[]; port: number; hasAddress: boolean };
   /** WireGuard: its listening port and device. */
   wireguard?: { port: number; device: string };
+  /**
+   * What the workload egress chains drop (felix/rules/endpoints.go): VXLAN to `vxlanPort` and IPIP from pods, unless
+   * FelixConfiguration allowVXLANPacketsFromWorkloads / allowIPIPPacketsFromWorkloads. Absent: both dropped, 4789.
+   */
+  fromWorkloads?: { vxlanPort: number; allowVxlan: boolean; allowIpip: boolean };
+}
+
+/** FelixConfiguration vxlanPort's default. */
+export const DEFAULT_VXLAN_PORT = 4789;
+
+/** The rules after the mark clear in each `cali-fw-*` chain: encapsulated packets from workloads are dropped. */
+export function workloadEncapDropRules(t: FelixTunnels): string[] {
+  const w = t.fromWorkloads ?? { vxlanPort: DEFAULT_VXLAN_PORT, allowVxlan: false, allowIpip: false };
+  const rules: string[] = [];
+  if (!w.allowVxlan)
+    rules.push(
+      `-p udp -m comment --comment "Drop VXLAN encapped packets originating in workloads" -m multiport --dports ${w.vxlanPort} -j DROP`,
+    );
+  if (!w.allowIpip)
+    rules.push('-p 4 -m comment --comment "Drop IPinIP encapped packets originating in workloads" -j DROP');
+  return rules;
 }
 
 export const IPIP_HOSTS_SET = "cali40all-hosts-net";

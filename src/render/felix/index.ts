@@ -11,5 +11,5 @@ export {
 } from "./felix-host-endpoints.ts";
 export { type FelixInput, type FelixIptables, renderFelixIptables } from "./felix-iptables.ts";
 export type { FelixOrigins, FelixTable, RuleOrigin } from "./felix-rules.ts";
-export type { FelixTunnels } from "./felix-tunnel-rules.ts";
+export { DEFAULT_VXLAN_PORT, type FelixTunnels } from "./felix-tunnel-rules.ts";
 export { ipsetName, lengthLimitedName } from "./names.ts";

@@ -92,7 +92,7 @@ export function staticRoutes(kernel: Kernel, p: StaticProtocol, at: number): Rte
 export function learnedRoutes(kernel: Kernel, p: KernelProtocol, at: number): Rte[] {
   const out: Rte[] = [];
   for (const r of kernel.main.routes) {
-    if (r.proto === "bird" || r.proto === "kernel" || r.type === "local") continue;
+    if (r.proto === "bird" || r.proto === "kernel" || r.type === "local" || r.type === "broadcast") continue;
     const nexthops = r.nexthops.map((n) => ({
       ...(n.via !== undefined ? { gw: n.via } : {}),
       iface: n.dev,
