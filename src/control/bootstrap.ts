@@ -9,7 +9,7 @@ import {
   installCalico,
   tigeraStatus,
 } from "./calico-install.ts";
-import { NOT_READY_TAINT, networkConditions, nodeSpec } from "./node-network.ts";
+import { NOT_READY_TAINT, networkConditions, nodeCondition, nodeSpec } from "./node-network.ts";
 import {
   type ClusterTopology,
   kinds,
@@ -124,14 +124,8 @@ function kubernetesNode(
       "--cluster-domain",
       t.clusterDomain,
     ]);
-  const condition = (type: string, status: string, reason: string, message: string) => ({
-    type,
-    status,
-    lastHeartbeatTime: since,
-    lastTransitionTime: since,
-    reason,
-    message,
-  });
+  const condition = (type: string, status: string, reason: string, message: string) =>
+    nodeCondition(since, type, status, reason, message);
   return {
     apiVersion: "v1",
     kind: "Node",

@@ -30,15 +30,20 @@ export interface NodeCondition {
   message: string;
 }
 
+/** A kubelet node condition that has held since `since`. */
+export function nodeCondition(
+  since: string,
+  type: string,
+  status: string,
+  reason: string,
+  message: string,
+): NodeCondition {
+  return { type, status, lastHeartbeatTime: since, lastTransitionTime: since, reason, message };
+}
+
 export function networkConditions(kubeletVersion: string, ready: boolean, since: string): NodeCondition[] {
-  const condition = (type: string, status: string, reason: string, message: string): NodeCondition => ({
-    type,
-    status,
-    lastHeartbeatTime: since,
-    lastTransitionTime: since,
-    reason,
-    message,
-  });
+  const condition = (type: string, status: string, reason: string, message: string) =>
+    nodeCondition(since, type, status, reason, message);
   return ready
     ? [
         condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),

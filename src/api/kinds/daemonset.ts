@@ -1,6 +1,6 @@
 import type { KindDef } from "../kind.ts";
 import { int, labelSelector, obj, opaque } from "../schema-helpers.ts";
-import { checkPodSpec, defaultPodSpec, podTemplate } from "./kubernetes.ts";
+import { checkPodSpec, checkWorkloadSelector, defaultPodSpec, podTemplate } from "./kubernetes.ts";
 
 /** A DaemonSet (apps/v1): one pod per eligible node, from its template. */
 export const DaemonSet: KindDef = {
@@ -29,18 +29,7 @@ export const DaemonSet: KindDef = {
   },
   check(o, out) {
     const s = o.spec;
-    const templateLabels: Record<string, string> = s.template?.metadata?.labels ?? {};
-    const matches = Object.entries(s.selector?.matchLabels ?? {}).every(([k, v]) => templateLabels[k] === v);
-    if (!matches)
-      out.push({
-        path: "spec.template.metadata.labels",
-        message: "Invalid value: `selector` does not match template `labels`",
-      });
-    if (
-      Object.keys(s.selector?.matchLabels ?? {}).length === 0 &&
-      (s.selector?.matchExpressions ?? []).length === 0
-    )
-      out.push({ path: "spec.selector", message: "Invalid value: empty selector is invalid for daemonset" });
+    checkWorkloadSelector(s, "daemonset", out);
     const restartPolicy = s.template?.spec?.restartPolicy;
     if (restartPolicy !== undefined && restartPolicy !== "Always")
       out.push({

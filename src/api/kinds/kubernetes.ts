@@ -89,6 +89,33 @@ export function defaultPodSpec(spec: Record<string, unknown> | undefined): void 
   }
 }
 
+/**
+ * A workload's selector must be non-empty and match its template's labels. The API server words the mismatch
+ * differently per kind: DaemonSet validation quotes `selector` and `labels` in backticks, Deployment's does not.
+ */
+export function checkWorkloadSelector(
+  // biome-ignore lint/suspicious/noExplicitAny: a decoded spec
+  s: any,
+  kind: "deployment" | "daemonset",
+  out: FieldProblem[],
+): void {
+  const templateLabels: Record<string, string> = s.template?.metadata?.labels ?? {};
+  const matches = Object.entries(s.selector?.matchLabels ?? {}).every(([k, v]) => templateLabels[k] === v);
+  if (!matches)
+    out.push({
+      path: "spec.template.metadata.labels",
+      message:
+        kind === "daemonset"
+          ? "Invalid value: `selector` does not match template `labels`"
+          : "Invalid value: selector does not match template labels",
+    });
+  if (
+    Object.keys(s.selector?.matchLabels ?? {}).length === 0 &&
+    (s.selector?.matchExpressions ?? []).length === 0
+  )
+    out.push({ path: "spec.selector", message: `Invalid value: empty selector is invalid for ${kind}` });
+}
+
 export function checkPodSpec(
   spec: Record<string, unknown> | undefined,
   path: string,
@@ -419,18 +446,7 @@ export const Deployment: KindDef = {
   },
   check(o, out) {
     const s = o.spec;
-    const templateLabels: Record<string, string> = s.template?.metadata?.labels ?? {};
-    const matches = Object.entries(s.selector?.matchLabels ?? {}).every(([k, v]) => templateLabels[k] === v);
-    if (!matches)
-      out.push({
-        path: "spec.template.metadata.labels",
-        message: "Invalid value: selector does not match template labels",
-      });
-    if (
-      Object.keys(s.selector?.matchLabels ?? {}).length === 0 &&
-      (s.selector?.matchExpressions ?? []).length === 0
-    )
-      out.push({ path: "spec.selector", message: "Invalid value: empty selector is invalid for deployment" });
+    checkWorkloadSelector(s, "deployment", out);
     checkReplicas(o, out);
     checkPodSpec(s.template?.spec, "spec.template.spec", out);
   },
