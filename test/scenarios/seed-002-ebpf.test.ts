@@ -5,10 +5,11 @@
  * yet (the lead adds the line once it is). tcpdump runs as its own process, as in seed-002-kube-proxy.test.ts.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { after, before, test } from "node:test";
 import { controlKinds } from "../../src/control/index.ts";
 import { CliHarness } from "../cli/harness.ts";
+import { startTcpdump } from "./tcpdump-process.ts";
 
 const h = new CliHarness();
 const children: ChildProcess[] = [];
@@ -45,48 +46,21 @@ const PAGE =
 
 /** Runs the seed's snoop on control while host1 curls the node port; the capture's lines, two per packet. */
 async function snoop(): Promise<{ lines: string[]; captured: number }> {
-  const bin = new URL("../../bin/tortie", import.meta.url).pathname;
-  const args = [
-    "--state-dir",
+  const dump = await startTcpdump(
     h.stateDir,
-    "exec",
     "control",
-    "--",
-    "sudo",
-    "tcpdump",
-    "-nvi",
-    "any",
-    "tcp port 30180",
-  ];
-  const dump = spawn(process.execPath, [bin, ...args], {
-    env: { ...process.env, TZ: "UTC" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.push(dump);
-  let out = "";
-  let err = "";
-  dump.stdout!.on("data", (d) => {
-    out += d;
-  });
-  dump.stderr!.on("data", (d) => {
-    err += d;
-  });
-  const exited = new Promise<number | null>((resolve) => dump.on("exit", resolve));
-  for (const start = Date.now(); !err.includes("listening on"); await new Promise((r) => setTimeout(r, 50)))
-    if (Date.now() - start > 60_000) assert.fail(`tcpdump did not start: ${err}`);
+    ["sudo", "tcpdump", "-nvi", "any", "tcp port 30180"],
+    children,
+  );
   assert.match(await ok("exec host1 -- curl 198.19.0.1:30180"), PAGE);
   // The curl has returned: every packet of its exchange has been through control. Give the capture its output.
-  for (
-    const start = Date.now();
-    !/\n\s+\S+ > \S+: Flags \[\.\], .*\n$/.test(out) || out.split("\n").length < 10;
-  ) {
-    if (Date.now() - start > 60_000) assert.fail(`no exchange captured: ${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  dump.kill("SIGINT");
-  assert.equal(await exited, 0);
-  const captured = Number(/^(\d+) packets captured$/m.exec(err)?.[1]);
-  return { lines: out.trimEnd().split("\n"), captured };
+  await dump.until(
+    "the exchange",
+    () => /\n\s+\S+ > \S+: Flags \[\.\], .*\n$/.test(dump.out()) && dump.out().split("\n").length >= 10,
+  );
+  assert.equal(await dump.stop(), 0);
+  const captured = Number(/^(\d+) packets captured$/m.exec(dump.err())?.[1]);
+  return { lines: dump.out().trimEnd().split("\n"), captured };
 }
 
 test("NodePort without source IP preservation: host1's curl through control; customer logs control's address", async () => {

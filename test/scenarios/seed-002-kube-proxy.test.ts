@@ -10,11 +10,12 @@
  * test/sim/tcpdump.test.ts checks every field of its lines.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { after, before, test } from "node:test";
 import { controlKinds } from "../../src/control/index.ts";
 import { CliHarness } from "../cli/harness.ts";
+import { startTcpdump } from "./tcpdump-process.ts";
 
 const h = new CliHarness();
 const children: ChildProcess[] = [];
@@ -260,53 +261,26 @@ test("NodePort without source IP preservation: host1's page through control, cus
 });
 
 test("Snoop traffic without DSR: `sudo tcpdump -nvi any 'tcp port 30180'` on control while host1 curls the node port", async () => {
-  const bin = new URL("../../bin/tortie", import.meta.url).pathname;
-  const dump = spawn(
-    process.execPath,
-    [
-      bin,
-      "--state-dir",
-      h.stateDir,
-      "exec",
-      "control",
-      "--",
-      "sudo",
-      "tcpdump",
-      "-nvi",
-      "any",
-      "tcp port 30180",
-    ],
-    { env: { ...process.env, TZ: "UTC" }, stdio: ["ignore", "pipe", "pipe"] },
+  const dump = await startTcpdump(
+    h.stateDir,
+    "control",
+    ["sudo", "tcpdump", "-nvi", "any", "tcp port 30180"],
+    children,
   );
-  children.push(dump);
-  let out = "";
-  let err = "";
-  dump.stdout!.on("data", (d) => {
-    out += d;
-  });
-  dump.stderr!.on("data", (d) => {
-    err += d;
-  });
-  const exited = new Promise<number | null>((resolve) => dump.on("exit", resolve));
-  const until = async (what: string, ok: () => boolean) => {
-    for (const start = Date.now(); !ok(); await new Promise((r) => setTimeout(r, 50)))
-      if (Date.now() - start > 60_000) assert.fail(`timed out waiting for ${what}: ${err}`);
-  };
   const listening =
     "tcpdump: listening on any, link-type LINUX_SLL (Linux cooked v1), capture size 262144 bytes\n";
-  await until("the listening line", () => err.includes("listening on"));
-  assert.equal(err, listening);
+  assert.equal(dump.err(), listening);
 
   assert.match(await ok("exec host1 -- curl 198.19.0.1:30180"), /Welcome to YAO Bank/);
-  await until("the exchange", () => out.split("\n").length > 18);
-  dump.kill("SIGINT");
-  assert.equal(await exited, 0);
+  await dump.until("the exchange", () => dump.out().split("\n").length > 18);
+  assert.equal(await dump.stop(), 0);
   assert.equal(
-    err,
+    dump.err(),
     `${listening}9 packets captured\n9 packets received by filter\n0 packets dropped by kernel\n`,
   );
 
   // As the seed shows: each packet a header line and an indented line; both directions, host1 <-> control's node port.
+  const out = dump.out();
   const lines = out.split("\n").slice(0, 18);
   const sport = /^ {4}198\.19\.15\.254\.(\d+) > 198\.19\.0\.1\.30180: Flags \[S\], /.exec(lines[1]!)?.[1];
   assert.ok(sport, out);

@@ -11,9 +11,10 @@
  * seed's cloud hosts had 1410, the uplink called ens4), the shape is asserted; each format is iproute2 6.1's.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { after, before, test } from "node:test";
 import { CliHarness } from "../cli/harness.ts";
+import { startTcpdump } from "./tcpdump-process.ts";
 
 const h = new CliHarness();
 const children: ChildProcess[] = [];
@@ -130,34 +131,15 @@ test("How pods see the network, how hosts see connections to pods, how hosts rou
 
 /** Runs `tortie exec node1 -- tcpdump -nvi ens4 FILTER` as its own process until `enough` of its output. */
 async function tcpdumpWhile(filter: string, traffic: () => Promise<void>, enough: (out: string) => boolean) {
-  const bin = new URL("../../bin/tortie", import.meta.url).pathname;
-  const dump = spawn(
-    process.execPath,
-    [bin, "--state-dir", h.stateDir, "exec", "node1", "--", "tcpdump", "-nvi", "ens4", filter],
-    { env: { ...process.env, TZ: "UTC" }, stdio: ["ignore", "pipe", "pipe"] },
+  const dump = await startTcpdump(h.stateDir, "node1", ["tcpdump", "-nvi", "ens4", filter], children);
+  assert.equal(
+    dump.err(),
+    "tcpdump: listening on ens4, link-type EN10MB (Ethernet), capture size 262144 bytes\n",
   );
-  children.push(dump);
-  let out = "";
-  let err = "";
-  dump.stdout!.on("data", (d) => {
-    out += d;
-  });
-  dump.stderr!.on("data", (d) => {
-    err += d;
-  });
-  const exited = new Promise<number | null>((resolve) => dump.on("exit", resolve));
-  const until = async (what: string, done: () => boolean) => {
-    for (const start = Date.now(); !done(); await new Promise((r) => setTimeout(r, 50)))
-      if (dump.exitCode !== null || Date.now() - start > 60_000)
-        assert.fail(`tcpdump exited or timed out waiting for ${what}: ${err}\n${out}`);
-  };
-  await until("the listening line", () => err.includes("listening on"));
-  assert.equal(err, "tcpdump: listening on ens4, link-type EN10MB (Ethernet), capture size 262144 bytes\n");
   await traffic();
-  await until("the encapsulated packets", () => enough(out));
-  dump.kill("SIGINT");
-  assert.equal(await exited, 0);
-  return out;
+  await dump.until("the encapsulated packets", () => enough(dump.out()));
+  assert.equal(await dump.stop(), 0);
+  return dump.out();
 }
 
 /** Pool `name` for new pods, the default pool disabled, yaobank's pods restarted onto it. */
