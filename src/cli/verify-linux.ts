@@ -90,6 +90,64 @@ export class LinuxSide {
   }
 
   /**
+   * WireGuard sends a peer's first handshake only when traffic asks for it, and wireguard-go retries a lost
+   * initiation after 5 s (REKEY_TIMEOUT), longer than a probe's connect timeout; the sim's handshake is at once. So
+   * before the probes each node pings every peer's interface address through its device until `wg show DEV
+   * latest-handshakes` has them all, or `timeoutMs` passed, and then drops the conntrack entries of the pings and of
+   * the WireGuard UDP flows they opened (the counters are zeroed later), so the probes' first packets are new
+   * connections on both kernels; the sim's sessions are primed the same way (SimSide.primeWireguard). Returns the
+   * peers still without a handshake.
+   */
+  async waitForWireguard(desc: ClusterDataplane, timeoutMs: number): Promise<string[]> {
+    const devices = desc.hosts.flatMap((h) => {
+      const ns = h.namespaces.find((n) => n.kind === "host");
+      const link = ns?.links.find((l) => l.kind === "wireguard" && l.wireguard);
+      const address = link && ns?.addresses.find((a) => a.dev === link.name)?.cidr.split("/")[0];
+      return link?.wireguard && address
+        ? [{ host: h.host, dev: link.name, wg: link.wireguard, address }]
+        : [];
+    });
+    const byKey = new Map(devices.map((d) => [d.wg.publicKey, d]));
+    const deadline = Date.now() + timeoutMs;
+    let missing: string[] = [];
+    for (;;) {
+      missing = [];
+      await Promise.all(
+        devices.map(async (d) => {
+          const text = await this.run(d.host, ["wg", "show", d.dev, "latest-handshakes"]).catch(() => "");
+          const done = new Set(
+            text
+              .split("\n")
+              .map((l) => l.trim().split(/\s+/))
+              .filter((w) => w.length === 2 && w[1] !== "0")
+              .map((w) => w[0]),
+          );
+          for (const peer of d.wg.peers) {
+            const other = byKey.get(peer.publicKey);
+            if (!other || done.has(peer.publicKey)) continue;
+            missing.push(`${d.host} ↔ ${other.host}`);
+            await this.dataplane.run(d.host, ["ping", "-c", "1", "-W", "1", other.address], {
+              timeoutMs: 3000,
+            });
+          }
+        }),
+      );
+      if (!missing.length || Date.now() >= deadline) break;
+    }
+    // conntrack -D exits 1 when nothing matched; either way the entries are gone.
+    await Promise.all(
+      devices.flatMap((d) =>
+        [
+          ["-p", "icmp"],
+          ["-p", "udp", "--dport", String(d.wg.listenPort)],
+          ["-p", "udp", "--sport", String(d.wg.listenPort)],
+        ].map((match) => this.dataplane.run(d.host, ["conntrack", "-D", ...match], { timeoutMs: 5000 })),
+      ),
+    );
+    return missing;
+  }
+
+  /**
    * Polls `ss -Hltnu` in each namespace until every port `listening` names is listening there (the apps are
    * processes that take a moment to start), or `timeoutMs` passed. Returns what is still missing.
    */

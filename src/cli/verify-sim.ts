@@ -101,6 +101,23 @@ export class SimSide {
     return simFetchOutcome(r, CONNECT_TIMEOUT_MS, this.cluster.net.now - start);
   }
 
+  /**
+   * The sim's half of verify's WireGuard warm-up (LinuxSide.waitForWireguard): every pair of nodes whose keys match
+   * has completed its handshake now, as the real nodes did before the probes, without packets (the real warm-up's
+   * traffic leaves no counters and no conntrack entries behind).
+   */
+  primeWireguard(hosts: string[]): void {
+    const devices = hosts.flatMap((h) => {
+      const link = [...(this.cluster.kernel(h)?.links.values() ?? [])].find((l) => l.wireguard);
+      return link?.wireguard ? [link.wireguard] : [];
+    });
+    const byKey = new Map(devices.map((d) => [d.derivedPublicKey, d]));
+    for (const d of devices)
+      for (const peer of d.peers)
+        if (byKey.get(peer.publicKey)?.peers.some((p) => p.publicKey === d.derivedPublicKey))
+          peer.handshakeAt = this.cluster.net.now;
+  }
+
   /** A tool's output in a namespace, as `tortie exec` prints it on the sim. */
   run(target: string, argv: string[]): string {
     const r = runSimCommand(this.cluster, this.kernel(target), argv);

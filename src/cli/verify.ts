@@ -221,6 +221,14 @@ export async function verifyCluster(ctx: CliContext, options: VerifyOptions = {}
           sim: "listening",
           linux: "not listening",
         });
+    sim.primeWireguard(desc.hosts.map((h) => h.host));
+    for (const pair of await linux.waitForWireguard(desc, options.birdTimeoutMs ?? 30_000))
+      total.divergences.push({
+        where: pair,
+        what: "WireGuard handshake",
+        sim: "completed",
+        linux: "none",
+      });
     birdPaused = await (async (): Promise<true | string> => {
       if (!budget) return true; // no BGP session: nothing to pause
       if (budget.seconds <= 0)

@@ -7,15 +7,12 @@
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { verifyCluster, verifyRefusal } from "../../src/cli/verify.ts";
 import { LinuxDataplane, underlayNetns } from "../../src/dataplane/linux/index.ts";
 import { CliHarness } from "../cli/harness.ts";
 import { clusterNetns } from "./linux-harness.ts";
-
-if (!process.env.TORTIE_BIRD2_DIR && existsSync("/tmp/b2/usr/sbin/bird"))
-  process.env.TORTIE_BIRD2_DIR = "/tmp/b2/usr/sbin";
 
 function unavailable(): string | undefined {
   const why = verifyRefusal();
