@@ -482,6 +482,11 @@ test("canonicalRule: kube-proxy's rendered rules equal what iptables-save prints
       "-m comment --comment yaobank/customer:http -m tcp -p tcp --dport 30180 -j KUBE-EXT-PX5FENG4GZJTCELT",
       '-p tcp -m comment --comment "yaobank/customer:http" -m tcp --dport 30180 -j KUBE-EXT-PX5FENG4GZJTCELT',
     ],
+    // Felix's workload IPinIP drop: rendered by number, saved by /etc/protocols' name.
+    [
+      '-p 4 -m comment --comment "Drop IPinIP encapped packets originating in workloads" -j DROP',
+      '-p ipencap -m comment --comment "Drop IPinIP encapped packets originating in workloads" -j DROP',
+    ],
   ];
   for (const [rendered, saved] of pairs)
     assert.equal(canonicalRule(rendered), canonicalRule(saved), rendered);
@@ -492,6 +497,7 @@ test("canonicalRule: kube-proxy's rendered rules equal what iptables-save prints
     canonicalRule("-s 10.0.0.0/8 ! -d 10.1.0.0/16"),
   );
   assert.notEqual(canonicalRule("-j MARK --or-mark 0x4000"), canonicalRule("-j MARK --or-mark 0x8000"));
+  assert.notEqual(canonicalRule("-p 4 -j DROP"), canonicalRule("-p ipip -j DROP"));
 });
 
 test("a process whose image runs no app (processArgv undefined) is never started, and one that stops having an app is stopped", async (t) => {

@@ -6,6 +6,7 @@
  * bags are (the order of matches inside one rule does not change what it matches for the modules rendered here).
  */
 import type { ChainState, IptablesState } from "../../calc/index.ts";
+import { parseProtocol } from "../../net/index.ts";
 
 /** Long option names → the short ones iptables-save prints. */
 const SHORT: Record<string, string> = {
@@ -97,7 +98,16 @@ export function canonicalRule(rule: string): string {
   const proto = items.find((i) => /^-p (tcp|udp|sctp)$/.test(i))?.slice(3);
   if (proto && !items.includes(`-m ${proto}`) && items.some((i) => /^(! )?--(d|s)port /.test(i)))
     items.push(`-m ${proto}`);
-  return items.sort().join(" ");
+  // A protocol by its number: Felix writes `-p 4`, iptables-save prints /etc/protocols' name (`-p ipencap`).
+  return items
+    .map((i) =>
+      i.replace(/^((?:! )?-p) (\S+)$/, (all, p: string, name: string) => {
+        const num = parseProtocol(name);
+        return num === undefined ? all : `${p} ${num}`;
+      }),
+    )
+    .sort()
+    .join(" ");
 }
 
 function sameCanonical(a: ChainState, b: ChainState): boolean {

@@ -1,4 +1,4 @@
-import { netbaseProtocolName, parseProtocol } from "./protocols.ts";
+import { netbaseProtocolName, parseProtocol } from "../../../net/index.ts";
 
 /** What netfilter sees of a packet. Addresses are IPv4 numbers; ports are 0 for protocols without them. */
 export interface Packet {

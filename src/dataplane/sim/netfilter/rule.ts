@@ -1,3 +1,4 @@
+import { iptablesProtocolText } from "../../../net/index.ts";
 import { formatIpv4, type Ipv4Prefix, prefixContains } from "../ipv4.ts";
 import {
   type CompiledMatch,
@@ -8,7 +9,6 @@ import {
 } from "./extensions.ts";
 import { BoundedMemo } from "./memo.ts";
 import { type MatchContext, type Packet, protocolByName } from "./packet.ts";
-import { iptablesProtocolText } from "./protocols.ts";
 import { type CompiledTarget, compileTarget, isBuiltinTarget, targetArity } from "./targets.ts";
 
 export interface AddressMatch {

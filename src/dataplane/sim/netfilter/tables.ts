@@ -1,9 +1,9 @@
+import { iptablesProtocolText } from "../../../net/index.ts";
 import { formatIpv4 } from "../ipv4.ts";
 import { type CounterEntry, type CounterKey, countedRules, setChainCounters } from "./counters.ts";
 import { RuleSyntaxError } from "./extensions.ts";
 import { JumpTargets } from "./jump-targets.ts";
 import type { MatchContext, Packet } from "./packet.ts";
-import { iptablesProtocolText } from "./protocols.ts";
 import { chainLine, ruleLine } from "./restore-lines.ts";
 import { type Rule, ruleMatches, ruleSaveText } from "./rule.ts";
 import { StagedTable } from "./staged.ts";
