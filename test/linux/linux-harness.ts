@@ -3,13 +3,13 @@
  * as a user runs it on a state dir of the test's own, the lab renamed to a cluster name unique to this process,
  * and taking a cluster down so the machine is clean even when a test failed.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BUILT_IN_TOPOLOGIES } from "../../src/control/index.ts";
-import { bird2Binaries, linuxUnavailable } from "../../src/dataplane/linux/index.ts";
+import { bird2Binaries, linuxUnavailable, underlayNetns } from "../../src/dataplane/linux/index.ts";
 
 export const BIN = fileURLToPath(new URL("../../bin/tortie", import.meta.url));
 
@@ -116,4 +116,51 @@ export async function poll<T>(seconds: number, what: string, attempt: () => T | 
       throw new Error(`${what}: not so after ${seconds} s${last ? `: ${(last as Error).message}` : ""}`);
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+/**
+ * One packet of `filter` captured on the underlay's bridge while `traffic` runs: tcpdump is started first and
+ * the traffic sent once it says it listens.
+ */
+export async function captureWhile(
+  cluster: string,
+  filter: string,
+  traffic: () => Promise<unknown>,
+): Promise<string> {
+  const child = spawn(
+    "ip",
+    [
+      "netns",
+      "exec",
+      underlayNetns(cluster),
+      "timeout",
+      "20",
+      "tcpdump",
+      "-i",
+      "br0",
+      "-n",
+      "-l",
+      "--immediate-mode",
+      "-c",
+      "1",
+      ...filter.split(" "),
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let out = "";
+  let err = "";
+  child.stdout.setEncoding("utf8").on("data", (s: string) => {
+    out += s;
+  });
+  const closed = new Promise<void>((resolve) => child.on("close", () => resolve()));
+  await new Promise<void>((resolve) => {
+    child.stderr.setEncoding("utf8").on("data", (s: string) => {
+      err += s;
+      if (err.includes("listening on")) resolve();
+    });
+    child.on("close", () => resolve());
+  });
+  await traffic();
+  await closed;
+  return out;
 }

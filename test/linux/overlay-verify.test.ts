@@ -6,13 +6,13 @@
  * Root only, with wireguard-go and wg (Debian: wireguard-go, wireguard-tools); skipped with a message otherwise.
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { verifyCluster, verifyRefusal } from "../../src/cli/verify.ts";
-import { LinuxDataplane, underlayNetns } from "../../src/dataplane/linux/index.ts";
+import { LinuxDataplane } from "../../src/dataplane/linux/index.ts";
 import { CliHarness } from "../cli/harness.ts";
-import { clusterNetns } from "./linux-harness.ts";
+import { captureWhile, clusterNetns } from "./linux-harness.ts";
 
 function unavailable(): string | undefined {
   const why = verifyRefusal();
@@ -41,46 +41,6 @@ before(async () => {
 });
 
 after(() => h.cleanup());
-
-/** One packet between the nodes' underlay addresses, captured on the underlay bridge while `traffic` runs. */
-async function capture(cluster: string, traffic: () => Promise<unknown>): Promise<string> {
-  const child = spawn(
-    "ip",
-    [
-      "netns",
-      "exec",
-      underlayNetns(cluster),
-      "timeout",
-      "20",
-      "tcpdump",
-      "-i",
-      "br0",
-      "-n",
-      "-l",
-      "--immediate-mode",
-      "-c",
-      "1",
-      "udp and not port 179",
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let out = "";
-  let err = "";
-  child.stdout.setEncoding("utf8").on("data", (s: string) => {
-    out += s;
-  });
-  const closed = new Promise<void>((resolve) => child.on("close", () => resolve()));
-  await new Promise<void>((resolve) => {
-    child.stderr.setEncoding("utf8").on("data", (s: string) => {
-      err += s;
-      if (err.includes("listening on")) resolve();
-    });
-    child.on("close", () => resolve());
-  });
-  await traffic();
-  await closed;
-  return out;
-}
 
 test("verify: the lab on VXLAN with WireGuard has no divergence; pods cross nodes inside WireGuard", {
   timeout: 300_000,
@@ -117,7 +77,7 @@ test("verify: the lab on VXLAN with WireGuard has no divergence; pods cross node
   const from = pods[0]!;
   const to = pods.find((p) => p.host !== from.host)!;
   assert.ok(to, "YAO Bank's pods all run on one node");
-  const seen = await capture(kept.cluster, async () => {
+  const seen = await captureWhile(kept.cluster, "udp and not port 179", async () => {
     const ping = await k.run(from.name, ["ping", "-c", "1", "-W", "5", to.ip]);
     assert.equal(ping.code, 0, `${from.name} → ${to.name} ${to.ip}: ${ping.stdout}${ping.stderr}`);
   });

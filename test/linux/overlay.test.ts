@@ -6,7 +6,7 @@
  * encapsulation (UDP 4789 / 51820). IPIP (where the kernel has no driver) and eBPF mode are refused in one line.
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,10 +18,17 @@ import {
   LinuxDataplane,
   linuxUnavailable,
   readRecord,
-  underlayNetns,
 } from "../../src/dataplane/linux/index.ts";
 import { type TunnelMode, tunnelCluster } from "../fixtures/dataplane/tunnels.ts";
-import { alive, clusterNetns, linuxSkipReason, scratch, takeDown, tortie } from "./linux-harness.ts";
+import {
+  alive,
+  captureWhile,
+  clusterNetns,
+  linuxSkipReason,
+  scratch,
+  takeDown,
+  tortie,
+} from "./linux-harness.ts";
 
 function missingWireguard(): string | undefined {
   for (const tool of ["wireguard-go", "wg"])
@@ -51,53 +58,6 @@ function dataplane(t: { after(fn: () => Promise<void>): void }, cluster: string)
     rmSync(stateDir, { recursive: true, force: true });
   });
   return { k, stateDir };
-}
-
-/**
- * One packet of `filter` captured on the underlay's bridge while `traffic` runs: tcpdump is started first and
- * the traffic sent once it says it listens.
- */
-async function captureWhile(
-  cluster: string,
-  filter: string,
-  traffic: () => Promise<unknown>,
-): Promise<string> {
-  const child = spawn(
-    "ip",
-    [
-      "netns",
-      "exec",
-      underlayNetns(cluster),
-      "timeout",
-      "20",
-      "tcpdump",
-      "-i",
-      "br0",
-      "-n",
-      "-l",
-      "--immediate-mode",
-      "-c",
-      "1",
-      ...filter.split(" "),
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let out = "";
-  let err = "";
-  child.stdout.setEncoding("utf8").on("data", (s: string) => {
-    out += s;
-  });
-  const closed = new Promise<void>((resolve) => child.on("close", () => resolve()));
-  await new Promise<void>((resolve) => {
-    child.stderr.setEncoding("utf8").on("data", (s: string) => {
-      err += s;
-      if (err.includes("listening on")) resolve();
-    });
-    child.on("close", () => resolve());
-  });
-  await traffic();
-  await closed;
-  return out;
 }
 
 async function ping(k: LinuxDataplane, from: string, to: string): Promise<void> {
