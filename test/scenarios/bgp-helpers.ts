@@ -169,3 +169,34 @@ export function podFromWide(listing: string, prefix: string): { name: string; ip
   assert.ok(m, `pod row not as kubectl prints it: ${row}`);
   return { name: m[1]!, ip: m[2]!, node: m[3]! };
 }
+
+/** Seed 002's externally routable pool, its global BGP peer (host1) and the namespace that uses the pool. */
+export const EXTERNAL_POOL = `---
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata:
+  name: external-pool
+spec:
+  cidr: 198.19.24.0/21
+  blockSize: 29
+  ipipMode: Never
+  natOutgoing: true
+  nodeSelector: "!all()"
+`;
+export const GLOBAL_PEER = `---
+apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata:
+  name: bgppeer-global-host1
+spec:
+  peerIP: 198.19.15.254
+  asNumber: 64512
+`;
+export const EXTERNAL_NS = `---
+apiVersion: v1
+kind: Namespace
+metadata:
+  annotations:
+    cni.projectcalico.org/ipv4pools: '["external-pool"]'
+  name: external-ns
+`;

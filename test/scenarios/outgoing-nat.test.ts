@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { CliHarness } from "../cli/harness.ts";
-import { ok, podFromWide, wait } from "./bgp-helpers.ts";
+import { EXTERNAL_NS, EXTERNAL_POOL, GLOBAL_PEER, ok, podFromWide, wait } from "./bgp-helpers.ts";
 
 const h = new CliHarness();
 after(() => h.cleanup());
@@ -21,34 +21,8 @@ before(async () => {
   wait(h, 60);
 });
 
-const EXTERNAL_POOL_NO_NAT = `---
-apiVersion: projectcalico.org/v3
-kind: IPPool
-metadata:
-  name: external-pool
-spec:
-  cidr: 198.19.24.0/21
-  blockSize: 29
-  ipipMode: Never
-  natOutgoing: false
-  nodeSelector: "!all()"
----
-apiVersion: projectcalico.org/v3
-kind: BGPPeer
-metadata:
-  name: bgppeer-global-host1
-spec:
-  peerIP: 198.19.15.254
-  asNumber: 64512
-`;
-const EXTERNAL_NS = `---
-apiVersion: v1
-kind: Namespace
-metadata:
-  annotations:
-    cni.projectcalico.org/ipv4pools: '["external-pool"]'
-  name: external-ns
-`;
+/** Seed 002's external pool, but without natOutgoing (the seed's has it), and its peer: the pod's own address reaches host1. */
+const EXTERNAL_POOL_NO_NAT = EXTERNAL_POOL.replace("natOutgoing: true", "natOutgoing: false") + GLOBAL_PEER;
 /** A pod of the external pool with no policy on it (seed's nginx has an egress-denying NetworkPolicy). */
 const CLIENT = `---
 apiVersion: v1

@@ -18,6 +18,9 @@ import {
   assertNginxPage,
   assertRoutes,
   blockOf,
+  EXTERNAL_NS,
+  EXTERNAL_POOL,
+  GLOBAL_PEER,
   nodeStatusPattern,
   ok,
   podFromWide,
@@ -35,35 +38,6 @@ before(async () => {
   wait(h, 60); // the lab has been up a while before this section
 });
 
-const EXTERNAL_POOL = `---
-apiVersion: projectcalico.org/v3
-kind: IPPool
-metadata:
-  name: external-pool
-spec:
-  cidr: 198.19.24.0/21
-  blockSize: 29
-  ipipMode: Never
-  natOutgoing: true
-  nodeSelector: "!all()"
-`;
-const GLOBAL_PEER = `---
-apiVersion: projectcalico.org/v3
-kind: BGPPeer
-metadata:
-  name: bgppeer-global-host1
-spec:
-  peerIP: 198.19.15.254
-  asNumber: 64512
-`;
-const EXTERNAL_NS = `---
-apiVersion: v1
-kind: Namespace
-metadata:
-  annotations:
-    cni.projectcalico.org/ipv4pools: '["external-pool"]'
-  name: external-ns
-`;
 const SERVICE_CLUSTER_IPS = `---
 apiVersion: projectcalico.org/v3
 kind: BGPConfiguration
